@@ -1,0 +1,147 @@
+//! Actor definitions: `.actor/actor.json`, the input schema, and what a run's
+//! input must look like before the run may start.
+
+pub mod input;
+
+pub use input::{InputSchema, PreparedInput};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// `.actor/actor.json`, the fields wactor uses. Unknown fields are kept so
+/// nothing a user wrote is lost on the way through the API.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ActorDefinition {
+    #[serde(default)]
+    pub actor_specification: Option<u32>,
+    pub name: String,
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// `MAJOR.MINOR`, as Apify versions are.
+    #[serde(default = "default_version")]
+    pub version: String,
+    #[serde(default)]
+    pub build_tag: Option<String>,
+    /// The input schema, inlined (a path in actor.json is resolved on load).
+    #[serde(default)]
+    pub input: Option<Value>,
+    /// Path of the compiled component, relative to the Actor directory
+    /// (wactor's own field; omitted when the directory is a cargo crate).
+    #[serde(default)]
+    pub component: Option<String>,
+    #[serde(default)]
+    pub default_run_options: DefaultRunOptions,
+    #[serde(default)]
+    pub environment_variables: Option<serde_json::Map<String, Value>>,
+    #[serde(default)]
+    pub uses_standby_mode: Option<bool>,
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, Value>,
+}
+
+fn default_version() -> String {
+    "0.0".to_owned()
+}
+
+/// Defaults for runs of this Actor; the caller may override each.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DefaultRunOptions {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mbytes: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_secs: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_items: Option<u64>,
+}
+
+/// An Actor directory read from disk.
+#[derive(Debug, Clone)]
+pub struct ActorDir {
+    pub root: PathBuf,
+    pub definition: ActorDefinition,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DefinitionError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: invalid JSON: {source}")]
+    Json { path: PathBuf, source: serde_json::Error },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Apify Actor names: lowercase letters, digits and hyphens, 3-63 characters.
+pub fn validate_actor_name(name: &str) -> Result<(), String> {
+    let ok = (1..=63).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("Actor name \"{name}\" is not valid: use lowercase letters, digits and hyphens (1-63, not at the ends)"))
+    }
+}
+
+/// `MAJOR.MINOR` with one or two digits each.
+pub fn validate_version(v: &str) -> Result<(), String> {
+    let ok = v.split_once('.').is_some_and(|(a, b)| {
+        let part = |s: &str| (1..=2).contains(&s.len()) && s.bytes().all(|c| c.is_ascii_digit());
+        part(a) && part(b)
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("Version \"{v}\" is not valid: use MAJOR.MINOR, e.g. 0.1"))
+    }
+}
+
+impl ActorDefinition {
+    /// Checks the fields a build relies on, including that the input schema compiles.
+    pub fn validate(&self) -> Result<(), String> {
+        validate_actor_name(&self.name)?;
+        validate_version(&self.version)?;
+        if let Some(schema) = &self.input {
+            InputSchema::compile(schema).map_err(|e| format!("input schema: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+impl ActorDir {
+    /// Reads `<dir>/.actor/actor.json` and inlines the input schema
+    /// (`input` as a path, or `.actor/input_schema.json` when present).
+    pub fn load(dir: &Path) -> Result<ActorDir, DefinitionError> {
+        let actor_dir = dir.join(".actor");
+        let path = actor_dir.join("actor.json");
+        let mut definition: ActorDefinition = read_json(&path)?;
+        let schema_path = match &definition.input {
+            Some(Value::String(rel)) => Some(actor_dir.join(rel)),
+            Some(_) => None,
+            None => Some(actor_dir.join("input_schema.json")).filter(|p| p.exists()),
+        };
+        if let Some(p) = schema_path {
+            definition.input = Some(read_json(&p)?);
+        }
+        definition.validate().map_err(|e| DefinitionError::Invalid(format!("{}: {e}", path.display())))?;
+        Ok(ActorDir { root: dir.to_path_buf(), definition })
+    }
+
+    /// Whether the Actor is a cargo crate wactor should build itself.
+    pub fn is_cargo_crate(&self) -> bool {
+        self.definition.component.is_none() && self.root.join("Cargo.toml").exists()
+    }
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, DefinitionError> {
+    let text = std::fs::read_to_string(path).map_err(|source| DefinitionError::Io { path: path.to_path_buf(), source })?;
+    serde_json::from_str(&text).map_err(|source| DefinitionError::Json { path: path.to_path_buf(), source })
+}

@@ -1,0 +1,52 @@
+//! Executors run a build's code for one run. The supervisor
+//! (`platform::supervisor`) owns the run's lifecycle; an executor only
+//! executes and reports how the code ended.
+
+pub mod wasm;
+
+use std::sync::Arc;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::platform::actors::Build;
+use crate::platform::logs::RunLog;
+use crate::platform::runs::Run;
+use crate::platform::Platform;
+
+/// Why the platform stops a run before it ends by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    Timeout,
+    Abort,
+}
+
+/// Everything an executor needs for one run.
+pub struct RunJob {
+    pub platform: Arc<Platform>,
+    pub run: Run,
+    pub build: Build,
+    pub actor_full_name: String,
+    pub log: RunLog,
+    /// Becomes `Some` when the platform wants the run stopped.
+    pub stop: watch::Receiver<Option<StopReason>>,
+    /// When the run times out (`None`: no timeout).
+    pub deadline: Option<Instant>,
+}
+
+/// How the Actor's code ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// It returned or exited with this code; `message` is its own failure message (`err(msg)`).
+    Exited { exit_code: i32, message: Option<String> },
+    /// It crashed (trap, limit kill, failed to start); the text says why.
+    Crashed(String),
+    /// The platform stopped it.
+    Stopped(StopReason),
+}
+
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub outcome: Outcome,
+    /// Peak linear memory, bytes.
+    pub mem_max_bytes: u64,
+}

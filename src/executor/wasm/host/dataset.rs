@@ -1,0 +1,78 @@
+//! `wactor:actor/dataset` over `platform::storage::dataset`.
+
+use wasmtime::component::Resource;
+
+use super::bindings::wactor::actor::dataset::{Host, HostDataset, ItemsPage};
+use super::{ActorHost, HostResult};
+use crate::platform::error::PlatformError;
+
+/// A guest's open dataset.
+pub struct DatasetHandle {
+    dataset_id: String,
+}
+
+impl ActorHost<'_> {
+    fn dataset_id(&self, r: &Resource<DatasetHandle>) -> HostResult<String> {
+        Ok(self.table.get(r)?.dataset_id.clone())
+    }
+}
+
+impl Host for ActorHost<'_> {}
+
+impl HostDataset for ActorHost<'_> {
+    async fn open(&mut self, name: Option<String>) -> HostResult<Resource<DatasetHandle>> {
+        let dataset_id = match name {
+            None => self.ctx.run.default_dataset_id.clone(),
+            Some(name) => self.ctx.platform.datasets.get_or_create_named(&name)?.0.id,
+        };
+        self.push_handle(DatasetHandle { dataset_id })
+    }
+
+    async fn open_by_id(&mut self, id: String) -> HostResult<Resource<DatasetHandle>> {
+        let dataset_id = self.ctx.platform.datasets.get(&id)?.id;
+        self.push_handle(DatasetHandle { dataset_id })
+    }
+
+    async fn id(&mut self, r: Resource<DatasetHandle>) -> wasmtime::Result<String> {
+        Ok(self.table.get(&r)?.dataset_id.clone())
+    }
+
+    async fn push_items(&mut self, r: Resource<DatasetHandle>, items: Vec<String>) -> HostResult<()> {
+        let id = self.dataset_id(&r)?;
+        let total: usize = items.iter().map(String::len).sum();
+        let max = self.ctx.platform.config.limits.max_push_bytes;
+        if total > max {
+            return Err(PlatformError::too_large("request-too-large", format!("The items are {total} bytes, over the limit of {max} bytes per push")).into());
+        }
+        let values = items
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                serde_json::from_str::<serde_json::Value>(text)
+                    .map_err(|e| PlatformError::invalid_kind("invalid-value", format!("Dataset item at index {i} is not valid JSON: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.ctx.platform.push_items(&id, serde_json::Value::Array(values))?;
+        Ok(())
+    }
+
+    async fn get_items(&mut self, r: Resource<DatasetHandle>, offset: u64, limit: u32) -> HostResult<ItemsPage> {
+        let id = self.dataset_id(&r)?;
+        let max = self.ctx.platform.config.limits.max_items_per_guest_read;
+        let page = self.ctx.platform.datasets.get_items(&id, offset, limit.min(max) as u64, false)?;
+        Ok(ItemsPage {
+            items: page.items.into_iter().map(|b| String::from_utf8_lossy(&b).into_owned()).collect(),
+            total: page.total,
+            offset: page.offset,
+        })
+    }
+
+    async fn item_count(&mut self, r: Resource<DatasetHandle>) -> HostResult<u64> {
+        let id = self.dataset_id(&r)?;
+        Ok(self.ctx.platform.datasets.get(&id)?.item_count)
+    }
+
+    async fn drop(&mut self, r: Resource<DatasetHandle>) -> wasmtime::Result<()> {
+        self.drop_handle(r)
+    }
+}

@@ -1,0 +1,125 @@
+//! The WIT host: a thin adapter from the `wactor:actor` interfaces onto the
+//! platform core. One file per interface; each call runs inside a tracing
+//! span (bindgen's `tracing` flag), checks its caps, and returns
+//! guest-visible errors as the WIT `error` variant, never as traps.
+
+mod dataset;
+mod kv;
+mod runtime;
+
+use std::sync::Arc;
+
+use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
+
+use super::RunState;
+use crate::executor::RunJob;
+use crate::platform::error::PlatformError;
+use crate::platform::runs::Run;
+use crate::platform::Platform;
+
+pub mod bindings {
+    wasmtime::component::bindgen!({
+        path: "wit",
+        world: "actor",
+        imports: { default: async | trappable | tracing },
+        exports: { default: async },
+        trappable_error_type: { "wactor:actor/types.error" => super::HostError },
+        with: {
+            "wactor:actor/key-value-store.store": super::kv::KvHandle,
+            "wactor:actor/dataset.dataset": super::dataset::DatasetHandle,
+        },
+    });
+}
+
+use bindings::wactor::actor::types;
+
+/// What a host call failed with: a platform error the guest sees as the WIT
+/// `error` variant, or a trap that ends the run.
+#[derive(Debug)]
+pub enum HostError {
+    Guest(PlatformError),
+    Trap(wasmtime::Error),
+}
+
+impl From<PlatformError> for HostError {
+    fn from(e: PlatformError) -> Self {
+        HostError::Guest(e)
+    }
+}
+
+impl From<wasmtime::component::ResourceTableError> for HostError {
+    fn from(e: wasmtime::component::ResourceTableError) -> Self {
+        HostError::Trap(e.into())
+    }
+}
+
+pub type HostResult<T> = Result<T, HostError>;
+
+/// Per-run host state: who the guest is and how many handles it holds.
+pub struct HostCtx {
+    pub(super) platform: Arc<Platform>,
+    pub(super) run: Run,
+    pub(super) actor_full_name: String,
+    pub(super) open_handles: usize,
+}
+
+impl HostCtx {
+    pub fn new(job: &RunJob) -> Self {
+        HostCtx { platform: job.platform.clone(), run: job.run.clone(), actor_full_name: job.actor_full_name.clone(), open_handles: 0 }
+    }
+}
+
+/// The narrow view host calls get: the run's host state and the resource table.
+pub struct ActorHost<'a> {
+    pub(super) ctx: &'a mut HostCtx,
+    pub(super) table: &'a mut ResourceTable,
+}
+
+impl ActorHost<'_> {
+    /// Pushes a handle, enforcing the per-run handle cap.
+    fn push_handle<T: Send + 'static>(&mut self, handle: T) -> HostResult<Resource<T>> {
+        let max = self.ctx.platform.config.limits.max_open_handles_per_run;
+        if self.ctx.open_handles >= max {
+            return Err(PlatformError::too_large("limit-exceeded", format!("A run may hold at most {max} open storage handles; drop some first")).into());
+        }
+        let r = self.table.push(handle)?;
+        self.ctx.open_handles += 1;
+        Ok(r)
+    }
+
+    fn drop_handle<T: 'static>(&mut self, r: Resource<T>) -> wasmtime::Result<()> {
+        self.table.delete(r)?;
+        self.ctx.open_handles = self.ctx.open_handles.saturating_sub(1);
+        Ok(())
+    }
+}
+
+struct HostData;
+
+impl HasData for HostData {
+    type Data<'a> = ActorHost<'a>;
+}
+
+pub fn add_to_linker(linker: &mut Linker<RunState>) -> wasmtime::Result<()> {
+    bindings::Actor::add_to_linker::<RunState, HostData>(linker, |s| ActorHost { ctx: &mut s.host, table: &mut s.table })
+}
+
+impl types::Host for ActorHost<'_> {
+    fn convert_error(&mut self, err: HostError) -> wasmtime::Result<types::Error> {
+        let e = match err {
+            HostError::Trap(e) => return Err(e),
+            HostError::Guest(e) => e,
+        };
+        Ok(match e {
+            PlatformError::NotFound(m) => types::Error::NotFound(m),
+            PlatformError::Invalid { message, .. } => types::Error::InvalidInput(message),
+            PlatformError::Conflict(m) => types::Error::InvalidInput(m),
+            PlatformError::TooLarge { message, .. } => types::Error::LimitExceeded(message),
+            PlatformError::Forbidden(m) => types::Error::Forbidden(m),
+            e @ (PlatformError::Storage(_) | PlatformError::Internal(_)) => {
+                tracing::error!(error = %e, "host call failed");
+                types::Error::Internal(e.to_string())
+            }
+        })
+    }
+}

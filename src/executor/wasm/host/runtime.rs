@@ -1,0 +1,39 @@
+//! `wactor:actor/runtime`: the guest's own run.
+
+use super::bindings::wactor::actor::runtime::{Host, RunInfo, StoredValue};
+use super::{ActorHost, HostResult};
+use crate::ids;
+
+impl Host for ActorHost<'_> {
+    async fn info(&mut self) -> wasmtime::Result<RunInfo> {
+        let run = &self.ctx.run;
+        let timeout_at = run.started_at + chrono::Duration::seconds(run.options.timeout_secs as i64);
+        Ok(RunInfo {
+            run_id: run.id.clone(),
+            actor_id: run.act_id.clone(),
+            actor_name: self.ctx.actor_full_name.clone(),
+            build_id: run.build_id.clone(),
+            build_number: run.build_number.clone(),
+            default_key_value_store_id: run.default_key_value_store_id.clone(),
+            default_dataset_id: run.default_dataset_id.clone(),
+            default_request_queue_id: run.default_request_queue_id.clone(),
+            input_key: run.input_key.clone(),
+            memory_mbytes: run.options.memory_mbytes,
+            timeout_secs: run.options.timeout_secs,
+            started_at: ids::format_ts(&run.started_at),
+            timeout_at: ids::format_ts(&timeout_at),
+        })
+    }
+
+    async fn input(&mut self) -> HostResult<Option<StoredValue>> {
+        let run = &self.ctx.run;
+        let record = self.ctx.platform.kv.get_record(&run.default_key_value_store_id, &run.input_key)?;
+        Ok(record.map(|r| StoredValue { value: r.value, content_type: r.content_type }))
+    }
+
+    async fn set_status_message(&mut self, message: String, is_terminal: bool) -> HostResult<()> {
+        let run_id = self.ctx.run.id.clone();
+        self.ctx.platform.set_status_message(&run_id, &message, is_terminal)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,24 @@
+//! wactor: an open runtime for Actors.
+//!
+//! Module map (start at `platform`; everything else is a door onto it):
+//!
+//! - [`platform`]: the core. Actors and builds, runs (status state machine
+//!   and the supervisor that drives them), storages on sled (key-value
+//!   stores, datasets), run logs. Every capability is a method here.
+//! - [`definition`]: `.actor/actor.json` and the input schema (defaults,
+//!   validation) checked before a run exists.
+//! - [`executor`]: runs a build's code for one run. [`executor::wasm`] hosts
+//!   WASI components in wasmtime; its `host` module is the WIT door onto the
+//!   platform.
+//! - [`api`]: the Apify-compatible HTTP API (axum), the other door.
+//! - [`cli`]: the client side of the `wactor` binary (push, call, logs).
+//! - [`limits`]: every limit, with the reason for its value.
+//! - [`ids`]: IDs and timestamps in the shapes Apify clients expect.
+
+pub mod api;
+pub mod cli;
+pub mod definition;
+pub mod executor;
+pub mod ids;
+pub mod limits;
+pub mod platform;

@@ -1,0 +1,66 @@
+//! Every limit in one place, each with the reason for its value.
+//!
+//! Both doors (the WIT host and the HTTP API) read their caps from [`Limits`],
+//! so a guest and an HTTP client hit the same wall at the same size.
+
+use serde::{Deserialize, Serialize};
+
+/// Platform-wide limits. One baseline; the server config may override fields.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Limits {
+    /// Largest run input in bytes. The Actor model's documented default is 1,000,000 characters.
+    pub max_input_bytes: usize,
+    /// Largest key-value record. Apify caps a record at 9 MB; clients chunk below that.
+    pub max_record_bytes: usize,
+    /// Largest dataset push (one request or one host call). Apify's 9 MB payload cap.
+    pub max_push_bytes: usize,
+    /// Largest single HTTP request body outside uploads (record PUT, push, input).
+    pub max_request_bytes: usize,
+    /// Largest uploaded component: the Python guest toolchain produces ~18 MB, leave headroom.
+    pub max_component_bytes: usize,
+    /// Runs executing at once; more wait in READY. Bounded by the instance pool.
+    pub max_concurrent_runs: u32,
+    /// Memory a run may ask for (MB). wasm32 linear memory cannot exceed 4 GiB.
+    pub max_memory_mbytes: u32,
+    /// Memory a run gets when neither the caller nor the Actor says.
+    pub default_memory_mbytes: u32,
+    /// Timeout when neither the caller nor the Actor says (seconds); Apify's default is 3600.
+    pub default_timeout_secs: u64,
+    /// Open storage handles per run: a guest that leaks handles is stopped, not the host.
+    pub max_open_handles_per_run: usize,
+    /// Bytes a run's log keeps; the rest is dropped with a notice (a chatty guest must not fill the disk).
+    pub max_log_bytes_per_run: u64,
+    /// Items per page when the caller gives no limit on paginated collections (Apify: 1000).
+    pub max_list_limit: usize,
+    /// Key-value keys per `list-keys` page (Apify: 1000).
+    pub max_keys_per_page: usize,
+    /// Items a guest may read in one `get-items` call.
+    pub max_items_per_guest_read: u32,
+    /// How long `waitForFinish` may hold a request (Apify documents 60 s).
+    pub max_wait_for_finish_secs: u64,
+    /// How long `run-sync` waits before answering 408 (Apify: 300 s).
+    pub run_sync_timeout_secs: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_input_bytes: 1_000_000,
+            max_record_bytes: 9 * 1024 * 1024,
+            max_push_bytes: 9 * 1024 * 1024,
+            max_request_bytes: 10 * 1024 * 1024,
+            max_component_bytes: 64 * 1024 * 1024,
+            max_concurrent_runs: 256,
+            max_memory_mbytes: 4096,
+            default_memory_mbytes: 256,
+            default_timeout_secs: 3600,
+            max_open_handles_per_run: 256,
+            max_log_bytes_per_run: 16 * 1024 * 1024,
+            max_list_limit: 1000,
+            max_keys_per_page: 1000,
+            max_items_per_guest_read: 10_000,
+            max_wait_for_finish_secs: 60,
+            run_sync_timeout_secs: 300,
+        }
+    }
+}

@@ -1,0 +1,344 @@
+//! Actors and their builds. A build freezes an Actor version's definition
+//! (actor.json with the input schema inlined) together with its component.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+use super::db::{get_json, put_json};
+use super::error::{PlatformError, Result};
+use super::Platform;
+use crate::definition::{validate_actor_name, validate_version, ActorDefinition, DefaultRunOptions};
+use crate::ids::{self, ts};
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ActorStats {
+    #[serde(default)]
+    pub total_runs: u64,
+    #[serde(default, with = "ts::option", skip_serializing_if = "Option::is_none")]
+    pub last_run_started_at: Option<DateTime<Utc>>,
+}
+
+/// One version of an Actor: where builds come from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActorVersion {
+    pub version_number: String,
+    /// `WASM_COMPONENT` for component Actors.
+    pub source_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_tag: Option<String>,
+    /// wactor: the actor.json (input schema inlined) the next build of this version uses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_definition: Option<ActorDefinition>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaggedBuild {
+    pub build_id: String,
+    pub build_number: String,
+    #[serde(with = "ts::option")]
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// An Actor, stored in the shape the API returns.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Actor {
+    pub id: String,
+    pub user_id: String,
+    pub name: String,
+    pub username: String,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub is_public: bool,
+    #[serde(with = "ts")]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "ts")]
+    pub modified_at: DateTime<Utc>,
+    pub stats: ActorStats,
+    pub versions: Vec<ActorVersion>,
+    pub default_run_options: DefaultRunOptions,
+    #[serde(default)]
+    pub tagged_builds: BTreeMap<String, TaggedBuild>,
+    /// Fields wactor does not interpret (categories, seoTitle, ...), kept verbatim.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Actor {
+    /// `username/name`, the Actor's full name.
+    pub fn full_name(&self) -> String {
+        format!("{}/{}", self.username, self.name)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING-KEBAB-CASE")]
+pub enum BuildStatus {
+    Running,
+    Succeeded,
+    Failed,
+}
+
+/// A build: a frozen definition plus its compiled component.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Build {
+    pub id: String,
+    pub act_id: String,
+    pub user_id: String,
+    #[serde(with = "ts")]
+    pub started_at: DateTime<Utc>,
+    #[serde(with = "ts::option")]
+    pub finished_at: Option<DateTime<Utc>>,
+    pub status: BuildStatus,
+    pub meta: Value,
+    pub build_number: String,
+    pub actor_definition: ActorDefinition,
+    /// Size and SHA-256 of the uploaded component.
+    pub component_bytes: u64,
+    pub component_sha256: String,
+    pub status_message: Option<String>,
+}
+
+/// Fields a create or update request may set; everything else is kept in `extra`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActorPatch {
+    pub name: Option<String>,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub is_public: Option<bool>,
+    pub versions: Option<Vec<ActorVersion>>,
+    pub default_run_options: Option<DefaultRunOptions>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// Fields that belong to the server and are never taken from a request.
+const READ_ONLY: &[&str] = &["id", "userId", "username", "createdAt", "modifiedAt", "stats", "taggedBuilds"];
+
+impl Platform {
+    /// Resolves an Actor by ID, `username~name`, `username/name` or bare name.
+    pub fn get_actor(&self, reference: &str) -> Result<Actor> {
+        if let Some(actor) = get_json::<Actor>(&self.db.actors, reference)? {
+            return Ok(actor);
+        }
+        let name = reference.rsplit(['~', '/']).next().unwrap_or(reference);
+        let owner_ok = match reference.split_once(['~', '/']) {
+            Some((user, _)) => user == self.config.username,
+            None => true,
+        };
+        if owner_ok {
+            if let Some(id) = self.db.actor_names.get(name)? {
+                if let Some(actor) = get_json::<Actor>(&self.db.actors, &id)? {
+                    return Ok(actor);
+                }
+            }
+        }
+        Err(PlatformError::not_found(format!("Actor was not found: {reference}")))
+    }
+
+    pub fn list_actors(&self) -> Result<Vec<Actor>> {
+        let mut out = Vec::new();
+        for item in self.db.actors.iter() {
+            out.push(serde_json::from_slice::<Actor>(&item?.1)?);
+        }
+        out.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        Ok(out)
+    }
+
+    pub fn create_actor(&self, patch: ActorPatch) -> Result<Actor> {
+        let name = patch.name.clone().ok_or_else(|| PlatformError::invalid("The Actor needs a \"name\""))?;
+        validate_actor_name(&name).map_err(PlatformError::invalid)?;
+        let now = ids::now();
+        let mut actor = Actor {
+            id: ids::new_id(),
+            user_id: self.config.user_id.clone(),
+            name: name.clone(),
+            username: self.config.username.clone(),
+            title: None,
+            description: None,
+            is_public: false,
+            created_at: now,
+            modified_at: now,
+            stats: ActorStats::default(),
+            versions: Vec::new(),
+            default_run_options: DefaultRunOptions::default(),
+            tagged_builds: BTreeMap::new(),
+            extra: Map::new(),
+        };
+        apply_patch(&mut actor, patch)?;
+        if self.db.actor_names.compare_and_swap(name.as_str(), None as Option<&[u8]>, Some(actor.id.as_bytes()))?.is_err() {
+            return Err(PlatformError::Conflict(format!("An Actor named \"{name}\" already exists")));
+        }
+        put_json(&self.db.actors, &actor.id, &actor)?;
+        Ok(actor)
+    }
+
+    pub fn update_actor(&self, reference: &str, patch: ActorPatch) -> Result<Actor> {
+        let mut actor = self.get_actor(reference)?;
+        let old_name = actor.name.clone();
+        apply_patch(&mut actor, patch)?;
+        if actor.name != old_name {
+            if self.db.actor_names.compare_and_swap(actor.name.as_str(), None as Option<&[u8]>, Some(actor.id.as_bytes()))?.is_err() {
+                return Err(PlatformError::Conflict(format!("An Actor named \"{}\" already exists", actor.name)));
+            }
+            self.db.actor_names.remove(old_name.as_str())?;
+        }
+        actor.modified_at = ids::now();
+        put_json(&self.db.actors, &actor.id, &actor)?;
+        Ok(actor)
+    }
+
+    /// Deletes the Actor and its builds. Its runs and their storages stay.
+    pub fn delete_actor(&self, reference: &str) -> Result<()> {
+        let actor = self.get_actor(reference)?;
+        self.db.actor_names.remove(actor.name.as_str())?;
+        self.db.actors.remove(actor.id.as_str())?;
+        for tagged in actor.tagged_builds.values() {
+            self.executor.forget_build(&tagged.build_id);
+        }
+        Ok(())
+    }
+
+    pub fn get_build(&self, build_id: &str) -> Result<Build> {
+        get_json(&self.db.builds, build_id)?.ok_or_else(|| PlatformError::not_found(format!("Build was not found: {build_id}")))
+    }
+
+    /// Builds `version` of an Actor from an uploaded component: checks the
+    /// definition, compiles the component once, tags the build.
+    pub async fn build_actor(&self, reference: &str, version: Option<&str>, tag: Option<&str>, component: Vec<u8>) -> Result<Build> {
+        let actor = self.get_actor(reference)?;
+        let version = match version {
+            Some(v) => actor
+                .versions
+                .iter()
+                .find(|x| x.version_number == v)
+                .ok_or_else(|| PlatformError::invalid(format!("The Actor has no version {v}")))?,
+            None => actor.versions.last().ok_or_else(|| PlatformError::invalid("The Actor has no version to build"))?,
+        };
+        let definition = version
+            .actor_definition
+            .clone()
+            .ok_or_else(|| PlatformError::invalid(format!("Version {} has no actorDefinition", version.version_number)))?;
+        definition.validate().map_err(PlatformError::invalid)?;
+        if component.len() > self.config.limits.max_component_bytes {
+            return Err(PlatformError::too_large(
+                "request-too-large",
+                format!("The component is {} bytes, over the limit of {}", component.len(), self.config.limits.max_component_bytes),
+            ));
+        }
+        let tag = tag.map(str::to_owned).or_else(|| version.build_tag.clone()).unwrap_or_else(|| "latest".to_owned());
+        let counter_key = format!("build-counter/{}/{}", actor.id, version.version_number);
+        let n = self
+            .db
+            .meta
+            .update_and_fetch(counter_key.as_bytes(), |old| {
+                let n = old.map(|b| u64::from_be_bytes(b.try_into().unwrap_or([0; 8]))).unwrap_or(0) + 1;
+                Some(n.to_be_bytes().to_vec())
+            })?
+            .map(|b| u64::from_be_bytes(b.as_ref().try_into().unwrap_or([0; 8])))
+            .unwrap_or(1);
+        let build_id = ids::new_id();
+        let sha = sha256_hex(&component);
+        let started_at = ids::now();
+        // Compile before recording: a component that does not compile is no build.
+        self.executor.prepare_build(&build_id, component.clone()).await?;
+        let build = Build {
+            id: build_id.clone(),
+            act_id: actor.id.clone(),
+            user_id: actor.user_id.clone(),
+            started_at,
+            finished_at: Some(ids::now()),
+            status: BuildStatus::Succeeded,
+            meta: serde_json::json!({"origin": "API"}),
+            build_number: format!("{}.{}", version.version_number, n),
+            actor_definition: definition,
+            component_bytes: component.len() as u64,
+            component_sha256: sha,
+            status_message: None,
+        };
+        put_json(&self.db.builds, &build.id, &build)?;
+        // Re-read the Actor so a concurrent update is not lost, then tag.
+        let mut actor = self.get_actor(&actor.id)?;
+        actor.tagged_builds.insert(
+            tag,
+            TaggedBuild { build_id: build.id.clone(), build_number: build.build_number.clone(), finished_at: build.finished_at },
+        );
+        put_json(&self.db.actors, &actor.id, &actor)?;
+        Ok(build)
+    }
+
+    /// The build a run asks for: a tag (`latest`), a build number (`0.1.3`) or a build ID.
+    pub fn resolve_build(&self, actor: &Actor, wanted: Option<&str>) -> Result<Build> {
+        let wanted = wanted
+            .map(str::to_owned)
+            .or_else(|| actor.default_run_options.build.clone())
+            .unwrap_or_else(|| "latest".to_owned());
+        if let Some(tagged) = actor.tagged_builds.get(&wanted) {
+            return self.get_build(&tagged.build_id);
+        }
+        if let Some(build) = get_json::<Build>(&self.db.builds, &wanted)? {
+            if build.act_id == actor.id {
+                return Ok(build);
+            }
+        }
+        for item in self.db.builds.iter() {
+            let build: Build = serde_json::from_slice(&item?.1)?;
+            if build.act_id == actor.id && build.build_number == wanted {
+                return Ok(build);
+            }
+        }
+        Err(PlatformError::invalid_kind(
+            "build-not-found",
+            format!("Actor {} has no build \"{wanted}\"; push it first (wactor push)", actor.full_name()),
+        ))
+    }
+}
+
+fn apply_patch(actor: &mut Actor, patch: ActorPatch) -> Result<()> {
+    if let Some(name) = patch.name {
+        validate_actor_name(&name).map_err(PlatformError::invalid)?;
+        actor.name = name;
+    }
+    if patch.title.is_some() {
+        actor.title = patch.title;
+    }
+    if patch.description.is_some() {
+        actor.description = patch.description;
+    }
+    if let Some(p) = patch.is_public {
+        actor.is_public = p;
+    }
+    if let Some(versions) = patch.versions {
+        for v in &versions {
+            validate_version(&v.version_number).map_err(PlatformError::invalid)?;
+            if let Some(def) = &v.actor_definition {
+                def.validate().map_err(PlatformError::invalid)?;
+            }
+        }
+        actor.versions = versions;
+    }
+    if let Some(opts) = patch.default_run_options {
+        actor.default_run_options = opts;
+    }
+    for (k, v) in patch.extra {
+        if !READ_ONLY.contains(&k.as_str()) {
+            actor.extra.insert(k, v);
+        }
+    }
+    Ok(())
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(bytes);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,92 @@
+//! sled trees and the JSON codec the core stores its records with.
+//!
+//! Keys that must sort by time use big-endian millisecond prefixes; record
+//! keys are `<owner id> 0x00 <key>` so a prefix scan lists one owner's keys.
+
+use serde::{de::DeserializeOwned, Serialize};
+use std::path::Path;
+
+use super::error::Result;
+
+/// The open database and every tree the core uses.
+#[derive(Clone)]
+pub struct Db {
+    pub(crate) inner: sled::Db,
+    /// Server-wide values: token, user id.
+    pub(crate) meta: sled::Tree,
+    /// Actor id → Actor JSON.
+    pub(crate) actors: sled::Tree,
+    /// Actor name → Actor id.
+    pub(crate) actor_names: sled::Tree,
+    /// Build id → Build JSON.
+    pub(crate) builds: sled::Tree,
+    /// Run id → Run JSON.
+    pub(crate) runs: sled::Tree,
+    /// started-at ms (BE) ++ run id → () : all runs in start order.
+    pub(crate) run_index: sled::Tree,
+    /// actor id ++ 0 ++ started-at ms (BE) ++ run id → () : one actor's runs in start order.
+    pub(crate) actor_run_index: sled::Tree,
+    pub(crate) kv_stores: sled::Tree,
+    pub(crate) kv_names: sled::Tree,
+    /// store id ++ 0 ++ key → content-type length (u8) ++ content type ++ value.
+    pub(crate) kv_records: sled::Tree,
+    pub(crate) datasets: sled::Tree,
+    pub(crate) dataset_names: sled::Tree,
+    /// dataset id ++ 0 ++ item index (u64 BE) → item JSON.
+    pub(crate) dataset_items: sled::Tree,
+}
+
+impl Db {
+    pub fn open(dir: &Path) -> Result<Db> {
+        let inner = sled::Config::new().path(dir.join("db")).open()?;
+        let t = |name: &str| inner.open_tree(name);
+        Ok(Db {
+            meta: t("meta")?,
+            actors: t("actors")?,
+            actor_names: t("actor_names")?,
+            builds: t("builds")?,
+            runs: t("runs")?,
+            run_index: t("run_index")?,
+            actor_run_index: t("actor_run_index")?,
+            kv_stores: t("kv_stores")?,
+            kv_names: t("kv_names")?,
+            kv_records: t("kv_records")?,
+            datasets: t("datasets")?,
+            dataset_names: t("dataset_names")?,
+            dataset_items: t("dataset_items")?,
+            inner,
+        })
+    }
+
+    /// Writes everything acknowledged so far to disk.
+    pub async fn flush(&self) -> Result<()> {
+        self.inner.flush_async().await?;
+        Ok(())
+    }
+}
+
+pub(crate) fn get_json<T: DeserializeOwned>(tree: &sled::Tree, key: impl AsRef<[u8]>) -> Result<Option<T>> {
+    match tree.get(key)? {
+        Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
+        None => Ok(None),
+    }
+}
+
+pub(crate) fn put_json<T: Serialize>(tree: &sled::Tree, key: impl AsRef<[u8]>, value: &T) -> Result<()> {
+    tree.insert(key.as_ref(), serde_json::to_vec(value)?)?;
+    Ok(())
+}
+
+/// `owner ++ 0x00 ++ rest`: the key of something owned by `owner`.
+pub(crate) fn owned_key(owner: &str, rest: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(owner.len() + 1 + rest.len());
+    k.extend_from_slice(owner.as_bytes());
+    k.push(0);
+    k.extend_from_slice(rest);
+    k
+}
+
+/// The scan prefix of everything owned by `owner`.
+pub(crate) fn owner_prefix(owner: &str) -> Vec<u8> {
+    owned_key(owner, &[])
+}

@@ -1,0 +1,56 @@
+//! The platform core's error type. Each door maps it: the HTTP API to an
+//! Apify error body, the WIT host to the guest-visible `error` variant.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum PlatformError {
+    /// Something named does not exist (actor, run, store, record).
+    #[error("{0}")]
+    NotFound(String),
+    /// The caller sent something malformed. `kind` is the Apify error type
+    /// (`invalid-input`, `invalid-record-key`, ...).
+    #[error("{message}")]
+    Invalid { kind: &'static str, message: String },
+    /// A size or count limit was hit. `kind` as for `Invalid`.
+    #[error("{message}")]
+    TooLarge { kind: &'static str, message: String },
+    /// The operation conflicts with the current state (e.g. name taken).
+    #[error("{0}")]
+    Conflict(String),
+    /// Not allowed.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Storage failure.
+    #[error("storage error: {0}")]
+    Storage(#[from] sled::Error),
+    /// Anything else that is the platform's fault.
+    #[error("{0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = PlatformError> = std::result::Result<T, E>;
+
+impl PlatformError {
+    pub fn invalid(message: impl Into<String>) -> Self {
+        PlatformError::Invalid { kind: "invalid-input", message: message.into() }
+    }
+    pub fn invalid_kind(kind: &'static str, message: impl Into<String>) -> Self {
+        PlatformError::Invalid { kind, message: message.into() }
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        PlatformError::NotFound(message.into())
+    }
+    pub fn too_large(kind: &'static str, message: impl Into<String>) -> Self {
+        PlatformError::TooLarge { kind, message: message.into() }
+    }
+    pub fn internal(message: impl Into<String>) -> Self {
+        PlatformError::Internal(message.into())
+    }
+}
+
+impl From<serde_json::Error> for PlatformError {
+    fn from(e: serde_json::Error) -> Self {
+        PlatformError::Internal(format!("corrupt stored record: {e}"))
+    }
+}

@@ -1,0 +1,138 @@
+//! The platform core: every capability an Actor or a client has is a method
+//! here. The HTTP API (`crate::api`) and the WIT host
+//! (`crate::executor::wasm::host`) are thin doors onto it.
+
+pub mod actors;
+pub mod db;
+pub mod error;
+pub mod logs;
+pub mod runs;
+pub mod storage;
+mod supervisor;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, Weak};
+
+use tokio::sync::Semaphore;
+
+use self::db::Db;
+use self::error::{PlatformError, Result};
+use self::logs::LogStore;
+use self::storage::dataset::{prepare_items, Datasets};
+use self::storage::kv::KvStores;
+use self::supervisor::ActiveRuns;
+use crate::definition::InputSchema;
+use crate::executor::wasm::WasmExecutor;
+use crate::ids;
+use crate::limits::Limits;
+
+/// How a server is set up.
+#[derive(Debug, Clone)]
+pub struct PlatformOptions {
+    pub data_dir: PathBuf,
+    /// Fixed API token; generated and stored on first start when `None`.
+    pub token: Option<String>,
+    /// The base URL clients see (console and record URLs are built on it).
+    pub public_url: String,
+    pub username: String,
+    pub limits: Limits,
+}
+
+/// Settled configuration, read by every part of the core.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub token: String,
+    pub public_url: String,
+    pub username: String,
+    pub user_id: String,
+    pub limits: Limits,
+}
+
+pub struct Platform {
+    pub config: Config,
+    pub(crate) db: Db,
+    pub kv: KvStores,
+    pub datasets: Datasets,
+    pub logs: LogStore,
+    pub(crate) executor: WasmExecutor,
+    pub(crate) active: ActiveRuns,
+    run_slots: Arc<Semaphore>,
+    input_schemas: Mutex<HashMap<String, Arc<InputSchema>>>,
+    this: Weak<Platform>,
+}
+
+impl Platform {
+    /// Opens (or creates) the data directory and brings the platform up.
+    pub fn open(opts: PlatformOptions) -> anyhow::Result<Arc<Platform>> {
+        std::fs::create_dir_all(&opts.data_dir)?;
+        let db = Db::open(&opts.data_dir)?;
+        let user_id = meta_value(&db, "user-id", ids::new_id)?;
+        let token = match opts.token {
+            Some(t) if !t.is_empty() => t,
+            _ => meta_value(&db, "token", || format!("wactor_{}", ids::new_secret(32)))?,
+        };
+        let config = Config {
+            data_dir: opts.data_dir.clone(),
+            token,
+            public_url: opts.public_url.trim_end_matches('/').to_owned(),
+            username: opts.username.clone(),
+            user_id: user_id.clone(),
+            limits: opts.limits.clone(),
+        };
+        let executor = WasmExecutor::new(&opts.data_dir.join("components"), &opts.limits)?;
+        let logs = LogStore::new(&opts.data_dir.join("logs"), opts.limits.max_log_bytes_per_run)?;
+        let platform = Arc::new_cyclic(|this| Platform {
+            kv: KvStores::new(db.clone(), user_id.clone(), opts.username.clone()),
+            datasets: Datasets::new(db.clone(), user_id.clone(), opts.username.clone()),
+            logs,
+            executor,
+            active: ActiveRuns::default(),
+            run_slots: Arc::new(Semaphore::new(opts.limits.max_concurrent_runs as usize)),
+            input_schemas: Mutex::new(HashMap::new()),
+            this: this.clone(),
+            config,
+            db,
+        });
+        platform.recover_interrupted_runs()?;
+        Ok(platform)
+    }
+
+    fn arc(&self) -> Arc<Platform> {
+        self.this.upgrade().expect("platform used after drop")
+    }
+
+    /// Appends items to a dataset: the one push path for both doors.
+    pub fn push_items(&self, dataset_id: &str, body: serde_json::Value) -> Result<u64> {
+        let items = prepare_items(body)?;
+        let bytes: usize = items.iter().map(Vec::len).sum();
+        if bytes > self.config.limits.max_push_bytes {
+            return Err(PlatformError::too_large(
+                "request-too-large",
+                format!("The items are {bytes} bytes, over the limit of {} bytes per push", self.config.limits.max_push_bytes),
+            ));
+        }
+        self.datasets.push(dataset_id, &items)
+    }
+
+    /// Flushes storage to disk; called on shutdown.
+    pub async fn flush(&self) -> Result<()> {
+        self.db.flush().await
+    }
+}
+
+/// A server-wide value from the meta tree, created on first use.
+fn meta_value(db: &Db, key: &str, make: impl FnOnce() -> String) -> Result<String> {
+    if let Some(v) = db.meta.get(key)? {
+        return Ok(String::from_utf8_lossy(&v).into_owned());
+    }
+    let v = make();
+    match db.meta.compare_and_swap(key, None as Option<&[u8]>, Some(v.as_bytes()))? {
+        Ok(()) => {
+            db.inner.flush()?;
+            Ok(v)
+        }
+        Err(e) => Ok(String::from_utf8_lossy(&e.current.unwrap_or_default()).into_owned()),
+    }
+}

@@ -1,0 +1,406 @@
+//! Runs: the record, its status state machine, and starting one.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::db::{get_json, owned_key, put_json};
+use super::error::{PlatformError, Result};
+use super::Platform;
+use crate::definition::input::JSON_CONTENT_TYPE;
+use crate::ids::{self, ts};
+
+/// `READY → RUNNING → SUCCEEDED | FAILED | TIMING-OUT → TIMED-OUT | ABORTING → ABORTED`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING-KEBAB-CASE")]
+pub enum RunStatus {
+    Ready,
+    Running,
+    Succeeded,
+    Failed,
+    TimingOut,
+    TimedOut,
+    Aborting,
+    Aborted,
+}
+
+impl RunStatus {
+    pub fn is_terminal(self) -> bool {
+        matches!(self, RunStatus::Succeeded | RunStatus::Failed | RunStatus::TimedOut | RunStatus::Aborted)
+    }
+
+    /// The transitions the state machine allows.
+    pub fn can_become(self, next: RunStatus) -> bool {
+        use RunStatus::*;
+        match (self, next) {
+            (Ready, Running | Aborting | Aborted | Failed) => true,
+            (Running, Succeeded | Failed | TimingOut | TimedOut | Aborting | Aborted) => true,
+            (TimingOut, TimedOut | Failed | Aborted) => true,
+            (Aborting, Aborted | Failed) => true,
+            _ => false,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Ready => "READY",
+            RunStatus::Running => "RUNNING",
+            RunStatus::Succeeded => "SUCCEEDED",
+            RunStatus::Failed => "FAILED",
+            RunStatus::TimingOut => "TIMING-OUT",
+            RunStatus::TimedOut => "TIMED-OUT",
+            RunStatus::Aborting => "ABORTING",
+            RunStatus::Aborted => "ABORTED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RunStatus> {
+        serde_json::from_value(Value::String(s.to_owned())).ok()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunMeta {
+    pub origin: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ip: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunOptions {
+    pub build: String,
+    pub timeout_secs: u64,
+    pub memory_mbytes: u32,
+    pub disk_mbytes: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_items: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_total_charge_usd: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunStats {
+    #[serde(default)]
+    pub input_body_len: u64,
+    #[serde(default)]
+    pub restart_count: u32,
+    #[serde(default)]
+    pub resurrect_count: u32,
+    #[serde(default)]
+    pub migration_count: u32,
+    #[serde(default)]
+    pub reboot_count: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_millis: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_time_secs: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem_max_bytes: Option<u64>,
+    #[serde(default)]
+    pub compute_units: f64,
+}
+
+/// A run, stored in the shape the API returns (computed fields are added by the API).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Run {
+    pub id: String,
+    pub act_id: String,
+    pub user_id: String,
+    pub actor_task_id: Option<String>,
+    #[serde(with = "ts")]
+    pub started_at: DateTime<Utc>,
+    #[serde(with = "ts::option")]
+    pub finished_at: Option<DateTime<Utc>>,
+    pub status: RunStatus,
+    pub status_message: Option<String>,
+    pub is_status_message_terminal: Option<bool>,
+    pub meta: RunMeta,
+    pub stats: RunStats,
+    pub options: RunOptions,
+    pub build_id: String,
+    pub build_number: String,
+    pub exit_code: Option<i32>,
+    pub default_key_value_store_id: String,
+    pub default_dataset_id: String,
+    pub default_request_queue_id: String,
+    pub general_access: String,
+    pub usage_total_usd: f64,
+    /// The record key of the run's input in its default store (`INPUT`).
+    pub input_key: String,
+}
+
+/// What a caller asks for when starting a run. `None` means "the Actor's default".
+#[derive(Debug, Default, Clone)]
+pub struct StartOptions {
+    /// The raw input body and its content type.
+    pub input: Option<(Vec<u8>, String)>,
+    pub build: Option<String>,
+    pub timeout_secs: Option<u64>,
+    pub memory_mbytes: Option<u32>,
+    pub max_items: Option<u64>,
+    pub max_total_charge_usd: Option<f64>,
+    pub origin: Option<String>,
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// Use these existing storages instead of creating new defaults.
+    pub key_value_store_id: Option<String>,
+    pub dataset_id: Option<String>,
+}
+
+/// Filters for listing runs.
+#[derive(Debug, Default, Clone)]
+pub struct RunFilter {
+    pub act_id: Option<String>,
+    pub statuses: Option<Vec<RunStatus>>,
+    pub started_after: Option<DateTime<Utc>>,
+    pub started_before: Option<DateTime<Utc>>,
+}
+
+fn run_index_key(started_at: &DateTime<Utc>, run_id: &str) -> Vec<u8> {
+    let mut k = (started_at.timestamp_millis() as u64).to_be_bytes().to_vec();
+    k.extend_from_slice(run_id.as_bytes());
+    k
+}
+
+fn is_json_content_type(ct: &str) -> bool {
+    let ct = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    ct == "application/json" || ct.ends_with("+json")
+}
+
+impl Platform {
+    pub fn get_run(&self, run_id: &str) -> Result<Run> {
+        get_json(&self.db.runs, run_id)?.ok_or_else(|| PlatformError::not_found(format!("Actor run was not found: {run_id}")))
+    }
+
+    /// Read-modify-write of a run record, atomic against concurrent writers.
+    pub(crate) fn modify_run(&self, run_id: &str, f: impl Fn(&mut Run) -> Result<()>) -> Result<Run> {
+        loop {
+            let old = self.db.runs.get(run_id)?.ok_or_else(|| PlatformError::not_found(format!("Actor run was not found: {run_id}")))?;
+            let mut run: Run = serde_json::from_slice(&old)?;
+            f(&mut run)?;
+            let new = serde_json::to_vec(&run)?;
+            if self.db.runs.compare_and_swap(run_id, Some(&old), Some(new))?.is_ok() {
+                return Ok(run);
+            }
+        }
+    }
+
+    /// Runs in start order, filtered.
+    pub fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>> {
+        let keys: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> = match &filter.act_id {
+            Some(act) => Box::new(self.db.actor_run_index.scan_prefix(owned_key(act, &[]))),
+            None => Box::new(self.db.run_index.iter()),
+        };
+        let mut out = Vec::new();
+        for entry in keys {
+            let (k, _) = entry?;
+            let run_id = &k[k.len() - 17..];
+            let Some(run) = get_json::<Run>(&self.db.runs, run_id)? else { continue };
+            if let Some(statuses) = &filter.statuses {
+                if !statuses.contains(&run.status) {
+                    continue;
+                }
+            }
+            if filter.started_after.is_some_and(|t| run.started_at <= t) || filter.started_before.is_some_and(|t| run.started_at >= t) {
+                continue;
+            }
+            out.push(run);
+        }
+        Ok(out)
+    }
+
+    /// Validates the input against the build's schema, creates the run and its
+    /// storages, stores the input, and hands the run to the supervisor.
+    /// Nothing is created when the input is rejected.
+    pub fn start_run(&self, actor_ref: &str, opts: StartOptions) -> Result<Run> {
+        let limits = &self.config.limits;
+        let actor = self.get_actor(actor_ref)?;
+        let build = self.resolve_build(&actor, opts.build.as_deref())?;
+
+        let input_len = opts.input.as_ref().map_or(0, |(b, _)| b.len());
+        if input_len > limits.max_input_bytes {
+            return Err(PlatformError::too_large(
+                "input-too-large",
+                format!("The input is {input_len} bytes, over the limit of {} bytes", limits.max_input_bytes),
+            ));
+        }
+        let input = self.prepare_input(&build, opts.input)?;
+
+        let memory_mbytes = opts
+            .memory_mbytes
+            .or(actor.default_run_options.memory_mbytes)
+            .or(build.actor_definition.default_run_options.memory_mbytes)
+            .unwrap_or(limits.default_memory_mbytes);
+        if !(16..=limits.max_memory_mbytes).contains(&memory_mbytes) {
+            return Err(PlatformError::invalid_kind(
+                "invalid-value",
+                format!("Memory must be between 16 and {} MB, got {memory_mbytes}", limits.max_memory_mbytes),
+            ));
+        }
+        let timeout_secs = opts
+            .timeout_secs
+            .or(actor.default_run_options.timeout_secs)
+            .or(build.actor_definition.default_run_options.timeout_secs)
+            .unwrap_or(limits.default_timeout_secs);
+
+        let run_id = ids::new_id();
+        let kv = match &opts.key_value_store_id {
+            Some(r) => self.kv.get(r)?,
+            None => self.kv.create(Some(&actor.id), Some(&run_id))?,
+        };
+        let dataset = match &opts.dataset_id {
+            Some(r) => self.datasets.get(r)?,
+            None => self.datasets.create(Some(&actor.id), Some(&run_id))?,
+        };
+        let input_key = "INPUT".to_owned();
+        if let Some(input) = &input {
+            self.kv.set_record(&kv.id, &input_key, &input.0, &input.1, limits.max_input_bytes.max(limits.max_record_bytes))?;
+        }
+        let now = ids::now();
+        let run = Run {
+            id: run_id.clone(),
+            act_id: actor.id.clone(),
+            user_id: actor.user_id.clone(),
+            actor_task_id: None,
+            started_at: now,
+            finished_at: None,
+            status: RunStatus::Ready,
+            status_message: None,
+            is_status_message_terminal: None,
+            meta: RunMeta {
+                origin: opts.origin.unwrap_or_else(|| "API".to_owned()),
+                client_ip: opts.client_ip,
+                user_agent: opts.user_agent,
+            },
+            stats: RunStats { input_body_len: input_len as u64, ..Default::default() },
+            options: RunOptions {
+                build: opts.build.or(actor.default_run_options.build.clone()).unwrap_or_else(|| "latest".to_owned()),
+                timeout_secs,
+                memory_mbytes,
+                disk_mbytes: memory_mbytes.saturating_mul(2),
+                max_items: opts.max_items.or(actor.default_run_options.max_items),
+                max_total_charge_usd: opts.max_total_charge_usd,
+            },
+            build_id: build.id.clone(),
+            build_number: build.build_number.clone(),
+            exit_code: None,
+            default_key_value_store_id: kv.id,
+            default_dataset_id: dataset.id,
+            default_request_queue_id: ids::new_id(),
+            general_access: "RESTRICTED".to_owned(),
+            usage_total_usd: 0.0,
+            input_key,
+        };
+        put_json(&self.db.runs, &run.id, &run)?;
+        self.db.run_index.insert(run_index_key(&run.started_at, &run.id), &[])?;
+        self.db.actor_run_index.insert(owned_key(&actor.id, &run_index_key(&run.started_at, &run.id)), &[])?;
+        self.note_actor_run(&actor.id, now)?;
+        self.supervise(run.clone(), build);
+        Ok(run)
+    }
+
+    /// Applies the input schema (defaults, validation) and decides what is stored as INPUT.
+    fn prepare_input(&self, build: &super::actors::Build, input: Option<(Vec<u8>, String)>) -> Result<Option<(Vec<u8>, String)>> {
+        let input = input.filter(|(body, _)| !body.iter().all(u8::is_ascii_whitespace));
+        let schema = self.input_schema(build)?;
+        let Some(schema) = schema else {
+            // No schema: stored verbatim, except that JSON must at least parse and `null` means none.
+            return match input {
+                Some((body, ct)) if is_json_content_type(&ct) => {
+                    let v: Value = serde_json::from_slice(&body).map_err(|e| {
+                        PlatformError::invalid_kind("run-input-body-not-valid-json", format!("The input is not valid JSON: {e}"))
+                    })?;
+                    Ok((!v.is_null()).then_some((body, ct)))
+                }
+                other => Ok(other),
+            };
+        };
+        let parsed = match input {
+            None => None,
+            Some((body, _ct)) => Some(serde_json::from_slice::<Value>(&body).map_err(|e| {
+                PlatformError::invalid_kind("run-input-body-not-valid-json", format!("The input is not valid JSON: {e}"))
+            })?),
+        };
+        let prepared = schema.prepare(parsed).map_err(|m| PlatformError::invalid_kind("invalid-input", m))?;
+        Ok(Some((serde_json::to_vec(&prepared)?, JSON_CONTENT_TYPE.to_owned())))
+    }
+
+    fn input_schema(&self, build: &super::actors::Build) -> Result<Option<std::sync::Arc<crate::definition::InputSchema>>> {
+        let Some(schema) = &build.actor_definition.input else { return Ok(None) };
+        let mut cache = self.input_schemas.lock().expect("input schema cache poisoned");
+        if let Some(s) = cache.get(&build.id) {
+            return Ok(Some(s.clone()));
+        }
+        let compiled = std::sync::Arc::new(
+            crate::definition::InputSchema::compile(schema).map_err(|e| PlatformError::internal(format!("input schema: {e}")))?,
+        );
+        cache.insert(build.id.clone(), compiled.clone());
+        Ok(Some(compiled))
+    }
+
+    fn note_actor_run(&self, act_id: &str, at: DateTime<Utc>) -> Result<()> {
+        self.db.actors.fetch_and_update(act_id, |old| {
+            let old = old?;
+            let mut actor: super::actors::Actor = serde_json::from_slice(old).ok()?;
+            actor.stats.total_runs += 1;
+            actor.stats.last_run_started_at = Some(at);
+            serde_json::to_vec(&actor).ok()
+        })?;
+        Ok(())
+    }
+
+    /// Sets the status message (from the Actor or an API client).
+    pub fn set_status_message(&self, run_id: &str, message: &str, is_terminal: bool) -> Result<Run> {
+        if message.len() > 1024 * 8 {
+            return Err(PlatformError::too_large("invalid-value", "The status message is over 8 KB"));
+        }
+        self.modify_run(run_id, |run| {
+            if run.status.is_terminal() && run.is_status_message_terminal == Some(true) {
+                return Err(PlatformError::invalid_kind("invalid-value", "The run has finished and its status message is final"));
+            }
+            run.status_message = Some(message.to_owned());
+            run.is_status_message_terminal = Some(is_terminal);
+            Ok(())
+        })
+    }
+
+    /// Deletes a finished run and its log (its storages stay, as on Apify).
+    pub fn delete_run(&self, run_id: &str) -> Result<()> {
+        let run = self.get_run(run_id)?;
+        if !run.status.is_terminal() {
+            return Err(PlatformError::Conflict("The run has not finished yet; abort it first".to_owned()));
+        }
+        self.db.runs.remove(run_id)?;
+        self.db.run_index.remove(run_index_key(&run.started_at, &run.id))?;
+        self.db.actor_run_index.remove(owned_key(&run.act_id, &run_index_key(&run.started_at, &run.id)))?;
+        self.logs.remove(run_id);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RunStatus::*;
+
+    #[test]
+    fn terminal_statuses_do_not_move() {
+        for s in [Succeeded, Failed, TimedOut, Aborted] {
+            assert!(s.is_terminal());
+            for n in [Ready, Running, Succeeded, Failed, TimingOut, TimedOut, Aborting, Aborted] {
+                assert!(!s.can_become(n), "{s:?} -> {n:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn statuses_serialise_as_apify_does() {
+        assert_eq!(serde_json::to_string(&TimingOut).unwrap(), "\"TIMING-OUT\"");
+        assert_eq!(super::RunStatus::parse("TIMED-OUT"), Some(TimedOut));
+    }
+}

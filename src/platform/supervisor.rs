@@ -1,0 +1,282 @@
+//! The run supervisor: takes a READY run through its lifecycle, enforces its
+//! timeout, relays aborts, and records how it ended. Executors only execute.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::actors::Build;
+use super::error::{PlatformError, Result};
+use super::runs::{Run, RunStatus};
+use super::Platform;
+use crate::executor::{Outcome, Report, RunJob, StopReason};
+use crate::ids;
+
+/// How long a stopped guest may take to unwind before it is dropped (a
+/// guest blocked inside a host call does not see the epoch interrupt).
+const STOP_GRACE: Duration = Duration::from_secs(2);
+
+struct ActiveRun {
+    stop: Arc<watch::Sender<Option<StopReason>>>,
+    status: watch::Sender<RunStatus>,
+}
+
+/// Runs that have a supervisor task, with their stop and status channels.
+#[derive(Default)]
+pub(crate) struct ActiveRuns {
+    runs: Mutex<HashMap<String, ActiveRun>>,
+}
+
+impl ActiveRuns {
+    fn insert(&self, run_id: &str, status: RunStatus) -> (Arc<watch::Sender<Option<StopReason>>>, watch::Receiver<Option<StopReason>>) {
+        let (stop_tx, stop_rx) = watch::channel(None);
+        let stop_tx = Arc::new(stop_tx);
+        let (status_tx, _) = watch::channel(status);
+        self.runs.lock().expect("active runs poisoned").insert(run_id.to_owned(), ActiveRun { stop: stop_tx.clone(), status: status_tx });
+        (stop_tx, stop_rx)
+    }
+
+    fn subscribe(&self, run_id: &str) -> Option<watch::Receiver<RunStatus>> {
+        self.runs.lock().expect("active runs poisoned").get(run_id).map(|r| r.status.subscribe())
+    }
+
+    fn stop(&self, run_id: &str, reason: StopReason) -> bool {
+        match self.runs.lock().expect("active runs poisoned").get(run_id) {
+            Some(r) => {
+                r.stop.send_if_modified(|s| {
+                    let first = s.is_none();
+                    if first {
+                        *s = Some(reason);
+                    }
+                    first
+                });
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn set_status(&self, run_id: &str, status: RunStatus) {
+        if let Some(r) = self.runs.lock().expect("active runs poisoned").get(run_id) {
+            r.status.send_replace(status);
+        }
+    }
+
+    fn finish(&self, run_id: &str, status: RunStatus) {
+        if let Some(r) = self.runs.lock().expect("active runs poisoned").remove(run_id) {
+            r.status.send_replace(status);
+        }
+    }
+
+    pub(crate) fn count(&self) -> usize {
+        self.runs.lock().expect("active runs poisoned").len()
+    }
+}
+
+impl Platform {
+    /// Hands a READY run to a new supervisor task.
+    pub(crate) fn supervise(&self, run: Run, build: Build) {
+        let (stop_tx, stop_rx) = self.active.insert(&run.id, run.status);
+        let platform = self.arc();
+        tokio::spawn(async move {
+            let run_id = run.id.clone();
+            if let Err(e) = platform.clone().drive(run, build, stop_tx, stop_rx).await {
+                tracing::error!(run_id, error = %e, "supervisor failed");
+                let _ = platform.finish_run(&run_id, RunStatus::Failed, None, Some(format!("The platform failed: {e}")), None);
+            }
+        });
+    }
+
+    async fn drive(
+        self: Arc<Self>,
+        run: Run,
+        build: Build,
+        stop_tx: Arc<watch::Sender<Option<StopReason>>>,
+        mut stop_rx: watch::Receiver<Option<StopReason>>,
+    ) -> Result<()> {
+        let log = self.logs.writer(&run.id).map_err(|e| PlatformError::internal(format!("opening the run log: {e}")))?;
+        // Wait for a slot; an abort while waiting ends the run right here.
+        let permit = tokio::select! {
+            p = self.run_slots.clone().acquire_owned() => p.map_err(|_| PlatformError::internal("run slots closed"))?,
+            _ = stop_rx.wait_for(Option::is_some) => {
+                log.system("Aborted before it started.");
+                self.finish_run(&run.id, RunStatus::Aborted, None, Some("The run was aborted before it started".into()), None)?;
+                return Ok(());
+            }
+        };
+        let actor_full_name = self.get_actor(&run.act_id).map(|a| a.full_name()).unwrap_or_else(|_| run.act_id.clone());
+        let run = self.transition(&run.id, RunStatus::Running)?;
+        let started = Instant::now();
+        log.system(&format!(
+            "Run {} of {} started (build {}, {} MB memory, timeout {} s).",
+            run.id,
+            actor_full_name,
+            run.build_number,
+            run.options.memory_mbytes,
+            run.options.timeout_secs
+        ));
+        let deadline = (run.options.timeout_secs > 0).then(|| started + Duration::from_secs(run.options.timeout_secs));
+        let job = RunJob {
+            platform: self.clone(),
+            run: run.clone(),
+            build,
+            actor_full_name,
+            log: log.clone(),
+            stop: stop_rx.clone(),
+            deadline,
+        };
+        let exec = self.executor.execute(job);
+        tokio::pin!(exec);
+        let mut stopping: Option<StopReason> = None;
+        let report = loop {
+            tokio::select! {
+                report = &mut exec => break Some(report),
+                _ = sleep_until_opt(deadline), if stopping.is_none() => {
+                    stopping = Some(StopReason::Timeout);
+                    self.transition(&run.id, RunStatus::TimingOut)?;
+                    stop_tx.send_replace(Some(StopReason::Timeout));
+                }
+                Ok(()) = stop_rx.changed(), if stopping.is_none() => {
+                    stopping = *stop_rx.borrow();
+                }
+                _ = tokio::time::sleep(STOP_GRACE), if stopping.is_some() => break None,
+            }
+        };
+        drop(exec);
+        drop(permit);
+        let elapsed = started.elapsed();
+        let (status, exit_code, message) = conclude(stopping, report.as_ref(), run.options.timeout_secs);
+        let mem = report.map(|r| r.mem_max_bytes).unwrap_or(0);
+        let finished = self.finish_run(&run.id, status, exit_code, message, Some((elapsed, mem)))?;
+        log.system(&format!(
+            "Run finished: {}{}",
+            finished.status.as_str(),
+            finished.status_message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default()
+        ));
+        Ok(())
+    }
+
+    /// Moves a run to `next` if the state machine allows it.
+    pub(crate) fn transition(&self, run_id: &str, next: RunStatus) -> Result<Run> {
+        let run = self.modify_run(run_id, |run| {
+            if run.status == next || run.status.can_become(next) {
+                run.status = next;
+                Ok(())
+            } else {
+                Err(PlatformError::Conflict(format!("The run is {} and cannot become {}", run.status.as_str(), next.as_str())))
+            }
+        })?;
+        self.active.set_status(run_id, next);
+        Ok(run)
+    }
+
+    /// Records the end of a run and wakes everyone waiting for it.
+    fn finish_run(
+        &self,
+        run_id: &str,
+        status: RunStatus,
+        exit_code: Option<i32>,
+        default_message: Option<String>,
+        usage: Option<(Duration, u64)>,
+    ) -> Result<Run> {
+        let now = ids::now();
+        let run = self.modify_run(run_id, |run| {
+            if run.status.is_terminal() {
+                return Ok(());
+            }
+            run.status = status;
+            run.exit_code = exit_code;
+            run.finished_at = Some(now);
+            // The Actor's own final message wins over the platform's default.
+            // On success an Actor's last message stays, as on Apify.
+            let keep = run.is_status_message_terminal == Some(true) || (status == RunStatus::Succeeded && run.status_message.is_some());
+            if !keep {
+                if let Some(m) = &default_message {
+                    run.status_message = Some(m.clone());
+                }
+            }
+            run.is_status_message_terminal = Some(true);
+            if let Some((elapsed, mem)) = usage {
+                run.stats.duration_millis = Some(elapsed.as_millis() as u64);
+                run.stats.run_time_secs = Some(elapsed.as_secs_f64());
+                run.stats.mem_max_bytes = Some(mem);
+                // Apify's compute unit: 1 GB of memory for one hour.
+                run.stats.compute_units = run.options.memory_mbytes as f64 / 1024.0 * elapsed.as_secs_f64() / 3600.0;
+            }
+            Ok(())
+        })?;
+        self.active.finish(run_id, run.status);
+        Ok(run)
+    }
+
+    /// Waits until the run is terminal or `max` passes, then returns it as it is.
+    pub async fn wait_for_finish(&self, run_id: &str, max: Duration) -> Result<Run> {
+        if let Some(mut rx) = self.active.subscribe(run_id) {
+            let _ = tokio::time::timeout(max, rx.wait_for(|s| s.is_terminal())).await;
+        }
+        self.get_run(run_id)
+    }
+
+    /// Aborts a run. Terminal runs are left as they are.
+    pub async fn abort_run(&self, run_id: &str, gracefully: bool) -> Result<Run> {
+        let run = self.get_run(run_id)?;
+        if run.status.is_terminal() {
+            return Ok(run);
+        }
+        if gracefully {
+            let _ = self.transition(run_id, RunStatus::Aborting);
+        }
+        if !self.active.stop(run_id, StopReason::Abort) {
+            // No supervisor (e.g. left over from a crash): end it here.
+            return self.finish_run(run_id, RunStatus::Aborted, None, Some("The run was aborted".into()), None);
+        }
+        self.wait_for_finish(run_id, STOP_GRACE + Duration::from_secs(1)).await
+    }
+
+    /// Runs left READY or RUNNING by a previous process. Until migration
+    /// (restart with the same storages) lands, they are marked FAILED so
+    /// nobody waits on them forever.
+    pub(crate) fn recover_interrupted_runs(&self) -> Result<()> {
+        let mut stale = Vec::new();
+        for item in self.db.runs.iter() {
+            let run: Run = serde_json::from_slice(&item?.1)?;
+            if !run.status.is_terminal() {
+                stale.push(run.id);
+            }
+        }
+        for id in stale {
+            self.finish_run(&id, RunStatus::Failed, None, Some("The server stopped while the run was in progress".into()), None)?;
+        }
+        Ok(())
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Status, exit code and default status message from how the run ended.
+fn conclude(stopping: Option<StopReason>, report: Option<&Report>, timeout_secs: u64) -> (RunStatus, Option<i32>, Option<String>) {
+    match stopping {
+        Some(StopReason::Timeout) => (RunStatus::TimedOut, None, Some(format!("The run timed out after {timeout_secs} s"))),
+        Some(StopReason::Abort) => (RunStatus::Aborted, None, Some("The run was aborted".into())),
+        None => match report.map(|r| &r.outcome) {
+            Some(Outcome::Exited { exit_code: 0, .. }) => (RunStatus::Succeeded, Some(0), Some("Actor finished successfully (exit code 0)".into())),
+            Some(Outcome::Exited { exit_code, message }) => (
+                RunStatus::Failed,
+                Some(*exit_code),
+                Some(message.clone().unwrap_or_else(|| format!("Actor finished with exit code {exit_code}"))),
+            ),
+            Some(Outcome::Crashed(why)) => (RunStatus::Failed, Some(1), Some(why.clone())),
+            Some(Outcome::Stopped(StopReason::Timeout)) => (RunStatus::TimedOut, None, Some(format!("The run timed out after {timeout_secs} s"))),
+            Some(Outcome::Stopped(StopReason::Abort)) => (RunStatus::Aborted, None, Some("The run was aborted".into())),
+            None => (RunStatus::Failed, None, Some("The run stopped without a result".into())),
+        },
+    }
+}
