@@ -1,1 +1,66 @@
-//! HTTP API
+//! The Apify-compatible HTTP API: one router file per resource, one error
+//! type, token auth, request-body decoding. Handlers are thin: they parse,
+//! call one platform method, and shape the answer (see `views`).
+
+mod actors;
+mod auth;
+mod body;
+mod datasets;
+pub mod error;
+mod kv;
+mod logs;
+mod params;
+mod runs;
+mod views;
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use serde_json::json;
+use tower_http::decompression::RequestDecompressionLayer;
+use tower_http::trace::TraceLayer;
+
+use self::error::ApiError;
+use crate::platform::Platform;
+
+/// The whole HTTP surface.
+pub fn app(platform: Arc<Platform>) -> Router {
+    let actor_routes = actors::routes();
+    let v2 = Router::new()
+        .nest("/actors", actor_routes.clone())
+        // The deprecated prefix older clients still call.
+        .nest("/acts", actor_routes)
+        .nest("/actor-runs", runs::routes())
+        .nest("/actor-builds", actors::build_routes())
+        .nest("/key-value-stores", kv::routes())
+        .nest("/datasets", datasets::routes())
+        .route("/logs/{id}", get(logs::get_log))
+        .route("/users/me", get(me))
+        .fallback(not_found)
+        .layer(from_fn_with_state(platform.clone(), auth::require_token));
+    Router::new()
+        .nest("/v2", v2)
+        .route("/health", get(|| async { "ok" }))
+        .fallback(not_found)
+        .layer(RequestDecompressionLayer::new())
+        .layer(from_fn(body::check_content_encoding))
+        .layer(TraceLayer::new_for_http())
+        .with_state(platform)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("This API endpoint does not exist")
+}
+
+async fn me(State(p): State<Arc<Platform>>) -> Response {
+    views::data(json!({
+        "id": p.config.user_id,
+        "username": p.config.username,
+        "profile": {},
+        "proxy": {"password": "", "groups": []},
+    }))
+}

@@ -305,6 +305,11 @@ impl Platform {
         Ok(run)
     }
 
+    /// Checks an input as a run of `build` would, without starting anything.
+    pub fn check_input(&self, build: &super::actors::Build, input: Option<(Vec<u8>, String)>) -> Result<()> {
+        self.prepare_input(build, input).map(|_| ())
+    }
+
     /// Applies the input schema (defaults, validation) and decides what is stored as INPUT.
     fn prepare_input(&self, build: &super::actors::Build, input: Option<(Vec<u8>, String)>) -> Result<Option<(Vec<u8>, String)>> {
         let input = input.filter(|(body, _)| !body.iter().all(u8::is_ascii_whitespace));

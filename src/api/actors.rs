@@ -1,0 +1,106 @@
+//! `/v2/actors` (and `/v2/acts`): Actors, their builds, input validation;
+//! the run-starting routes live in `runs`.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde_json::json;
+
+use super::body::{content_type, read_body};
+use super::error::{ApiError, ApiResult};
+use super::params::Params;
+use super::{runs, views};
+use crate::platform::actors::ActorPatch;
+use crate::platform::Platform;
+
+type P = State<Arc<Platform>>;
+
+pub fn routes() -> Router<Arc<Platform>> {
+    Router::new()
+        .route("/", get(list).post(create))
+        .route("/{actor}", get(get_one).put(update).delete(delete))
+        .route("/{actor}/builds", post(build))
+        .route("/{actor}/builds/default", get(default_build))
+        .route("/{actor}/validate-input", post(validate_input))
+        .route("/{actor}/runs", post(runs::start).get(runs::list_for_actor))
+        .route("/{actor}/runs/last", get(runs::last))
+        .route("/{actor}/run-sync", post(runs::run_sync).get(runs::run_sync))
+        .route("/{actor}/run-sync-get-dataset-items", post(runs::run_sync_items).get(runs::run_sync_items))
+}
+
+pub fn build_routes() -> Router<Arc<Platform>> {
+    Router::new().route("/{build}", get(get_build)).route("/{build}/log", get(super::logs::get_build_log))
+}
+
+pub(super) async fn json_body<T: serde::de::DeserializeOwned>(body: Body, limit: usize) -> ApiResult<T> {
+    let bytes = read_body(body, limit).await?;
+    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) { &b"{}"[..] } else { &bytes[..] };
+    serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request("invalid-request", format!("The request body is not valid JSON: {e}")))
+}
+
+async fn list(State(p): P, q: Params) -> ApiResult<Response> {
+    let page = q.page(p.config.limits.max_list_limit)?;
+    let items = p.list_actors()?.iter().map(views::actor_short).collect();
+    Ok(views::paginated(items, &page))
+}
+
+async fn create(State(p): P, body: Body) -> ApiResult<Response> {
+    let patch: ActorPatch = json_body(body, p.config.limits.max_request_bytes).await?;
+    let actor = p.create_actor(patch)?;
+    Ok(views::created(views::actor(&p, &actor)))
+}
+
+async fn get_one(State(p): P, Path(actor): Path<String>) -> ApiResult<Response> {
+    Ok(views::data(views::actor(&p, &p.get_actor(&actor)?)))
+}
+
+async fn update(State(p): P, Path(actor): Path<String>, body: Body) -> ApiResult<Response> {
+    let patch: ActorPatch = json_body(body, p.config.limits.max_request_bytes).await?;
+    Ok(views::data(views::actor(&p, &p.update_actor(&actor, patch)?)))
+}
+
+async fn delete(State(p): P, Path(actor): Path<String>) -> ApiResult<axum::http::StatusCode> {
+    p.delete_actor(&actor)?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// Builds a version from an uploaded component (`Content-Type: application/wasm`).
+async fn build(State(p): P, Path(actor): Path<String>, q: Params, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+    let ct = content_type(&headers, "");
+    let ct_main = ct.split(';').next().unwrap_or("").trim();
+    if ct_main != "application/wasm" && ct_main != "application/octet-stream" {
+        return Err(ApiError::bad_request(
+            "invalid-request",
+            "Upload the compiled component as the request body with Content-Type: application/wasm",
+        ));
+    }
+    let component = read_body(body, p.config.limits.max_component_bytes).await?;
+    if component.is_empty() {
+        return Err(ApiError::bad_request("invalid-request", "The request body (the component) is empty"));
+    }
+    let build = p.build_actor(&actor, q.str("version"), q.str("tag"), component.to_vec()).await?;
+    Ok(views::created(views::build(&build)))
+}
+
+async fn default_build(State(p): P, Path(actor): Path<String>) -> ApiResult<Response> {
+    let actor = p.get_actor(&actor)?;
+    Ok(views::data(views::build(&p.resolve_build(&actor, None)?)))
+}
+
+async fn get_build(State(p): P, Path(build): Path<String>) -> ApiResult<Response> {
+    Ok(views::data(views::build(&p.get_build(&build)?)))
+}
+
+/// `{"valid": true}` (no envelope) or a 400 naming the field.
+async fn validate_input(State(p): P, Path(actor): Path<String>, q: Params, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+    let bytes = read_body(body, p.config.limits.max_input_bytes).await?;
+    let actor = p.get_actor(&actor)?;
+    let build = p.resolve_build(&actor, q.str("build"))?;
+    p.check_input(&build, Some((bytes.to_vec(), content_type(&headers, "application/json"))))?;
+    Ok(axum::Json(json!({"valid": true})).into_response())
+}

@@ -1,0 +1,133 @@
+//! `/v2/datasets`: datasets, pushing items, listing them in export formats
+//! with the `X-Apify-Pagination-*` headers the clients require.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::body::read_body;
+use super::error::{ApiError, ApiResult};
+use super::params::Params;
+use super::views;
+use crate::platform::storage::export::{self, Format, ItemView};
+use crate::platform::Platform;
+
+type P = State<Arc<Platform>>;
+
+/// Apify's "no limit" for items.
+const NO_LIMIT: u64 = 999_999_999_999;
+
+pub fn routes() -> Router<Arc<Platform>> {
+    Router::new()
+        .route("/", get(list).post(get_or_create))
+        .route("/{dataset}", get(get_one).put(update).delete(delete))
+        .route("/{dataset}/items", get(items).post(push_items))
+}
+
+async fn list(State(p): P, q: Params) -> ApiResult<Response> {
+    let page = q.page(p.config.limits.max_list_limit)?;
+    let sets = p.datasets.list(q.flag("unnamed")?)?;
+    Ok(views::paginated(sets.iter().map(|d| views::dataset_list_item(&p, d)).collect(), &page))
+}
+
+async fn get_or_create(State(p): P, q: Params) -> ApiResult<Response> {
+    match q.str("name") {
+        Some(name) => {
+            let (d, created) = p.datasets.get_or_create_named(name)?;
+            let v = views::dataset(&p, &d);
+            Ok(if created { views::created(v) } else { views::data(v) })
+        }
+        None => Ok(views::created(views::dataset(&p, &p.datasets.create(None, None)?))),
+    }
+}
+
+async fn get_one(State(p): P, Path(dataset): Path<String>) -> ApiResult<Response> {
+    Ok(views::data(views::dataset(&p, &p.datasets.get(&dataset)?)))
+}
+
+#[derive(Deserialize)]
+struct DatasetUpdate {
+    name: Option<String>,
+}
+
+async fn update(State(p): P, Path(dataset): Path<String>, body: Body) -> ApiResult<Response> {
+    let upd: DatasetUpdate = super::actors::json_body(body, p.config.limits.max_request_bytes).await?;
+    let meta = match upd.name {
+        Some(name) => p.datasets.rename(&dataset, Some(&name).filter(|n| !n.is_empty()).map(String::as_str))?,
+        None => p.datasets.get(&dataset)?,
+    };
+    Ok(views::data(views::dataset(&p, &meta)))
+}
+
+async fn delete(State(p): P, Path(dataset): Path<String>) -> ApiResult<StatusCode> {
+    p.datasets.delete(&dataset)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn items(State(p): P, Path(dataset): Path<String>, q: Params) -> ApiResult<Response> {
+    let id = p.datasets.get(&dataset)?.id;
+    items_response(&p, &id, &q)
+}
+
+async fn push_items(State(p): P, Path(dataset): Path<String>, body: Body) -> ApiResult<Response> {
+    let id = p.datasets.get(&dataset)?.id;
+    push(&p, &id, body).await
+}
+
+/// Pushes a JSON object or array of objects; all or nothing.
+pub(super) async fn push(p: &Platform, dataset_id: &str, body: Body) -> ApiResult<Response> {
+    let bytes = read_body(body, p.config.limits.max_push_bytes).await?;
+    let value: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_request("invalid-value", format!("The request body is not valid JSON: {e}")))?;
+    p.push_items(dataset_id, value)?;
+    Ok((StatusCode::CREATED, axum::Json(json!({}))).into_response())
+}
+
+fn view_from(q: &Params) -> ApiResult<ItemView> {
+    let clean = q.flag("clean")?;
+    let fields = q.list("fields");
+    Ok(ItemView {
+        fields: (!fields.is_empty()).then_some(fields),
+        omit: q.list("omit"),
+        unwind: q.list("unwind"),
+        flatten: q.list("flatten"),
+        skip_hidden: clean || q.flag("skipHidden")?,
+        skip_empty: clean || q.flag("skipEmpty")?,
+    })
+}
+
+/// Items as a raw body (no envelope) with the five pagination headers.
+pub(super) fn items_response(p: &Platform, dataset_id: &str, q: &Params) -> ApiResult<Response> {
+    let format = Format::parse(q.str("format").unwrap_or("json"))?;
+    let view = view_from(q)?;
+    let offset = q.u64("offset")?.unwrap_or(0);
+    let limit = q.u64("limit")?.unwrap_or(NO_LIMIT);
+    let desc = q.flag("desc")?;
+    let page = p.datasets.get_items(dataset_id, offset, limit, desc)?;
+    let body = export::render(&page.items, &view, format)?;
+    let mut resp = (StatusCode::OK, body).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
+    let mut set = |name: &'static str, v: String| {
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            h.insert(HeaderName::from_static(name), v);
+        }
+    };
+    set("x-apify-pagination-total", page.total.to_string());
+    set("x-apify-pagination-offset", offset.to_string());
+    // Stored items scanned, not output rows: the Python iterator advances by it.
+    set("x-apify-pagination-count", page.items.len().to_string());
+    set("x-apify-pagination-limit", limit.to_string());
+    set("x-apify-pagination-desc", desc.to_string());
+    if q.flag("attachment")? {
+        set("content-disposition", format!("attachment; filename=\"dataset_{dataset_id}.{}\"", format.extension()));
+    }
+    Ok(resp)
+}

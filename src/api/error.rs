@@ -1,0 +1,57 @@
+//! The API's one error type: every failure becomes Apify's
+//! `{"error": {"type", "message"}}` with the status the clients expect.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::platform::error::PlatformError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub kind: String,
+    pub message: String,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(status: StatusCode, kind: &str, message: impl Into<String>) -> Self {
+        ApiError { status, kind: kind.to_owned(), message: message.into() }
+    }
+
+    pub fn bad_request(kind: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, kind, message)
+    }
+
+    /// A 404. The type must be `record-not-found`: the JS client treats any
+    /// other 404 body as an error instead of "absent".
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "record-not-found", message)
+    }
+}
+
+impl From<PlatformError> for ApiError {
+    fn from(e: PlatformError) -> Self {
+        match e {
+            PlatformError::NotFound(m) => ApiError::not_found(m),
+            PlatformError::Invalid { kind, message } => ApiError::bad_request(kind, message),
+            PlatformError::TooLarge { kind, message } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, kind, message),
+            PlatformError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            PlatformError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "insufficient-permissions", m),
+            e @ (PlatformError::Storage(_) | PlatformError::Internal(_)) => {
+                tracing::error!(error = %e, "internal error");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal-error", e.to_string())
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"type": self.kind, "message": self.message}});
+        (self.status, Json(body)).into_response()
+    }
+}

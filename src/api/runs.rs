@@ -1,0 +1,255 @@
+//! Runs: start (async and sync), get with `waitForFinish`, list, update the
+//! status message, abort, delete, and the run's own storages.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+
+use super::body::{content_type, read_body};
+use super::error::{ApiError, ApiResult};
+use super::params::Params;
+use super::{datasets, kv, logs, views};
+use crate::platform::runs::{Run, RunFilter, RunStatus, StartOptions};
+use crate::platform::Platform;
+
+type P = State<Arc<Platform>>;
+
+pub fn routes() -> Router<Arc<Platform>> {
+    Router::new()
+        .route("/", get(list_all))
+        .route("/{run}", get(get_one).put(update).delete(delete))
+        .route("/{run}/abort", post(abort))
+        .route("/{run}/log", get(logs::get_run_log))
+        .route("/{run}/dataset", get(run_dataset))
+        .route("/{run}/dataset/items", get(run_dataset_items).post(run_dataset_push))
+        .route("/{run}/key-value-store", get(run_kv))
+        .route("/{run}/key-value-store/keys", get(run_kv_keys))
+        .route("/{run}/key-value-store/records/{key}", get(run_kv_record_get).put(run_kv_record_put).delete(run_kv_record_delete))
+}
+
+/// The run options of the start and sync endpoints, from the query and body.
+async fn start_options(p: &Platform, q: &Params, headers: &HeaderMap, body: Body) -> ApiResult<StartOptions> {
+    // Read one byte past the input limit so an oversized input is a clear 413.
+    let bytes = read_body(body, p.config.limits.max_input_bytes + 1).await.map_err(|e| {
+        if e.status == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "input-too-large", format!("The input is over the limit of {} bytes", p.config.limits.max_input_bytes))
+        } else {
+            e
+        }
+    })?;
+    let memory = q.u64("memory")?.map(|m| m.min(u32::MAX as u64) as u32);
+    Ok(StartOptions {
+        input: (!bytes.is_empty()).then(|| (bytes.to_vec(), content_type(headers, "application/json"))),
+        build: q.str("build").map(str::to_owned),
+        timeout_secs: q.u64("timeout")?,
+        memory_mbytes: memory,
+        max_items: q.u64("maxItems")?,
+        max_total_charge_usd: q.f64("maxTotalChargeUsd")?,
+        origin: Some("API".to_owned()),
+        client_ip: None,
+        user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
+        key_value_store_id: None,
+        dataset_id: None,
+    })
+}
+
+fn wait_secs(p: &Platform, q: &Params) -> ApiResult<Option<Duration>> {
+    Ok(q.u64("waitForFinish")?.map(|s| Duration::from_secs(s.min(p.config.limits.max_wait_for_finish_secs))))
+}
+
+pub async fn start(State(p): P, Path(actor): Path<String>, q: Params, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+    let opts = start_options(&p, &q, &headers, body).await?;
+    let wait = wait_secs(&p, &q)?;
+    let mut run = p.start_run(&actor, opts)?;
+    if let Some(wait) = wait {
+        run = p.wait_for_finish(&run.id, wait).await?;
+    }
+    let location = format!("{}/v2/actor-runs/{}", p.config.public_url, run.id);
+    let mut resp = views::created(views::run(&run));
+    if let Ok(v) = location.parse() {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(resp)
+}
+
+/// Starts a run and waits for it (up to the sync limit); the caller gets
+/// its result instead of the run.
+async fn start_and_wait(p: &Arc<Platform>, actor: &str, q: &Params, headers: &HeaderMap, body: Body) -> ApiResult<Run> {
+    let opts = start_options(p, q, headers, body).await?;
+    let run = p.start_run(actor, opts)?;
+    let run = p.wait_for_finish(&run.id, Duration::from_secs(p.config.limits.run_sync_timeout_secs)).await?;
+    match run.status {
+        RunStatus::Succeeded => Ok(run),
+        s if !s.is_terminal() => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "run-timeout-exceeded",
+            format!("The run {} did not finish within {} s; it goes on running", run.id, p.config.limits.run_sync_timeout_secs),
+        )),
+        s => Err(ApiError::bad_request(
+            "run-failed",
+            format!(
+                "Actor run did not succeed (run ID: {}, status: {}){}",
+                run.id,
+                s.as_str(),
+                run.status_message.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
+            ),
+        )),
+    }
+}
+
+/// `run-sync`: the run's output record (default `OUTPUT`) as its body, 201.
+pub async fn run_sync(State(p): P, Path(actor): Path<String>, q: Params, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+    let run = start_and_wait(&p, &actor, &q, &headers, body).await?;
+    let key = q.str("outputRecordKey").unwrap_or("OUTPUT");
+    let record = p.kv.get_record(&run.default_key_value_store_id, key)?;
+    Ok(match record {
+        Some(r) => (StatusCode::CREATED, [(header::CONTENT_TYPE, r.content_type)], r.value).into_response(),
+        None => StatusCode::CREATED.into_response(),
+    })
+}
+
+/// `run-sync-get-dataset-items`: the run's default dataset items, 201.
+pub async fn run_sync_items(State(p): P, Path(actor): Path<String>, q: Params, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+    let run = start_and_wait(&p, &actor, &q, &headers, body).await?;
+    let mut resp = datasets::items_response(&p, &run.default_dataset_id, &q)?;
+    *resp.status_mut() = StatusCode::CREATED;
+    Ok(resp)
+}
+
+fn filter_from(q: &Params, act_id: Option<String>) -> ApiResult<RunFilter> {
+    let statuses = q.list("status");
+    let statuses = if statuses.is_empty() {
+        None
+    } else {
+        Some(
+            statuses
+                .iter()
+                .map(|s| RunStatus::parse(s).ok_or_else(|| ApiError::bad_request("invalid-parameter", format!("Unknown run status \"{s}\""))))
+                .collect::<ApiResult<Vec<_>>>()?,
+        )
+    };
+    Ok(RunFilter { act_id, statuses, started_after: q.datetime("startedAfter")?, started_before: q.datetime("startedBefore")? })
+}
+
+async fn list_all(State(p): P, q: Params) -> ApiResult<Response> {
+    let page = q.page(p.config.limits.max_list_limit)?;
+    let runs = p.list_runs(&filter_from(&q, None)?)?;
+    Ok(views::paginated(runs.iter().map(views::run_short).collect(), &page))
+}
+
+pub async fn list_for_actor(State(p): P, Path(actor): Path<String>, q: Params) -> ApiResult<Response> {
+    let actor = p.get_actor(&actor)?;
+    let page = q.page(p.config.limits.max_list_limit)?;
+    let runs = p.list_runs(&filter_from(&q, Some(actor.id))?)?;
+    Ok(views::paginated(runs.iter().map(views::run_short).collect(), &page))
+}
+
+pub async fn last(State(p): P, Path(actor): Path<String>, q: Params) -> ApiResult<Response> {
+    let actor = p.get_actor(&actor)?;
+    let mut runs = p.list_runs(&filter_from(&q, Some(actor.id.clone()))?)?;
+    if let Some(origin) = q.str("origin") {
+        runs.retain(|r| r.meta.origin == origin);
+    }
+    let run = runs.pop().ok_or_else(|| ApiError::not_found(format!("Actor {} has no matching run", actor.full_name())))?;
+    let run = match wait_secs(&p, &q)? {
+        Some(w) => p.wait_for_finish(&run.id, w).await?,
+        None => run,
+    };
+    Ok(views::data(views::run(&run)))
+}
+
+async fn get_one(State(p): P, Path(run): Path<String>, q: Params) -> ApiResult<Response> {
+    let run = match wait_secs(&p, &q)? {
+        Some(w) => p.wait_for_finish(&run, w).await?,
+        None => p.get_run(&run)?,
+    };
+    Ok(views::data(views::run(&run)))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RunUpdate {
+    status_message: Option<String>,
+    is_status_message_terminal: Option<bool>,
+    general_access: Option<String>,
+}
+
+async fn update(State(p): P, Path(run): Path<String>, body: Body) -> ApiResult<Response> {
+    let upd: RunUpdate = super::actors::json_body(body, p.config.limits.max_request_bytes).await?;
+    if let Some(access) = &upd.general_access {
+        if !matches!(access.as_str(), "RESTRICTED" | "ANYONE_WITH_ID_CAN_READ" | "ANYONE_WITH_NAME_CAN_READ" | "FOLLOW_USER_SETTING") {
+            return Err(ApiError::bad_request("invalid-value", format!("Unknown generalAccess \"{access}\"")));
+        }
+    }
+    let mut current = p.get_run(&run)?;
+    if let Some(msg) = &upd.status_message {
+        current = p.set_status_message(&run, msg, upd.is_status_message_terminal.unwrap_or(false))?;
+    }
+    if let Some(access) = upd.general_access {
+        current = p.modify_run(&run, |r| {
+            r.general_access = access.clone();
+            Ok(())
+        })?;
+    }
+    Ok(views::data(views::run(&current)))
+}
+
+async fn delete(State(p): P, Path(run): Path<String>) -> ApiResult<StatusCode> {
+    p.delete_run(&run)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn abort(State(p): P, Path(run): Path<String>, q: Params) -> ApiResult<Response> {
+    let run = p.abort_run(&run, q.flag("gracefully")?).await?;
+    Ok(views::data(views::run(&run)))
+}
+
+// The run's default storages, addressed through the run.
+
+async fn run_dataset(State(p): P, Path(run): Path<String>) -> ApiResult<Response> {
+    let run = p.get_run(&run)?;
+    Ok(views::data(views::dataset(&p, &p.datasets.get(&run.default_dataset_id)?)))
+}
+
+async fn run_dataset_items(State(p): P, Path(run): Path<String>, q: Params) -> ApiResult<Response> {
+    let run = p.get_run(&run)?;
+    datasets::items_response(&p, &run.default_dataset_id, &q)
+}
+
+async fn run_dataset_push(State(p): P, Path(run): Path<String>, body: Body) -> ApiResult<Response> {
+    let run = p.get_run(&run)?;
+    datasets::push(&p, &run.default_dataset_id, body).await
+}
+
+async fn run_kv(State(p): P, Path(run): Path<String>) -> ApiResult<Response> {
+    let run = p.get_run(&run)?;
+    Ok(views::data(views::kv_store(&p, &p.kv.get(&run.default_key_value_store_id)?)))
+}
+
+async fn run_kv_keys(State(p): P, Path(run): Path<String>, q: Params) -> ApiResult<Response> {
+    let run = p.get_run(&run)?;
+    kv::keys_response(&p, &run.default_key_value_store_id, &q)
+}
+
+async fn run_kv_record_get(State(p): P, Path((run, key)): Path<(String, String)>, q: Params) -> ApiResult<Response> {
+    let run = p.get_run(&run)?;
+    kv::record_response(&p, &run.default_key_value_store_id, &key, &q)
+}
+
+async fn run_kv_record_put(State(p): P, Path((run, key)): Path<(String, String)>, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+    let run = p.get_run(&run)?;
+    kv::put_record(&p, &run.default_key_value_store_id, &key, &headers, body).await
+}
+
+async fn run_kv_record_delete(State(p): P, Path((run, key)): Path<(String, String)>) -> ApiResult<StatusCode> {
+    let run = p.get_run(&run)?;
+    p.kv.delete_record(&run.default_key_value_store_id, &key)?;
+    Ok(StatusCode::NO_CONTENT)
+}

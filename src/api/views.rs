@@ -1,0 +1,137 @@
+//! JSON shapes the clients validate: the stored records plus computed fields
+//! (console and public URLs, storage IDs), inside `{"data": ...}` envelopes.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::params::Page;
+use crate::platform::actors::{Actor, Build};
+use crate::platform::runs::Run;
+use crate::platform::storage::dataset::DatasetMeta;
+use crate::platform::storage::kv::KvStoreMeta;
+use crate::platform::Platform;
+
+pub fn to_value<T: Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+/// `{"data": v}` with 200.
+pub fn data(v: Value) -> Response {
+    Json(json!({ "data": v })).into_response()
+}
+
+/// `{"data": v}` with 201.
+pub fn created(v: Value) -> Response {
+    (StatusCode::CREATED, Json(json!({ "data": v }))).into_response()
+}
+
+/// An offset-paginated list: `{total, offset, limit, count, desc, items}`.
+pub fn paginated(mut all: Vec<Value>, page: &Page) -> Response {
+    let total = all.len();
+    if page.desc {
+        all.reverse();
+    }
+    let items: Vec<Value> = all.into_iter().skip(page.offset).take(page.limit).collect();
+    data(json!({
+        "total": total,
+        "offset": page.offset,
+        "limit": page.limit,
+        "count": items.len(),
+        "desc": page.desc,
+        "items": items,
+    }))
+}
+
+pub fn actor(p: &Platform, a: &Actor) -> Value {
+    let mut v = to_value(a);
+    v["standbyUrl"] = Value::Null;
+    let _ = p;
+    v
+}
+
+pub fn actor_short(a: &Actor) -> Value {
+    json!({
+        "id": a.id,
+        "createdAt": crate::ids::format_ts(&a.created_at),
+        "modifiedAt": crate::ids::format_ts(&a.modified_at),
+        "name": a.name,
+        "username": a.username,
+        "title": a.title,
+        "stats": to_value(&a.stats),
+    })
+}
+
+pub fn build(b: &Build) -> Value {
+    to_value(b)
+}
+
+pub fn run(r: &Run) -> Value {
+    let mut v = to_value(r);
+    v["storageIds"] = json!({
+        "keyValueStores": {"default": r.default_key_value_store_id},
+        "datasets": {"default": r.default_dataset_id},
+        "requestQueues": {"default": r.default_request_queue_id},
+    });
+    v
+}
+
+pub fn run_short(r: &Run) -> Value {
+    json!({
+        "id": r.id,
+        "actId": r.act_id,
+        "userId": r.user_id,
+        "actorTaskId": r.actor_task_id,
+        "status": r.status,
+        "startedAt": crate::ids::format_ts(&r.started_at),
+        "finishedAt": r.finished_at.as_ref().map(crate::ids::format_ts),
+        "buildId": r.build_id,
+        "buildNumber": r.build_number,
+        "meta": to_value(&r.meta),
+        "usageTotalUsd": r.usage_total_usd,
+        "defaultKeyValueStoreId": r.default_key_value_store_id,
+        "defaultDatasetId": r.default_dataset_id,
+        "defaultRequestQueueId": r.default_request_queue_id,
+    })
+}
+
+pub fn kv_store(p: &Platform, s: &KvStoreMeta) -> Value {
+    let base = &p.config.public_url;
+    let mut v = to_value(s);
+    v["consoleUrl"] = json!(format!("{base}/storage/key-value-stores/{}", s.id));
+    v["keysPublicUrl"] = json!(format!("{base}/v2/key-value-stores/{}/keys", s.id));
+    v["recordsPublicUrl"] = json!(format!("{base}/v2/key-value-stores/{}/records", s.id));
+    v["generalAccess"] = json!("RESTRICTED");
+    v["stats"] = json!({});
+    v
+}
+
+/// In lists `name` must be a string (the Python client's model), even for unnamed stores.
+pub fn kv_store_list_item(p: &Platform, s: &KvStoreMeta) -> Value {
+    let mut v = kv_store(p, s);
+    if s.name.is_none() {
+        v["name"] = json!("");
+    }
+    v
+}
+
+pub fn dataset(p: &Platform, d: &DatasetMeta) -> Value {
+    let base = &p.config.public_url;
+    let mut v = to_value(d);
+    v["cleanItemCount"] = json!(d.item_count);
+    v["consoleUrl"] = json!(format!("{base}/storage/datasets/{}", d.id));
+    v["itemsPublicUrl"] = json!(format!("{base}/v2/datasets/{}/items", d.id));
+    v["generalAccess"] = json!("RESTRICTED");
+    v["stats"] = json!({});
+    v
+}
+
+pub fn dataset_list_item(p: &Platform, d: &DatasetMeta) -> Value {
+    let mut v = dataset(p, d);
+    if d.name.is_none() {
+        v["name"] = json!("");
+    }
+    v
+}
