@@ -1,0 +1,302 @@
+//! `wactor-sdk`: write wactor Actors in Rust.
+//!
+//! An Actor is a plain function from its typed input to a `Result`:
+//!
+//! ```ignore
+//! use serde::Deserialize;
+//! use wactor_sdk::{push_data, set_value};
+//!
+//! #[derive(Deserialize)]
+//! struct Input { name: String }
+//!
+//! fn main(input: Input) -> wactor_sdk::Result<()> {
+//!     push_data(&serde_json::json!({ "greeting": format!("Hello, {}!", input.name) }))?;
+//!     set_value("OUTPUT", &serde_json::json!({ "done": true }))?;
+//!     Ok(())
+//! }
+//!
+//! wactor_sdk::actor!(main);
+//! ```
+//!
+//! `Ok` ends the run SUCCEEDED; `Err` ends it FAILED with the error as its
+//! status message. Output printed with `println!`/`eprintln!` lands in the
+//! run log.
+
+use std::cell::OnceCell;
+use std::fmt;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "actor",
+        pub_export_macro: true,
+        export_macro_name: "export",
+        default_bindings_module: "wactor_sdk::bindings",
+    });
+}
+
+use bindings::wactor::actor::{dataset as wit_dataset, key_value_store as wit_kv, runtime, types};
+
+pub use runtime::RunInfo;
+
+/// An error an Actor can return or get from the platform.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Error {
+    /// The storage, record or run does not exist.
+    NotFound(String),
+    /// An argument was rejected (bad key, invalid JSON, schema mismatch).
+    InvalidInput(String),
+    /// A size or count limit was hit.
+    LimitExceeded(String),
+    Forbidden(String),
+    /// The platform failed.
+    Internal(String),
+    /// (De)serialisation on the guest side failed.
+    Serde(String),
+    /// The Actor's own failure.
+    Message(String),
+}
+
+impl Error {
+    /// An Actor-defined failure with this message.
+    pub fn msg(message: impl fmt::Display) -> Error {
+        Error::Message(message.to_string())
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::NotFound(m) => write!(f, "not found: {m}"),
+            Error::InvalidInput(m) => write!(f, "invalid input: {m}"),
+            Error::LimitExceeded(m) => write!(f, "limit exceeded: {m}"),
+            Error::Forbidden(m) => write!(f, "forbidden: {m}"),
+            Error::Internal(m) => write!(f, "platform error: {m}"),
+            Error::Serde(m) => write!(f, "{m}"),
+            Error::Message(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<types::Error> for Error {
+    fn from(e: types::Error) -> Self {
+        match e {
+            types::Error::NotFound(m) => Error::NotFound(m),
+            types::Error::InvalidInput(m) => Error::InvalidInput(m),
+            types::Error::LimitExceeded(m) => Error::LimitExceeded(m),
+            types::Error::Forbidden(m) => Error::Forbidden(m),
+            types::Error::Internal(m) => Error::Internal(m),
+        }
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        Error::Serde(e.to_string())
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A key-value store: records with content types.
+pub struct KeyValueStore {
+    inner: wit_kv::Store,
+}
+
+/// One page of keys.
+pub struct KeyPage {
+    pub keys: Vec<(String, u64)>,
+    pub next_exclusive_start_key: Option<String>,
+}
+
+impl KeyValueStore {
+    /// The run's default store.
+    pub fn open_default() -> Result<KeyValueStore> {
+        Ok(KeyValueStore { inner: wit_kv::Store::open(None)? })
+    }
+
+    /// The store with this name, created if needed; it outlives the run.
+    pub fn open(name: &str) -> Result<KeyValueStore> {
+        Ok(KeyValueStore { inner: wit_kv::Store::open(Some(name))? })
+    }
+
+    pub fn open_by_id(id: &str) -> Result<KeyValueStore> {
+        Ok(KeyValueStore { inner: wit_kv::Store::open_by_id(id)? })
+    }
+
+    pub fn id(&self) -> String {
+        self.inner.id()
+    }
+
+    /// A JSON record, deserialised.
+    pub fn get_value<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        match self.inner.get(key)? {
+            Some(v) => Ok(Some(serde_json::from_slice(&v.value)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Stores `value` as JSON.
+    pub fn set_value<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<()> {
+        let bytes = serde_json::to_vec(value)?;
+        Ok(self.inner.set(key, &bytes, "application/json; charset=utf-8")?)
+    }
+
+    /// A record's raw bytes and content type.
+    pub fn get_bytes(&self, key: &str) -> Result<Option<(Vec<u8>, String)>> {
+        Ok(self.inner.get(key)?.map(|v| (v.value, v.content_type)))
+    }
+
+    pub fn set_bytes(&self, key: &str, value: &[u8], content_type: &str) -> Result<()> {
+        Ok(self.inner.set(key, value, content_type)?)
+    }
+
+    pub fn delete(&self, key: &str) -> Result<()> {
+        Ok(self.inner.delete(key)?)
+    }
+
+    pub fn list_keys(&self, exclusive_start_key: Option<&str>, limit: u32, prefix: Option<&str>) -> Result<KeyPage> {
+        let page = self.inner.list_keys(exclusive_start_key, limit, prefix)?;
+        Ok(KeyPage {
+            keys: page.items.into_iter().map(|k| (k.key, k.size)).collect(),
+            next_exclusive_start_key: page.next_exclusive_start_key,
+        })
+    }
+}
+
+/// A dataset: an append-only list of JSON objects.
+pub struct Dataset {
+    inner: wit_dataset::Dataset,
+}
+
+impl Dataset {
+    pub fn open_default() -> Result<Dataset> {
+        Ok(Dataset { inner: wit_dataset::Dataset::open(None)? })
+    }
+
+    /// The dataset with this name, created if needed.
+    pub fn open(name: &str) -> Result<Dataset> {
+        Ok(Dataset { inner: wit_dataset::Dataset::open(Some(name))? })
+    }
+
+    pub fn id(&self) -> String {
+        self.inner.id()
+    }
+
+    /// Pushes one object, or each element of an array.
+    pub fn push<T: Serialize + ?Sized>(&self, items: &T) -> Result<()> {
+        let texts = match serde_json::to_value(items)? {
+            serde_json::Value::Array(a) => a.iter().map(serde_json::to_string).collect::<std::result::Result<Vec<_>, _>>()?,
+            one => vec![serde_json::to_string(&one)?],
+        };
+        Ok(self.inner.push_items(&texts)?)
+    }
+
+    /// Items `offset..offset + limit`, deserialised.
+    pub fn get_items<T: DeserializeOwned>(&self, offset: u64, limit: u32) -> Result<Vec<T>> {
+        let page = self.inner.get_items(offset, limit)?;
+        page.items.iter().map(|t| Ok(serde_json::from_str(t)?)).collect()
+    }
+
+    pub fn item_count(&self) -> Result<u64> {
+        Ok(self.inner.item_count()?)
+    }
+}
+
+thread_local! {
+    static DEFAULT_KV: OnceCell<KeyValueStore> = const { OnceCell::new() };
+    static DEFAULT_DATASET: OnceCell<Dataset> = const { OnceCell::new() };
+}
+
+fn with_default_kv<R>(f: impl FnOnce(&KeyValueStore) -> Result<R>) -> Result<R> {
+    DEFAULT_KV.with(|cell| {
+        if cell.get().is_none() {
+            let _ = cell.set(KeyValueStore::open_default()?);
+        }
+        f(cell.get().expect("just set"))
+    })
+}
+
+fn with_default_dataset<R>(f: impl FnOnce(&Dataset) -> Result<R>) -> Result<R> {
+    DEFAULT_DATASET.with(|cell| {
+        if cell.get().is_none() {
+            let _ = cell.set(Dataset::open_default()?);
+        }
+        f(cell.get().expect("just set"))
+    })
+}
+
+/// Pushes to the run's default dataset: one object, or each element of an array.
+pub fn push_data<T: Serialize + ?Sized>(items: &T) -> Result<()> {
+    with_default_dataset(|d| d.push(items))
+}
+
+/// A JSON record of the run's default store.
+pub fn get_value<T: DeserializeOwned>(key: &str) -> Result<Option<T>> {
+    with_default_kv(|kv| kv.get_value(key))
+}
+
+/// Stores a JSON record in the run's default store.
+pub fn set_value<T: Serialize + ?Sized>(key: &str, value: &T) -> Result<()> {
+    with_default_kv(|kv| kv.set_value(key, value))
+}
+
+/// The run's input, deserialised (`None` when the run has none).
+pub fn get_input<T: DeserializeOwned>() -> Result<Option<T>> {
+    match runtime::input()? {
+        Some(v) => Ok(Some(serde_json::from_slice(&v.value)?)),
+        None => Ok(None),
+    }
+}
+
+/// Sets the run's status message, shown while it runs.
+pub fn set_status_message(message: &str) -> Result<()> {
+    Ok(runtime::set_status_message(message, false)?)
+}
+
+/// Sets the run's final status message; the platform keeps it when the run ends.
+pub fn set_terminal_status_message(message: &str) -> Result<()> {
+    Ok(runtime::set_status_message(message, true)?)
+}
+
+/// IDs, limits and times of this run.
+pub fn run_info() -> RunInfo {
+    runtime::info()
+}
+
+#[doc(hidden)]
+pub fn __run<I, E, F>(main: F) -> std::result::Result<(), String>
+where
+    I: DeserializeOwned,
+    E: fmt::Display,
+    F: FnOnce(I) -> std::result::Result<(), E>,
+{
+    let input = match runtime::input() {
+        Ok(Some(v)) => serde_json::from_slice::<I>(&v.value),
+        Ok(None) => serde_json::from_str::<I>("{}").or_else(|_| serde_json::from_str::<I>("null")),
+        Err(e) => return Err(format!("Cannot read the input: {}", Error::from(e))),
+    };
+    let input = input.map_err(|e| format!("The input does not match what the Actor expects: {e}"))?;
+    main(input).map_err(|e| e.to_string())
+}
+
+/// Declares the Actor's entry point: `fn(Input) -> Result<(), E>` where
+/// `Input: Deserialize` and `E: Display`.
+#[macro_export]
+macro_rules! actor {
+    ($main:path) => {
+        struct __WactorActor;
+        impl $crate::bindings::Guest for __WactorActor {
+            fn run() -> ::core::result::Result<(), ::std::string::String> {
+                $crate::__run($main)
+            }
+        }
+        $crate::bindings::export!(__WactorActor with_types_in $crate::bindings);
+    };
+}

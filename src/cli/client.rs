@@ -1,0 +1,136 @@
+//! A small client of the wactor HTTP API for the CLI.
+
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use super::package::Package;
+
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Client {
+    pub fn new(server: &str, token: &str) -> Result<Client> {
+        let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(10)).build()?;
+        Ok(Client { http, base: format!("{}/v2", server.trim_end_matches('/')), token: token.to_owned() })
+    }
+
+    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, format!("{}{}", self.base, path)).bearer_auth(&self.token)
+    }
+
+    /// Sends and returns `data` of a JSON answer, or the API's error message.
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<Option<Value>> {
+        let resp = req.send().await.with_context(|| format!("cannot reach the wactor server at {}", self.base))?;
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        if status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            let msg = body["error"]["message"].as_str().map(str::to_owned).unwrap_or_else(|| body.to_string());
+            bail!("{msg} (HTTP {status})");
+        }
+        Ok(Some(body["data"].clone()))
+    }
+
+    async fn expect(&self, req: reqwest::RequestBuilder, what: &str) -> Result<Value> {
+        self.send(req).await?.ok_or_else(|| anyhow!("{what} was not found"))
+    }
+
+    /// Creates or updates the Actor from the package, then uploads and builds its component.
+    pub async fn push(&self, pkg: &Package) -> Result<(Value, Value)> {
+        let def = &pkg.definition;
+        let body = json!({
+            "name": def.name,
+            "title": def.title,
+            "description": def.description,
+            "defaultRunOptions": def.default_run_options,
+            "versions": [{
+                "versionNumber": def.version,
+                "sourceType": "WASM_COMPONENT",
+                "buildTag": def.build_tag.clone().unwrap_or_else(|| "latest".into()),
+                "actorDefinition": def,
+            }],
+        });
+        let actor = match self.send(self.request(Method::GET, &format!("/actors/{}", def.name))).await? {
+            Some(existing) => {
+                let id = existing["id"].as_str().unwrap_or_default().to_owned();
+                self.expect(self.request(Method::PUT, &format!("/actors/{id}")).json(&body), "Actor").await?
+            }
+            None => self.expect(self.request(Method::POST, "/actors").json(&body), "Actor").await?,
+        };
+        let id = actor["id"].as_str().unwrap_or_default();
+        let build = self
+            .expect(
+                self.request(Method::POST, &format!("/actors/{id}/builds"))
+                    .query(&[("version", def.version.as_str())])
+                    .header("content-type", "application/wasm")
+                    .body(pkg.component.clone()),
+                "Actor",
+            )
+            .await?;
+        Ok((actor, build))
+    }
+
+    pub async fn start(&self, actor: &str, input: Option<(Vec<u8>, String)>, query: &[(&str, String)]) -> Result<Value> {
+        let mut req = self.request(Method::POST, &format!("/actors/{}/runs", actor.replace('/', "~"))).query(query);
+        if let Some((body, ct)) = input {
+            req = req.header("content-type", ct).body(body);
+        }
+        self.expect(req, &format!("Actor {actor}")).await
+    }
+
+    pub async fn wait(&self, run_id: &str) -> Result<Value> {
+        loop {
+            let run = self.expect(self.request(Method::GET, &format!("/actor-runs/{run_id}")).query(&[("waitForFinish", "60")]), "Run").await?;
+            if matches!(run["status"].as_str(), Some("SUCCEEDED" | "FAILED" | "TIMED-OUT" | "ABORTED")) {
+                return Ok(run);
+            }
+        }
+    }
+
+    pub async fn items(&self, dataset_id: &str) -> Result<Value> {
+        let resp = self.request(Method::GET, &format!("/datasets/{dataset_id}/items")).send().await?;
+        Ok(resp.json().await?)
+    }
+
+    /// A record's body and content type, if it exists.
+    pub async fn record(&self, store_id: &str, key: &str) -> Result<Option<(Vec<u8>, String)>> {
+        let resp = self.request(Method::GET, &format!("/key-value-stores/{store_id}/records/{key}")).send().await?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let ct = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        Ok(Some((resp.bytes().await?.to_vec(), ct)))
+    }
+
+    /// Prints a run's log; with `follow`, until the run finishes.
+    pub async fn print_log(&self, run_id: &str, follow: bool) -> Result<()> {
+        use futures::StreamExt;
+        use std::io::Write;
+        let mut req = self.request(Method::GET, &format!("/logs/{run_id}"));
+        if follow {
+            req = req.query(&[("stream", "true")]);
+        }
+        let resp = req.send().await?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            bail!("no run or build with ID {run_id}");
+        }
+        if !resp.status().is_success() {
+            bail!("HTTP {}", resp.status());
+        }
+        let mut stream = resp.bytes_stream();
+        let mut out = std::io::stdout();
+        while let Some(chunk) = stream.next().await {
+            out.write_all(&chunk?)?;
+            out.flush()?;
+        }
+        Ok(())
+    }
+}

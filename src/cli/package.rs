@@ -1,0 +1,63 @@
+//! Turns an Actor directory into what a build needs: its definition and its
+//! compiled component. A cargo crate is built for `wasm32-wasip2` first.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, Context, Result};
+
+use crate::definition::{ActorDefinition, ActorDir};
+
+pub struct Package {
+    pub definition: ActorDefinition,
+    pub component: Vec<u8>,
+    pub component_path: PathBuf,
+}
+
+/// Reads the definition and builds or locates the component.
+pub fn prepare(dir: &Path) -> Result<Package> {
+    let actor = ActorDir::load(dir)?;
+    let component_path = if actor.is_cargo_crate() {
+        cargo_build(dir)?
+    } else {
+        let rel = actor
+            .definition
+            .component
+            .as_deref()
+            .with_context(|| format!("{}: .actor/actor.json names no \"component\" and the directory is no cargo crate", dir.display()))?;
+        dir.join(rel)
+    };
+    let component = std::fs::read(&component_path).with_context(|| format!("reading component {}", component_path.display()))?;
+    Ok(Package { definition: actor.definition, component, component_path })
+}
+
+/// `cargo build --release --target wasm32-wasip2` and the path of the `.wasm` it produced.
+fn cargo_build(dir: &Path) -> Result<PathBuf> {
+    let manifest = dir.join("Cargo.toml").canonicalize()?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let out = Command::new(cargo)
+        .args(["build", "--release", "--target", "wasm32-wasip2", "--message-format=json-render-diagnostics", "--manifest-path"])
+        .arg(&manifest)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running cargo (is the Rust toolchain installed?)")?;
+    if !out.status.success() {
+        bail!("cargo build of {} failed (rustup target add wasm32-wasip2 may be missing)", dir.display());
+    }
+    let mut found = None;
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        if msg["reason"] != "compiler-artifact" || msg["manifest_path"].as_str().map(Path::new) != Some(manifest.as_path()) {
+            continue;
+        }
+        if let Some(files) = msg["filenames"].as_array() {
+            for f in files.iter().filter_map(|f| f.as_str()) {
+                if f.ends_with(".wasm") {
+                    found = Some(PathBuf::from(f));
+                }
+            }
+        }
+    }
+    found.with_context(|| format!("cargo built {} but produced no .wasm (is crate-type = [\"cdylib\"] set?)", dir.display()))
+}

@@ -1,0 +1,75 @@
+//! A test guest that does what its input's `mode` says, good or bad.
+
+use serde::Deserialize;
+use serde_json::json;
+use wactor_sdk::{push_data, set_terminal_status_message, set_value, Dataset, Error, KeyValueStore};
+
+#[derive(Deserialize)]
+struct Input {
+    mode: String,
+    #[serde(default)]
+    items: u64,
+    #[serde(default = "default_batch")]
+    batch: u64,
+    #[serde(default)]
+    code: i32,
+}
+
+fn default_batch() -> u64 {
+    1000
+}
+
+fn main(input: Input) -> wactor_sdk::Result<()> {
+    match input.mode.as_str() {
+        "ok" => Ok(()),
+        "fail" => Err(Error::msg("probe failed on purpose")),
+        "trap" => panic!("probe panicked on purpose"),
+        "exit" => std::process::exit(input.code),
+        "loop" => {
+            let mut n: u64 = 0;
+            loop {
+                n = std::hint::black_box(n.wrapping_add(1));
+            }
+        }
+        "memory" => {
+            let mut hoard: Vec<Vec<u8>> = Vec::new();
+            loop {
+                hoard.push(vec![1u8; 1 << 20]);
+                std::hint::black_box(&hoard);
+            }
+        }
+        "sleep" => {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+            Ok(())
+        }
+        "push" => {
+            let mut pushed = 0;
+            while pushed < input.items {
+                let n = input.batch.min(input.items - pushed);
+                let batch: Vec<_> = (pushed..pushed + n).map(|i| json!({ "i": i, "text": "lorem ipsum dolor sit amet" })).collect();
+                push_data(&batch)?;
+                pushed += n;
+            }
+            set_value("OUTPUT", &json!({ "pushed": pushed }))
+        }
+        "errors" => {
+            // Guest-visible errors, not traps: each must come back as a typed error.
+            let kv = KeyValueStore::open_default()?;
+            let bad_key = kv.set_value("bad key!", &1).unwrap_err();
+            let missing = KeyValueStore::open_by_id("doesNotExist12345").err();
+            let bad_item = Dataset::open_default()?.push(&json!([1, 2])).unwrap_err();
+            set_value("OUTPUT", &json!({
+                "badKey": bad_key.to_string(),
+                "missingStore": missing.map(|e| e.to_string()),
+                "badItem": bad_item.to_string(),
+            }))
+        }
+        "message" => {
+            set_terminal_status_message("custom final message")?;
+            Err(Error::msg("ignored because a terminal message was set"))
+        }
+        other => Err(Error::msg(format!("unknown mode {other}"))),
+    }
+}
+
+wactor_sdk::actor!(main);
