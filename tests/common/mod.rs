@@ -1,0 +1,141 @@
+//! Test harness: real guests built from the repo, a real `wactor serve`
+//! process on 127.0.0.1:0, and a client for it.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde_json::Value;
+
+pub const TOKEN: &str = "test-token-0123456789";
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Builds every guest component once per test binary (cargo makes repeats no-ops).
+pub fn build_guests() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let status = Command::new(env!("CARGO"))
+            .current_dir(repo())
+            .args(["build", "--release", "--target", "wasm32-wasip2", "-p", "hello", "-p", "counter", "-p", "probe"])
+            .status()
+            .expect("running cargo");
+        assert!(status.success(), "building guest components failed (rustup target add wasm32-wasip2?)");
+    });
+}
+
+pub struct Server {
+    child: Child,
+    pub url: String,
+    pub data_dir: PathBuf,
+    pub http: reqwest::Client,
+}
+
+impl Server {
+    /// Starts a server on a fresh data dir with the examples and the probe preloaded.
+    pub fn start() -> (Server, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let server = Server::start_in(dir.path(), true);
+        (server, dir)
+    }
+
+    pub fn start_in(data_dir: &Path, preload: bool) -> Server {
+        build_guests();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wactor"));
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--token", TOKEN, "--max-concurrent-runs", "64", "--data-dir"])
+            .arg(data_dir)
+            .current_dir(repo())
+            .env("RUST_LOG", "wactor=warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if preload {
+            cmd.args(["--preload", "examples", "--preload", "tests/guests/probe"]);
+        }
+        let mut child = cmd.spawn().expect("starting wactor serve");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("wactor listening on ") {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(url.trim().to_owned());
+                    }
+                }
+            }
+        });
+        let url = rx.recv_timeout(Duration::from_secs(300)).expect("server did not start");
+        Server { child, url, data_dir: data_dir.to_path_buf(), http: reqwest::Client::new() }
+    }
+
+    pub fn api(&self, path: &str) -> String {
+        format!("{}/v2{}", self.url, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.api(path)).bearer_auth(TOKEN).send().await.unwrap()
+    }
+
+    pub async fn get_json(&self, path: &str) -> Value {
+        let resp = self.get(path).await;
+        assert!(resp.status().is_success(), "GET {path}: {}", resp.status());
+        resp.json().await.unwrap()
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.http.post(self.api(path)).bearer_auth(TOKEN).json(body).send().await.unwrap()
+    }
+
+    /// Starts a run and waits (up to 60 s) for it; returns the run object.
+    pub async fn run(&self, actor: &str, query: &str, input: &Value) -> Value {
+        let resp = self.post_json(&format!("/actors/{actor}/runs?waitForFinish=60&{query}"), input).await;
+        assert_eq!(resp.status(), 201, "start {actor}: {}", resp.text().await.unwrap());
+        let run: Value = resp.json().await.unwrap();
+        let mut run = run["data"].clone();
+        while !is_terminal(&run) {
+            run = self.get_json(&format!("/actor-runs/{}?waitForFinish=60", run["id"].as_str().unwrap())).await["data"].clone();
+        }
+        run
+    }
+
+    pub fn cli(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wactor"));
+        cmd.env("WACTOR_URL", &self.url).env("WACTOR_TOKEN", TOKEN).current_dir(repo());
+        cmd
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn stop(mut self) {
+        let pid = self.child.id() as i32;
+        unsafe_kill(pid, 15);
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn unsafe_kill(pid: i32, sig: i32) {
+    let _ = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status();
+}
+
+pub fn is_terminal(run: &Value) -> bool {
+    matches!(run["status"].as_str(), Some("SUCCEEDED" | "FAILED" | "TIMED-OUT" | "ABORTED"))
+}
+
+/// Every non-empty log line starts with `2026-01-01T00:00:00.000Z `.
+pub fn assert_timestamped(log: &str) {
+    for line in log.lines().filter(|l| !l.is_empty()) {
+        let ts = line.split(' ').next().unwrap();
+        assert!(ts.len() == 24 && ts.ends_with('Z') && ts.as_bytes()[10] == b'T' && ts.as_bytes()[19] == b'.', "untimestamped log line: {line}");
+    }
+}
