@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Starts wactor with the example Actors ready: embedded sled storage in
+# ./wactor-data, nothing else to run. Installs the wasm32-wasip2 target if needed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if command -v rustup >/dev/null 2>&1; then
+  rustup target add wasm32-wasip2 >/dev/null 2>&1 || rustup target add wasm32-wasip2
+fi
+scripts/build-guests.sh
+cargo build --release --bin wactor
+exec target/release/wactor serve --preload examples "$@"

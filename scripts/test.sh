@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine of this kind: installs what it
+# needs (the wasm32-wasip2 target), builds the guest components once, then
+# runs every test against real servers on 127.0.0.1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# One target dir for the server, the tests and the guests.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+if command -v rustup >/dev/null 2>&1; then
+  rustup target add wasm32-wasip2 >/dev/null 2>&1 || rustup target add wasm32-wasip2
+fi
+
+echo "== building guest components (wasm32-wasip2)"
+scripts/build-guests.sh
+
+echo "== running tests"
+cargo test "$@"
