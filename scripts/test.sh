@@ -16,5 +16,14 @@ fi
 echo "== building guest components (wasm32-wasip2)"
 scripts/build-guests.sh
 
-echo "== running tests"
+echo "== running Rust tests"
 cargo test "$@"
+
+echo "== compatibility tests with the real Python apify-client"
+venv="$CARGO_TARGET_DIR/compat-venv"
+if [ ! -x "$venv/bin/pytest" ]; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/compat/requirements.txt
+fi
+cargo build --bin wactor
+WACTOR_BIN="$CARGO_TARGET_DIR/debug/wactor" "$venv/bin/pytest" -p no:cacheprovider tests/compat

@@ -20,7 +20,7 @@ pub struct Limits {
     pub max_component_bytes: usize,
     /// Runs executing at once; more wait in READY. Bounded by the instance pool.
     pub max_concurrent_runs: u32,
-    /// Memory a run may ask for (MB). wasm32 linear memory cannot exceed 4 GiB.
+    /// Memory a run may ask for (MB); at least 128, Apify's minimum. wasm32 linear memory cannot exceed 4 GiB.
     pub max_memory_mbytes: u32,
     /// Memory a run gets when neither the caller nor the Actor says.
     pub default_memory_mbytes: u32,

@@ -128,7 +128,7 @@ async fn misbehaving_guests_end_their_run_not_the_server() {
     let run = s.run("probe", "timeout=1", &json!({"mode": "sleep"})).await;
     assert_eq!(run["status"], "TIMED-OUT");
 
-    let run = s.run("probe", "memory=32", &json!({"mode": "memory"})).await;
+    let run = s.run("probe", "memory=128", &json!({"mode": "memory"})).await;
     assert_eq!(run["status"], "FAILED");
     assert!(run["statusMessage"].as_str().unwrap().contains("memory"), "{run}");
 

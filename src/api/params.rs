@@ -96,7 +96,7 @@ impl Params {
     pub fn page(&self, max_limit: usize) -> ApiResult<Page> {
         Ok(Page {
             offset: self.u64("offset")?.unwrap_or(0) as usize,
-            limit: self.u64("limit")?.map(|l| l as usize).unwrap_or(max_limit).min(max_limit),
+            limit: self.u64("limit")?.map(|l| l as usize).unwrap_or(max_limit).clamp(1, max_limit),
             desc: self.flag("desc")?,
         })
     }

@@ -162,6 +162,9 @@ pub struct RunFilter {
     pub started_before: Option<DateTime<Utc>>,
 }
 
+/// Apify's smallest run (the clients reject run objects below it).
+pub const MIN_MEMORY_MBYTES: u32 = 128;
+
 fn run_index_key(started_at: &DateTime<Utc>, run_id: &str) -> Vec<u8> {
     let mut k = (started_at.timestamp_millis() as u64).to_be_bytes().to_vec();
     k.extend_from_slice(run_id.as_bytes());
@@ -237,10 +240,10 @@ impl Platform {
             .or(actor.default_run_options.memory_mbytes)
             .or(build.actor_definition.default_run_options.memory_mbytes)
             .unwrap_or(limits.default_memory_mbytes);
-        if !(16..=limits.max_memory_mbytes).contains(&memory_mbytes) {
+        if !(MIN_MEMORY_MBYTES..=limits.max_memory_mbytes).contains(&memory_mbytes) {
             return Err(PlatformError::invalid_kind(
                 "invalid-value",
-                format!("Memory must be between 16 and {} MB, got {memory_mbytes}", limits.max_memory_mbytes),
+                format!("Memory must be between {MIN_MEMORY_MBYTES} and {} MB, got {memory_mbytes}", limits.max_memory_mbytes),
             ));
         }
         let timeout_secs = opts
