@@ -162,3 +162,43 @@ async fn sync_runs_return_output_and_items() {
     let resp = s.http.put(s.api(&format!("/actor-runs/{id}"))).bearer_auth(TOKEN).json(&json!({"generalAccess": "ANYONE_WITH_ID_CAN_READ"})).send().await.unwrap();
     assert_eq!(resp.json::<Value>().await.unwrap()["data"]["generalAccess"], "ANYONE_WITH_ID_CAN_READ");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn runs_can_reuse_existing_storages() {
+    let (s, _dir) = Server::start();
+    s.http.post(s.api("/datasets?name=shared-results")).bearer_auth(TOKEN).json(&json!({})).send().await.unwrap();
+    for name in ["first", "second"] {
+        let run = s.run("hello", "defaultDatasetId=me~shared-results", &json!({"name": name})).await;
+        assert_eq!(run["status"], "SUCCEEDED");
+    }
+    let items: Value = s.get("/datasets/me~shared-results/items").await.json().await.unwrap();
+    assert_eq!(items.as_array().unwrap().iter().map(|i| i["greeting"].as_str().unwrap()).collect::<Vec<_>>(), ["Hello, first!", "Hello, second!"]);
+
+    let before = s.get_json("/actor-runs").await["data"]["total"].as_u64().unwrap();
+    let resp = s.post_json("/actors/hello/runs?defaultKeyValueStoreId=no-such-store", &json!({})).await;
+    assert_eq!(resp.status(), 400);
+    assert_eq!(s.get_json("/actor-runs").await["data"]["total"].as_u64().unwrap(), before);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn actors_are_created_updated_and_deleted() {
+    let (s, _dir) = Server::start();
+    let resp = s.post_json("/actors", &json!({"name": "scratch", "title": "Scratch", "categories": ["TEST"]})).await;
+    assert_eq!(resp.status(), 201);
+    let actor: Value = resp.json().await.unwrap();
+    assert_eq!(actor["data"]["username"], "me");
+    assert_eq!(actor["data"]["categories"], json!(["TEST"]));
+    let resp = s.post_json("/actors", &json!({"name": "scratch"})).await;
+    assert_eq!(resp.status(), 409);
+    let resp = s.post_json("/actors", &json!({"name": "Bad Name"})).await;
+    assert_eq!(resp.status(), 400);
+
+    let resp = s.http.put(s.api("/actors/me~scratch")).bearer_auth(TOKEN).json(&json!({"title": "Renamed", "id": "hijack"})).send().await.unwrap();
+    let updated: Value = resp.json().await.unwrap();
+    assert_eq!(updated["data"]["title"], "Renamed");
+    assert_eq!(updated["data"]["id"], actor["data"]["id"], "read-only fields are not taken from requests");
+
+    let resp = s.http.delete(s.api("/actors/scratch")).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(resp.status(), 204);
+    assert_eq!(s.get("/actors/scratch").await.status(), 404);
+}

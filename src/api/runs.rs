@@ -55,8 +55,9 @@ async fn start_options(p: &Platform, q: &Params, headers: &HeaderMap, body: Body
         origin: Some("API".to_owned()),
         client_ip: None,
         user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
-        key_value_store_id: None,
-        dataset_id: None,
+        // wactor: run on existing storages instead of new default ones.
+        key_value_store_id: q.str("defaultKeyValueStoreId").map(str::to_owned),
+        dataset_id: q.str("defaultDatasetId").map(str::to_owned),
     })
 }
 

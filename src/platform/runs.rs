@@ -171,6 +171,10 @@ fn run_index_key(started_at: &DateTime<Utc>, run_id: &str) -> Vec<u8> {
     k
 }
 
+fn missing_storage(kind: &str, reference: &str) -> PlatformError {
+    PlatformError::invalid_kind("invalid-parameter", format!("The {kind} \"{reference}\" to run with does not exist"))
+}
+
 fn is_json_content_type(ct: &str) -> bool {
     let ct = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     ct == "application/json" || ct.ends_with("+json")
@@ -253,12 +257,15 @@ impl Platform {
             .unwrap_or(limits.default_timeout_secs);
 
         let run_id = ids::new_id();
-        let kv = match &opts.key_value_store_id {
-            Some(r) => self.kv.get(r)?,
+        // Storages the caller names must exist; that is checked before anything is created.
+        let named_kv = opts.key_value_store_id.as_deref().map(|r| self.kv.get(r).map_err(|_| missing_storage("key-value store", r))).transpose()?;
+        let named_dataset = opts.dataset_id.as_deref().map(|r| self.datasets.get(r).map_err(|_| missing_storage("dataset", r))).transpose()?;
+        let kv = match named_kv {
+            Some(kv) => kv,
             None => self.kv.create(Some(&actor.id), Some(&run_id))?,
         };
-        let dataset = match &opts.dataset_id {
-            Some(r) => self.datasets.get(r)?,
+        let dataset = match named_dataset {
+            Some(d) => d,
             None => self.datasets.create(Some(&actor.id), Some(&run_id))?,
         };
         let input_key = "INPUT".to_owned();
