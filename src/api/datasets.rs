@@ -72,12 +72,12 @@ async fn delete(State(p): P, Path(dataset): Path<String>) -> ApiResult<StatusCod
 }
 
 async fn items(State(p): P, Path(dataset): Path<String>, q: Params) -> ApiResult<Response> {
-    let id = p.datasets.get(&dataset)?.id;
+    let id = p.datasets.get(&dataset)?.info.id;
     items_response(&p, &id, &q)
 }
 
 async fn push_items(State(p): P, Path(dataset): Path<String>, body: Body) -> ApiResult<Response> {
-    let id = p.datasets.get(&dataset)?.id;
+    let id = p.datasets.get(&dataset)?.info.id;
     push(&p, &id, body).await
 }
 

@@ -69,7 +69,7 @@ async fn delete(State(p): P, Path(store): Path<String>) -> ApiResult<StatusCode>
 }
 
 async fn keys(State(p): P, Path(store): Path<String>, q: Params) -> ApiResult<Response> {
-    let id = p.kv.get(&store)?.id;
+    let id = p.kv.get(&store)?.info.id;
     keys_response(&p, &id, &q)
 }
 
@@ -94,7 +94,7 @@ pub(super) fn keys_response(p: &Platform, store_id: &str, q: &Params) -> ApiResu
 }
 
 async fn get_record(State(p): P, Path((store, key)): Path<(String, String)>, q: Params) -> ApiResult<Response> {
-    let id = p.kv.get(&store)?.id;
+    let id = p.kv.get(&store)?.info.id;
     record_response(&p, &id, &key, &q)
 }
 
@@ -113,7 +113,7 @@ pub(super) fn record_response(p: &Platform, store_id: &str, key: &str, q: &Param
 }
 
 async fn set_record(State(p): P, Path((store, key)): Path<(String, String)>, headers: HeaderMap, body: Body) -> ApiResult<Response> {
-    let id = p.kv.get(&store)?.id;
+    let id = p.kv.get(&store)?.info.id;
     put_record(&p, &id, &key, &headers, body).await
 }
 
@@ -134,7 +134,7 @@ pub(super) async fn put_record(p: &Platform, store_id: &str, key: &str, headers:
 }
 
 async fn delete_record(State(p): P, Path((store, key)): Path<(String, String)>) -> ApiResult<StatusCode> {
-    let id = p.kv.get(&store)?.id;
+    let id = p.kv.get(&store)?.info.id;
     p.kv.delete_record(&id, &key)?;
     Ok(StatusCode::NO_CONTENT)
 }

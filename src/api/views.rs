@@ -100,9 +100,9 @@ pub fn run_short(r: &Run) -> Value {
 pub fn kv_store(p: &Platform, s: &KvStoreMeta) -> Value {
     let base = &p.config.public_url;
     let mut v = to_value(s);
-    v["consoleUrl"] = json!(format!("{base}/storage/key-value-stores/{}", s.id));
-    v["keysPublicUrl"] = json!(format!("{base}/v2/key-value-stores/{}/keys", s.id));
-    v["recordsPublicUrl"] = json!(format!("{base}/v2/key-value-stores/{}/records", s.id));
+    v["consoleUrl"] = json!(format!("{base}/storage/key-value-stores/{}", s.info.id));
+    v["keysPublicUrl"] = json!(format!("{base}/v2/key-value-stores/{}/keys", s.info.id));
+    v["recordsPublicUrl"] = json!(format!("{base}/v2/key-value-stores/{}/records", s.info.id));
     v["generalAccess"] = json!("RESTRICTED");
     v["stats"] = json!({});
     v
@@ -111,7 +111,7 @@ pub fn kv_store(p: &Platform, s: &KvStoreMeta) -> Value {
 /// In lists `name` must be a string (the Python client's model), even for unnamed stores.
 pub fn kv_store_list_item(p: &Platform, s: &KvStoreMeta) -> Value {
     let mut v = kv_store(p, s);
-    if s.name.is_none() {
+    if s.info.name.is_none() {
         v["name"] = json!("");
     }
     v
@@ -121,8 +121,8 @@ pub fn dataset(p: &Platform, d: &DatasetMeta) -> Value {
     let base = &p.config.public_url;
     let mut v = to_value(d);
     v["cleanItemCount"] = json!(d.item_count);
-    v["consoleUrl"] = json!(format!("{base}/storage/datasets/{}", d.id));
-    v["itemsPublicUrl"] = json!(format!("{base}/v2/datasets/{}/items", d.id));
+    v["consoleUrl"] = json!(format!("{base}/storage/datasets/{}", d.info.id));
+    v["itemsPublicUrl"] = json!(format!("{base}/v2/datasets/{}/items", d.info.id));
     v["generalAccess"] = json!("RESTRICTED");
     v["stats"] = json!({});
     v
@@ -130,7 +130,7 @@ pub fn dataset(p: &Platform, d: &DatasetMeta) -> Value {
 
 pub fn dataset_list_item(p: &Platform, d: &DatasetMeta) -> Value {
     let mut v = dataset(p, d);
-    if d.name.is_none() {
+    if d.info.name.is_none() {
         v["name"] = json!("");
     }
     v

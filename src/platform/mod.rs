@@ -84,8 +84,8 @@ impl Platform {
         let executor = WasmExecutor::new(&opts.data_dir.join("components"), &opts.limits)?;
         let logs = LogStore::new(&opts.data_dir.join("logs"), opts.limits.max_log_bytes_per_run)?;
         let platform = Arc::new_cyclic(|this| Platform {
-            kv: KvStores::new(db.clone(), user_id.clone(), opts.username.clone()),
-            datasets: Datasets::new(db.clone(), user_id.clone(), opts.username.clone()),
+            kv: KvStores::new(&db, user_id.clone(), opts.username.clone()),
+            datasets: Datasets::new(&db, user_id.clone(), opts.username.clone()),
             logs,
             executor,
             active: ActiveRuns::default(),

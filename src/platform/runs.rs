@@ -270,7 +270,7 @@ impl Platform {
         };
         let input_key = "INPUT".to_owned();
         if let Some(input) = &input {
-            self.kv.set_record(&kv.id, &input_key, &input.0, &input.1, limits.max_input_bytes.max(limits.max_record_bytes))?;
+            self.kv.set_record(&kv.info.id, &input_key, &input.0, &input.1, limits.max_input_bytes.max(limits.max_record_bytes))?;
         }
         let now = ids::now();
         let run = Run {
@@ -300,8 +300,8 @@ impl Platform {
             build_id: build.id.clone(),
             build_number: build.build_number.clone(),
             exit_code: None,
-            default_key_value_store_id: kv.id,
-            default_dataset_id: dataset.id,
+            default_key_value_store_id: kv.info.id,
+            default_dataset_id: dataset.info.id,
             default_request_queue_id: ids::new_id(),
             general_access: "RESTRICTED".to_owned(),
             usage_total_usd: 0.0,

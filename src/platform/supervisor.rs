@@ -70,10 +70,6 @@ impl ActiveRuns {
             r.status.send_replace(status);
         }
     }
-
-    pub(crate) fn count(&self) -> usize {
-        self.runs.lock().expect("active runs poisoned").len()
-    }
 }
 
 impl Platform {

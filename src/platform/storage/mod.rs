@@ -4,6 +4,7 @@
 //! in its own tree. Named storages outlive runs; a run's default storages are
 //! unnamed and linked to the run.
 
+pub mod catalog;
 pub mod dataset;
 pub mod export;
 pub mod kv;
@@ -24,20 +25,5 @@ pub fn validate_storage_name(name: &str) -> Result<()> {
             "invalid-storage-name",
             format!("Storage name \"{name}\" is not valid: use 1-63 letters, digits and hyphens (not at the ends)"),
         ))
-    }
-}
-
-/// A storage reference as clients send it: an ID, `username~name`, or a bare name.
-pub(crate) enum StorageRef<'a> {
-    Id(&'a str),
-    Name(&'a str),
-}
-
-impl<'a> StorageRef<'a> {
-    pub(crate) fn parse(raw: &'a str) -> StorageRef<'a> {
-        match raw.split_once('~') {
-            Some((_user, name)) => StorageRef::Name(name),
-            None => StorageRef::Id(raw),
-        }
     }
 }

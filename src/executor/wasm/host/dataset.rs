@@ -23,13 +23,13 @@ impl HostDataset for ActorHost<'_> {
     async fn open(&mut self, name: Option<String>) -> HostResult<Resource<DatasetHandle>> {
         let dataset_id = match name {
             None => self.ctx.run.default_dataset_id.clone(),
-            Some(name) => self.ctx.platform.datasets.get_or_create_named(&name)?.0.id,
+            Some(name) => self.ctx.platform.datasets.get_or_create_named(&name)?.0.info.id,
         };
         self.push_handle(DatasetHandle { dataset_id })
     }
 
     async fn open_by_id(&mut self, id: String) -> HostResult<Resource<DatasetHandle>> {
-        let dataset_id = self.ctx.platform.datasets.get(&id)?.id;
+        let dataset_id = self.ctx.platform.datasets.get(&id)?.info.id;
         self.push_handle(DatasetHandle { dataset_id })
     }
 

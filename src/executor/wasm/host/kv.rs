@@ -24,13 +24,13 @@ impl HostStore for ActorHost<'_> {
         let kv = &self.ctx.platform.kv;
         let store_id = match name {
             None => self.ctx.run.default_key_value_store_id.clone(),
-            Some(name) => kv.get_or_create_named(&name)?.0.id,
+            Some(name) => kv.get_or_create_named(&name)?.0.info.id,
         };
         self.push_handle(KvHandle { store_id })
     }
 
     async fn open_by_id(&mut self, id: String) -> HostResult<Resource<KvHandle>> {
-        let store_id = self.ctx.platform.kv.get(&id)?.id;
+        let store_id = self.ctx.platform.kv.get(&id)?.info.id;
         self.push_handle(KvHandle { store_id })
     }
 

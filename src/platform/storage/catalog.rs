@@ -1,0 +1,186 @@
+//! The part every storage kind shares: metadata records, unique names, and
+//! resolving an ID, `username~name` or bare name. Key-value stores and
+//! datasets (and request queues later) differ only in their content.
+
+use std::marker::PhantomData;
+
+use chrono::{DateTime, Utc};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+use super::validate_storage_name;
+use crate::ids::{self, ts};
+use crate::platform::db::{get_json, put_json};
+use crate::platform::error::{PlatformError, Result};
+
+/// Fields every storage's metadata has, in the API's shape.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StorageInfo {
+    pub id: String,
+    pub name: Option<String>,
+    pub user_id: String,
+    pub username: String,
+    #[serde(with = "ts")]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "ts")]
+    pub modified_at: DateTime<Utc>,
+    #[serde(with = "ts")]
+    pub accessed_at: DateTime<Utc>,
+    pub act_id: Option<String>,
+    pub act_run_id: Option<String>,
+}
+
+/// A storage kind's metadata record.
+pub trait StorageMeta: Serialize + DeserializeOwned + Clone {
+    /// How errors name the kind ("Dataset").
+    const KIND: &'static str;
+    fn new(info: StorageInfo) -> Self;
+    fn info(&self) -> &StorageInfo;
+    fn info_mut(&mut self) -> &mut StorageInfo;
+}
+
+/// Metadata and names of one storage kind.
+pub struct Catalog<M> {
+    metas: sled::Tree,
+    names: sled::Tree,
+    user_id: String,
+    username: String,
+    _kind: PhantomData<fn() -> M>,
+}
+
+impl<M> Clone for Catalog<M> {
+    fn clone(&self) -> Self {
+        Catalog { metas: self.metas.clone(), names: self.names.clone(), user_id: self.user_id.clone(), username: self.username.clone(), _kind: PhantomData }
+    }
+}
+
+impl<M: StorageMeta> Catalog<M> {
+    pub fn new(metas: sled::Tree, names: sled::Tree, user_id: String, username: String) -> Self {
+        Catalog { metas, names, user_id, username, _kind: PhantomData }
+    }
+
+    pub(crate) fn metas(&self) -> &sled::Tree {
+        &self.metas
+    }
+
+    fn not_found(reference: &str) -> PlatformError {
+        PlatformError::not_found(format!("{} was not found: {reference}", M::KIND))
+    }
+
+    /// A new unnamed storage, optionally linked to the run it is the default of.
+    pub fn create(&self, act_id: Option<&str>, act_run_id: Option<&str>) -> Result<M> {
+        let meta = self.fresh(act_id, act_run_id);
+        put_json(&self.metas, &meta.info().id, &meta)?;
+        Ok(meta)
+    }
+
+    fn fresh(&self, act_id: Option<&str>, act_run_id: Option<&str>) -> M {
+        let now = ids::now();
+        M::new(StorageInfo {
+            id: ids::new_id(),
+            name: None,
+            user_id: self.user_id.clone(),
+            username: self.username.clone(),
+            created_at: now,
+            modified_at: now,
+            accessed_at: now,
+            act_id: act_id.map(str::to_owned),
+            act_run_id: act_run_id.map(str::to_owned),
+        })
+    }
+
+    /// The storage named `name`, created if needed; also says whether it was created.
+    pub fn get_or_create_named(&self, name: &str) -> Result<(M, bool)> {
+        validate_storage_name(name)?;
+        loop {
+            if let Some(id) = self.names.get(name)? {
+                if let Some(meta) = get_json::<M>(&self.metas, &id)? {
+                    return Ok((meta, false));
+                }
+                // A name left dangling by a deletion half-done: drop it and retry.
+                let _ = self.names.compare_and_swap(name, Some(id), None as Option<&[u8]>)?;
+                continue;
+            }
+            let mut meta = self.fresh(None, None);
+            meta.info_mut().name = Some(name.to_owned());
+            // Claim the name first; when a concurrent creator wins, use theirs.
+            if self.names.compare_and_swap(name, None as Option<&[u8]>, Some(meta.info().id.as_bytes()))?.is_ok() {
+                put_json(&self.metas, &meta.info().id, &meta)?;
+                return Ok((meta, true));
+            }
+        }
+    }
+
+    /// Resolves an ID, `username~name` or bare name.
+    pub fn get(&self, reference: &str) -> Result<M> {
+        let id = match reference.split_once('~') {
+            Some((_user, name)) => self.names.get(name)?,
+            None => {
+                if let Some(meta) = get_json(&self.metas, reference)? {
+                    return Ok(meta);
+                }
+                self.names.get(reference)?
+            }
+        };
+        let id = id.ok_or_else(|| Self::not_found(reference))?;
+        get_json(&self.metas, &id)?.ok_or_else(|| Self::not_found(reference))
+    }
+
+    /// Named storages (and unnamed ones too with `unnamed`), oldest first.
+    pub fn list(&self, unnamed: bool) -> Result<Vec<M>> {
+        let mut out: Vec<M> = Vec::new();
+        for item in self.metas.iter() {
+            let meta: M = serde_json::from_slice(&item?.1)?;
+            if unnamed || meta.info().name.is_some() {
+                out.push(meta);
+            }
+        }
+        out.sort_by(|a, b| a.info().created_at.cmp(&b.info().created_at).then(a.info().id.cmp(&b.info().id)));
+        Ok(out)
+    }
+
+    /// Renames a storage; `None` makes it unnamed.
+    pub fn rename(&self, reference: &str, name: Option<&str>) -> Result<M> {
+        let mut meta = self.get(reference)?;
+        if meta.info().name.as_deref() == name {
+            return Ok(meta);
+        }
+        if let Some(name) = name {
+            validate_storage_name(name)?;
+            if self.names.compare_and_swap(name, None as Option<&[u8]>, Some(meta.info().id.as_bytes()))?.is_err() {
+                return Err(PlatformError::Conflict(format!("{} named \"{name}\" already exists", M::KIND)));
+            }
+        }
+        if let Some(old) = meta.info().name.clone() {
+            self.names.remove(old.as_str())?;
+        }
+        let info = meta.info_mut();
+        info.name = name.map(str::to_owned);
+        info.modified_at = ids::now();
+        put_json(&self.metas, &meta.info().id, &meta)?;
+        Ok(meta)
+    }
+
+    /// Removes the metadata and the name; the caller removes the content.
+    pub fn remove(&self, reference: &str) -> Result<M> {
+        let meta = self.get(reference)?;
+        if let Some(name) = &meta.info().name {
+            self.names.remove(name.as_str())?;
+        }
+        self.metas.remove(meta.info().id.as_str())?;
+        Ok(meta)
+    }
+
+    /// Bumps access (and modification) times; fails if the storage is gone.
+    pub fn touch(&self, id: &str, modified: bool) -> Result<M> {
+        let mut meta: M = get_json(&self.metas, id)?.ok_or_else(|| Self::not_found(id))?;
+        let now = ids::now();
+        let info = meta.info_mut();
+        info.accessed_at = now;
+        if modified {
+            info.modified_at = now;
+        }
+        put_json(&self.metas, id, &meta)?;
+        Ok(meta)
+    }
+}
