@@ -90,3 +90,13 @@ pub(crate) fn owned_key(owner: &str, rest: &[u8]) -> Vec<u8> {
 pub(crate) fn owner_prefix(owner: &str) -> Vec<u8> {
     owned_key(owner, &[])
 }
+
+/// Removes everything owned by `owner` from `tree` in one batch.
+pub(crate) fn remove_owned(tree: &sled::Tree, owner: &str) -> Result<()> {
+    let mut batch = sled::Batch::default();
+    for item in tree.scan_prefix(owner_prefix(owner)) {
+        batch.remove(item?.0);
+    }
+    tree.apply_batch(batch)?;
+    Ok(())
+}

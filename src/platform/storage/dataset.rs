@@ -11,7 +11,7 @@ use sled::Transactional;
 
 use super::catalog::{Catalog, StorageInfo, StorageMeta};
 use crate::ids;
-use crate::platform::db::{get_json, owned_key, owner_prefix, Db};
+use crate::platform::db::{get_json, owned_key, remove_owned, Db};
 use crate::platform::error::{PlatformError, Result};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -87,12 +87,7 @@ impl Datasets {
     /// Deletes the dataset and all its items.
     pub fn delete(&self, reference: &str) -> Result<()> {
         let meta = self.catalog.remove(reference)?;
-        let mut batch = sled::Batch::default();
-        for item in self.items.scan_prefix(owner_prefix(&meta.info.id)) {
-            batch.remove(item?.0);
-        }
-        self.items.apply_batch(batch)?;
-        Ok(())
+        remove_owned(&self.items, &meta.info.id)
     }
 
     /// Appends already-validated items (see [`prepare_items`]). Returns the new item count.

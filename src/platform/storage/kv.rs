@@ -6,7 +6,7 @@ use std::ops::Deref;
 use serde::{Deserialize, Serialize};
 
 use super::catalog::{Catalog, StorageInfo, StorageMeta};
-use crate::platform::db::{owned_key, owner_prefix, Db};
+use crate::platform::db::{owned_key, owner_prefix, remove_owned, Db};
 use crate::platform::error::{PlatformError, Result};
 
 /// Metadata of a key-value store, stored as the API shows it.
@@ -113,12 +113,7 @@ impl KvStores {
     /// Deletes the store and all its records.
     pub fn delete(&self, reference: &str) -> Result<()> {
         let meta = self.catalog.remove(reference)?;
-        let mut batch = sled::Batch::default();
-        for item in self.records.scan_prefix(owner_prefix(&meta.info.id)) {
-            batch.remove(item?.0);
-        }
-        self.records.apply_batch(batch)?;
-        Ok(())
+        remove_owned(&self.records, &meta.info.id)
     }
 
     pub fn get_record(&self, store_id: &str, key: &str) -> Result<Option<Record>> {
