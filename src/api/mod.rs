@@ -15,17 +15,24 @@ mod views;
 
 use std::sync::Arc;
 
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use serde_json::json;
+use tower::ServiceBuilder;
 use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::trace::TraceLayer;
 
 use self::error::ApiError;
 use crate::platform::Platform;
+
+/// Requests in flight before new ones are shed with 503 (clients retry 5xx
+/// with backoff). Long polls (`waitForFinish`, log streams) count, so it is generous.
+const MAX_IN_FLIGHT_REQUESTS: usize = 4096;
 
 /// The whole HTTP surface.
 pub fn app(platform: Arc<Platform>) -> Router {
@@ -49,6 +56,14 @@ pub fn app(platform: Arc<Platform>) -> Router {
         .layer(RequestDecompressionLayer::new())
         .layer(from_fn(body::check_content_encoding))
         .layer(TraceLayer::new_for_http())
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
+                    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "server-overloaded", "The server is overloaded; retry shortly")
+                }))
+                .load_shed()
+                .concurrency_limit(MAX_IN_FLIGHT_REQUESTS),
+        )
         .with_state(platform)
 }
 

@@ -266,6 +266,16 @@ impl Platform {
             status_message: None,
         };
         put_json(&self.db.builds, &build.id, &build)?;
+        if let Ok(log) = self.logs.writer(&build.id) {
+            let ms = (build.finished_at.unwrap_or(started_at) - started_at).num_milliseconds();
+            log.system(&format!(
+                "Build {} of {}: component of {} bytes (sha256 {}) compiled in {ms} ms.",
+                build.build_number,
+                actor.full_name(),
+                build.component_bytes,
+                build.component_sha256
+            ));
+        }
         // Re-read the Actor so a concurrent update is not lost, then tag.
         let mut actor = self.get_actor(&actor.id)?;
         actor.tagged_builds.insert(
