@@ -1,6 +1,7 @@
 //! The `wactor` binary: `serve` runs the platform; the other commands are
 //! clients of a running server.
 
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -56,6 +57,9 @@ enum Command {
         /// Log as JSON lines.
         #[arg(long)]
         json_logs: bool,
+        /// On SIGTERM/SIGINT, how long running runs get before they are stopped and migrated.
+        #[arg(long, default_value_t = 5)]
+        shutdown_grace_secs: u64,
     },
     /// Build an Actor directory and upload it to a server.
     Push {
@@ -108,9 +112,10 @@ fn main() {
 
 async fn run(cli: Cli) -> Result<i32> {
     match cli.command {
-        Command::Serve { listen, data_dir, token, public_url, username, preload, max_concurrent_runs, json_logs } => {
+        Command::Serve { listen, data_dir, token, public_url, username, preload, max_concurrent_runs, json_logs, shutdown_grace_secs } => {
             init_tracing(json_logs);
-            serve(listen, data_dir, token, public_url, username, preload, max_concurrent_runs).await?;
+            let grace = std::time::Duration::from_secs(shutdown_grace_secs);
+            serve(listen, data_dir, token, public_url, username, preload, max_concurrent_runs, grace).await?;
             Ok(0)
         }
         Command::Push { dir, server } => {
@@ -180,6 +185,10 @@ fn init_tracing(json: bool) {
     }
 }
 
+/// Long polls and log streams still open at shutdown get this long to finish.
+const HTTP_DRAIN: std::time::Duration = std::time::Duration::from_secs(3);
+
+#[allow(clippy::too_many_arguments)]
 async fn serve(
     listen: SocketAddr,
     data_dir: PathBuf,
@@ -188,6 +197,7 @@ async fn serve(
     username: String,
     preload: Vec<PathBuf>,
     max_concurrent_runs: u32,
+    grace: std::time::Duration,
 ) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     let addr = listener.local_addr()?;
@@ -203,11 +213,29 @@ async fn serve(
     for dir in &preload {
         preload_dir(&platform, dir).await?;
     }
+    let resumed = platform.resume_interrupted_runs().await?;
+    if resumed > 0 {
+        println!("Resumed {resumed} interrupted run(s)");
+    }
     println!("wactor listening on http://{addr}");
     println!("API token: {}", platform.config.token);
     println!("data dir: {}", data_dir.display());
     let app = wactor::api::app(platform.clone());
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = http_stopped.await;
+            })
+            .into_future(),
+    );
+    shutdown_signal().await;
+    // Runs first (they stop as migrations and resume on the next start), then HTTP.
+    platform.shutdown(grace).await;
+    let _ = stop_http.send(());
+    if tokio::time::timeout(HTTP_DRAIN, server).await.is_err() {
+        tracing::warn!("closing connections still open after {HTTP_DRAIN:?}");
+    }
     platform.flush().await?;
     Ok(())
 }

@@ -50,7 +50,7 @@ fn log_response(p: Arc<Platform>, id: String, q: &Params) -> ApiResult<Response>
                     let chunk = if raw { chunk } else { strip_ansi(&chunk) };
                     return Some((Ok::<_, std::io::Error>(chunk), (p, id, next, false)));
                 }
-                if finished {
+                if finished || p.is_shutting_down() {
                     return None;
                 }
                 let _ = p.wait_for_finish(&id, STREAM_POLL).await;

@@ -18,6 +18,8 @@ use crate::platform::Platform;
 pub enum StopReason {
     Timeout,
     Abort,
+    /// The server is going down: the run stops here and goes on after the restart.
+    Migrate,
 }
 
 /// Everything an executor needs for one run.

@@ -21,6 +21,9 @@ pub enum PlatformError {
     /// Not allowed.
     #[error("{0}")]
     Forbidden(String),
+    /// The server cannot take this now (shutting down); retrying later helps.
+    #[error("{0}")]
+    Unavailable(String),
     /// Storage failure.
     #[error("storage error: {0}")]
     Storage(#[from] sled::Error),

@@ -60,6 +60,7 @@ pub struct Platform {
     pub(crate) active: ActiveRuns,
     run_slots: Arc<Semaphore>,
     input_schemas: Mutex<HashMap<String, Arc<InputSchema>>>,
+    shutting_down: std::sync::atomic::AtomicBool,
     this: Weak<Platform>,
 }
 
@@ -91,11 +92,11 @@ impl Platform {
             active: ActiveRuns::default(),
             run_slots: Arc::new(Semaphore::new(opts.limits.max_concurrent_runs as usize)),
             input_schemas: Mutex::new(HashMap::new()),
+            shutting_down: std::sync::atomic::AtomicBool::new(false),
             this: this.clone(),
             config,
             db,
         });
-        platform.recover_interrupted_runs()?;
         Ok(platform)
     }
 

@@ -227,6 +227,9 @@ impl Platform {
     /// Nothing is created when the input is rejected.
     pub fn start_run(&self, actor_ref: &str, opts: StartOptions) -> Result<Run> {
         let limits = &self.config.limits;
+        if self.is_shutting_down() {
+            return Err(PlatformError::Unavailable("The server is shutting down; start the run again in a moment".into()));
+        }
         let actor = self.get_actor(actor_ref)?;
         let build = self.resolve_build(&actor, opts.build.as_deref())?;
 

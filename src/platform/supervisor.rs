@@ -28,6 +28,7 @@ struct ActiveRun {
 #[derive(Default)]
 pub(crate) struct ActiveRuns {
     runs: Mutex<HashMap<String, ActiveRun>>,
+    changed: tokio::sync::Notify,
 }
 
 impl ActiveRuns {
@@ -68,6 +69,41 @@ impl ActiveRuns {
     fn finish(&self, run_id: &str, status: RunStatus) {
         if let Some(r) = self.runs.lock().expect("active runs poisoned").remove(run_id) {
             r.status.send_replace(status);
+        }
+        self.changed.notify_waiters();
+    }
+
+    /// Drops a run that stops without ending (migration); its waiters see the channel close.
+    fn detach(&self, run_id: &str) {
+        self.runs.lock().expect("active runs poisoned").remove(run_id);
+        self.changed.notify_waiters();
+    }
+
+    fn stop_all(&self, reason: StopReason) -> usize {
+        let runs = self.runs.lock().expect("active runs poisoned");
+        for r in runs.values() {
+            r.stop.send_if_modified(|s| {
+                let first = s.is_none();
+                if first {
+                    *s = Some(reason);
+                }
+                first
+            });
+        }
+        runs.len()
+    }
+
+    /// Waits until no run has a supervisor, or `max` passes.
+    async fn wait_empty(&self, max: Duration) -> bool {
+        let deadline = Instant::now() + max;
+        loop {
+            let notified = self.changed.notified();
+            if self.runs.lock().expect("active runs poisoned").is_empty() {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return false;
+            }
         }
     }
 }
@@ -114,7 +150,12 @@ impl Platform {
             run.options.memory_mbytes,
             run.options.timeout_secs
         ));
-        let deadline = (run.options.timeout_secs > 0).then(|| started + Duration::from_secs(run.options.timeout_secs));
+        // The timeout counts from the run's start, also across restarts.
+        let deadline = (run.options.timeout_secs > 0).then(|| {
+            let end = run.started_at + chrono::Duration::seconds(run.options.timeout_secs as i64);
+            let left = (end - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO);
+            started + left
+        });
         let job = RunJob {
             platform: self.clone(),
             run: run.clone(),
@@ -143,6 +184,11 @@ impl Platform {
         };
         drop(exec);
         drop(permit);
+        if stopping == Some(StopReason::Migrate) {
+            log.system("The server is shutting down: the run stops here and goes on when the server is back (migration).");
+            self.active.detach(&run.id);
+            return Ok(());
+        }
         let elapsed = started.elapsed();
         let (status, exit_code, message) = conclude(stopping, report.as_ref(), run.options.timeout_secs);
         let mem = report.map(|r| r.mem_max_bytes).unwrap_or(0);
@@ -232,21 +278,67 @@ impl Platform {
         self.wait_for_finish(run_id, STOP_GRACE + Duration::from_secs(1)).await
     }
 
-    /// Runs left READY or RUNNING by a previous process. Until migration
-    /// (restart with the same storages) lands, they are marked FAILED so
-    /// nobody waits on them forever.
-    pub(crate) fn recover_interrupted_runs(&self) -> Result<()> {
-        let mut stale = Vec::new();
+    /// Restarts runs a previous process left unfinished (graceful shutdown or
+    /// crash) with the same ID, storages and input; the timeout still counts
+    /// from the original start. Runs that were on their way out are finished.
+    pub async fn resume_interrupted_runs(&self) -> Result<usize> {
+        let mut interrupted = Vec::new();
         for item in self.db.runs.iter() {
             let run: Run = serde_json::from_slice(&item?.1)?;
-            if !run.status.is_terminal() {
-                stale.push(run.id);
+            if !run.status.is_terminal() && self.active.subscribe(&run.id).is_none() {
+                interrupted.push(run);
             }
         }
-        for id in stale {
-            self.finish_run(&id, RunStatus::Failed, None, Some("The server stopped while the run was in progress".into()), None)?;
+        let mut resumed = 0;
+        for run in interrupted {
+            match run.status {
+                RunStatus::TimingOut => {
+                    self.finish_run(&run.id, RunStatus::TimedOut, None, Some(format!("The run timed out after {} s", run.options.timeout_secs)), None)?;
+                }
+                RunStatus::Aborting => {
+                    self.finish_run(&run.id, RunStatus::Aborted, None, Some("The run was aborted".into()), None)?;
+                }
+                _ => {
+                    let build = match self.get_build(&run.build_id) {
+                        Ok(b) => b,
+                        Err(e) => {
+                            self.finish_run(&run.id, RunStatus::Failed, None, Some(format!("The run could not be resumed: {e}")), None)?;
+                            continue;
+                        }
+                    };
+                    let run = self.modify_run(&run.id, |r| {
+                        r.stats.migration_count += 1;
+                        Ok(())
+                    })?;
+                    if let Ok(log) = self.logs.writer(&run.id) {
+                        log.system(&format!("Resuming the run after a server restart (migration {}).", run.stats.migration_count));
+                    }
+                    self.supervise(run, build);
+                    resumed += 1;
+                }
+            }
         }
-        Ok(())
+        Ok(resumed)
+    }
+
+    /// Graceful shutdown: no new runs; every running run is stopped as a
+    /// migration (it stays RUNNING and resumes on the next start).
+    pub async fn shutdown(&self, grace: Duration) {
+        self.shutting_down.store(true, std::sync::atomic::Ordering::SeqCst);
+        let n = self.active.stop_all(StopReason::Migrate);
+        if n > 0 {
+            tracing::info!(runs = n, "migrating running runs");
+        }
+        if !self.active.wait_empty(grace + STOP_GRACE).await {
+            tracing::warn!("some runs did not stop within the grace period");
+        }
+        if let Err(e) = self.flush().await {
+            tracing::error!(error = %e, "flushing storage at shutdown");
+        }
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -262,6 +354,7 @@ fn conclude(stopping: Option<StopReason>, report: Option<&Report>, timeout_secs:
     match stopping {
         Some(StopReason::Timeout) => (RunStatus::TimedOut, None, Some(format!("The run timed out after {timeout_secs} s"))),
         Some(StopReason::Abort) => (RunStatus::Aborted, None, Some("The run was aborted".into())),
+        Some(StopReason::Migrate) => unreachable!("migrating runs are detached, not concluded"),
         None => match report.map(|r| &r.outcome) {
             Some(Outcome::Exited { exit_code: 0, .. }) => (RunStatus::Succeeded, Some(0), Some("Actor finished successfully (exit code 0)".into())),
             Some(Outcome::Exited { exit_code, message }) => (
@@ -272,6 +365,7 @@ fn conclude(stopping: Option<StopReason>, report: Option<&Report>, timeout_secs:
             Some(Outcome::Crashed(why)) => (RunStatus::Failed, Some(1), Some(why.clone())),
             Some(Outcome::Stopped(StopReason::Timeout)) => (RunStatus::TimedOut, None, Some(format!("The run timed out after {timeout_secs} s"))),
             Some(Outcome::Stopped(StopReason::Abort)) => (RunStatus::Aborted, None, Some("The run was aborted".into())),
+            Some(Outcome::Stopped(StopReason::Migrate)) => unreachable!("migrating runs are detached, not concluded"),
             None => (RunStatus::Failed, None, Some("The run stopped without a result".into())),
         },
     }

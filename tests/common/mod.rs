@@ -22,7 +22,7 @@ pub fn build_guests() {
     BUILT.get_or_init(|| {
         let status = Command::new(env!("CARGO"))
             .current_dir(repo())
-            .args(["build", "--release", "--target", "wasm32-wasip2", "-p", "hello", "-p", "counter", "-p", "probe"])
+            .args(["build", "--release", "--target", "wasm32-wasip2", "-p", "hello", "-p", "counter", "-p", "long-job", "-p", "probe"])
             .status()
             .expect("running cargo");
         assert!(status.success(), "building guest components failed (rustup target add wasm32-wasip2?)");
@@ -113,6 +113,13 @@ impl Server {
     pub fn stop(mut self) {
         let pid = self.child.id() as i32;
         unsafe_kill(pid, 15);
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "server exited with {status} after SIGTERM");
+    }
+
+    /// SIGKILL: a crash.
+    pub fn crash(mut self) {
+        let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }

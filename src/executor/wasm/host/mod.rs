@@ -116,6 +116,7 @@ impl types::Host for ActorHost<'_> {
             PlatformError::Conflict(m) => types::Error::InvalidInput(m),
             PlatformError::TooLarge { message, .. } => types::Error::LimitExceeded(message),
             PlatformError::Forbidden(m) => types::Error::Forbidden(m),
+            PlatformError::Unavailable(m) => types::Error::Internal(m),
             e @ (PlatformError::Storage(_) | PlatformError::Internal(_)) => {
                 tracing::error!(error = %e, "host call failed");
                 types::Error::Internal(e.to_string())

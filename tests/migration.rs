@@ -1,0 +1,87 @@
+//! Runs survive the server: a graceful stop (SIGTERM) migrates them, a crash
+//! (SIGKILL) interrupts them, and either way they resume on the next start
+//! with the same run ID, storages and input, and finish without losing or
+//! repeating work.
+
+mod common;
+
+use std::time::Duration;
+
+use common::Server;
+use serde_json::{json, Value};
+
+async fn start_job(s: &Server, steps: u64) -> String {
+    let resp = s.post_json("/actors/long-job/runs", &json!({"steps": steps, "stepMillis": 100})).await;
+    assert_eq!(resp.status(), 201);
+    resp.json::<Value>().await.unwrap()["data"]["id"].as_str().unwrap().to_owned()
+}
+
+async fn wait_for_items(s: &Server, run_id: &str, at_least: u64) {
+    for _ in 0..200 {
+        let run = s.get_json(&format!("/actor-runs/{run_id}/dataset")).await;
+        if run["data"]["itemCount"].as_u64().unwrap() >= at_least {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the job made no progress");
+}
+
+/// Waits for the resumed run and checks every step is there exactly once.
+async fn assert_finishes_exactly_once(s: &Server, run_id: &str, steps: u64) -> Value {
+    let run = s.get_json(&format!("/actor-runs/{run_id}?waitForFinish=60")).await["data"].clone();
+    assert_eq!(run["status"], "SUCCEEDED", "{run}");
+    let items: Value = s.get(&format!("/actor-runs/{run_id}/dataset/items")).await.json().await.unwrap();
+    let got: Vec<u64> = items.as_array().unwrap().iter().map(|i| i["step"].as_u64().unwrap()).collect();
+    assert_eq!(got, (0..steps).collect::<Vec<_>>(), "every step once, in order");
+    run
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_migrates_the_run_and_it_resumes_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_in(dir.path(), true);
+    let run_id = start_job(&s, 30).await;
+    wait_for_items(&s, &run_id, 5).await;
+    s.stop();
+
+    let s = Server::start_in(dir.path(), false);
+    let run = assert_finishes_exactly_once(&s, &run_id, 30).await;
+    assert_eq!(run["stats"]["migrationCount"], 1);
+    let log = s.get(&format!("/logs/{run_id}")).await.text().await.unwrap();
+    assert!(log.contains("goes on when the server is back"), "{log}");
+    assert!(log.contains("Resuming at step"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crashed_server_resumes_its_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_in(dir.path(), true);
+    let run_id = start_job(&s, 30).await;
+    wait_for_items(&s, &run_id, 10).await;
+    // sled writes back every 500 ms; give the run record time to reach disk.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    s.crash();
+
+    let s = Server::start_in(dir.path(), false);
+    assert_finishes_exactly_once(&s, &run_id, 30).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn twenty_concurrent_runs_migrate_and_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_in(dir.path(), true);
+    let mut ids = Vec::new();
+    for _ in 0..20 {
+        ids.push(start_job(&s, 15).await);
+    }
+    for id in &ids {
+        wait_for_items(&s, id, 2).await;
+    }
+    s.stop();
+
+    let s = Server::start_in(dir.path(), false);
+    for id in &ids {
+        assert_finishes_exactly_once(&s, id, 15).await;
+    }
+}
