@@ -85,3 +85,38 @@ async fn twenty_concurrent_runs_migrate_and_finish() {
         assert_finishes_exactly_once(&s, id, 15).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reboot_restarts_the_run_in_place() {
+    let (s, _dir) = Server::start();
+    let run_id = start_job(&s, 20).await;
+    wait_for_items(&s, &run_id, 4).await;
+    let resp = s.http.post(s.api(&format!("/actor-runs/{run_id}/reboot"))).bearer_auth(common::TOKEN).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let run = assert_finishes_exactly_once(&s, &run_id, 20).await;
+    assert_eq!(run["stats"]["rebootCount"], 1);
+    // Only running runs reboot.
+    let resp = s.http.post(s.api(&format!("/actor-runs/{run_id}/reboot"))).bearer_auth(common::TOKEN).send().await.unwrap();
+    assert_eq!(resp.status(), 400);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_resurrected_run_continues_where_it_stopped() {
+    let (s, _dir) = Server::start();
+    let resp = s.post_json("/actors/long-job/runs?timeout=1", &json!({"steps": 30, "stepMillis": 100})).await;
+    let run_id = resp.json::<Value>().await.unwrap()["data"]["id"].as_str().unwrap().to_owned();
+    let run = s.get_json(&format!("/actor-runs/{run_id}?waitForFinish=30")).await["data"].clone();
+    assert_eq!(run["status"], "TIMED-OUT");
+    // A resurrection's timeout counts from the resurrection.
+    let resp = s.http.post(s.api(&format!("/actor-runs/{run_id}/resurrect?timeout=60"))).bearer_auth(common::TOKEN).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert!(matches!(body["data"]["status"].as_str(), Some("READY" | "RUNNING")), "{body}");
+    assert_eq!(body["data"]["finishedAt"], Value::Null);
+    let run = assert_finishes_exactly_once(&s, &run_id, 30).await;
+    assert_eq!(run["stats"]["resurrectCount"], 1);
+    assert_eq!(run["defaultDatasetId"], body["data"]["defaultDatasetId"]);
+    // Only finished runs can be resurrected... and a finished one can be again.
+    let resp = s.http.post(s.api(&format!("/actor-runs/{run_id}/resurrect?memory=1"))).bearer_auth(common::TOKEN).send().await.unwrap();
+    assert_eq!(resp.status(), 400);
+}

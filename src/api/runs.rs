@@ -16,7 +16,7 @@ use super::body::{content_type, read_body};
 use super::error::{ApiError, ApiResult};
 use super::params::Params;
 use super::{datasets, kv, logs, views};
-use crate::platform::runs::{Run, RunFilter, RunStatus, StartOptions};
+use crate::platform::runs::{ResurrectOptions, Run, RunFilter, RunStatus, StartOptions};
 use crate::platform::Platform;
 
 type P = State<Arc<Platform>>;
@@ -26,6 +26,8 @@ pub fn routes() -> Router<Arc<Platform>> {
         .route("/", get(list_all))
         .route("/{run}", get(get_one).put(update).delete(delete))
         .route("/{run}/abort", post(abort))
+        .route("/{run}/reboot", post(reboot))
+        .route("/{run}/resurrect", post(resurrect))
         .route("/{run}/log", get(logs::get_run_log))
         .route("/{run}/dataset", get(run_dataset))
         .route("/{run}/dataset/items", get(run_dataset_items).post(run_dataset_push))
@@ -210,6 +212,19 @@ async fn delete(State(p): P, Path(run): Path<String>) -> ApiResult<StatusCode> {
 async fn abort(State(p): P, Path(run): Path<String>, q: Params) -> ApiResult<Response> {
     let run = p.abort_run(&run, q.flag("gracefully")?).await?;
     Ok(views::data(views::run(&run)))
+}
+
+async fn reboot(State(p): P, Path(run): Path<String>) -> ApiResult<Response> {
+    Ok(views::data(views::run(&p.reboot_run(&run).await?)))
+}
+
+async fn resurrect(State(p): P, Path(run): Path<String>, q: Params) -> ApiResult<Response> {
+    let overrides = ResurrectOptions {
+        build: q.str("build").map(str::to_owned),
+        timeout_secs: q.u64("timeout")?,
+        memory_mbytes: q.u64("memory")?.map(|m| m.min(u32::MAX as u64) as u32),
+    };
+    Ok(views::data(views::run(&p.resurrect_run(&run, overrides)?)))
 }
 
 // The run's default storages, addressed through the run.

@@ -20,6 +20,8 @@ pub enum StopReason {
     Abort,
     /// The server is going down: the run stops here and goes on after the restart.
     Migrate,
+    /// The run restarts in place with the same storages.
+    Reboot,
 }
 
 /// Everything an executor needs for one run.

@@ -37,6 +37,8 @@ impl RunStatus {
             (Running, Succeeded | Failed | TimingOut | TimedOut | Aborting | Aborted) => true,
             (TimingOut, TimedOut | Failed | Aborted) => true,
             (Aborting, Aborted | Failed) => true,
+            // Resurrection brings a finished run back.
+            (Succeeded | Failed | TimedOut | Aborted, Ready) => true,
             _ => false,
         }
     }
@@ -133,6 +135,17 @@ pub struct Run {
     pub usage_total_usd: f64,
     /// The record key of the run's input in its default store (`INPUT`).
     pub input_key: String,
+    /// When the timeout starts counting: the start, or the last resurrection.
+    #[serde(default, with = "ts::option", skip_serializing_if = "Option::is_none")]
+    pub timeout_counts_from: Option<DateTime<Utc>>,
+}
+
+impl Run {
+    /// When this run times out, if it has a timeout.
+    pub fn timeout_at(&self) -> Option<DateTime<Utc>> {
+        (self.options.timeout_secs > 0)
+            .then(|| self.timeout_counts_from.unwrap_or(self.started_at) + chrono::Duration::seconds(self.options.timeout_secs as i64))
+    }
 }
 
 /// What a caller asks for when starting a run. `None` means "the Actor's default".
@@ -151,6 +164,14 @@ pub struct StartOptions {
     /// Use these existing storages instead of creating new defaults.
     pub key_value_store_id: Option<String>,
     pub dataset_id: Option<String>,
+}
+
+/// What a resurrection may change; `None` keeps the run's original value.
+#[derive(Debug, Default, Clone)]
+pub struct ResurrectOptions {
+    pub build: Option<String>,
+    pub timeout_secs: Option<u64>,
+    pub memory_mbytes: Option<u32>,
 }
 
 /// Filters for listing runs.
@@ -309,6 +330,7 @@ impl Platform {
             general_access: "RESTRICTED".to_owned(),
             usage_total_usd: 0.0,
             input_key,
+            timeout_counts_from: None,
         };
         put_json(&self.db.runs, &run.id, &run)?;
         self.db.run_index.insert(run_index_key(&run.started_at, &run.id), &[])?;
@@ -407,12 +429,13 @@ mod tests {
     use super::RunStatus::*;
 
     #[test]
-    fn terminal_statuses_do_not_move() {
+    fn terminal_statuses_only_move_by_resurrection() {
         for s in [Succeeded, Failed, TimedOut, Aborted] {
             assert!(s.is_terminal());
-            for n in [Ready, Running, Succeeded, Failed, TimingOut, TimedOut, Aborting, Aborted] {
+            for n in [Running, Succeeded, Failed, TimingOut, TimedOut, Aborting, Aborted] {
                 assert!(!s.can_become(n), "{s:?} -> {n:?}");
             }
+            assert!(s.can_become(Ready));
         }
     }
 

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use super::actors::Build;
 use super::error::{PlatformError, Result};
-use super::runs::{Run, RunStatus};
+use super::runs::{ResurrectOptions, Run, RunStatus};
 use super::Platform;
 use crate::executor::{Outcome, Report, RunJob, StopReason};
 use crate::ids;
@@ -150,12 +150,8 @@ impl Platform {
             run.options.memory_mbytes,
             run.options.timeout_secs
         ));
-        // The timeout counts from the run's start, also across restarts.
-        let deadline = (run.options.timeout_secs > 0).then(|| {
-            let end = run.started_at + chrono::Duration::seconds(run.options.timeout_secs as i64);
-            let left = (end - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO);
-            started + left
-        });
+        // The timeout counts from the run's start (or resurrection), also across restarts.
+        let deadline = run.timeout_at().map(|end| started + (end - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO));
         let job = RunJob {
             platform: self.clone(),
             run: run.clone(),
@@ -187,6 +183,17 @@ impl Platform {
         if stopping == Some(StopReason::Migrate) {
             log.system("The server is shutting down: the run stops here and goes on when the server is back (migration).");
             self.active.detach(&run.id);
+            return Ok(());
+        }
+        if stopping == Some(StopReason::Reboot) {
+            // The new supervisor replaces this one's entry; waiters move over to it.
+            let run = self.modify_run(&run.id, |r| {
+                r.stats.reboot_count += 1;
+                Ok(())
+            })?;
+            log.system(&format!("Rebooting the run (reboot {}).", run.stats.reboot_count));
+            let build = self.get_build(&run.build_id)?;
+            self.supervise(run, build);
             return Ok(());
         }
         let elapsed = started.elapsed();
@@ -256,8 +263,16 @@ impl Platform {
 
     /// Waits until the run is terminal or `max` passes, then returns it as it is.
     pub async fn wait_for_finish(&self, run_id: &str, max: Duration) -> Result<Run> {
-        if let Some(mut rx) = self.active.subscribe(run_id) {
-            let _ = tokio::time::timeout(max, rx.wait_for(|s| s.is_terminal())).await;
+        let deadline = Instant::now() + max;
+        while let Some(mut rx) = self.active.subscribe(run_id) {
+            match tokio::time::timeout_at(deadline, rx.wait_for(|s| s.is_terminal())).await {
+                // Finished, or out of time.
+                Ok(Ok(_)) | Err(_) => break,
+                // The supervisor went away: replaced by a reboot (follow the
+                // new one) or detached by a migration (the run goes on later).
+                Ok(Err(_)) if self.is_shutting_down() => break,
+                Ok(Err(_)) => continue,
+            }
         }
         self.get_run(run_id)
     }
@@ -276,6 +291,71 @@ impl Platform {
             return self.finish_run(run_id, RunStatus::Aborted, None, Some("The run was aborted".into()), None);
         }
         self.wait_for_finish(run_id, STOP_GRACE + Duration::from_secs(1)).await
+    }
+
+    /// Restarts a RUNNING run in place: same run, storages and input.
+    pub async fn reboot_run(&self, run_id: &str) -> Result<Run> {
+        let run = self.get_run(run_id)?;
+        if run.status != RunStatus::Running {
+            return Err(PlatformError::invalid_kind("invalid-run-status", format!("Only a RUNNING run can be rebooted; this one is {}", run.status.as_str())));
+        }
+        if !self.active.stop(run_id, StopReason::Reboot) {
+            return Err(PlatformError::Unavailable("The run is not executing on this server right now".into()));
+        }
+        self.get_run(run_id)
+    }
+
+    /// Brings a finished run back to life with the same storages; the
+    /// timeout counts from now. `overrides` may change the run options.
+    pub fn resurrect_run(&self, run_id: &str, overrides: ResurrectOptions) -> Result<Run> {
+        if self.is_shutting_down() {
+            return Err(PlatformError::Unavailable("The server is shutting down; try again in a moment".into()));
+        }
+        let run = self.get_run(run_id)?;
+        if !run.status.is_terminal() {
+            return Err(PlatformError::invalid_kind("invalid-run-status", format!("Only a finished run can be resurrected; this one is {}", run.status.as_str())));
+        }
+        if let Some(m) = overrides.memory_mbytes {
+            let max = self.config.limits.max_memory_mbytes;
+            if !(super::runs::MIN_MEMORY_MBYTES..=max).contains(&m) {
+                return Err(PlatformError::invalid_kind("invalid-value", format!("Memory must be between {} and {max} MB, got {m}", super::runs::MIN_MEMORY_MBYTES)));
+            }
+        }
+        let actor = self.get_actor(&run.act_id)?;
+        let build = match &overrides.build {
+            Some(b) => self.resolve_build(&actor, Some(b))?,
+            None => self.get_build(&run.build_id)?,
+        };
+        let now = crate::ids::now();
+        let run = self.modify_run(run_id, |r| {
+            if !r.status.is_terminal() {
+                return Err(PlatformError::Conflict("The run was resurrected meanwhile".into()));
+            }
+            r.status = RunStatus::Ready;
+            r.finished_at = None;
+            r.exit_code = None;
+            r.status_message = None;
+            r.is_status_message_terminal = None;
+            r.stats.resurrect_count += 1;
+            r.timeout_counts_from = Some(now);
+            r.build_id = build.id.clone();
+            r.build_number = build.build_number.clone();
+            if let Some(b) = &overrides.build {
+                r.options.build = b.clone();
+            }
+            if let Some(t) = overrides.timeout_secs {
+                r.options.timeout_secs = t;
+            }
+            if let Some(m) = overrides.memory_mbytes {
+                r.options.memory_mbytes = m;
+            }
+            Ok(())
+        })?;
+        if let Ok(log) = self.logs.writer(&run.id) {
+            log.system(&format!("Resurrecting the run (resurrection {}).", run.stats.resurrect_count));
+        }
+        self.supervise(run.clone(), build);
+        Ok(run)
     }
 
     /// Restarts runs a previous process left unfinished (graceful shutdown or
@@ -354,7 +434,7 @@ fn conclude(stopping: Option<StopReason>, report: Option<&Report>, timeout_secs:
     match stopping {
         Some(StopReason::Timeout) => (RunStatus::TimedOut, None, Some(format!("The run timed out after {timeout_secs} s"))),
         Some(StopReason::Abort) => (RunStatus::Aborted, None, Some("The run was aborted".into())),
-        Some(StopReason::Migrate) => unreachable!("migrating runs are detached, not concluded"),
+        Some(StopReason::Migrate | StopReason::Reboot) => unreachable!("migrating and rebooting runs are detached, not concluded"),
         None => match report.map(|r| &r.outcome) {
             Some(Outcome::Exited { exit_code: 0, .. }) => (RunStatus::Succeeded, Some(0), Some("Actor finished successfully (exit code 0)".into())),
             Some(Outcome::Exited { exit_code, message }) => (
@@ -365,7 +445,7 @@ fn conclude(stopping: Option<StopReason>, report: Option<&Report>, timeout_secs:
             Some(Outcome::Crashed(why)) => (RunStatus::Failed, Some(1), Some(why.clone())),
             Some(Outcome::Stopped(StopReason::Timeout)) => (RunStatus::TimedOut, None, Some(format!("The run timed out after {timeout_secs} s"))),
             Some(Outcome::Stopped(StopReason::Abort)) => (RunStatus::Aborted, None, Some("The run was aborted".into())),
-            Some(Outcome::Stopped(StopReason::Migrate)) => unreachable!("migrating runs are detached, not concluded"),
+            Some(Outcome::Stopped(StopReason::Migrate | StopReason::Reboot)) => unreachable!("migrating and rebooting runs are detached, not concluded"),
             None => (RunStatus::Failed, None, Some("The run stopped without a result".into())),
         },
     }

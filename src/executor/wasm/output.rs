@@ -31,7 +31,7 @@ pub fn wasi_ctx(job: &RunJob) -> WasiCtx {
 /// The environment of API-COMPAT §3.1 that makes sense inside a component.
 pub fn actor_env(job: &RunJob) -> Vec<(String, String)> {
     let run = &job.run;
-    let timeout_at = run.started_at + chrono::Duration::seconds(run.options.timeout_secs as i64);
+    let timeout_at = run.timeout_at().unwrap_or(run.started_at + chrono::Duration::days(365 * 100));
     let mut env = vec![
         ("ACTOR_RUN_ID", run.id.clone()),
         ("ACTOR_ID", run.act_id.clone()),

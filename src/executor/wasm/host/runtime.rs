@@ -7,7 +7,7 @@ use crate::ids;
 impl Host for ActorHost<'_> {
     async fn info(&mut self) -> wasmtime::Result<RunInfo> {
         let run = &self.ctx.run;
-        let timeout_at = run.started_at + chrono::Duration::seconds(run.options.timeout_secs as i64);
+        let timeout_at = run.timeout_at().unwrap_or(run.started_at + chrono::Duration::days(365 * 100));
         Ok(RunInfo {
             run_id: run.id.clone(),
             actor_id: run.act_id.clone(),
