@@ -40,6 +40,10 @@ pub struct Limits {
     pub max_wait_for_finish_secs: u64,
     /// How long `run-sync` waits before answering 408 (Apify: 300 s).
     pub run_sync_timeout_secs: u64,
+    /// How often a run gets `persist-state` (the Actor model's default: 60 s).
+    pub persist_state_interval_millis: u64,
+    /// How long a gracefully aborted run may take to finish before it is stopped (Apify: 30 s).
+    pub abort_grace_secs: u64,
 }
 
 impl Default for Limits {
@@ -61,6 +65,8 @@ impl Default for Limits {
             max_items_per_guest_read: 10_000,
             max_wait_for_finish_secs: 60,
             run_sync_timeout_secs: 300,
+            persist_state_interval_millis: 60_000,
+            abort_grace_secs: 30,
         }
     }
 }

@@ -57,9 +57,15 @@ enum Command {
         /// Log as JSON lines.
         #[arg(long)]
         json_logs: bool,
-        /// On SIGTERM/SIGINT, how long running runs get before they are stopped and migrated.
+        /// On SIGTERM/SIGINT, how long running runs get (after `migrating`) before they are stopped and migrated.
         #[arg(long, default_value_t = 5)]
         shutdown_grace_secs: u64,
+        /// How long a gracefully aborted run may take to finish before it is stopped.
+        #[arg(long, default_value_t = Limits::default().abort_grace_secs)]
+        abort_grace_secs: u64,
+        /// How often runs get `persist-state` (a run may ask for its own interval).
+        #[arg(long, default_value_t = Limits::default().persist_state_interval_millis)]
+        persist_state_interval_millis: u64,
     },
     /// Build an Actor directory and upload it to a server.
     Push {
@@ -112,10 +118,23 @@ fn main() {
 
 async fn run(cli: Cli) -> Result<i32> {
     match cli.command {
-        Command::Serve { listen, data_dir, token, public_url, username, preload, max_concurrent_runs, json_logs, shutdown_grace_secs } => {
+        Command::Serve {
+            listen,
+            data_dir,
+            token,
+            public_url,
+            username,
+            preload,
+            max_concurrent_runs,
+            json_logs,
+            shutdown_grace_secs,
+            abort_grace_secs,
+            persist_state_interval_millis,
+        } => {
             init_tracing(json_logs);
             let grace = std::time::Duration::from_secs(shutdown_grace_secs);
-            serve(listen, data_dir, token, public_url, username, preload, max_concurrent_runs, grace).await?;
+            let limits = Limits { max_concurrent_runs, abort_grace_secs, persist_state_interval_millis, ..Limits::default() };
+            serve(listen, data_dir, token, public_url, username, preload, limits, grace).await?;
             Ok(0)
         }
         Command::Push { dir, server } => {
@@ -196,12 +215,11 @@ async fn serve(
     public_url: Option<String>,
     username: String,
     preload: Vec<PathBuf>,
-    max_concurrent_runs: u32,
+    limits: Limits,
     grace: std::time::Duration,
 ) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     let addr = listener.local_addr()?;
-    let limits = Limits { max_concurrent_runs, ..Limits::default() };
     let opts = PlatformOptions {
         data_dir: data_dir.clone(),
         token,

@@ -54,6 +54,7 @@ async fn start_options(p: &Platform, q: &Params, headers: &HeaderMap, body: Body
         memory_mbytes: memory,
         max_items: q.u64("maxItems")?,
         max_total_charge_usd: q.f64("maxTotalChargeUsd")?,
+        persist_state_interval_millis: q.u64("persistStateIntervalMillis")?,
         origin: Some("API".to_owned()),
         client_ip: None,
         user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),

@@ -35,6 +35,10 @@ pub struct RunJob {
     pub stop: watch::Receiver<Option<StopReason>>,
     /// When the run times out (`None`: no timeout).
     pub deadline: Option<Instant>,
+    /// System events for the guest.
+    pub events: crate::platform::events::EventQueue,
+    /// What the executor measures (memory, CPU), for system-info.
+    pub usage: Arc<crate::platform::events::RunUsage>,
 }
 
 /// How the Actor's code ended.

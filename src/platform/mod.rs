@@ -5,6 +5,7 @@
 pub mod actors;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod logs;
 pub mod runs;
 pub mod storage;

@@ -82,6 +82,9 @@ pub struct RunOptions {
     pub max_items: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_total_charge_usd: Option<f64>,
+    /// wactor: how often this run gets `persist-state` (default: the server's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persist_state_interval_millis: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -158,6 +161,7 @@ pub struct StartOptions {
     pub memory_mbytes: Option<u32>,
     pub max_items: Option<u64>,
     pub max_total_charge_usd: Option<f64>,
+    pub persist_state_interval_millis: Option<u64>,
     pub origin: Option<String>,
     pub client_ip: Option<String>,
     pub user_agent: Option<String>,
@@ -320,6 +324,7 @@ impl Platform {
                 disk_mbytes: memory_mbytes.saturating_mul(2),
                 max_items: opts.max_items.or(actor.default_run_options.max_items),
                 max_total_charge_usd: opts.max_total_charge_usd,
+                persist_state_interval_millis: opts.persist_state_interval_millis,
             },
             build_id: build.id.clone(),
             build_number: build.build_number.clone(),

@@ -12,8 +12,13 @@ use super::actors::Build;
 use super::error::{PlatformError, Result};
 use super::runs::{ResurrectOptions, Run, RunStatus};
 use super::Platform;
+use super::events::{EventQueue, RunEvent, RunUsage, SystemInfo};
+use crate::executor::wasm::EPOCH_TICK;
 use crate::executor::{Outcome, Report, RunJob, StopReason};
 use crate::ids;
+
+/// How often a running Actor gets `system-info`.
+const SYSTEM_INFO_EVERY: Duration = Duration::from_secs(1);
 
 /// How long a stopped guest may take to unwind before it is dropped (a
 /// guest blocked inside a host call does not see the epoch interrupt).
@@ -22,6 +27,7 @@ const STOP_GRACE: Duration = Duration::from_secs(2);
 struct ActiveRun {
     stop: Arc<watch::Sender<Option<StopReason>>>,
     status: watch::Sender<RunStatus>,
+    events: EventQueue,
 }
 
 /// Runs that have a supervisor task, with their stop and status channels.
@@ -32,12 +38,39 @@ pub(crate) struct ActiveRuns {
 }
 
 impl ActiveRuns {
-    fn insert(&self, run_id: &str, status: RunStatus) -> (Arc<watch::Sender<Option<StopReason>>>, watch::Receiver<Option<StopReason>>) {
+    fn insert(&self, run_id: &str, status: RunStatus) -> (Arc<watch::Sender<Option<StopReason>>>, watch::Receiver<Option<StopReason>>, EventQueue) {
         let (stop_tx, stop_rx) = watch::channel(None);
         let stop_tx = Arc::new(stop_tx);
         let (status_tx, _) = watch::channel(status);
-        self.runs.lock().expect("active runs poisoned").insert(run_id.to_owned(), ActiveRun { stop: stop_tx.clone(), status: status_tx });
-        (stop_tx, stop_rx)
+        let events = EventQueue::default();
+        self.runs
+            .lock()
+            .expect("active runs poisoned")
+            .insert(run_id.to_owned(), ActiveRun { stop: stop_tx.clone(), status: status_tx, events: events.clone() });
+        (stop_tx, stop_rx, events)
+    }
+
+    /// Sends events to one run; false if it has no supervisor.
+    fn send(&self, run_id: &str, events: &[RunEvent]) -> bool {
+        match self.runs.lock().expect("active runs poisoned").get(run_id) {
+            Some(r) => {
+                for e in events {
+                    r.events.push(e.clone());
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn send_all(&self, events: &[RunEvent]) -> usize {
+        let runs = self.runs.lock().expect("active runs poisoned");
+        for r in runs.values() {
+            for e in events {
+                r.events.push(e.clone());
+            }
+        }
+        runs.len()
     }
 
     fn subscribe(&self, run_id: &str) -> Option<watch::Receiver<RunStatus>> {
@@ -111,11 +144,11 @@ impl ActiveRuns {
 impl Platform {
     /// Hands a READY run to a new supervisor task.
     pub(crate) fn supervise(&self, run: Run, build: Build) {
-        let (stop_tx, stop_rx) = self.active.insert(&run.id, run.status);
+        let (stop_tx, stop_rx, events) = self.active.insert(&run.id, run.status);
         let platform = self.arc();
         tokio::spawn(async move {
             let run_id = run.id.clone();
-            if let Err(e) = platform.clone().drive(run, build, stop_tx, stop_rx).await {
+            if let Err(e) = platform.clone().drive(run, build, stop_tx, stop_rx, events).await {
                 tracing::error!(run_id, error = %e, "supervisor failed");
                 let _ = platform.finish_run(&run_id, RunStatus::Failed, None, Some(format!("The platform failed: {e}")), None);
             }
@@ -128,6 +161,7 @@ impl Platform {
         build: Build,
         stop_tx: Arc<watch::Sender<Option<StopReason>>>,
         mut stop_rx: watch::Receiver<Option<StopReason>>,
+        events: EventQueue,
     ) -> Result<()> {
         let log = self.logs.writer(&run.id).map_err(|e| PlatformError::internal(format!("opening the run log: {e}")))?;
         // Wait for a slot; an abort while waiting ends the run right here.
@@ -152,6 +186,7 @@ impl Platform {
         ));
         // The timeout counts from the run's start (or resurrection), also across restarts.
         let deadline = run.timeout_at().map(|end| started + (end - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO));
+        let usage = Arc::new(RunUsage::default());
         let job = RunJob {
             platform: self.clone(),
             run: run.clone(),
@@ -160,13 +195,34 @@ impl Platform {
             log: log.clone(),
             stop: stop_rx.clone(),
             deadline,
+            events: events.clone(),
+            usage: usage.clone(),
         };
         let exec = self.executor.execute(job);
         tokio::pin!(exec);
         let mut stopping: Option<StopReason> = None;
+        let persist_every = Duration::from_millis(run.options.persist_state_interval_millis.unwrap_or(self.config.limits.persist_state_interval_millis).max(100));
+        let mut persist_tick = tokio::time::interval_at(started + persist_every, persist_every);
+        let mut info_tick = tokio::time::interval_at(started + SYSTEM_INFO_EVERY, SYSTEM_INFO_EVERY);
+        let mut last_ticks = 0u64;
         let report = loop {
             tokio::select! {
                 report = &mut exec => break Some(report),
+                _ = persist_tick.tick(), if stopping.is_none() => {
+                    events.push(RunEvent::PersistState { is_migrating: false });
+                }
+                _ = info_tick.tick(), if stopping.is_none() => {
+                    let ticks = usage.busy_ticks.load(std::sync::atomic::Ordering::Relaxed);
+                    let cpu = (ticks - last_ticks) as f64 * EPOCH_TICK.as_secs_f64() / SYSTEM_INFO_EVERY.as_secs_f64() * 100.0;
+                    last_ticks = ticks;
+                    events.push(RunEvent::SystemInfo(SystemInfo {
+                        mem_current_bytes: usage.mem_current_bytes.load(std::sync::atomic::Ordering::Relaxed),
+                        mem_max_bytes: run.options.memory_mbytes as u64 * 1024 * 1024,
+                        cpu_current_usage: cpu,
+                        is_cpu_overloaded: cpu >= 95.0,
+                        created_at: ids::format_ts(&ids::now()),
+                    }));
+                }
                 _ = sleep_until_opt(deadline), if stopping.is_none() => {
                     stopping = Some(StopReason::Timeout);
                     self.transition(&run.id, RunStatus::TimingOut)?;
@@ -197,6 +253,10 @@ impl Platform {
             return Ok(());
         }
         let elapsed = started.elapsed();
+        // An Actor that ends by itself after a graceful abort request was aborted all the same.
+        if stopping.is_none() && self.get_run(&run.id)?.status == RunStatus::Aborting {
+            stopping = Some(StopReason::Abort);
+        }
         let (status, exit_code, message) = conclude(stopping, report.as_ref(), run.options.timeout_secs);
         let mem = report.map(|r| r.mem_max_bytes).unwrap_or(0);
         let finished = self.finish_run(&run.id, status, exit_code, message, Some((elapsed, mem)))?;
@@ -277,14 +337,26 @@ impl Platform {
         self.get_run(run_id)
     }
 
-    /// Aborts a run. Terminal runs are left as they are.
+    /// Aborts a run. Terminal runs are left as they are. Gracefully: the
+    /// Actor gets `aborting` and `persist-state`, and is stopped only if it
+    /// has not finished when the abort grace period ends.
     pub async fn abort_run(&self, run_id: &str, gracefully: bool) -> Result<Run> {
         let run = self.get_run(run_id)?;
         if run.status.is_terminal() {
             return Ok(run);
         }
-        if gracefully {
-            let _ = self.transition(run_id, RunStatus::Aborting);
+        if gracefully && run.status == RunStatus::Running {
+            let run = self.transition(run_id, RunStatus::Aborting)?;
+            if self.active.send(run_id, &[RunEvent::Aborting, RunEvent::PersistState { is_migrating: false }]) {
+                let platform = self.arc();
+                let id = run_id.to_owned();
+                let grace = Duration::from_secs(self.config.limits.abort_grace_secs);
+                tokio::spawn(async move {
+                    tokio::time::sleep(grace).await;
+                    platform.active.stop(&id, StopReason::Abort);
+                });
+                return Ok(run);
+            }
         }
         if !self.active.stop(run_id, StopReason::Abort) {
             // No supervisor (e.g. left over from a crash): end it here.
@@ -405,11 +477,17 @@ impl Platform {
     /// migration (it stays RUNNING and resumes on the next start).
     pub async fn shutdown(&self, grace: Duration) {
         self.shutting_down.store(true, std::sync::atomic::Ordering::SeqCst);
-        let n = self.active.stop_all(StopReason::Migrate);
+        // Tell every run first; those that finish within the grace period end normally.
+        let n = self.active.send_all(&[
+            RunEvent::Migrating { time_remaining_secs: grace.as_secs_f64() },
+            RunEvent::PersistState { is_migrating: true },
+        ]);
         if n > 0 {
             tracing::info!(runs = n, "migrating running runs");
+            self.active.wait_empty(grace).await;
         }
-        if !self.active.wait_empty(grace + STOP_GRACE).await {
+        self.active.stop_all(StopReason::Migrate);
+        if !self.active.wait_empty(STOP_GRACE).await {
             tracing::warn!("some runs did not stop within the grace period");
         }
         if let Err(e) = self.flush().await {

@@ -47,7 +47,9 @@ impl Server {
     pub fn start_in(data_dir: &Path, preload: bool) -> Server {
         build_guests();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_wactor"));
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--token", TOKEN, "--max-concurrent-runs", "64", "--data-dir"])
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--token", TOKEN, "--max-concurrent-runs", "64"])
+            // Short grace periods keep the lifecycle tests quick.
+            .args(["--shutdown-grace-secs", "1", "--abort-grace-secs", "2", "--data-dir"])
             .arg(data_dir)
             .current_dir(repo())
             .env("RUST_LOG", "wactor=warn")

@@ -36,10 +36,11 @@ pub mod bindings {
         pub_export_macro: true,
         export_macro_name: "export",
         default_bindings_module: "wactor_sdk::bindings",
+        with: { "wasi:io/poll@0.2.6": generate },
     });
 }
 
-use bindings::wactor::actor::{dataset as wit_dataset, key_value_store as wit_kv, runtime, types};
+use bindings::wactor::actor::{dataset as wit_dataset, events as wit_events, key_value_store as wit_kv, runtime, types};
 
 pub use runtime::RunInfo;
 
@@ -201,7 +202,7 @@ impl Dataset {
     /// Items `offset..offset + limit`, deserialised.
     pub fn get_items<T: DeserializeOwned>(&self, offset: u64, limit: u32) -> Result<Vec<T>> {
         let page = self.inner.get_items(offset, limit)?;
-        page.items.iter().map(|t| Ok(serde_json::from_str(t)?)).collect()
+        page.items.iter().map(|t| Ok(serde_json::from_str::<T>(t)?)).collect()
     }
 
     pub fn item_count(&self) -> Result<u64> {
@@ -268,6 +269,139 @@ pub fn set_terminal_status_message(message: &str) -> Result<()> {
 /// IDs, limits and times of this run.
 pub fn run_info() -> RunInfo {
     runtime::info()
+}
+
+/// A system event from the platform.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// Save your state now; `is_migrating` when a migration follows.
+    PersistState { is_migrating: bool },
+    /// The run will be stopped and resumed elsewhere in this many seconds.
+    Migrating { time_remaining_secs: f64 },
+    /// The run is being aborted gracefully: finish up and return.
+    Aborting,
+    /// The run's resource use, about once a second.
+    SystemInfo { mem_current_bytes: u64, mem_max_bytes: u64, cpu_current_usage: f64, is_cpu_overloaded: bool },
+}
+
+/// System events. Events queue from the start of the run; none is missed.
+pub mod events {
+    use super::{wit_events, Event};
+
+    pub use super::bindings::wasi::io::poll::Pollable;
+
+    fn convert(e: wit_events::Event) -> Event {
+        match e {
+            wit_events::Event::PersistState(is_migrating) => Event::PersistState { is_migrating },
+            wit_events::Event::Migrating(time_remaining_secs) => Event::Migrating { time_remaining_secs },
+            wit_events::Event::Aborting => Event::Aborting,
+            wit_events::Event::SystemInfo(i) => Event::SystemInfo {
+                mem_current_bytes: i.mem_current_bytes,
+                mem_max_bytes: i.mem_max_bytes,
+                cpu_current_usage: i.cpu_current_usage,
+                is_cpu_overloaded: i.is_cpu_overloaded,
+            },
+        }
+    }
+
+    /// The next waiting event, if any; never blocks.
+    pub fn next() -> Option<Event> {
+        wit_events::next().map(convert)
+    }
+
+    /// Blocks until an event arrives.
+    pub fn wait() -> Event {
+        loop {
+            if let Some(e) = next() {
+                return e;
+            }
+            subscribe().block();
+        }
+    }
+
+    /// A `wasi:io` pollable that is ready when an event is waiting, to poll
+    /// together with other pollables.
+    pub fn subscribe() -> Pollable {
+        wit_events::subscribe()
+    }
+
+    /// All waiting events, oldest first.
+    pub fn drain() -> impl Iterator<Item = Event> {
+        std::iter::from_fn(next)
+    }
+}
+
+/// A typed value kept in the run's default key-value store under `key`:
+/// loaded at start (a resumed, rebooted or resurrected run finds it again),
+/// saved by [`checkpoint`](PersistedState::checkpoint) whenever the platform
+/// asks (`persist-state`, `migrating`, `aborting`), and on normal exit.
+///
+/// ```ignore
+/// let mut state = PersistedState::<Progress>::load("STATE")?;
+/// while state.next_page < 100 {
+///     state.next_page += 1;
+///     if state.checkpoint()?.contains(&Event::Aborting) { break; }
+/// }
+/// state.finish()?;
+/// ```
+pub struct PersistedState<T: serde::Serialize> {
+    key: String,
+    value: T,
+    saved: bool,
+}
+
+impl<T: Serialize + DeserializeOwned + Default> PersistedState<T> {
+    /// Loads the state saved under `key`, or starts from `T::default()`.
+    pub fn load(key: &str) -> Result<Self> {
+        let value = get_value::<T>(key)?.unwrap_or_default();
+        Ok(PersistedState { key: key.to_owned(), value, saved: true })
+    }
+}
+
+impl<T: Serialize> PersistedState<T> {
+    pub fn save(&mut self) -> Result<()> {
+        set_value(&self.key, &self.value)?;
+        self.saved = true;
+        Ok(())
+    }
+
+    /// Handles waiting events: saves the state if any asks for it, and
+    /// returns them all so the Actor can react (return on `Aborting`).
+    pub fn checkpoint(&mut self) -> Result<Vec<Event>> {
+        let events: Vec<Event> = events::drain().collect();
+        if events.iter().any(|e| matches!(e, Event::PersistState { .. } | Event::Migrating { .. } | Event::Aborting)) {
+            self.save()?;
+        }
+        Ok(events)
+    }
+
+    /// Saves one last time; call at the end of a successful run.
+    pub fn finish(mut self) -> Result<()> {
+        self.save()
+    }
+}
+
+impl<T: Serialize> std::ops::Deref for PersistedState<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<T: Serialize> std::ops::DerefMut for PersistedState<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        self.saved = false;
+        &mut self.value
+    }
+}
+
+impl<T: Serialize> Drop for PersistedState<T> {
+    /// Best effort for a run that returns without `finish` (errors cannot surface here).
+    fn drop(&mut self) {
+        if !self.saved {
+            let _ = set_value(&self.key, &self.value);
+        }
+    }
 }
 
 #[doc(hidden)]

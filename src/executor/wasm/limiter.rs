@@ -1,7 +1,11 @@
 //! The per-run memory limit (`memoryMbytes`), over all of a component's
 //! linear memories together.
 
+use std::sync::Arc;
+
 use wasmtime::ResourceLimiter;
+
+use crate::platform::events::RunUsage;
 
 /// Growing past the limit traps with this error, so the run's status can say
 /// "out of memory" instead of an allocator's `unreachable`.
@@ -25,11 +29,12 @@ pub struct MemoryLimiter {
     limit: u64,
     used: u64,
     peak: u64,
+    usage: Arc<RunUsage>,
 }
 
 impl MemoryLimiter {
-    pub fn new(limit: u64) -> Self {
-        MemoryLimiter { limit, used: 0, peak: 0 }
+    pub fn new(limit: u64, usage: Arc<RunUsage>) -> Self {
+        MemoryLimiter { limit, used: 0, peak: 0, usage }
     }
 
     pub fn peak(&self) -> u64 {
@@ -45,6 +50,7 @@ impl ResourceLimiter for MemoryLimiter {
         }
         self.used = next;
         self.peak = self.peak.max(next);
+        self.usage.mem_current_bytes.store(next, std::sync::atomic::Ordering::Relaxed);
         Ok(true)
     }
 

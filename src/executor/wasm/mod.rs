@@ -26,7 +26,7 @@ use crate::platform::error::{PlatformError, Result};
 
 /// How often the epoch advances. A busy guest yields to tokio this often and
 /// notices a timeout or abort within one tick.
-const EPOCH_TICK: Duration = Duration::from_millis(10);
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Core instances, memories and tables one component may have: Rust guests
 /// have one of each; componentize-py and JS guests have a handful.
@@ -152,15 +152,18 @@ impl WasmExecutor {
             RunState {
                 wasi,
                 table: ResourceTable::new(),
-                limiter: MemoryLimiter::new(memory_limit),
+                limiter: MemoryLimiter::new(memory_limit, job.usage.clone()),
                 host: HostCtx::new(&job),
             },
         );
         store.limiter(|s| &mut s.limiter);
         let stop = job.stop.clone();
         let deadline = job.deadline;
+        let usage = job.usage.clone();
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
+            // Called once per tick the guest spends executing: its CPU time.
+            usage.busy_ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if let Some(reason) = *stop.borrow() {
                 return Err(Interrupted(reason).into());
             }

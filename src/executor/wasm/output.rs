@@ -48,6 +48,10 @@ pub fn actor_env(job: &RunJob) -> Vec<(String, String)> {
         ("APIFY_USER_ID", run.user_id.clone()),
         ("APIFY_META_ORIGIN", run.meta.origin.clone()),
         ("APIFY_IS_AT_HOME", "1".to_owned()),
+        (
+            "ACTOR_PERSIST_STATE_INTERVAL_MILLIS",
+            run.options.persist_state_interval_millis.unwrap_or(job.platform.config.limits.persist_state_interval_millis).to_string(),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))

@@ -4,6 +4,7 @@
 //! guest-visible errors as the WIT `error` variant, never as traps.
 
 mod dataset;
+mod events;
 mod kv;
 mod runtime;
 
@@ -25,6 +26,7 @@ pub mod bindings {
         exports: { default: async },
         trappable_error_type: { "wactor:actor/types.error" => super::HostError },
         with: {
+            "wasi:io/poll": wasmtime_wasi::p2::bindings::io::poll,
             "wactor:actor/key-value-store.store": super::kv::KvHandle,
             "wactor:actor/dataset.dataset": super::dataset::DatasetHandle,
         },
@@ -61,11 +63,18 @@ pub struct HostCtx {
     pub(super) run: Run,
     pub(super) actor_full_name: String,
     pub(super) open_handles: usize,
+    pub(super) events: crate::platform::events::EventQueue,
 }
 
 impl HostCtx {
     pub fn new(job: &RunJob) -> Self {
-        HostCtx { platform: job.platform.clone(), run: job.run.clone(), actor_full_name: job.actor_full_name.clone(), open_handles: 0 }
+        HostCtx {
+            platform: job.platform.clone(),
+            run: job.run.clone(),
+            actor_full_name: job.actor_full_name.clone(),
+            open_handles: 0,
+            events: job.events.clone(),
+        }
     }
 }
 
@@ -100,8 +109,18 @@ impl HasData for HostData {
     type Data<'a> = ActorHost<'a>;
 }
 
+fn host_view(s: &mut RunState) -> ActorHost<'_> {
+    ActorHost { ctx: &mut s.host, table: &mut s.table }
+}
+
+/// Adds the `wactor:actor` interfaces (WASI, `wasi:io` included, is linked separately).
 pub fn add_to_linker(linker: &mut Linker<RunState>) -> wasmtime::Result<()> {
-    bindings::Actor::add_to_linker::<RunState, HostData>(linker, |s| ActorHost { ctx: &mut s.host, table: &mut s.table })
+    use bindings::wactor::actor::{dataset, events, key_value_store, runtime};
+    types::add_to_linker::<RunState, HostData>(linker, host_view)?;
+    key_value_store::add_to_linker::<RunState, HostData>(linker, host_view)?;
+    dataset::add_to_linker::<RunState, HostData>(linker, host_view)?;
+    runtime::add_to_linker::<RunState, HostData>(linker, host_view)?;
+    events::add_to_linker::<RunState, HostData>(linker, host_view)
 }
 
 impl types::Host for ActorHost<'_> {

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 use serde_json::json;
-use wactor_sdk::{push_data, set_terminal_status_message, set_value, Dataset, Error, KeyValueStore};
+use wactor_sdk::{events, push_data, set_terminal_status_message, set_value, Dataset, Error, Event, KeyValueStore, PersistedState};
 
 #[derive(Deserialize)]
 struct Input {
@@ -63,6 +63,34 @@ fn main(input: Input) -> wactor_sdk::Result<()> {
                 "missingStore": missing.map(|e| e.to_string()),
                 "badItem": bad_item.to_string(),
             }))
+        }
+        "abortable" => {
+            // Counts until asked to stop; the count survives in STATE.
+            let mut state = PersistedState::<u64>::load("STATE")?;
+            loop {
+                *state += 1;
+                let events = state.checkpoint()?;
+                if events.contains(&Event::Aborting) {
+                    set_value("OUTPUT", &json!({ "stoppedAt": *state, "events": format!("{events:?}") }))?;
+                    return Ok(());
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+        "events" => {
+            // Waits for the first system-info and persist-state, then reports them.
+            let mut seen = Vec::new();
+            while seen.len() < 2 {
+                match events::wait() {
+                    Event::SystemInfo { mem_max_bytes, .. } if !seen.iter().any(|s: &String| s.starts_with("systemInfo")) => {
+                        seen.push(format!("systemInfo:{mem_max_bytes}"))
+                    }
+                    Event::PersistState { is_migrating } if !seen.iter().any(|s| s.starts_with("persistState")) => seen.push(format!("persistState:{is_migrating}")),
+                    _ => {}
+                }
+            }
+            seen.sort();
+            set_value("OUTPUT", &seen)
         }
         "message" => {
             set_terminal_status_message("custom final message")?;

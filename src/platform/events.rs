@@ -1,0 +1,104 @@
+//! System events to a running Actor (persist-state, migrating, aborting,
+//! system-info). The supervisor is the one event source; each executor
+//! delivers them its own way (the WIT `events` interface for components).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+use tokio::sync::Notify;
+
+use crate::ids;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunEvent {
+    PersistState { is_migrating: bool },
+    Migrating { time_remaining_secs: f64 },
+    Aborting,
+    SystemInfo(SystemInfo),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SystemInfo {
+    pub mem_current_bytes: u64,
+    pub mem_max_bytes: u64,
+    pub cpu_current_usage: f64,
+    pub is_cpu_overloaded: bool,
+    pub created_at: String,
+}
+
+impl RunEvent {
+    /// The JSON frame Apify's events websocket sends: `{name, data, createdAt}`.
+    pub fn to_frame(&self) -> Value {
+        let (name, data) = match self {
+            RunEvent::PersistState { is_migrating } => ("persistState", json!({"isMigrating": is_migrating})),
+            RunEvent::Migrating { time_remaining_secs } => ("migrating", json!({"timeRemainingSecs": time_remaining_secs})),
+            RunEvent::Aborting => ("aborting", json!({})),
+            RunEvent::SystemInfo(i) => (
+                "systemInfo",
+                json!({
+                    "memCurrentBytes": i.mem_current_bytes, "memMaxBytes": i.mem_max_bytes,
+                    "cpuCurrentUsage": i.cpu_current_usage, "isCpuOverloaded": i.is_cpu_overloaded,
+                    "createdAt": i.created_at,
+                }),
+            ),
+        };
+        json!({"name": name, "data": data, "createdAt": ids::format_ts(&ids::now())})
+    }
+}
+
+/// Events a run's guest has not read yet. Bounded: when the guest does not
+/// read, the oldest `system-info` go first, then the oldest of any kind.
+#[derive(Clone, Default)]
+pub struct EventQueue {
+    inner: Arc<(Mutex<VecDeque<RunEvent>>, Notify)>,
+}
+
+/// Unread events kept per run.
+const MAX_QUEUED_EVENTS: usize = 64;
+
+impl EventQueue {
+    pub fn push(&self, event: RunEvent) {
+        let (queue, notify) = &*self.inner;
+        if let Ok(mut q) = queue.lock() {
+            if q.len() >= MAX_QUEUED_EVENTS {
+                match q.iter().position(|e| matches!(e, RunEvent::SystemInfo(_))) {
+                    Some(i) => {
+                        q.remove(i);
+                    }
+                    None => {
+                        q.pop_front();
+                    }
+                }
+            }
+            q.push_back(event);
+        }
+        notify.notify_waiters();
+    }
+
+    pub fn pop(&self) -> Option<RunEvent> {
+        self.inner.0.lock().ok()?.pop_front()
+    }
+
+    /// Resolves when an event is waiting.
+    pub async fn ready(&self) {
+        let (queue, notify) = &*self.inner;
+        loop {
+            let notified = notify.notified();
+            if queue.lock().map(|q| !q.is_empty()).unwrap_or(true) {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// What the executor measures of a running guest, read by the supervisor
+/// for `system-info` and the run's stats.
+#[derive(Default)]
+pub struct RunUsage {
+    /// Linear memory in use, bytes.
+    pub mem_current_bytes: std::sync::atomic::AtomicU64,
+    /// Epoch ticks the guest spent executing (one tick = `EPOCH_TICK`).
+    pub busy_ticks: std::sync::atomic::AtomicU64,
+}
