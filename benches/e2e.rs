@@ -45,6 +45,7 @@ async fn one_run(http: &reqwest::Client, url: &str) -> Duration {
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let runs: usize = args.iter().position(|a| a == "--runs").and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(1000);
+    let durability = args.iter().position(|a| a == "--durability").and_then(|i| args.get(i + 1)).cloned().unwrap_or_else(|| "acknowledged".into());
     let repo = env!("CARGO_MANIFEST_DIR");
 
     let status = Command::new(env!("CARGO"))
@@ -57,7 +58,8 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_wactor"))
         .current_dir(repo)
-        .args(["serve", "--listen", "127.0.0.1:0", "--token", TOKEN, "--preload", "examples/hello", "--preload", "tests/guests/probe", "--data-dir"])
+        .args(["serve", "--listen", "127.0.0.1:0", "--token", TOKEN, "--preload", "examples/hello", "--preload", "tests/guests/probe"])
+        .args(["--durability", &durability, "--data-dir"])
         .arg(dir.path())
         .env("RUST_LOG", "wactor=warn")
         .stdout(Stdio::piped())
@@ -148,6 +150,7 @@ async fn main() {
     let _ = child.kill();
     let _ = child.wait();
 
+    println!("durability: {durability}");
     println!("| measurement | value |");
     println!("|---|---|");
     println!("| run latency, sequential, {} runs: p50 | {} |", seq.len(), ms(percentile(&seq, 0.5)));

@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use wactor::cli::{client::Client, package};
 use wactor::limits::Limits;
 use wactor::platform::actors::{ActorPatch, ActorVersion};
+use wactor::platform::durability::Durability;
 use wactor::platform::{Platform, PlatformOptions};
 
 #[derive(Parser)]
@@ -63,6 +64,9 @@ enum Command {
         /// How long a gracefully aborted run may take to finish before it is stopped.
         #[arg(long, default_value_t = Limits::default().abort_grace_secs)]
         abort_grace_secs: u64,
+        /// When acknowledged writes reach the disk.
+        #[arg(long, value_enum, default_value = "acknowledged")]
+        durability: Durability,
         /// How often runs get `persist-state` (a run may ask for its own interval).
         #[arg(long, default_value_t = Limits::default().persist_state_interval_millis)]
         persist_state_interval_millis: u64,
@@ -130,11 +134,12 @@ async fn run(cli: Cli) -> Result<i32> {
             shutdown_grace_secs,
             abort_grace_secs,
             persist_state_interval_millis,
+            durability,
         } => {
             init_tracing(json_logs);
             let grace = std::time::Duration::from_secs(shutdown_grace_secs);
             let limits = Limits { max_concurrent_runs, abort_grace_secs, persist_state_interval_millis, ..Limits::default() };
-            serve(listen, data_dir, token, public_url, username, preload, limits, grace).await?;
+            serve(listen, data_dir, token, public_url, username, preload, limits, durability, grace).await?;
             Ok(0)
         }
         Command::Push { dir, server } => {
@@ -216,6 +221,7 @@ async fn serve(
     username: String,
     preload: Vec<PathBuf>,
     limits: Limits,
+    durability: Durability,
     grace: std::time::Duration,
 ) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
@@ -226,8 +232,10 @@ async fn serve(
         public_url: public_url.unwrap_or_else(|| format!("http://{addr}")),
         username,
         limits,
+        durability,
     };
     let platform = tokio::task::spawn_blocking(move || Platform::open(opts)).await??;
+    platform.start_background();
     for dir in &preload {
         preload_dir(&platform, dir).await?;
     }

@@ -48,6 +48,7 @@ pub fn app(platform: Arc<Platform>) -> Router {
         .route("/logs/{id}", get(logs::get_log))
         .route("/users/me", get(me))
         .fallback(not_found)
+        .layer(from_fn_with_state(platform.clone(), commit_writes))
         .layer(from_fn_with_state(platform.clone(), auth::require_token));
     Router::new()
         .nest("/v2", v2)
@@ -65,6 +66,16 @@ pub fn app(platform: Arc<Platform>) -> Router {
                 .concurrency_limit(MAX_IN_FLIGHT_REQUESTS),
         )
         .with_state(platform)
+}
+
+/// A write is acknowledged only once it is durable (see `platform::durability`).
+async fn commit_writes(State(p): State<Arc<Platform>>, req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let writes = !matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS);
+    let resp = next.run(req).await;
+    if writes && resp.status().is_success() {
+        p.commit().await;
+    }
+    resp
 }
 
 async fn not_found() -> ApiError {

@@ -4,6 +4,7 @@
 
 pub mod actors;
 pub mod db;
+pub mod durability;
 pub mod error;
 pub mod events;
 pub mod logs;
@@ -38,6 +39,7 @@ pub struct PlatformOptions {
     pub public_url: String,
     pub username: String,
     pub limits: Limits,
+    pub durability: durability::Durability,
 }
 
 /// Settled configuration, read by every part of the core.
@@ -54,6 +56,7 @@ pub struct Config {
 pub struct Platform {
     pub config: Config,
     pub(crate) db: Db,
+    commits: Arc<durability::GroupCommit>,
     pub kv: KvStores,
     pub datasets: Datasets,
     pub logs: LogStore,
@@ -85,7 +88,9 @@ impl Platform {
         };
         let executor = WasmExecutor::new(&opts.data_dir.join("components"), &opts.limits)?;
         let logs = LogStore::new(&opts.data_dir.join("logs"), opts.limits.max_log_bytes_per_run)?;
+        let commits = durability::GroupCommit::new(db.inner.clone(), opts.durability);
         let platform = Arc::new_cyclic(|this| Platform {
+            commits,
             kv: KvStores::new(&db, user_id.clone(), opts.username.clone()),
             datasets: Datasets::new(&db, user_id.clone(), opts.username.clone()),
             logs,
@@ -116,6 +121,17 @@ impl Platform {
             ));
         }
         self.datasets.push(dataset_id, &items)
+    }
+
+    /// Starts the background tasks (the group-commit flusher). Call once, inside the runtime.
+    pub fn start_background(&self) {
+        tokio::spawn(self.commits.clone().run_flusher());
+    }
+
+    /// Waits until every write made before the call is on disk (per the
+    /// server's durability mode). Both doors call it before acknowledging.
+    pub async fn commit(&self) {
+        self.commits.commit().await
     }
 
     /// Flushes storage to disk; called on shutdown.

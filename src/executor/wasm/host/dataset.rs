@@ -53,6 +53,7 @@ impl HostDataset for ActorHost<'_> {
             })
             .collect::<Result<Vec<_>, _>>()?;
         self.ctx.platform.push_items(&id, serde_json::Value::Array(values))?;
+        self.ctx.platform.commit().await;
         Ok(())
     }
 

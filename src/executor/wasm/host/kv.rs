@@ -48,12 +48,14 @@ impl HostStore for ActorHost<'_> {
         let id = self.kv_id(&r)?;
         let max = self.ctx.platform.config.limits.max_record_bytes;
         self.ctx.platform.kv.set_record(&id, &key, &value, &content_type, max)?;
+        self.ctx.platform.commit().await;
         Ok(())
     }
 
     async fn delete(&mut self, r: Resource<KvHandle>, key: String) -> HostResult<()> {
         let id = self.kv_id(&r)?;
         self.ctx.platform.kv.delete_record(&id, &key)?;
+        self.ctx.platform.commit().await;
         Ok(())
     }
 

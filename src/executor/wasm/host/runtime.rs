@@ -34,6 +34,7 @@ impl Host for ActorHost<'_> {
     async fn set_status_message(&mut self, message: String, is_terminal: bool) -> HostResult<()> {
         let run_id = self.ctx.run.id.clone();
         self.ctx.platform.set_status_message(&run_id, &message, is_terminal)?;
+        self.ctx.platform.commit().await;
         Ok(())
     }
 }
