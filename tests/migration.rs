@@ -34,6 +34,9 @@ async fn assert_finishes_exactly_once(s: &Server, run_id: &str, steps: u64) -> V
     let items: Value = s.get(&format!("/actor-runs/{run_id}/dataset/items")).await.json().await.unwrap();
     let got: Vec<u64> = items.as_array().unwrap().iter().map(|i| i["step"].as_u64().unwrap()).collect();
     assert_eq!(got, (0..steps).collect::<Vec<_>>(), "every step once, in order");
+    // The persisted running total, reconciled across restarts, adds up.
+    let out: Value = s.get(&format!("/key-value-stores/{}/records/OUTPUT", run["defaultKeyValueStoreId"].as_str().unwrap())).await.json().await.unwrap();
+    assert_eq!(out["total"].as_u64(), Some((0..steps).map(|i| i * i).sum::<u64>()), "{out}");
     run
 }
 
