@@ -123,3 +123,16 @@ async fn a_resurrected_run_continues_where_it_stopped() {
     let resp = s.http.post(s.api(&format!("/actor-runs/{run_id}/resurrect?memory=1"))).bearer_auth(common::TOKEN).send().await.unwrap();
     assert_eq!(resp.status(), 400);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_guest_reboots_and_aborts_its_own_run_through_wit() {
+    let (s, _dir) = Server::start();
+    let run = s.run("probe", "", &json!({"mode": "reboot"})).await;
+    assert_eq!(run["status"], "SUCCEEDED", "{run}");
+    assert_eq!(run["stats"]["rebootCount"], 1);
+    let out: Value = s.get(&format!("/key-value-stores/{}/records/OUTPUT", run["defaultKeyValueStoreId"].as_str().unwrap())).await.json().await.unwrap();
+    assert_eq!(out, json!({"starts": 2}));
+
+    let run = s.run("probe", "", &json!({"mode": "abort-self"})).await;
+    assert_eq!(run["status"], "ABORTED", "{run}");
+}

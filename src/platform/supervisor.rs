@@ -236,6 +236,14 @@ impl Platform {
         };
         drop(exec);
         drop(permit);
+        if stopping.is_none() {
+            stopping = *stop_rx.borrow();
+        }
+        if stopping.is_none() {
+            if let Some(Report { outcome: Outcome::Stopped(reason), .. }) = &report {
+                stopping = Some(*reason);
+            }
+        }
         if stopping == Some(StopReason::Migrate) {
             log.system("The server is shutting down: the run stops here and goes on when the server is back (migration).");
             self.active.detach(&run.id);
@@ -341,6 +349,15 @@ impl Platform {
     /// Actor gets `aborting` and `persist-state`, and is stopped only if it
     /// has not finished when the abort grace period ends.
     pub async fn abort_run(&self, run_id: &str, gracefully: bool) -> Result<Run> {
+        let run = self.abort_run_nowait(run_id, gracefully)?;
+        if run.status.is_terminal() || run.status == RunStatus::Aborting {
+            return Ok(run);
+        }
+        self.wait_for_finish(run_id, STOP_GRACE + Duration::from_secs(1)).await
+    }
+
+    /// Requests the abort and returns the run as it is now.
+    pub fn abort_run_nowait(&self, run_id: &str, gracefully: bool) -> Result<Run> {
         let run = self.get_run(run_id)?;
         if run.status.is_terminal() {
             return Ok(run);
@@ -362,7 +379,7 @@ impl Platform {
             // No supervisor (e.g. left over from a crash): end it here.
             return self.finish_run(run_id, RunStatus::Aborted, None, Some("The run was aborted".into()), None);
         }
-        self.wait_for_finish(run_id, STOP_GRACE + Duration::from_secs(1)).await
+        self.get_run(run_id)
     }
 
     /// Restarts a RUNNING run in place: same run, storages and input.

@@ -266,6 +266,17 @@ pub fn set_terminal_status_message(message: &str) -> Result<()> {
     Ok(runtime::set_status_message(message, true)?)
 }
 
+/// Restarts this run in place (same storages and input); does not return
+/// on success. Save what you need first (see [`PersistedState`]).
+pub fn reboot() -> Result<()> {
+    Ok(runtime::reboot()?)
+}
+
+/// Aborts a run (possibly this one). Gracefully, it gets `aborting` first.
+pub fn abort_run(run_id: &str, gracefully: bool) -> Result<()> {
+    Ok(runtime::abort(run_id, gracefully)?)
+}
+
 /// IDs, limits and times of this run.
 pub fn run_info() -> RunInfo {
     runtime::info()

@@ -48,9 +48,9 @@ impl WasiView for RunState {
     }
 }
 
-/// Raised from the epoch callback to stop a guest.
+/// Raised from the epoch callback (or a host call) to stop a guest.
 #[derive(Debug)]
-struct Interrupted(StopReason);
+pub(crate) struct Interrupted(pub(crate) StopReason);
 
 impl std::fmt::Display for Interrupted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

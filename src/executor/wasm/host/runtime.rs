@@ -1,7 +1,9 @@
 //! `wactor:actor/runtime`: the guest's own run.
 
 use super::bindings::wactor::actor::runtime::{Host, RunInfo, StoredValue};
-use super::{ActorHost, HostResult};
+use super::{ActorHost, HostError, HostResult};
+use crate::executor::wasm::Interrupted;
+use crate::executor::StopReason;
 use crate::ids;
 
 impl Host for ActorHost<'_> {
@@ -35,6 +37,21 @@ impl Host for ActorHost<'_> {
         let run_id = self.ctx.run.id.clone();
         self.ctx.platform.set_status_message(&run_id, &message, is_terminal)?;
         self.ctx.platform.commit().await;
+        Ok(())
+    }
+
+    async fn reboot(&mut self) -> HostResult<()> {
+        let run_id = self.ctx.run.id.clone();
+        self.ctx.platform.reboot_run(&run_id).await?;
+        // The run restarts; no more of this instance's code runs.
+        Err(HostError::Trap(Interrupted(StopReason::Reboot).into()))
+    }
+
+    async fn abort(&mut self, run_id: String, gracefully: bool) -> HostResult<()> {
+        self.ctx.platform.abort_run_nowait(&run_id, gracefully)?;
+        if run_id == self.ctx.run.id && !gracefully {
+            return Err(HostError::Trap(Interrupted(StopReason::Abort).into()));
+        }
         Ok(())
     }
 }

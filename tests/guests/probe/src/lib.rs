@@ -92,6 +92,22 @@ fn main(input: Input) -> wactor_sdk::Result<()> {
             seen.sort();
             set_value("OUTPUT", &seen)
         }
+        "reboot" => {
+            // Reboots itself once; the second start finishes.
+            let mut starts = PersistedState::<u64>::load("STARTS")?;
+            *starts += 1;
+            starts.save()?;
+            if *starts == 1 {
+                wactor_sdk::reboot()?;
+                return Err(Error::msg("reboot returned"));
+            }
+            set_value("OUTPUT", &json!({ "starts": *starts }))
+        }
+        "abort-self" => {
+            let me = wactor_sdk::run_info().run_id;
+            wactor_sdk::abort_run(&me, false)?;
+            Err(Error::msg("abort returned"))
+        }
         "message" => {
             set_terminal_status_message("custom final message")?;
             Err(Error::msg("ignored because a terminal message was set"))
