@@ -9,13 +9,15 @@ use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::body::read_body;
 use super::error::{ApiError, ApiResult};
 use super::params::Params;
+use super::storages::{self, StorageApi};
 use super::views;
+use crate::platform::storage::catalog::Catalog;
+use crate::platform::storage::dataset::DatasetMeta;
 use crate::platform::storage::export::{self, Format, ItemView};
 use crate::platform::Platform;
 
@@ -24,51 +26,23 @@ type P = State<Arc<Platform>>;
 /// Apify's "no limit" for items.
 const NO_LIMIT: u64 = 999_999_999_999;
 
-pub fn routes() -> Router<Arc<Platform>> {
-    Router::new()
-        .route("/", get(list).post(get_or_create))
-        .route("/{dataset}", get(get_one).put(update).delete(delete))
-        .route("/{dataset}/items", get(items).post(push_items))
-}
+pub struct DatasetApi;
 
-async fn list(State(p): P, q: Params) -> ApiResult<Response> {
-    let page = q.page(p.config.limits.max_list_limit)?;
-    let sets = p.datasets.list(q.flag("unnamed")?)?;
-    Ok(views::paginated(sets.iter().map(|d| views::dataset_list_item(&p, d)).collect(), &page))
-}
-
-async fn get_or_create(State(p): P, q: Params) -> ApiResult<Response> {
-    match q.str("name") {
-        Some(name) => {
-            let (d, created) = p.datasets.get_or_create_named(name)?;
-            let v = views::dataset(&p, &d);
-            Ok(if created { views::created(v) } else { views::data(v) })
-        }
-        None => Ok(views::created(views::dataset(&p, &p.datasets.create(None, None)?))),
+impl StorageApi for DatasetApi {
+    type Meta = DatasetMeta;
+    fn catalog(p: &Platform) -> &Catalog<DatasetMeta> {
+        &p.datasets
+    }
+    fn view(p: &Platform, meta: &DatasetMeta) -> Value {
+        views::dataset(p, meta)
+    }
+    fn delete(p: &Platform, reference: &str) -> crate::platform::error::Result<()> {
+        p.datasets.delete(reference)
     }
 }
 
-async fn get_one(State(p): P, Path(dataset): Path<String>) -> ApiResult<Response> {
-    Ok(views::data(views::dataset(&p, &p.datasets.get(&dataset)?)))
-}
-
-#[derive(Deserialize)]
-struct DatasetUpdate {
-    name: Option<String>,
-}
-
-async fn update(State(p): P, Path(dataset): Path<String>, body: Body) -> ApiResult<Response> {
-    let upd: DatasetUpdate = super::actors::json_body(body, p.config.limits.max_request_bytes).await?;
-    let meta = match upd.name {
-        Some(name) => p.datasets.rename(&dataset, Some(&name).filter(|n| !n.is_empty()).map(String::as_str))?,
-        None => p.datasets.get(&dataset)?,
-    };
-    Ok(views::data(views::dataset(&p, &meta)))
-}
-
-async fn delete(State(p): P, Path(dataset): Path<String>) -> ApiResult<StatusCode> {
-    p.datasets.delete(&dataset)?;
-    Ok(StatusCode::NO_CONTENT)
+pub fn routes() -> Router<Arc<Platform>> {
+    storages::collection_routes::<DatasetApi>().route("/{id}/items", get(items).post(push_items))
 }
 
 async fn items(State(p): P, Path(dataset): Path<String>, q: Params) -> ApiResult<Response> {

@@ -8,64 +8,38 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::body::{content_type, read_body};
 use super::error::{ApiError, ApiResult};
 use super::params::Params;
+use super::storages::{self, StorageApi};
 use super::views;
+use crate::platform::storage::catalog::Catalog;
+use crate::platform::storage::kv::KvStoreMeta;
 use crate::platform::Platform;
 
 type P = State<Arc<Platform>>;
 
-pub fn routes() -> Router<Arc<Platform>> {
-    Router::new()
-        .route("/", get(list).post(get_or_create))
-        .route("/{store}", get(get_one).put(update).delete(delete))
-        .route("/{store}/keys", get(keys))
-        .route("/{store}/records/{key}", get(get_record).put(set_record).post(set_record).delete(delete_record))
-}
+pub struct KvApi;
 
-async fn list(State(p): P, q: Params) -> ApiResult<Response> {
-    let page = q.page(p.config.limits.max_list_limit)?;
-    let stores = p.kv.list(q.flag("unnamed")?)?;
-    Ok(views::paginated(stores.iter().map(|s| views::kv_store_list_item(&p, s)).collect(), &page))
-}
-
-/// Named: get-or-create (200 if it existed, 201 if created). Unnamed: a new store.
-async fn get_or_create(State(p): P, q: Params) -> ApiResult<Response> {
-    match q.str("name") {
-        Some(name) => {
-            let (store, created) = p.kv.get_or_create_named(name)?;
-            let v = views::kv_store(&p, &store);
-            Ok(if created { views::created(v) } else { views::data(v) })
-        }
-        None => Ok(views::created(views::kv_store(&p, &p.kv.create(None, None)?))),
+impl StorageApi for KvApi {
+    type Meta = KvStoreMeta;
+    fn catalog(p: &Platform) -> &Catalog<KvStoreMeta> {
+        &p.kv
+    }
+    fn view(p: &Platform, meta: &KvStoreMeta) -> Value {
+        views::kv_store(p, meta)
+    }
+    fn delete(p: &Platform, reference: &str) -> crate::platform::error::Result<()> {
+        p.kv.delete(reference)
     }
 }
 
-async fn get_one(State(p): P, Path(store): Path<String>) -> ApiResult<Response> {
-    Ok(views::data(views::kv_store(&p, &p.kv.get(&store)?)))
-}
-
-#[derive(Deserialize)]
-struct StoreUpdate {
-    name: Option<String>,
-}
-
-async fn update(State(p): P, Path(store): Path<String>, body: Body) -> ApiResult<Response> {
-    let upd: StoreUpdate = super::actors::json_body(body, p.config.limits.max_request_bytes).await?;
-    let meta = match upd.name {
-        Some(name) => p.kv.rename(&store, Some(&name).filter(|n| !n.is_empty()).map(String::as_str))?,
-        None => p.kv.get(&store)?,
-    };
-    Ok(views::data(views::kv_store(&p, &meta)))
-}
-
-async fn delete(State(p): P, Path(store): Path<String>) -> ApiResult<StatusCode> {
-    p.kv.delete(&store)?;
-    Ok(StatusCode::NO_CONTENT)
+pub fn routes() -> Router<Arc<Platform>> {
+    storages::collection_routes::<KvApi>()
+        .route("/{id}/keys", get(keys))
+        .route("/{id}/records/{key}", get(get_record).put(set_record).post(set_record).delete(delete_record))
 }
 
 async fn keys(State(p): P, Path(store): Path<String>, q: Params) -> ApiResult<Response> {

@@ -11,6 +11,7 @@ mod kv;
 mod logs;
 mod params;
 mod runs;
+mod storages;
 mod views;
 
 use std::sync::Arc;

@@ -108,14 +108,6 @@ pub fn kv_store(p: &Platform, s: &KvStoreMeta) -> Value {
     v
 }
 
-/// In lists `name` must be a string (the Python client's model), even for unnamed stores.
-pub fn kv_store_list_item(p: &Platform, s: &KvStoreMeta) -> Value {
-    let mut v = kv_store(p, s);
-    if s.info.name.is_none() {
-        v["name"] = json!("");
-    }
-    v
-}
 
 pub fn dataset(p: &Platform, d: &DatasetMeta) -> Value {
     let base = &p.config.public_url;
@@ -128,10 +120,3 @@ pub fn dataset(p: &Platform, d: &DatasetMeta) -> Value {
     v
 }
 
-pub fn dataset_list_item(p: &Platform, d: &DatasetMeta) -> Value {
-    let mut v = dataset(p, d);
-    if d.info.name.is_none() {
-        v["name"] = json!("");
-    }
-    v
-}

@@ -1,0 +1,87 @@
+//! The collection endpoints every storage kind shares (list, get-or-create,
+//! get, rename, delete), written once over the platform's storage catalog.
+//! `kv` and `datasets` add their content endpoints.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::error::ApiResult;
+use super::params::Params;
+use super::views;
+use crate::platform::error::Result;
+use crate::platform::storage::catalog::{Catalog, StorageMeta};
+use crate::platform::Platform;
+
+/// How the API shows one storage kind.
+pub(super) trait StorageApi: Send + Sync + 'static {
+    type Meta: StorageMeta + Send;
+    fn catalog(p: &Platform) -> &Catalog<Self::Meta>;
+    fn view(p: &Platform, meta: &Self::Meta) -> Value;
+    /// Lists need `name` as a string even for unnamed storages (Python client model).
+    fn list_item(p: &Platform, meta: &Self::Meta) -> Value {
+        let mut v = Self::view(p, meta);
+        if meta.info().name.is_none() {
+            v["name"] = Value::String(String::new());
+        }
+        v
+    }
+    /// Deletes the storage with its content.
+    fn delete(p: &Platform, reference: &str) -> Result<()>;
+}
+
+/// `/` and `/{id}` of a storage collection.
+pub(super) fn collection_routes<K: StorageApi>() -> Router<Arc<Platform>> {
+    Router::new().route("/", get(list::<K>).post(get_or_create::<K>)).route("/{id}", get(get_one::<K>).put(update::<K>).delete(delete::<K>))
+}
+
+async fn list<K: StorageApi>(State(p): State<Arc<Platform>>, q: Params) -> ApiResult<Response> {
+    let page = q.page(p.config.limits.max_list_limit)?;
+    let all = K::catalog(&p).list(q.flag("unnamed")?)?;
+    Ok(views::paginated(all.iter().map(|m| K::list_item(&p, m)).collect(), &page))
+}
+
+/// Named: get-or-create (200 if it existed, 201 if created). Unnamed: a new storage.
+async fn get_or_create<K: StorageApi>(State(p): State<Arc<Platform>>, q: Params) -> ApiResult<Response> {
+    let catalog = K::catalog(&p);
+    match q.str("name") {
+        Some(name) => {
+            let (meta, created) = catalog.get_or_create_named(name)?;
+            let v = K::view(&p, &meta);
+            Ok(if created { views::created(v) } else { views::data(v) })
+        }
+        None => Ok(views::created(K::view(&p, &catalog.create(None, None)?))),
+    }
+}
+
+async fn get_one<K: StorageApi>(State(p): State<Arc<Platform>>, Path(id): Path<String>) -> ApiResult<Response> {
+    Ok(views::data(K::view(&p, &K::catalog(&p).get(&id)?)))
+}
+
+#[derive(Deserialize)]
+struct StorageUpdate {
+    name: Option<String>,
+}
+
+/// Renames (an empty name makes the storage unnamed).
+async fn update<K: StorageApi>(State(p): State<Arc<Platform>>, Path(id): Path<String>, body: Body) -> ApiResult<Response> {
+    let upd: StorageUpdate = super::actors::json_body(body, p.config.limits.max_request_bytes).await?;
+    let catalog = K::catalog(&p);
+    let meta = match upd.name {
+        Some(name) => catalog.rename(&id, Some(name.as_str()).filter(|n| !n.is_empty()))?,
+        None => catalog.get(&id)?,
+    };
+    Ok(views::data(K::view(&p, &meta)))
+}
+
+async fn delete<K: StorageApi>(State(p): State<Arc<Platform>>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    K::delete(&p, &id)?;
+    Ok(StatusCode::NO_CONTENT)
+}
