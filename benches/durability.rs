@@ -33,7 +33,18 @@ fn start(dir: &Path, durability: &str, preload: bool) -> (Server, Duration) {
     let t = Instant::now();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_wactor"));
     cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--token", TOKEN, "--durability", durability, "--shutdown-grace-secs", "1", "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--token",
+            TOKEN,
+            "--durability",
+            durability,
+            "--shutdown-grace-secs",
+            "1",
+            "--data-dir",
+        ])
         .arg(dir)
         .env("RUST_LOG", "wactor=error")
         .stdout(Stdio::piped());
@@ -88,13 +99,21 @@ async fn throughput(durability: &str, batch: u64, secs: u64) -> f64 {
     let dir = tempfile::tempdir().unwrap();
     let (mut s, _) = start(dir.path(), durability, false);
     let http = reqwest::Client::new();
-    let ds: Value = http.post(format!("{}/v2/datasets", s.url)).bearer_auth(TOKEN).json(&json!({})).send().await.unwrap().json().await.unwrap();
+    let ds: Value =
+        http.post(format!("{}/v2/datasets", s.url)).bearer_auth(TOKEN).json(&json!({})).send().await.unwrap().json().await.unwrap();
     let id = ds["data"]["id"].as_str().unwrap().to_owned();
     let body = serde_json::to_vec(&(0..batch).map(|n| json!({"n": n, "text": "lorem ipsum"})).collect::<Vec<_>>()).unwrap();
     let t = Instant::now();
     let mut items = 0;
     while t.elapsed() < Duration::from_secs(secs) {
-        let r = http.post(format!("{}/v2/datasets/{id}/items", s.url)).bearer_auth(TOKEN).header("content-type", "application/json").body(body.clone()).send().await.unwrap();
+        let r = http
+            .post(format!("{}/v2/datasets/{id}/items", s.url))
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status().as_u16(), 201);
         items += batch;
     }
@@ -108,7 +127,11 @@ async fn throughput(durability: &str, batch: u64, secs: u64) -> f64 {
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let trials: usize = args.iter().position(|a| a == "--trials").and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(20);
-    let status = Command::new(env!("CARGO")).current_dir(env!("CARGO_MANIFEST_DIR")).args(["build", "--release", "--target", "wasm32-wasip2", "-p", "long-job"]).status().unwrap();
+    let status = Command::new(env!("CARGO"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["build", "--release", "--target", "wasm32-wasip2", "-p", "long-job"])
+        .status()
+        .unwrap();
     assert!(status.success());
     let http = reqwest::Client::new();
 
@@ -118,7 +141,16 @@ async fn main() {
     for trial in 0..trials {
         let dir = tempfile::tempdir().unwrap();
         let (mut s, _) = start(dir.path(), "acknowledged", false);
-        let ds: Value = http.post(format!("{}/v2/datasets?name=trial", s.url)).bearer_auth(TOKEN).json(&json!({})).send().await.unwrap().json().await.unwrap();
+        let ds: Value = http
+            .post(format!("{}/v2/datasets?name=trial", s.url))
+            .bearer_auth(TOKEN)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         let id = ds["data"]["id"].as_str().unwrap().to_owned();
         let acked = Arc::new(AtomicU64::new(0));
         let pusher = tokio::spawn({
@@ -133,19 +165,21 @@ async fn main() {
         let acked = acked.load(Ordering::SeqCst);
 
         let (mut s, _) = start(dir.path(), "acknowledged", false);
-        let items: Vec<Value> = http
-            .get(format!("{}/v2/datasets/{id}/items?fields=n", s.url))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let items: Vec<Value> =
+            http.get(format!("{}/v2/datasets/{id}/items?fields=n", s.url)).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap();
         // Acknowledged items form a prefix 0..acked; count how many of them are missing.
-        let present = items.iter().take_while(|it| it["n"].as_u64().is_some()).enumerate().take_while(|(i, it)| it["n"].as_u64() == Some(*i as u64)).count() as u64;
+        let present = items
+            .iter()
+            .take_while(|it| it["n"].as_u64().is_some())
+            .enumerate()
+            .take_while(|(i, it)| it["n"].as_u64() == Some(*i as u64))
+            .count() as u64;
         let missing = acked.saturating_sub(present);
-        println!("trial {:>2}: killed after {wait:>4} ms, acknowledged {acked:>6}, stored {:>6}, missing {missing}", trial + 1, items.len());
+        println!(
+            "trial {:>2}: killed after {wait:>4} ms, acknowledged {acked:>6}, stored {:>6}, missing {missing}",
+            trial + 1,
+            items.len()
+        );
         total_acked += acked;
         total_missing += missing;
         let _ = s.child.kill();
@@ -197,6 +231,10 @@ async fn main() {
     println!("| push, batches of 100, `--durability periodic` | {per_100:.0} items/s |");
     println!("| push, single items, `--durability acknowledged` | {ack_1:.0} items/s |");
     println!("| push, single items, `--durability periodic` | {per_1:.0} items/s |");
-    println!("| restart until all 20 migrated runs RUNNING again (process start to listening; {}) | {:.0} ms |", resumed_line.unwrap_or_default(), took.as_secs_f64() * 1000.0);
+    println!(
+        "| restart until all 20 migrated runs RUNNING again (process start to listening; {}) | {:.0} ms |",
+        resumed_line.unwrap_or_default(),
+        took.as_secs_f64() * 1000.0
+    );
     assert_eq!(total_missing, 0, "acknowledged items were lost");
 }

@@ -45,7 +45,8 @@ async fn one_run(http: &reqwest::Client, url: &str) -> Duration {
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let runs: usize = args.iter().position(|a| a == "--runs").and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(1000);
-    let durability = args.iter().position(|a| a == "--durability").and_then(|i| args.get(i + 1)).cloned().unwrap_or_else(|| "acknowledged".into());
+    let durability =
+        args.iter().position(|a| a == "--durability").and_then(|i| args.get(i + 1)).cloned().unwrap_or_else(|| "acknowledged".into());
     let repo = env!("CARGO_MANIFEST_DIR");
 
     let status = Command::new(env!("CARGO"))

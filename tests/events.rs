@@ -36,7 +36,8 @@ async fn graceful_abort_lets_the_actor_save_its_state() {
     let stopped_at = out["stoppedAt"].as_u64().unwrap();
     assert!(stopped_at > 0, "{out}");
     // The state was saved when `aborting` arrived.
-    let state: Value = s.get(&format!("/key-value-stores/{}/records/STATE", run["defaultKeyValueStoreId"].as_str().unwrap())).await.json().await.unwrap();
+    let state: Value =
+        s.get(&format!("/key-value-stores/{}/records/STATE", run["defaultKeyValueStoreId"].as_str().unwrap())).await.json().await.unwrap();
     assert_eq!(state.as_u64(), Some(stopped_at));
 
     // Resurrected, it continues counting from the saved state.

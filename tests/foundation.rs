@@ -83,7 +83,15 @@ async fn invalid_input_is_rejected_and_creates_no_run() {
     let msg = err["error"]["message"].as_str().unwrap();
     assert!(msg.contains("input.name") && msg.contains("input.count"), "{msg}");
 
-    let resp = s.http.post(s.api("/actors/hello/runs")).bearer_auth(TOKEN).header("content-type", "application/json").body("{not json").send().await.unwrap();
+    let resp = s
+        .http
+        .post(s.api("/actors/hello/runs"))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 400);
     assert_eq!(resp.json::<Value>().await.unwrap()["error"]["type"], "run-input-body-not-valid-json");
 
@@ -135,7 +143,8 @@ async fn misbehaving_guests_end_their_run_not_the_server() {
     // Guest-visible errors come back typed, not as traps.
     let run = s.run("probe", "", &json!({"mode": "errors"})).await;
     assert_eq!(run["status"], "SUCCEEDED");
-    let out: Value = s.get(&format!("/key-value-stores/{}/records/OUTPUT", run["defaultKeyValueStoreId"].as_str().unwrap())).await.json().await.unwrap();
+    let out: Value =
+        s.get(&format!("/key-value-stores/{}/records/OUTPUT", run["defaultKeyValueStoreId"].as_str().unwrap())).await.json().await.unwrap();
     assert!(out["badKey"].as_str().unwrap().starts_with("invalid input"), "{out}");
     assert!(out["missingStore"].as_str().unwrap().starts_with("not found"), "{out}");
     assert!(out["badItem"].as_str().unwrap().contains("not a JSON object"), "{out}");
@@ -163,7 +172,10 @@ async fn malformed_component_is_refused_at_push() {
     let (s, _dir) = Server::start();
     let def = json!({"name": "broken", "version": "0.1"});
     let resp = s
-        .post_json("/actors", &json!({"name": "broken", "versions": [{"versionNumber": "0.1", "sourceType": "WASM_COMPONENT", "actorDefinition": def}]}))
+        .post_json(
+            "/actors",
+            &json!({"name": "broken", "versions": [{"versionNumber": "0.1", "sourceType": "WASM_COMPONENT", "actorDefinition": def}]}),
+        )
         .await;
     assert_eq!(resp.status(), 201);
     let resp = s
@@ -201,7 +213,8 @@ async fn everything_survives_a_restart() {
     assert!(log.contains("Counter is now 1"), "{log}");
     // The named store kept its value and the compiled build still runs.
     let run = s.run("counter", "", &json!({})).await;
-    let out: Value = s.get(&format!("/key-value-stores/{}/records/OUTPUT", run["defaultKeyValueStoreId"].as_str().unwrap())).await.json().await.unwrap();
+    let out: Value =
+        s.get(&format!("/key-value-stores/{}/records/OUTPUT", run["defaultKeyValueStoreId"].as_str().unwrap())).await.json().await.unwrap();
     assert_eq!(out, json!({"count": 2}));
     let store = s.get_json("/key-value-stores/me~example-counter").await;
     assert_eq!(store["data"]["name"], "example-counter");

@@ -35,7 +35,8 @@ async fn assert_finishes_exactly_once(s: &Server, run_id: &str, steps: u64) -> V
     let got: Vec<u64> = items.as_array().unwrap().iter().map(|i| i["step"].as_u64().unwrap()).collect();
     assert_eq!(got, (0..steps).collect::<Vec<_>>(), "every step once, in order");
     // The persisted running total, reconciled across restarts, adds up.
-    let out: Value = s.get(&format!("/key-value-stores/{}/records/OUTPUT", run["defaultKeyValueStoreId"].as_str().unwrap())).await.json().await.unwrap();
+    let out: Value =
+        s.get(&format!("/key-value-stores/{}/records/OUTPUT", run["defaultKeyValueStoreId"].as_str().unwrap())).await.json().await.unwrap();
     assert_eq!(out["total"].as_u64(), Some((0..steps).map(|i| i * i).sum::<u64>()), "{out}");
     run
 }
@@ -130,7 +131,8 @@ async fn a_guest_reboots_and_aborts_its_own_run_through_wit() {
     let run = s.run("probe", "", &json!({"mode": "reboot"})).await;
     assert_eq!(run["status"], "SUCCEEDED", "{run}");
     assert_eq!(run["stats"]["rebootCount"], 1);
-    let out: Value = s.get(&format!("/key-value-stores/{}/records/OUTPUT", run["defaultKeyValueStoreId"].as_str().unwrap())).await.json().await.unwrap();
+    let out: Value =
+        s.get(&format!("/key-value-stores/{}/records/OUTPUT", run["defaultKeyValueStoreId"].as_str().unwrap())).await.json().await.unwrap();
     assert_eq!(out, json!({"starts": 2}));
 
     let run = s.run("probe", "", &json!({"mode": "abort-self"})).await;

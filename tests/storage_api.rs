@@ -36,7 +36,15 @@ async fn key_value_records_keys_and_errors() {
 
     // Binary record with its content type, via the `username~name` form.
     let png = vec![0x89u8, b'P', b'N', b'G', 0, 1, 2, 255];
-    let resp = s.http.put(s.api("/key-value-stores/me~my-store/records/image.png")).bearer_auth(TOKEN).header("content-type", "image/png").body(png.clone()).send().await.unwrap();
+    let resp = s
+        .http
+        .put(s.api("/key-value-stores/me~my-store/records/image.png"))
+        .bearer_auth(TOKEN)
+        .header("content-type", "image/png")
+        .body(png.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 201);
     let resp = s.get(&format!("/key-value-stores/{id}/records/image.png?attachment=true")).await;
     assert_eq!(resp.headers()["content-type"], "image/png");
@@ -48,12 +56,28 @@ async fn key_value_records_keys_and_errors() {
     // A gzip and a brotli body are stored decoded.
     let text = "x".repeat(5000);
     for (key, enc, body) in [("gz", "gzip", gzip(text.as_bytes()).await), ("br", "br", brotli(text.as_bytes()).await)] {
-        let resp = s.http.put(s.api(&format!("/key-value-stores/{id}/records/{key}"))).bearer_auth(TOKEN)
-            .header("content-type", "text/plain").header("content-encoding", enc).body(body).send().await.unwrap();
+        let resp = s
+            .http
+            .put(s.api(&format!("/key-value-stores/{id}/records/{key}")))
+            .bearer_auth(TOKEN)
+            .header("content-type", "text/plain")
+            .header("content-encoding", enc)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 201, "{enc}");
         assert_eq!(s.get(&format!("/key-value-stores/{id}/records/{key}")).await.text().await.unwrap(), text);
     }
-    let resp = s.http.put(s.api(&format!("/key-value-stores/{id}/records/zz"))).bearer_auth(TOKEN).header("content-encoding", "zstd").body("x").send().await.unwrap();
+    let resp = s
+        .http
+        .put(s.api(&format!("/key-value-stores/{id}/records/zz")))
+        .bearer_auth(TOKEN)
+        .header("content-encoding", "zstd")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 415);
     assert_eq!(resp.json::<Value>().await.unwrap()["error"]["type"], "unsupported-content-encoding");
 
@@ -97,8 +121,16 @@ async fn dataset_push_list_and_formats() {
 
     let items: Vec<Value> = (0..50).map(|i| json!({"i": i, "#hidden": true, "nested": {"a": i}})).collect();
     let body = gzip(serde_json::to_string(&items).unwrap().as_bytes()).await;
-    let resp = s.http.post(s.api(&format!("/datasets/{id}/items"))).bearer_auth(TOKEN)
-        .header("content-type", "application/json; charset=utf-8").header("content-encoding", "gzip").body(body).send().await.unwrap();
+    let resp = s
+        .http
+        .post(s.api(&format!("/datasets/{id}/items")))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json; charset=utf-8")
+        .header("content-encoding", "gzip")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 201);
     let resp = s.post_json(&format!("/datasets/{id}/items"), &json!({"i": 50})).await;
     assert_eq!(resp.status(), 201);
@@ -159,7 +191,14 @@ async fn sync_runs_return_output_and_items() {
 
     // The status message can be set from outside.
     let id = last["data"]["id"].as_str().unwrap();
-    let resp = s.http.put(s.api(&format!("/actor-runs/{id}"))).bearer_auth(TOKEN).json(&json!({"generalAccess": "ANYONE_WITH_ID_CAN_READ"})).send().await.unwrap();
+    let resp = s
+        .http
+        .put(s.api(&format!("/actor-runs/{id}")))
+        .bearer_auth(TOKEN)
+        .json(&json!({"generalAccess": "ANYONE_WITH_ID_CAN_READ"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.json::<Value>().await.unwrap()["data"]["generalAccess"], "ANYONE_WITH_ID_CAN_READ");
 }
 
@@ -172,7 +211,10 @@ async fn runs_can_reuse_existing_storages() {
         assert_eq!(run["status"], "SUCCEEDED");
     }
     let items: Value = s.get("/datasets/me~shared-results/items").await.json().await.unwrap();
-    assert_eq!(items.as_array().unwrap().iter().map(|i| i["greeting"].as_str().unwrap()).collect::<Vec<_>>(), ["Hello, first!", "Hello, second!"]);
+    assert_eq!(
+        items.as_array().unwrap().iter().map(|i| i["greeting"].as_str().unwrap()).collect::<Vec<_>>(),
+        ["Hello, first!", "Hello, second!"]
+    );
 
     let before = s.get_json("/actor-runs").await["data"]["total"].as_u64().unwrap();
     let resp = s.post_json("/actors/hello/runs?defaultKeyValueStoreId=no-such-store", &json!({})).await;
@@ -193,7 +235,8 @@ async fn actors_are_created_updated_and_deleted() {
     let resp = s.post_json("/actors", &json!({"name": "Bad Name"})).await;
     assert_eq!(resp.status(), 400);
 
-    let resp = s.http.put(s.api("/actors/me~scratch")).bearer_auth(TOKEN).json(&json!({"title": "Renamed", "id": "hijack"})).send().await.unwrap();
+    let resp =
+        s.http.put(s.api("/actors/me~scratch")).bearer_auth(TOKEN).json(&json!({"title": "Renamed", "id": "hijack"})).send().await.unwrap();
     let updated: Value = resp.json().await.unwrap();
     assert_eq!(updated["data"]["title"], "Renamed");
     assert_eq!(updated["data"]["id"], actor["data"]["id"], "read-only fields are not taken from requests");

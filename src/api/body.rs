@@ -33,12 +33,7 @@ pub async fn read_body(body: Body, limit: usize) -> ApiResult<Bytes> {
 
 /// The request's content type, or `default`.
 pub fn content_type(headers: &HeaderMap, default: &str) -> String {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .filter(|s| !s.trim().is_empty())
-        .unwrap_or(default)
-        .to_owned()
+    headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).filter(|s| !s.trim().is_empty()).unwrap_or(default).to_owned()
 }
 
 /// Rejects encodings the decompression layer cannot decode with an Apify error,

@@ -80,7 +80,9 @@ impl Params {
     pub fn datetime(&self, name: &str) -> ApiResult<Option<DateTime<Utc>>> {
         match self.str(name) {
             None => Ok(None),
-            Some(v) => DateTime::parse_from_rfc3339(v).map(|t| Some(t.with_timezone(&Utc))).map_err(|_| invalid(name, v, "an ISO 8601 date")),
+            Some(v) => {
+                DateTime::parse_from_rfc3339(v).map(|t| Some(t.with_timezone(&Utc))).map_err(|_| invalid(name, v, "an ISO 8601 date"))
+            }
         }
     }
 }

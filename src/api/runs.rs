@@ -41,7 +41,11 @@ async fn start_options(p: &Platform, q: &Params, headers: &HeaderMap, body: Body
     // Read one byte past the input limit so an oversized input is a clear 413.
     let bytes = read_body(body, p.config.limits.max_input_bytes + 1).await.map_err(|e| {
         if e.status == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "input-too-large", format!("The input is over the limit of {} bytes", p.config.limits.max_input_bytes))
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "input-too-large",
+                format!("The input is over the limit of {} bytes", p.config.limits.max_input_bytes),
+            )
         } else {
             e
         }
@@ -135,7 +139,9 @@ fn filter_from(q: &Params, act_id: Option<String>) -> ApiResult<RunFilter> {
         Some(
             statuses
                 .iter()
-                .map(|s| RunStatus::parse(s).ok_or_else(|| ApiError::bad_request("invalid-parameter", format!("Unknown run status \"{s}\""))))
+                .map(|s| {
+                    RunStatus::parse(s).ok_or_else(|| ApiError::bad_request("invalid-parameter", format!("Unknown run status \"{s}\"")))
+                })
                 .collect::<ApiResult<Vec<_>>>()?,
         )
     };

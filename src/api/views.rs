@@ -108,7 +108,6 @@ pub fn kv_store(p: &Platform, s: &KvStoreMeta) -> Value {
     v
 }
 
-
 pub fn dataset(p: &Platform, d: &DatasetMeta) -> Value {
     let base = &p.config.public_url;
     let mut v = to_value(d);
@@ -119,4 +118,3 @@ pub fn dataset(p: &Platform, d: &DatasetMeta) -> Value {
     v["stats"] = json!({});
     v
 }
-

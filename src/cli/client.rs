@@ -88,7 +88,8 @@ impl Client {
 
     pub async fn wait(&self, run_id: &str) -> Result<Value> {
         loop {
-            let run = self.expect(self.request(Method::GET, &format!("/actor-runs/{run_id}")).query(&[("waitForFinish", "60")]), "Run").await?;
+            let run =
+                self.expect(self.request(Method::GET, &format!("/actor-runs/{run_id}")).query(&[("waitForFinish", "60")]), "Run").await?;
             if matches!(run["status"].as_str(), Some("SUCCEEDED" | "FAILED" | "TIMED-OUT" | "ABORTED")) {
                 return Ok(run);
             }

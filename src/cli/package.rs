@@ -20,11 +20,10 @@ pub fn prepare(dir: &Path) -> Result<Package> {
     let component_path = if actor.is_cargo_crate() {
         cargo_build(dir)?
     } else {
-        let rel = actor
-            .definition
-            .component
-            .as_deref()
-            .with_context(|| format!("{}: .actor/actor.json names no \"component\" and the directory is no cargo crate", dir.display()))?;
+        let rel =
+            actor.definition.component.as_deref().with_context(|| {
+                format!("{}: .actor/actor.json names no \"component\" and the directory is no cargo crate", dir.display())
+            })?;
         dir.join(rel)
     };
     let component = std::fs::read(&component_path).with_context(|| format!("reading component {}", component_path.display()))?;

@@ -57,11 +57,7 @@ impl InputSchema {
 
 fn describe(e: &jsonschema::ValidationError) -> String {
     let path = e.instance_path().to_string();
-    let field = if path.is_empty() {
-        "input".to_owned()
-    } else {
-        format!("input{}", path.replace('/', "."))
-    };
+    let field = if path.is_empty() { "input".to_owned() } else { format!("input{}", path.replace('/', ".")) };
     format!("Field {field}: {e}")
 }
 

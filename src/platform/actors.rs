@@ -288,10 +288,7 @@ impl Platform {
 
     /// The build a run asks for: a tag (`latest`), a build number (`0.1.3`) or a build ID.
     pub fn resolve_build(&self, actor: &Actor, wanted: Option<&str>) -> Result<Build> {
-        let wanted = wanted
-            .map(str::to_owned)
-            .or_else(|| actor.default_run_options.build.clone())
-            .unwrap_or_else(|| "latest".to_owned());
+        let wanted = wanted.map(str::to_owned).or_else(|| actor.default_run_options.build.clone()).unwrap_or_else(|| "latest".to_owned());
         if let Some(tagged) = actor.tagged_builds.get(&wanted) {
             return self.get_build(&tagged.build_id);
         }

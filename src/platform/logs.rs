@@ -88,7 +88,8 @@ impl RunLog {
         }
         if inner.written + bytes.len() as u64 > inner.max {
             inner.truncated = true;
-            let notice = format!("{} ACTOR: Log limit of {} bytes reached; further output is dropped.\n", ids::format_ts(&ids::now()), inner.max);
+            let notice =
+                format!("{} ACTOR: Log limit of {} bytes reached; further output is dropped.\n", ids::format_ts(&ids::now()), inner.max);
             let _ = inner.file.write_all(notice.as_bytes());
             return;
         }

@@ -286,8 +286,10 @@ impl Platform {
 
         let run_id = ids::new_id();
         // Storages the caller names must exist; that is checked before anything is created.
-        let named_kv = opts.key_value_store_id.as_deref().map(|r| self.kv.get(r).map_err(|_| missing_storage("key-value store", r))).transpose()?;
-        let named_dataset = opts.dataset_id.as_deref().map(|r| self.datasets.get(r).map_err(|_| missing_storage("dataset", r))).transpose()?;
+        let named_kv =
+            opts.key_value_store_id.as_deref().map(|r| self.kv.get(r).map_err(|_| missing_storage("key-value store", r))).transpose()?;
+        let named_dataset =
+            opts.dataset_id.as_deref().map(|r| self.datasets.get(r).map_err(|_| missing_storage("dataset", r))).transpose()?;
         let kv = match named_kv {
             Some(kv) => kv,
             None => self.kv.create(Some(&actor.id), Some(&run_id))?,
@@ -366,12 +368,13 @@ impl Platform {
                 other => Ok(other),
             };
         };
-        let parsed = match input {
-            None => None,
-            Some((body, _ct)) => Some(serde_json::from_slice::<Value>(&body).map_err(|e| {
-                PlatformError::invalid_kind("run-input-body-not-valid-json", format!("The input is not valid JSON: {e}"))
-            })?),
-        };
+        let parsed =
+            match input {
+                None => None,
+                Some((body, _ct)) => Some(serde_json::from_slice::<Value>(&body).map_err(|e| {
+                    PlatformError::invalid_kind("run-input-body-not-valid-json", format!("The input is not valid JSON: {e}"))
+                })?),
+            };
         let prepared = schema.prepare(parsed).map_err(|m| PlatformError::invalid_kind("invalid-input", m))?;
         Ok(Some((serde_json::to_vec(&prepared)?, JSON_CONTENT_TYPE.to_owned())))
     }

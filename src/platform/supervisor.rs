@@ -10,9 +10,9 @@ use tokio::time::Instant;
 
 use super::actors::Build;
 use super::error::{PlatformError, Result};
+use super::events::{EventQueue, RunEvent, RunUsage, SystemInfo};
 use super::runs::{ResurrectOptions, Run, RunStatus};
 use super::Platform;
-use super::events::{EventQueue, RunEvent, RunUsage, SystemInfo};
 use crate::executor::wasm::EPOCH_TICK;
 use crate::executor::{Outcome, Report, RunJob, StopReason};
 use crate::ids;
@@ -24,8 +24,11 @@ const SYSTEM_INFO_EVERY: Duration = Duration::from_secs(1);
 /// guest blocked inside a host call does not see the epoch interrupt).
 const STOP_GRACE: Duration = Duration::from_secs(2);
 
+type StopSender = Arc<watch::Sender<Option<StopReason>>>;
+type StopReceiver = watch::Receiver<Option<StopReason>>;
+
 struct ActiveRun {
-    stop: Arc<watch::Sender<Option<StopReason>>>,
+    stop: StopSender,
     status: watch::Sender<RunStatus>,
     events: EventQueue,
 }
@@ -38,7 +41,7 @@ pub(crate) struct ActiveRuns {
 }
 
 impl ActiveRuns {
-    fn insert(&self, run_id: &str, status: RunStatus) -> (Arc<watch::Sender<Option<StopReason>>>, watch::Receiver<Option<StopReason>>, EventQueue) {
+    fn insert(&self, run_id: &str, status: RunStatus) -> (StopSender, StopReceiver, EventQueue) {
         let (stop_tx, stop_rx) = watch::channel(None);
         let stop_tx = Arc::new(stop_tx);
         let (status_tx, _) = watch::channel(status);
@@ -159,8 +162,8 @@ impl Platform {
         self: Arc<Self>,
         run: Run,
         build: Build,
-        stop_tx: Arc<watch::Sender<Option<StopReason>>>,
-        mut stop_rx: watch::Receiver<Option<StopReason>>,
+        stop_tx: StopSender,
+        mut stop_rx: StopReceiver,
         events: EventQueue,
     ) -> Result<()> {
         let log = self.logs.writer(&run.id).map_err(|e| PlatformError::internal(format!("opening the run log: {e}")))?;
@@ -178,11 +181,7 @@ impl Platform {
         let started = Instant::now();
         log.system(&format!(
             "Run {} of {} started (build {}, {} MB memory, timeout {} s).",
-            run.id,
-            actor_full_name,
-            run.build_number,
-            run.options.memory_mbytes,
-            run.options.timeout_secs
+            run.id, actor_full_name, run.build_number, run.options.memory_mbytes, run.options.timeout_secs
         ));
         // The timeout counts from the run's start (or resurrection), also across restarts.
         let deadline = run.timeout_at().map(|end| started + (end - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO));
@@ -198,10 +197,12 @@ impl Platform {
             events: events.clone(),
             usage: usage.clone(),
         };
-        let exec = self.executor.execute(job);
-        tokio::pin!(exec);
+        // Boxed so it can be dropped (and the guest's store freed) as soon as the run stops.
+        let mut exec = Box::pin(self.executor.execute(job));
         let mut stopping: Option<StopReason> = None;
-        let persist_every = Duration::from_millis(run.options.persist_state_interval_millis.unwrap_or(self.config.limits.persist_state_interval_millis).max(100));
+        let persist_every = Duration::from_millis(
+            run.options.persist_state_interval_millis.unwrap_or(self.config.limits.persist_state_interval_millis).max(100),
+        );
         let mut persist_tick = tokio::time::interval_at(started + persist_every, persist_every);
         let mut info_tick = tokio::time::interval_at(started + SYSTEM_INFO_EVERY, SYSTEM_INFO_EVERY);
         let mut last_ticks = 0u64;
@@ -386,7 +387,10 @@ impl Platform {
     pub async fn reboot_run(&self, run_id: &str) -> Result<Run> {
         let run = self.get_run(run_id)?;
         if run.status != RunStatus::Running {
-            return Err(PlatformError::invalid_kind("invalid-run-status", format!("Only a RUNNING run can be rebooted; this one is {}", run.status.as_str())));
+            return Err(PlatformError::invalid_kind(
+                "invalid-run-status",
+                format!("Only a RUNNING run can be rebooted; this one is {}", run.status.as_str()),
+            ));
         }
         if !self.active.stop(run_id, StopReason::Reboot) {
             return Err(PlatformError::Unavailable("The run is not executing on this server right now".into()));
@@ -402,12 +406,18 @@ impl Platform {
         }
         let run = self.get_run(run_id)?;
         if !run.status.is_terminal() {
-            return Err(PlatformError::invalid_kind("invalid-run-status", format!("Only a finished run can be resurrected; this one is {}", run.status.as_str())));
+            return Err(PlatformError::invalid_kind(
+                "invalid-run-status",
+                format!("Only a finished run can be resurrected; this one is {}", run.status.as_str()),
+            ));
         }
         if let Some(m) = overrides.memory_mbytes {
             let max = self.config.limits.max_memory_mbytes;
             if !(super::runs::MIN_MEMORY_MBYTES..=max).contains(&m) {
-                return Err(PlatformError::invalid_kind("invalid-value", format!("Memory must be between {} and {max} MB, got {m}", super::runs::MIN_MEMORY_MBYTES)));
+                return Err(PlatformError::invalid_kind(
+                    "invalid-value",
+                    format!("Memory must be between {} and {max} MB, got {m}", super::runs::MIN_MEMORY_MBYTES),
+                ));
             }
         }
         let actor = self.get_actor(&run.act_id)?;
@@ -462,7 +472,13 @@ impl Platform {
         for run in interrupted {
             match run.status {
                 RunStatus::TimingOut => {
-                    self.finish_run(&run.id, RunStatus::TimedOut, None, Some(format!("The run timed out after {} s", run.options.timeout_secs)), None)?;
+                    self.finish_run(
+                        &run.id,
+                        RunStatus::TimedOut,
+                        None,
+                        Some(format!("The run timed out after {} s", run.options.timeout_secs)),
+                        None,
+                    )?;
                 }
                 RunStatus::Aborting => {
                     self.finish_run(&run.id, RunStatus::Aborted, None, Some("The run was aborted".into()), None)?;
@@ -495,10 +511,9 @@ impl Platform {
     pub async fn shutdown(&self, grace: Duration) {
         self.shutting_down.store(true, std::sync::atomic::Ordering::SeqCst);
         // Tell every run first; those that finish within the grace period end normally.
-        let n = self.active.send_all(&[
-            RunEvent::Migrating { time_remaining_secs: grace.as_secs_f64() },
-            RunEvent::PersistState { is_migrating: true },
-        ]);
+        let n = self
+            .active
+            .send_all(&[RunEvent::Migrating { time_remaining_secs: grace.as_secs_f64() }, RunEvent::PersistState { is_migrating: true }]);
         if n > 0 {
             tracing::info!(runs = n, "migrating running runs");
             self.active.wait_empty(grace).await;
@@ -531,16 +546,22 @@ fn conclude(stopping: Option<StopReason>, report: Option<&Report>, timeout_secs:
         Some(StopReason::Abort) => (RunStatus::Aborted, None, Some("The run was aborted".into())),
         Some(StopReason::Migrate | StopReason::Reboot) => unreachable!("migrating and rebooting runs are detached, not concluded"),
         None => match report.map(|r| &r.outcome) {
-            Some(Outcome::Exited { exit_code: 0, .. }) => (RunStatus::Succeeded, Some(0), Some("Actor finished successfully (exit code 0)".into())),
+            Some(Outcome::Exited { exit_code: 0, .. }) => {
+                (RunStatus::Succeeded, Some(0), Some("Actor finished successfully (exit code 0)".into()))
+            }
             Some(Outcome::Exited { exit_code, message }) => (
                 RunStatus::Failed,
                 Some(*exit_code),
                 Some(message.clone().unwrap_or_else(|| format!("Actor finished with exit code {exit_code}"))),
             ),
             Some(Outcome::Crashed(why)) => (RunStatus::Failed, Some(1), Some(why.clone())),
-            Some(Outcome::Stopped(StopReason::Timeout)) => (RunStatus::TimedOut, None, Some(format!("The run timed out after {timeout_secs} s"))),
+            Some(Outcome::Stopped(StopReason::Timeout)) => {
+                (RunStatus::TimedOut, None, Some(format!("The run timed out after {timeout_secs} s")))
+            }
             Some(Outcome::Stopped(StopReason::Abort)) => (RunStatus::Aborted, None, Some("The run was aborted".into())),
-            Some(Outcome::Stopped(StopReason::Migrate | StopReason::Reboot)) => unreachable!("migrating and rebooting runs are detached, not concluded"),
+            Some(Outcome::Stopped(StopReason::Migrate | StopReason::Reboot)) => {
+                unreachable!("migrating and rebooting runs are detached, not concluded")
+            }
             None => (RunStatus::Failed, None, Some("The run stopped without a result".into())),
         },
     }

@@ -145,6 +145,9 @@ pub fn is_terminal(run: &Value) -> bool {
 pub fn assert_timestamped(log: &str) {
     for line in log.lines().filter(|l| !l.is_empty()) {
         let ts = line.split(' ').next().unwrap();
-        assert!(ts.len() == 24 && ts.ends_with('Z') && ts.as_bytes()[10] == b'T' && ts.as_bytes()[19] == b'.', "untimestamped log line: {line}");
+        assert!(
+            ts.len() == 24 && ts.ends_with('Z') && ts.as_bytes()[10] == b'T' && ts.as_bytes()[19] == b'.',
+            "untimestamped log line: {line}"
+        );
     }
 }

@@ -122,7 +122,8 @@ impl WasmExecutor {
         let pre = match self.instantiate_pre(&cwasm_path) {
             Ok(pre) => pre,
             Err(_) => {
-                let original = std::fs::read(&wasm_path).map_err(|e| PlatformError::internal(format!("component of build {build_id} is missing: {e}")))?;
+                let original = std::fs::read(&wasm_path)
+                    .map_err(|e| PlatformError::internal(format!("component of build {build_id} is missing: {e}")))?;
                 let artifact = self
                     .engine
                     .precompile_component(&original)
@@ -198,7 +199,10 @@ fn classify_error(e: &wasmtime::Error, job: &RunJob, memory_limit: u64) -> Outco
     }
     if e.downcast_ref::<MemoryLimitExceeded>().is_some() {
         job.log.system(&format!("The Actor exceeded its memory limit: {e:?}"));
-        return Outcome::Crashed(format!("The Actor ran out of memory: it tried to use more than its limit of {} MB", memory_limit / (1024 * 1024)));
+        return Outcome::Crashed(format!(
+            "The Actor ran out of memory: it tried to use more than its limit of {} MB",
+            memory_limit / (1024 * 1024)
+        ));
     }
     job.log.system(&format!("The Actor crashed: {e:?}"));
     let reason = match e.downcast_ref::<wasmtime::Trap>() {
@@ -221,10 +225,7 @@ fn engine_config(limits: &Limits) -> Config {
         .max_tables_per_component(MAX_TABLES_PER_COMPONENT)
         .max_memory_size(limits.max_memory_mbytes as usize * 1024 * 1024);
     let mut config = Config::new();
-    config
-        .wasm_component_model(true)
-        .epoch_interruption(true)
-        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    config.wasm_component_model(true).epoch_interruption(true).allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     config
 }
 

@@ -50,7 +50,13 @@ pub struct Catalog<M> {
 
 impl<M> Clone for Catalog<M> {
     fn clone(&self) -> Self {
-        Catalog { metas: self.metas.clone(), names: self.names.clone(), user_id: self.user_id.clone(), username: self.username.clone(), _kind: PhantomData }
+        Catalog {
+            metas: self.metas.clone(),
+            names: self.names.clone(),
+            user_id: self.user_id.clone(),
+            username: self.username.clone(),
+            _kind: PhantomData,
+        }
     }
 }
 

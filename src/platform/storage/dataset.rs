@@ -81,7 +81,10 @@ impl Deref for Datasets {
 
 impl Datasets {
     pub fn new(db: &Db, user_id: String, username: String) -> Self {
-        Datasets { catalog: Catalog::new(db.datasets.clone(), db.dataset_names.clone(), user_id, username), items: db.dataset_items.clone() }
+        Datasets {
+            catalog: Catalog::new(db.datasets.clone(), db.dataset_names.clone(), user_id, username),
+            items: db.dataset_items.clone(),
+        }
     }
 
     /// Deletes the dataset and all its items.
@@ -96,8 +99,8 @@ impl Datasets {
             let raw = metas.get(dataset_id)?.ok_or_else(|| {
                 ConflictableTransactionError::Abort(PlatformError::not_found(format!("Dataset was not found: {dataset_id}")))
             })?;
-            let mut meta: DatasetMeta = serde_json::from_slice(&raw)
-                .map_err(|e| ConflictableTransactionError::Abort(PlatformError::from(e)))?;
+            let mut meta: DatasetMeta =
+                serde_json::from_slice(&raw).map_err(|e| ConflictableTransactionError::Abort(PlatformError::from(e)))?;
             for (i, item) in items.iter().enumerate() {
                 store.insert(item_key(dataset_id, meta.item_count + i as u64), item.as_slice())?;
             }

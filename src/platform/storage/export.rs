@@ -27,7 +27,12 @@ pub struct ItemView {
 impl ItemView {
     /// Whether stored bytes can be sent as they are.
     pub fn is_identity(&self) -> bool {
-        self.fields.is_none() && self.omit.is_empty() && self.unwind.is_empty() && self.flatten.is_empty() && !self.skip_hidden && !self.skip_empty
+        self.fields.is_none()
+            && self.omit.is_empty()
+            && self.unwind.is_empty()
+            && self.flatten.is_empty()
+            && !self.skip_hidden
+            && !self.skip_empty
     }
 
     /// The rows one stored item becomes.

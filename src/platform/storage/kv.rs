@@ -53,15 +53,16 @@ pub struct KeyPage {
 
 /// Apify's record-key charset: `^[a-zA-Z0-9!\-_.'()]{1,256}$`.
 pub fn validate_key(key: &str) -> Result<()> {
-    let ok = !key.is_empty()
-        && key.len() <= 256
-        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b"!-_.'()".contains(&b));
+    let ok = !key.is_empty() && key.len() <= 256 && key.bytes().all(|b| b.is_ascii_alphanumeric() || b"!-_.'()".contains(&b));
     if ok {
         Ok(())
     } else {
         Err(PlatformError::invalid_kind(
             "invalid-record-key",
-            format!("The record key \"{}\" is not valid: use 1-256 characters of a-z, A-Z, 0-9 and !-_.'()", key.chars().take(300).collect::<String>()),
+            format!(
+                "The record key \"{}\" is not valid: use 1-256 characters of a-z, A-Z, 0-9 and !-_.'()",
+                key.chars().take(300).collect::<String>()
+            ),
         ))
     }
 }
@@ -80,10 +81,7 @@ fn decode_record(raw: &[u8]) -> Result<Record> {
     if raw.len() < 1 + n {
         return Err(PlatformError::internal("truncated stored record"));
     }
-    Ok(Record {
-        content_type: String::from_utf8_lossy(&raw[1..1 + n]).into_owned(),
-        value: raw[1 + n..].to_vec(),
-    })
+    Ok(Record { content_type: String::from_utf8_lossy(&raw[1..1 + n]).into_owned(), value: raw[1 + n..].to_vec() })
 }
 
 fn record_size(raw: &[u8]) -> u64 {

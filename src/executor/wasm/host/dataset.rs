@@ -42,7 +42,11 @@ impl HostDataset for ActorHost<'_> {
         let total: usize = items.iter().map(String::len).sum();
         let max = self.ctx.platform.config.limits.max_push_bytes;
         if total > max {
-            return Err(PlatformError::too_large("request-too-large", format!("The items are {total} bytes, over the limit of {max} bytes per push")).into());
+            return Err(PlatformError::too_large(
+                "request-too-large",
+                format!("The items are {total} bytes, over the limit of {max} bytes per push"),
+            )
+            .into());
         }
         let values = items
             .iter()

@@ -59,7 +59,13 @@ impl HostStore for ActorHost<'_> {
         Ok(())
     }
 
-    async fn list_keys(&mut self, r: Resource<KvHandle>, exclusive_start_key: Option<String>, limit: u32, prefix: Option<String>) -> HostResult<KeyPage> {
+    async fn list_keys(
+        &mut self,
+        r: Resource<KvHandle>,
+        exclusive_start_key: Option<String>,
+        limit: u32,
+        prefix: Option<String>,
+    ) -> HostResult<KeyPage> {
         let id = self.kv_id(&r)?;
         let max = self.ctx.platform.config.limits.max_keys_per_page;
         if limit == 0 || limit as usize > max {

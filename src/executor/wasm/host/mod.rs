@@ -89,7 +89,11 @@ impl ActorHost<'_> {
     fn push_handle<T: Send + 'static>(&mut self, handle: T) -> HostResult<Resource<T>> {
         let max = self.ctx.platform.config.limits.max_open_handles_per_run;
         if self.ctx.open_handles >= max {
-            return Err(PlatformError::too_large("limit-exceeded", format!("A run may hold at most {max} open storage handles; drop some first")).into());
+            return Err(PlatformError::too_large(
+                "limit-exceeded",
+                format!("A run may hold at most {max} open storage handles; drop some first"),
+            )
+            .into());
         }
         let r = self.table.push(handle)?;
         self.ctx.open_handles += 1;

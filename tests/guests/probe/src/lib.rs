@@ -58,11 +58,14 @@ fn main(input: Input) -> wactor_sdk::Result<()> {
             let bad_key = kv.set_value("bad key!", &1).unwrap_err();
             let missing = KeyValueStore::open_by_id("doesNotExist12345").err();
             let bad_item = Dataset::open_default()?.push(&json!([1, 2])).unwrap_err();
-            set_value("OUTPUT", &json!({
-                "badKey": bad_key.to_string(),
-                "missingStore": missing.map(|e| e.to_string()),
-                "badItem": bad_item.to_string(),
-            }))
+            set_value(
+                "OUTPUT",
+                &json!({
+                    "badKey": bad_key.to_string(),
+                    "missingStore": missing.map(|e| e.to_string()),
+                    "badItem": bad_item.to_string(),
+                }),
+            )
         }
         "abortable" => {
             // Counts until asked to stop; the count survives in STATE.
@@ -85,7 +88,9 @@ fn main(input: Input) -> wactor_sdk::Result<()> {
                     Event::SystemInfo { mem_max_bytes, .. } if !seen.iter().any(|s: &String| s.starts_with("systemInfo")) => {
                         seen.push(format!("systemInfo:{mem_max_bytes}"))
                     }
-                    Event::PersistState { is_migrating } if !seen.iter().any(|s| s.starts_with("persistState")) => seen.push(format!("persistState:{is_migrating}")),
+                    Event::PersistState { is_migrating } if !seen.iter().any(|s| s.starts_with("persistState")) => {
+                        seen.push(format!("persistState:{is_migrating}"))
+                    }
                     _ => {}
                 }
             }
