@@ -34,6 +34,8 @@ pub struct Db {
     pub(crate) dataset_names: sled::Tree,
     /// dataset id ++ 0 ++ item index (u64 BE) → item JSON.
     pub(crate) dataset_items: sled::Tree,
+    /// run or build id ++ 0 ++ byte offset (u64 BE) → a chunk of its log.
+    pub(crate) log_chunks: sled::Tree,
 }
 
 impl Db {
@@ -54,6 +56,7 @@ impl Db {
             datasets: t("datasets")?,
             dataset_names: t("dataset_names")?,
             dataset_items: t("dataset_items")?,
+            log_chunks: t("log_chunks")?,
             inner,
         })
     }

@@ -1,59 +1,86 @@
-//! Run logs: one append-only file per run, every line prefixed with a UTC
-//! ISO timestamp (`2026-01-01T00:00:00.000Z`) so the Apify clients can split
-//! a streamed log into messages.
+//! Run logs: every line prefixed with a UTC ISO timestamp
+//! (`2026-01-01T00:00:00.000Z`) so the Apify clients can split a streamed
+//! log into messages.
+//!
+//! Logs live in sled, as chunks keyed `run id ++ 0 ++ byte offset (BE)`:
+//! no file (and inode) per run, and the same group commit as every other
+//! write, so a crash never leaves a log that disagrees with its run.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use crate::ids;
+use crate::platform::db::{owned_key, owner_prefix, remove_owned};
 
 #[derive(Clone)]
 pub struct LogStore {
-    dir: PathBuf,
+    chunks: sled::Tree,
     max_bytes: u64,
 }
 
-impl LogStore {
-    pub fn new(dir: &Path, max_bytes: u64) -> std::io::Result<LogStore> {
-        std::fs::create_dir_all(dir)?;
-        Ok(LogStore { dir: dir.to_path_buf(), max_bytes })
-    }
+fn chunk_key(run_id: &str, offset: u64) -> Vec<u8> {
+    owned_key(run_id, &offset.to_be_bytes())
+}
 
-    pub fn path(&self, run_id: &str) -> PathBuf {
-        self.dir.join(format!("{run_id}.log"))
+fn chunk_offset(key: &[u8]) -> u64 {
+    let tail: [u8; 8] = key[key.len() - 8..].try_into().unwrap_or([0; 8]);
+    u64::from_be_bytes(tail)
+}
+
+impl LogStore {
+    pub fn new(chunks: sled::Tree, max_bytes: u64) -> LogStore {
+        LogStore { chunks, max_bytes }
     }
 
     /// Opens (or reopens, after a restart) the log of a run for appending.
-    pub fn writer(&self, run_id: &str) -> std::io::Result<RunLog> {
-        let path = self.path(run_id);
-        let file = OpenOptions::new().create(true).append(true).open(&path)?;
-        let written = file.metadata()?.len();
-        Ok(RunLog { inner: Arc::new(Mutex::new(LogInner { file, written, max: self.max_bytes, truncated: false })) })
+    pub fn writer(&self, run_id: &str) -> sled::Result<RunLog> {
+        let written = match self.chunks.scan_prefix(owner_prefix(run_id)).next_back() {
+            Some(entry) => {
+                let (k, v) = entry?;
+                chunk_offset(&k) + v.len() as u64
+            }
+            None => 0,
+        };
+        Ok(RunLog {
+            inner: Arc::new(Mutex::new(LogInner {
+                chunks: self.chunks.clone(),
+                run_id: run_id.to_owned(),
+                written,
+                max: self.max_bytes,
+                truncated: false,
+            })),
+        })
     }
 
     /// The log from byte `from` on (empty when the run has no log yet).
-    pub fn read_from(&self, run_id: &str, from: u64) -> std::io::Result<Vec<u8>> {
-        use std::io::{Read, Seek, SeekFrom};
-        let mut file = match File::open(self.path(run_id)) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(e),
+    pub fn read_from(&self, run_id: &str, from: u64) -> sled::Result<Vec<u8>> {
+        // Start at the chunk holding `from`: the last one starting at or before it.
+        let start = match self.chunks.range(owner_prefix(run_id)..=chunk_key(run_id, from)).next_back() {
+            Some(entry) => entry?.0.to_vec(),
+            None => chunk_key(run_id, 0),
         };
-        file.seek(SeekFrom::Start(from))?;
         let mut out = Vec::new();
-        file.read_to_end(&mut out)?;
+        for entry in self.chunks.range(start..) {
+            let (k, v) = entry?;
+            if !k.starts_with(&owner_prefix(run_id)) || k.len() != run_id.len() + 1 + 8 {
+                break;
+            }
+            let offset = chunk_offset(&k);
+            let skip = from.saturating_sub(offset) as usize;
+            if skip < v.len() {
+                out.extend_from_slice(&v[skip..]);
+            }
+        }
         Ok(out)
     }
 
     pub fn remove(&self, run_id: &str) {
-        let _ = std::fs::remove_file(self.path(run_id));
+        let _ = remove_owned(&self.chunks, run_id);
     }
 }
 
 struct LogInner {
-    file: File,
+    chunks: sled::Tree,
+    run_id: String,
     written: u64,
     max: u64,
     truncated: bool,
@@ -86,15 +113,15 @@ impl RunLog {
         if inner.truncated {
             return;
         }
-        if inner.written + bytes.len() as u64 > inner.max {
+        let bytes = if inner.written + bytes.len() as u64 > inner.max {
             inner.truncated = true;
-            let notice =
-                format!("{} ACTOR: Log limit of {} bytes reached; further output is dropped.\n", ids::format_ts(&ids::now()), inner.max);
-            let _ = inner.file.write_all(notice.as_bytes());
-            return;
-        }
+            format!("{} ACTOR: Log limit of {} bytes reached; further output is dropped.\n", ids::format_ts(&ids::now()), inner.max).into_bytes()
+        } else {
+            bytes.to_vec()
+        };
         // A failed log write must not fail the run; the run's status still tells the story.
-        if inner.file.write_all(bytes).is_ok() {
+        let key = chunk_key(&inner.run_id, inner.written);
+        if inner.chunks.insert(key, bytes.as_slice()).is_ok() {
             inner.written += bytes.len() as u64;
         }
     }
@@ -143,5 +170,45 @@ impl LineSplitter {
 impl Drop for LineSplitter {
     fn drop(&mut self) {
         self.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_from_any_offset_across_chunks_and_reopens() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let store = LogStore::new(db.open_tree("logs").unwrap(), 1 << 20);
+        let log = store.writer("runA").unwrap();
+        log.line("first");
+        log.line("second");
+        store.writer("runB").unwrap().line("other run");
+        let all = store.read_from("runA", 0).unwrap();
+        let text = String::from_utf8(all.clone()).unwrap();
+        assert!(text.lines().count() == 2 && text.contains(" first\n") && text.ends_with(" second\n"), "{text}");
+        for from in 0..=all.len() as u64 {
+            assert_eq!(store.read_from("runA", from).unwrap(), all[from as usize..], "from {from}");
+        }
+        // A reopened writer appends after what is there.
+        store.writer("runA").unwrap().line("third");
+        assert!(String::from_utf8(store.read_from("runA", all.len() as u64).unwrap()).unwrap().ends_with(" third\n"));
+        store.remove("runA");
+        assert!(store.read_from("runA", 0).unwrap().is_empty());
+        assert!(!store.read_from("runB", 0).unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_log_cap_drops_further_output_with_a_notice() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let store = LogStore::new(db.open_tree("logs").unwrap(), 100);
+        let log = store.writer("r").unwrap();
+        for _ in 0..10 {
+            log.line("0123456789012345678901234567890123456789");
+        }
+        let text = String::from_utf8(store.read_from("r", 0).unwrap()).unwrap();
+        assert!(text.contains("Log limit of 100 bytes reached"), "{text}");
+        assert_eq!(text.matches("0123").count(), 1);
     }
 }

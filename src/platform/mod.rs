@@ -87,7 +87,7 @@ impl Platform {
             limits: opts.limits.clone(),
         };
         let executor = WasmExecutor::new(&opts.data_dir.join("components"), &opts.limits)?;
-        let logs = LogStore::new(&opts.data_dir.join("logs"), opts.limits.max_log_bytes_per_run)?;
+        let logs = LogStore::new(db.log_chunks.clone(), opts.limits.max_log_bytes_per_run);
         let commits = durability::GroupCommit::new(db.inner.clone(), opts.durability);
         let platform = Arc::new_cyclic(|this| Platform {
             commits,
