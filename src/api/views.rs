@@ -45,10 +45,10 @@ pub fn paginated(mut all: Vec<Value>, page: &Page) -> Response {
     }))
 }
 
-pub fn actor(p: &Platform, a: &Actor) -> Value {
+/// An Actor; `standbyUrl` stays null until Standby lands.
+pub fn actor(a: &Actor) -> Value {
     let mut v = to_value(a);
     v["standbyUrl"] = Value::Null;
-    let _ = p;
     v
 }
 
