@@ -115,7 +115,8 @@ impl RunLog {
         }
         let bytes = if inner.written + bytes.len() as u64 > inner.max {
             inner.truncated = true;
-            format!("{} ACTOR: Log limit of {} bytes reached; further output is dropped.\n", ids::format_ts(&ids::now()), inner.max).into_bytes()
+            format!("{} ACTOR: Log limit of {} bytes reached; further output is dropped.\n", ids::format_ts(&ids::now()), inner.max)
+                .into_bytes()
         } else {
             bytes.to_vec()
         };

@@ -33,6 +33,25 @@ struct ActiveRun {
     events: EventQueue,
 }
 
+impl ActiveRun {
+    /// The first stop request wins; later ones (e.g. a timeout during an abort) change nothing.
+    fn request_stop(&self, reason: StopReason) {
+        self.stop.send_if_modified(|s| {
+            let first = s.is_none();
+            if first {
+                *s = Some(reason);
+            }
+            first
+        });
+    }
+
+    fn deliver(&self, events: &[RunEvent]) {
+        for e in events {
+            self.events.push(e.clone());
+        }
+    }
+}
+
 /// Runs that have a supervisor task, with their stop and status channels.
 #[derive(Default)]
 pub(crate) struct ActiveRuns {
@@ -57,9 +76,7 @@ impl ActiveRuns {
     fn send(&self, run_id: &str, events: &[RunEvent]) -> bool {
         match self.runs.lock().expect("active runs poisoned").get(run_id) {
             Some(r) => {
-                for e in events {
-                    r.events.push(e.clone());
-                }
+                r.deliver(events);
                 true
             }
             None => false,
@@ -69,9 +86,7 @@ impl ActiveRuns {
     fn send_all(&self, events: &[RunEvent]) -> usize {
         let runs = self.runs.lock().expect("active runs poisoned");
         for r in runs.values() {
-            for e in events {
-                r.events.push(e.clone());
-            }
+            r.deliver(events);
         }
         runs.len()
     }
@@ -83,17 +98,16 @@ impl ActiveRuns {
     fn stop(&self, run_id: &str, reason: StopReason) -> bool {
         match self.runs.lock().expect("active runs poisoned").get(run_id) {
             Some(r) => {
-                r.stop.send_if_modified(|s| {
-                    let first = s.is_none();
-                    if first {
-                        *s = Some(reason);
-                    }
-                    first
-                });
+                r.request_stop(reason);
                 true
             }
             None => false,
         }
+    }
+
+    /// The status the run's supervisor last recorded.
+    fn status(&self, run_id: &str) -> Option<RunStatus> {
+        self.runs.lock().expect("active runs poisoned").get(run_id).map(|r| *r.status.borrow())
     }
 
     fn set_status(&self, run_id: &str, status: RunStatus) {
@@ -118,13 +132,7 @@ impl ActiveRuns {
     fn stop_all(&self, reason: StopReason) -> usize {
         let runs = self.runs.lock().expect("active runs poisoned");
         for r in runs.values() {
-            r.stop.send_if_modified(|s| {
-                let first = s.is_none();
-                if first {
-                    *s = Some(reason);
-                }
-                first
-            });
+            r.request_stop(reason);
         }
         runs.len()
     }
@@ -263,7 +271,7 @@ impl Platform {
         }
         let elapsed = started.elapsed();
         // An Actor that ends by itself after a graceful abort request was aborted all the same.
-        if stopping.is_none() && self.get_run(&run.id)?.status == RunStatus::Aborting {
+        if stopping.is_none() && self.active.status(&run.id) == Some(RunStatus::Aborting) {
             stopping = Some(StopReason::Abort);
         }
         let (status, exit_code, message) = conclude(stopping, report.as_ref(), run.options.timeout_secs);

@@ -39,15 +39,7 @@ impl HostDataset for ActorHost<'_> {
 
     async fn push_items(&mut self, r: Resource<DatasetHandle>, items: Vec<String>) -> HostResult<()> {
         let id = self.dataset_id(&r)?;
-        let total: usize = items.iter().map(String::len).sum();
-        let max = self.ctx.platform.config.limits.max_push_bytes;
-        if total > max {
-            return Err(PlatformError::too_large(
-                "request-too-large",
-                format!("The items are {total} bytes, over the limit of {max} bytes per push"),
-            )
-            .into());
-        }
+        // The byte cap is the core's (`Platform::push_items`), the same for both doors.
         let values = items
             .iter()
             .enumerate()
