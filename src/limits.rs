@@ -44,6 +44,19 @@ pub struct Limits {
     pub persist_state_interval_millis: u64,
     /// How long a gracefully aborted run may take to finish before it is stopped (Apify: 30 s).
     pub abort_grace_secs: u64,
+    /// Standby handler instances executing at once over all Actors; each holds a slot of the instance pool.
+    pub max_standby_instances: u32,
+    /// Standby runs one Actor may have at once; beyond, requests queue (each run takes a run slot).
+    pub max_standby_runs_per_actor: usize,
+    /// Standby requests waiting per Actor for a free run before new ones get 503 right away.
+    pub max_standby_queue_per_actor: usize,
+    /// How long a Standby request waits in that queue before a 503 with `Retry-After`
+    /// (Apify gives run selection up to 2 minutes; a local server should tell sooner).
+    pub standby_queue_wait_secs: u64,
+    /// Largest Standby request body forwarded to a handler (the guest SDK reads up to the same).
+    pub max_standby_request_bytes: usize,
+    /// How long a Standby request may take when the Actor does not say (Apify: 5 minutes to the first byte).
+    pub standby_request_timeout_secs: u64,
 }
 
 impl Default for Limits {
@@ -67,6 +80,12 @@ impl Default for Limits {
             run_sync_timeout_secs: 300,
             persist_state_interval_millis: 60_000,
             abort_grace_secs: 30,
+            max_standby_instances: 512,
+            max_standby_runs_per_actor: 16,
+            max_standby_queue_per_actor: 1024,
+            standby_queue_wait_secs: 30,
+            max_standby_request_bytes: 16 * 1024 * 1024,
+            standby_request_timeout_secs: 300,
         }
     }
 }

@@ -32,45 +32,60 @@ struct ServerArgs {
     token: String,
 }
 
+#[derive(clap::Args)]
+struct ServeArgs {
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    #[arg(long, default_value = "./wactor-data")]
+    data_dir: PathBuf,
+    /// Fixed API token; otherwise one is generated on first start and kept.
+    #[arg(long, env = "WACTOR_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Base URL clients reach the server at (default: http://<listen>).
+    #[arg(long)]
+    public_url: Option<String>,
+    /// Owner name in Actor full names (`<username>/<actor>`).
+    #[arg(long, default_value = "me")]
+    username: String,
+    /// Standby Actors answer at `<username>--<actor>.<standby-domain>` (any port of this server).
+    #[arg(long, default_value = "localhost")]
+    standby_domain: String,
+    /// Register (and build) every Actor directory under these folders at start.
+    #[arg(long)]
+    preload: Vec<PathBuf>,
+    /// Runs executing at once; more wait as READY.
+    #[arg(long, default_value_t = Limits::default().max_concurrent_runs)]
+    max_concurrent_runs: u32,
+    /// Log as JSON lines.
+    #[arg(long)]
+    json_logs: bool,
+    /// On SIGTERM/SIGINT, how long running runs get (after `migrating`) before they are stopped and migrated.
+    #[arg(long, default_value_t = 5)]
+    shutdown_grace_secs: u64,
+    /// How long a gracefully aborted run may take to finish before it is stopped.
+    #[arg(long, default_value_t = Limits::default().abort_grace_secs)]
+    abort_grace_secs: u64,
+    /// When acknowledged writes reach the disk.
+    #[arg(long, value_enum, default_value = "acknowledged")]
+    durability: Durability,
+    /// How often runs get `persist-state` (a run may ask for its own interval).
+    #[arg(long, default_value_t = Limits::default().persist_state_interval_millis)]
+    persist_state_interval_millis: u64,
+    /// How long a Standby request waits for a free run before a 503 with Retry-After.
+    #[arg(long, default_value_t = Limits::default().standby_queue_wait_secs)]
+    standby_queue_wait_secs: u64,
+    /// Standby requests that may wait per Actor; beyond, 503 at once.
+    #[arg(long, default_value_t = Limits::default().max_standby_queue_per_actor)]
+    standby_queue_per_actor: usize,
+    /// Standby runs one Actor may have at once.
+    #[arg(long, default_value_t = Limits::default().max_standby_runs_per_actor)]
+    standby_runs_per_actor: usize,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the server.
-    Serve {
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: SocketAddr,
-        #[arg(long, default_value = "./wactor-data")]
-        data_dir: PathBuf,
-        /// Fixed API token; otherwise one is generated on first start and kept.
-        #[arg(long, env = "WACTOR_TOKEN", hide_env_values = true)]
-        token: Option<String>,
-        /// Base URL clients reach the server at (default: http://<listen>).
-        #[arg(long)]
-        public_url: Option<String>,
-        /// Owner name in Actor full names (`<username>/<actor>`).
-        #[arg(long, default_value = "me")]
-        username: String,
-        /// Register (and build) every Actor directory under these folders at start.
-        #[arg(long)]
-        preload: Vec<PathBuf>,
-        /// Runs executing at once; more wait as READY.
-        #[arg(long, default_value_t = Limits::default().max_concurrent_runs)]
-        max_concurrent_runs: u32,
-        /// Log as JSON lines.
-        #[arg(long)]
-        json_logs: bool,
-        /// On SIGTERM/SIGINT, how long running runs get (after `migrating`) before they are stopped and migrated.
-        #[arg(long, default_value_t = 5)]
-        shutdown_grace_secs: u64,
-        /// How long a gracefully aborted run may take to finish before it is stopped.
-        #[arg(long, default_value_t = Limits::default().abort_grace_secs)]
-        abort_grace_secs: u64,
-        /// When acknowledged writes reach the disk.
-        #[arg(long, value_enum, default_value = "acknowledged")]
-        durability: Durability,
-        /// How often runs get `persist-state` (a run may ask for its own interval).
-        #[arg(long, default_value_t = Limits::default().persist_state_interval_millis)]
-        persist_state_interval_millis: u64,
-    },
+    Serve(ServeArgs),
     /// Build an Actor directory and upload it to a server.
     Push {
         dir: PathBuf,
@@ -122,24 +137,9 @@ fn main() {
 
 async fn run(cli: Cli) -> Result<i32> {
     match cli.command {
-        Command::Serve {
-            listen,
-            data_dir,
-            token,
-            public_url,
-            username,
-            preload,
-            max_concurrent_runs,
-            json_logs,
-            shutdown_grace_secs,
-            abort_grace_secs,
-            persist_state_interval_millis,
-            durability,
-        } => {
-            init_tracing(json_logs);
-            let grace = std::time::Duration::from_secs(shutdown_grace_secs);
-            let limits = Limits { max_concurrent_runs, abort_grace_secs, persist_state_interval_millis, ..Limits::default() };
-            serve(listen, data_dir, token, public_url, username, preload, limits, durability, grace).await?;
+        Command::Serve(args) => {
+            init_tracing(args.json_logs);
+            serve(args).await?;
             Ok(0)
         }
         Command::Push { dir, server } => {
@@ -212,31 +212,32 @@ fn init_tracing(json: bool) {
 /// Long polls and log streams still open at shutdown get this long to finish.
 const HTTP_DRAIN: std::time::Duration = std::time::Duration::from_secs(3);
 
-#[allow(clippy::too_many_arguments)]
-async fn serve(
-    listen: SocketAddr,
-    data_dir: PathBuf,
-    token: Option<String>,
-    public_url: Option<String>,
-    username: String,
-    preload: Vec<PathBuf>,
-    limits: Limits,
-    durability: Durability,
-    grace: std::time::Duration,
-) -> Result<()> {
+async fn serve(args: ServeArgs) -> Result<()> {
+    let ServeArgs { listen, data_dir, preload, .. } = &args;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     let addr = listener.local_addr()?;
+    let grace = std::time::Duration::from_secs(args.shutdown_grace_secs);
+    let limits = Limits {
+        max_concurrent_runs: args.max_concurrent_runs,
+        abort_grace_secs: args.abort_grace_secs,
+        persist_state_interval_millis: args.persist_state_interval_millis,
+        standby_queue_wait_secs: args.standby_queue_wait_secs,
+        max_standby_queue_per_actor: args.standby_queue_per_actor,
+        max_standby_runs_per_actor: args.standby_runs_per_actor,
+        ..Limits::default()
+    };
     let opts = PlatformOptions {
         data_dir: data_dir.clone(),
-        token,
-        public_url: public_url.unwrap_or_else(|| format!("http://{addr}")),
-        username,
+        token: args.token.clone(),
+        public_url: args.public_url.clone().unwrap_or_else(|| format!("http://{addr}")),
+        username: args.username.clone(),
+        standby_domain: args.standby_domain.clone(),
         limits,
-        durability,
+        durability: args.durability,
     };
     let platform = tokio::task::spawn_blocking(move || Platform::open(opts)).await??;
     platform.start_background();
-    for dir in &preload {
+    for dir in preload {
         preload_dir(&platform, dir).await?;
     }
     let resumed = platform.resume_interrupted_runs().await?;

@@ -52,16 +52,16 @@ async fn list(State(p): P, q: Params) -> ApiResult<Response> {
 async fn create(State(p): P, body: Body) -> ApiResult<Response> {
     let patch: ActorPatch = json_body(body, p.config.limits.max_request_bytes).await?;
     let actor = p.create_actor(patch)?;
-    Ok(views::created(views::actor(&actor)))
+    Ok(views::created(views::actor(&p, &actor)))
 }
 
 async fn get_one(State(p): P, Path(actor): Path<String>) -> ApiResult<Response> {
-    Ok(views::data(views::actor(&p.get_actor(&actor)?)))
+    Ok(views::data(views::actor(&p, &p.get_actor(&actor)?)))
 }
 
 async fn update(State(p): P, Path(actor): Path<String>, body: Body) -> ApiResult<Response> {
     let patch: ActorPatch = json_body(body, p.config.limits.max_request_bytes).await?;
-    Ok(views::data(views::actor(&p.update_actor(&actor, patch)?)))
+    Ok(views::data(views::actor(&p, &p.update_actor(&actor, patch)?)))
 }
 
 async fn delete(State(p): P, Path(actor): Path<String>) -> ApiResult<axum::http::StatusCode> {

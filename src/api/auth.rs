@@ -20,14 +20,14 @@ pub fn request_token(req: &Request) -> Option<String> {
 }
 
 /// Constant-time comparison, so response timing does not leak the token.
-fn same(a: &str, b: &str) -> bool {
+pub fn same_token(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 pub async fn require_token(State(platform): State<Arc<Platform>>, req: Request, next: Next) -> Response {
     match request_token(&req) {
         None => ApiError::new(StatusCode::UNAUTHORIZED, "token-not-provided", "Authentication token was not provided").into_response(),
-        Some(t) if same(&t, &platform.config.token) => next.run(req).await,
+        Some(t) if same_token(&t, &platform.config.token) => next.run(req).await,
         Some(_) => ApiError::new(StatusCode::UNAUTHORIZED, "token-not-valid", "Authentication token is not valid").into_response(),
     }
 }

@@ -11,6 +11,7 @@ mod kv;
 mod logs;
 mod params;
 mod runs;
+mod standby;
 mod storages;
 mod views;
 
@@ -57,6 +58,8 @@ pub fn app(platform: Arc<Platform>) -> Router {
         .fallback(not_found)
         .layer(RequestDecompressionLayer::new())
         .layer(from_fn(body::check_content_encoding))
+        // Standby requests go to their Actor as they came (no decoding, no API auth).
+        .layer(from_fn_with_state(platform.clone(), standby::route))
         .layer(TraceLayer::new_for_http())
         .layer(
             ServiceBuilder::new()

@@ -45,10 +45,11 @@ pub fn paginated(mut all: Vec<Value>, page: &Page) -> Response {
     }))
 }
 
-/// An Actor; `standbyUrl` stays null until Standby lands.
-pub fn actor(a: &Actor) -> Value {
+/// An Actor with its `standbyUrl` (null when Standby is off for it).
+pub fn actor(p: &Platform, a: &Actor) -> Value {
     let mut v = to_value(a);
-    v["standbyUrl"] = Value::Null;
+    let standby = matches!(p.standby_settings(a), Ok(Some(_)));
+    v["standbyUrl"] = if standby { Value::String(p.standby_url(&a.name)) } else { Value::Null };
     v
 }
 

@@ -39,6 +39,9 @@ pub struct ActorDefinition {
     pub environment_variables: Option<serde_json::Map<String, Value>>,
     #[serde(default)]
     pub uses_standby_mode: Option<bool>,
+    /// Standby settings (Apify's `actorStandby`); the Actor's own settings override them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_standby: Option<StandbyOptions>,
     #[serde(flatten)]
     pub extra: serde_json::Map<String, Value>,
 }
@@ -59,6 +62,73 @@ pub struct DefaultRunOptions {
     pub timeout_secs: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_items: Option<u64>,
+}
+
+/// Standby settings as Apify names them (`actorStandby`), each optional so
+/// an Actor's settings can override its definition's field by field.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StandbyOptions {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_enabled: Option<bool>,
+    /// Concurrent requests per run above which another run is started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired_requests_per_actor_run: Option<u32>,
+    /// Concurrent requests one run takes at most.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_requests_per_actor_run: Option<u32>,
+    /// A run without requests for this long gets `aborting` and finishes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout_secs: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mbytes: Option<u32>,
+    /// Store the Actor's example input as the Standby runs' INPUT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub should_pass_actor_input: Option<bool>,
+    /// wactor: answer Standby requests without the API token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_public: Option<bool>,
+    /// wactor: how long one request may take, head and body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_timeout_secs: Option<u64>,
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, Value>,
+}
+
+impl StandbyOptions {
+    /// `self`'s fields where set, `base`'s otherwise.
+    pub fn over(&self, base: &StandbyOptions) -> StandbyOptions {
+        StandbyOptions {
+            is_enabled: self.is_enabled.or(base.is_enabled),
+            desired_requests_per_actor_run: self.desired_requests_per_actor_run.or(base.desired_requests_per_actor_run),
+            max_requests_per_actor_run: self.max_requests_per_actor_run.or(base.max_requests_per_actor_run),
+            idle_timeout_secs: self.idle_timeout_secs.or(base.idle_timeout_secs),
+            build: self.build.clone().or_else(|| base.build.clone()),
+            memory_mbytes: self.memory_mbytes.or(base.memory_mbytes),
+            should_pass_actor_input: self.should_pass_actor_input.or(base.should_pass_actor_input),
+            is_public: self.is_public.or(base.is_public),
+            request_timeout_secs: self.request_timeout_secs.or(base.request_timeout_secs),
+            extra: base.extra.clone().into_iter().chain(self.extra.clone()).collect(),
+        }
+    }
+
+    /// Rejects values no run could honour.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_requests_per_actor_run == Some(0) || self.desired_requests_per_actor_run == Some(0) {
+            return Err("actorStandby: maxRequestsPerActorRun and desiredRequestsPerActorRun must be at least 1".into());
+        }
+        if let (Some(d), Some(m)) = (self.desired_requests_per_actor_run, self.max_requests_per_actor_run) {
+            if d > m {
+                return Err(format!("actorStandby: desiredRequestsPerActorRun ({d}) must not exceed maxRequestsPerActorRun ({m})"));
+            }
+        }
+        if self.idle_timeout_secs == Some(0) || self.request_timeout_secs == Some(0) {
+            return Err("actorStandby: idleTimeoutSecs and requestTimeoutSecs must be at least 1".into());
+        }
+        Ok(())
+    }
 }
 
 /// An Actor directory read from disk.
@@ -111,6 +181,9 @@ impl ActorDefinition {
         validate_version(&self.version)?;
         if let Some(schema) = &self.input {
             InputSchema::compile(schema).map_err(|e| format!("input schema: {e}"))?;
+        }
+        if let Some(standby) = &self.actor_standby {
+            standby.validate()?;
         }
         Ok(())
     }

@@ -25,6 +25,7 @@ pub enum StopReason {
 }
 
 /// Everything an executor needs for one run.
+#[derive(Clone)]
 pub struct RunJob {
     pub platform: Arc<Platform>,
     pub run: Run,
@@ -57,4 +58,25 @@ pub struct Report {
     pub outcome: Outcome,
     /// Peak linear memory, bytes.
     pub mem_max_bytes: u64,
+}
+
+/// A run that serves HTTP (a Standby run): the executor's half of a
+/// request. The platform picks the run; the server answers.
+#[async_trait::async_trait]
+pub trait HttpServer: Send + Sync {
+    async fn handle(&self, request: HttpRequest) -> Result<HttpResponse, ServeError>;
+}
+
+pub type HttpRequest = axum::http::Request<axum::body::Body>;
+pub type HttpResponse = axum::http::Response<axum::body::Body>;
+
+/// Why a request got no response from the Actor.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServeError {
+    /// The handler trapped, ran out of memory, or returned no response.
+    Crashed(String),
+    /// The handler did not answer within the request deadline.
+    TimedOut(std::time::Duration),
+    /// The run is stopping or has no capacity left; another run may answer.
+    Unavailable(String),
 }

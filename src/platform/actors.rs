@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use super::db::{get_json, put_json};
 use super::error::{PlatformError, Result};
 use super::Platform;
-use crate::definition::{validate_actor_name, validate_version, ActorDefinition, DefaultRunOptions};
+use crate::definition::{validate_actor_name, validate_version, ActorDefinition, DefaultRunOptions, StandbyOptions};
 use crate::ids::{self, ts};
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -66,6 +66,9 @@ pub struct Actor {
     pub default_run_options: DefaultRunOptions,
     #[serde(default)]
     pub tagged_builds: BTreeMap<String, TaggedBuild>,
+    /// Standby settings; each field set here overrides the build's actor.json.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_standby: Option<StandbyOptions>,
     /// Fields wactor does not interpret (categories, seoTitle, ...), kept verbatim.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -105,6 +108,26 @@ pub struct Build {
     pub component_bytes: u64,
     pub component_sha256: String,
     pub status_message: Option<String>,
+    /// What the component exports: a batch `run`, an HTTP handler (Standby), or both.
+    #[serde(default = "ComponentExports::batch_only")]
+    pub exports: ComponentExports,
+}
+
+/// The entry points a build's component has.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ComponentExports {
+    /// `run` of the `wactor:actor/actor` world.
+    pub run: bool,
+    /// `wasi:http/incoming-handler` of the `wactor:standby/standby-actor` world.
+    pub http: bool,
+}
+
+impl ComponentExports {
+    /// Builds recorded before exports were: every one of them was a batch Actor.
+    fn batch_only() -> Self {
+        ComponentExports { run: true, http: false }
+    }
 }
 
 /// Fields a create or update request may set; everything else is kept in `extra`.
@@ -117,6 +140,7 @@ pub struct ActorPatch {
     pub is_public: Option<bool>,
     pub versions: Option<Vec<ActorVersion>>,
     pub default_run_options: Option<DefaultRunOptions>,
+    pub actor_standby: Option<StandbyOptions>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -172,6 +196,7 @@ impl Platform {
             versions: Vec::new(),
             default_run_options: DefaultRunOptions::default(),
             tagged_builds: BTreeMap::new(),
+            actor_standby: None,
             extra: Map::new(),
         };
         apply_patch(&mut actor, patch)?;
@@ -250,7 +275,11 @@ impl Platform {
         let sha = sha256_hex(&component);
         let started_at = ids::now();
         // Compile before recording: a component that does not compile is no build.
-        self.executor.prepare_build(&build_id, component.clone()).await?;
+        let exports = self.executor.prepare_build(&build_id, component.clone()).await?;
+        if let Err(e) = check_exports(&definition, exports) {
+            self.executor.forget_build(&build_id);
+            return Err(e);
+        }
         let build = Build {
             id: build_id.clone(),
             act_id: actor.id.clone(),
@@ -264,6 +293,7 @@ impl Platform {
             component_bytes: component.len() as u64,
             component_sha256: sha,
             status_message: None,
+            exports,
         };
         put_json(&self.db.builds, &build.id, &build)?;
         if let Ok(log) = self.logs.writer(&build.id) {
@@ -336,10 +366,38 @@ fn apply_patch(actor: &mut Actor, patch: ActorPatch) -> Result<()> {
     if let Some(opts) = patch.default_run_options {
         actor.default_run_options = opts;
     }
+    if let Some(standby) = patch.actor_standby {
+        standby.validate().map_err(PlatformError::invalid)?;
+        // A partial update keeps the fields it does not name.
+        actor.actor_standby = Some(match &actor.actor_standby {
+            Some(old) => standby.over(old),
+            None => standby,
+        });
+    }
     for (k, v) in patch.extra {
         if !READ_ONLY.contains(&k.as_str()) {
             actor.extra.insert(k, v);
         }
+    }
+    Ok(())
+}
+
+/// A definition that asks for Standby needs an HTTP handler; any other needs `run`.
+fn check_exports(definition: &ActorDefinition, exports: ComponentExports) -> Result<()> {
+    let standby = definition.uses_standby_mode == Some(true);
+    if standby && !exports.http {
+        return Err(PlatformError::invalid_kind(
+            "invalid-component",
+            "actor.json sets \"usesStandbyMode\": true, but the component does not export wasi:http/incoming-handler \
+             (the wactor:standby/standby-actor world; with the Rust SDK, declare the handler with `wactor_sdk::standby!`)",
+        ));
+    }
+    if !standby && !exports.run {
+        return Err(PlatformError::invalid_kind(
+            "invalid-component",
+            "The component does not export the actor world's `run` (with the Rust SDK, declare it with `wactor_sdk::actor!`); \
+             a component that only serves HTTP needs \"usesStandbyMode\": true in actor.json",
+        ));
     }
     Ok(())
 }

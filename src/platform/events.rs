@@ -97,8 +97,11 @@ impl EventQueue {
 /// for `system-info` and the run's stats.
 #[derive(Default)]
 pub struct RunUsage {
-    /// Linear memory in use, bytes.
+    /// Linear memory in use, bytes, over all of the run's instances (a
+    /// Standby run has one per request in flight); the run's limit caps the sum.
     pub mem_current_bytes: std::sync::atomic::AtomicU64,
+    /// The most `mem_current_bytes` has been.
+    pub mem_peak_bytes: std::sync::atomic::AtomicU64,
     /// Epoch ticks the guest spent executing (one tick = `EPOCH_TICK`).
     pub busy_ticks: std::sync::atomic::AtomicU64,
 }

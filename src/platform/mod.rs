@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod logs;
 pub mod runs;
+pub mod standby;
 pub mod storage;
 mod supervisor;
 
@@ -38,6 +39,8 @@ pub struct PlatformOptions {
     /// The base URL clients see (console and record URLs are built on it).
     pub public_url: String,
     pub username: String,
+    /// Standby URLs are `<username>--<actor>.<standby_domain>`.
+    pub standby_domain: String,
     pub limits: Limits,
     pub durability: durability::Durability,
 }
@@ -50,6 +53,7 @@ pub struct Config {
     pub public_url: String,
     pub username: String,
     pub user_id: String,
+    pub standby_domain: String,
     pub limits: Limits,
 }
 
@@ -60,8 +64,9 @@ pub struct Platform {
     pub kv: KvStores,
     pub datasets: Datasets,
     pub logs: LogStore,
-    pub(crate) executor: WasmExecutor,
+    pub(crate) executor: Arc<WasmExecutor>,
     pub(crate) active: ActiveRuns,
+    pub(crate) standby: standby::StandbyPools,
     run_slots: Arc<Semaphore>,
     input_schemas: Mutex<HashMap<String, Arc<InputSchema>>>,
     shutting_down: std::sync::atomic::AtomicBool,
@@ -84,9 +89,10 @@ impl Platform {
             public_url: opts.public_url.trim_end_matches('/').to_owned(),
             username: opts.username.clone(),
             user_id: user_id.clone(),
+            standby_domain: opts.standby_domain.trim_matches('.').to_ascii_lowercase(),
             limits: opts.limits.clone(),
         };
-        let executor = WasmExecutor::new(&opts.data_dir.join("components"), &opts.limits)?;
+        let executor = Arc::new(WasmExecutor::new(&opts.data_dir.join("components"), &opts.limits)?);
         let logs = LogStore::new(db.log_chunks.clone(), opts.limits.max_log_bytes_per_run);
         let commits = durability::GroupCommit::new(db.inner.clone(), opts.durability);
         let platform = Arc::new_cyclic(|this| Platform {
@@ -96,6 +102,7 @@ impl Platform {
             logs,
             executor,
             active: ActiveRuns::default(),
+            standby: standby::StandbyPools::default(),
             run_slots: Arc::new(Semaphore::new(opts.limits.max_concurrent_runs as usize)),
             input_schemas: Mutex::new(HashMap::new()),
             shutting_down: std::sync::atomic::AtomicBool::new(false),

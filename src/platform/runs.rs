@@ -257,6 +257,17 @@ impl Platform {
         }
         let actor = self.get_actor(actor_ref)?;
         let build = self.resolve_build(&actor, opts.build.as_deref())?;
+        let standby = opts.origin.as_deref() == Some("STANDBY");
+        if !build.exports.run && !standby {
+            return Err(PlatformError::invalid_kind(
+                "actor-standby-only",
+                format!(
+                    "Actor {} only serves HTTP: it runs in Standby mode, started on demand by requests to {}",
+                    actor.full_name(),
+                    self.standby_url(&actor.name)
+                ),
+            ));
+        }
 
         let input_len = opts.input.as_ref().map_or(0, |(b, _)| b.len());
         if input_len > limits.max_input_bytes {

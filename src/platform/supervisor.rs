@@ -91,7 +91,7 @@ impl ActiveRuns {
         runs.len()
     }
 
-    fn subscribe(&self, run_id: &str) -> Option<watch::Receiver<RunStatus>> {
+    pub(super) fn subscribe(&self, run_id: &str) -> Option<watch::Receiver<RunStatus>> {
         self.runs.lock().expect("active runs poisoned").get(run_id).map(|r| r.status.subscribe())
     }
 
@@ -206,7 +206,7 @@ impl Platform {
             usage: usage.clone(),
         };
         // Boxed so it can be dropped (and the guest's store freed) as soon as the run stops.
-        let mut exec = Box::pin(self.executor.execute(job));
+        let mut exec = Box::pin(self.clone().execute(job));
         let mut stopping: Option<StopReason> = None;
         let persist_every = Duration::from_millis(
             run.options.persist_state_interval_millis.unwrap_or(self.config.limits.persist_state_interval_millis).max(100),
@@ -255,6 +255,7 @@ impl Platform {
         }
         if stopping == Some(StopReason::Migrate) {
             log.system("The server is shutting down: the run stops here and goes on when the server is back (migration).");
+            self.standby.forget_run(&run.act_id, &run.id);
             self.active.detach(&run.id);
             return Ok(());
         }
@@ -283,6 +284,15 @@ impl Platform {
             finished.status_message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default()
         ));
         Ok(())
+    }
+
+    /// Executes the run: a Standby run serves requests, any other runs its code once.
+    async fn execute(self: Arc<Self>, job: RunJob) -> Report {
+        if job.run.meta.origin == "STANDBY" && job.build.exports.http {
+            self.serve_standby(job).await
+        } else {
+            self.executor.execute(job).await
+        }
     }
 
     /// Moves a run to `next` if the state machine allows it.
@@ -334,6 +344,7 @@ impl Platform {
             }
             Ok(())
         })?;
+        self.standby.forget_run(&run.act_id, run_id);
         self.active.finish(run_id, run.status);
         Ok(run)
     }
@@ -518,6 +529,8 @@ impl Platform {
     /// migration (it stays RUNNING and resumes on the next start).
     pub async fn shutdown(&self, grace: Duration) {
         self.shutting_down.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Standby runs hold no work of their own: they answer what they have and finish.
+        self.close_standby();
         // Tell every run first; those that finish within the grace period end normally.
         let n = self
             .active

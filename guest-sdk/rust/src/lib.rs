@@ -30,15 +30,22 @@ use serde::Serialize;
 
 #[doc(hidden)]
 pub mod bindings {
+    // Imports only: a batch Actor's `run` export comes from `actor!`, a
+    // Standby Actor's HTTP export from `standby!`, so a component carries
+    // exactly the exports it implements.
     wit_bindgen::generate!({
         path: "../../wit",
-        world: "actor",
-        pub_export_macro: true,
-        export_macro_name: "export",
-        default_bindings_module: "wactor_sdk::bindings",
-        with: { "wasi:io/poll@0.2.6": generate },
+        world: "actor-imports",
+        with: { "wasi:io/poll@0.2.12": wasip2::io::poll },
     });
 }
+
+pub mod http;
+
+#[doc(hidden)]
+pub use wasip2 as __wasip2;
+#[doc(hidden)]
+pub use wit_bindgen as __wit_bindgen;
 
 use bindings::wactor::actor::{dataset as wit_dataset, events as wit_events, key_value_store as wit_kv, runtime, types};
 
@@ -299,7 +306,7 @@ pub enum Event {
 pub mod events {
     use super::{wit_events, Event};
 
-    pub use super::bindings::wasi::io::poll::Pollable;
+    pub use wasip2::io::poll::Pollable;
 
     fn convert(e: wit_events::Event) -> Event {
         match e {
@@ -433,15 +440,25 @@ where
 
 /// Declares the Actor's entry point: `fn(Input) -> Result<(), E>` where
 /// `Input: Deserialize` and `E: Display`.
+///
+/// The `run` export is generated here, in the Actor's crate, so only batch
+/// Actors carry it. (The generated glue names the SDK `wactor_sdk`: depend
+/// on it under that name.)
 #[macro_export]
 macro_rules! actor {
     ($main:path) => {
+        mod __wactor_run {
+            $crate::__wit_bindgen::generate!({
+                inline: "package wactor:actor-run; world actor-run { export run: func() -> result<_, string>; }",
+                runtime_path: "wactor_sdk::__wit_bindgen::rt",
+            });
+        }
         struct __WactorActor;
-        impl $crate::bindings::Guest for __WactorActor {
+        impl __wactor_run::Guest for __WactorActor {
             fn run() -> ::core::result::Result<(), ::std::string::String> {
                 $crate::__run($main)
             }
         }
-        $crate::bindings::export!(__WactorActor with_types_in $crate::bindings);
+        __wactor_run::export!(__WactorActor with_types_in __wactor_run);
     };
 }

@@ -8,21 +8,28 @@
 mod host;
 mod limiter;
 mod output;
+mod standby;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use tokio::sync::{watch, Semaphore};
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use self::host::{bindings::ActorPre, HostCtx};
 use self::limiter::{MemoryLimitExceeded, MemoryLimiter};
-use super::{Outcome, Report, RunJob, StopReason};
+use super::{HttpServer, Outcome, Report, RunJob, StopReason};
 use crate::limits::Limits;
+use crate::platform::actors::ComponentExports;
 use crate::platform::error::{PlatformError, Result};
+use crate::platform::events::RunUsage;
 
 /// How often the epoch advances. A busy guest yields to tokio this often and
 /// notices a timeout or abort within one tick.
@@ -34,9 +41,10 @@ const MAX_CORE_INSTANCES_PER_COMPONENT: u32 = 64;
 const MAX_MEMORIES_PER_COMPONENT: u32 = 16;
 const MAX_TABLES_PER_COMPONENT: u32 = 16;
 
-/// Store data of one run.
+/// Store data of one instance: a batch run, or one Standby request.
 pub struct RunState {
     wasi: WasiCtx,
+    http: WasiHttpCtx,
     table: ResourceTable,
     limiter: MemoryLimiter,
     host: HostCtx,
@@ -45,6 +53,25 @@ pub struct RunState {
 impl WasiView for RunState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for RunState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: Default::default() }
+    }
+}
+
+/// A build ready to instantiate, through whichever entry points it has.
+#[derive(Clone)]
+struct Prepared {
+    batch: Option<ActorPre<RunState>>,
+    http: Option<ProxyPre<RunState>>,
+}
+
+impl Prepared {
+    fn exports(&self) -> ComponentExports {
+        ComponentExports { run: self.batch.is_some(), http: self.http.is_some() }
     }
 }
 
@@ -63,7 +90,9 @@ pub struct WasmExecutor {
     engine: Engine,
     linker: Linker<RunState>,
     dir: PathBuf,
-    pres: Mutex<HashMap<String, ActorPre<RunState>>>,
+    pres: Mutex<HashMap<String, Prepared>>,
+    /// Standby handler instances executing at once (their share of the instance pool).
+    standby_slots: Arc<Semaphore>,
 }
 
 impl WasmExecutor {
@@ -72,9 +101,17 @@ impl WasmExecutor {
         let engine = Engine::new(&engine_config(limits))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        // wasi:http types for Standby handlers, and outbound HTTP for every Actor.
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         host::add_to_linker(&mut linker)?;
         spawn_epoch_ticker(engine.weak());
-        Ok(WasmExecutor { engine, linker, dir: dir.to_path_buf(), pres: Mutex::new(HashMap::new()) })
+        Ok(WasmExecutor {
+            engine,
+            linker,
+            dir: dir.to_path_buf(),
+            pres: Mutex::new(HashMap::new()),
+            standby_slots: Arc::new(Semaphore::new(limits.max_standby_instances as usize)),
+        })
     }
 
     fn paths(&self, build_id: &str) -> (PathBuf, PathBuf) {
@@ -82,9 +119,9 @@ impl WasmExecutor {
     }
 
     /// Compiles an uploaded component, caches the artifact and its
-    /// `InstancePre`. A malformed or incompatible component is an error here,
-    /// at push time, never at run time.
-    pub async fn prepare_build(&self, build_id: &str, component: Vec<u8>) -> Result<()> {
+    /// `InstancePre`, and says which entry points it has. A malformed or
+    /// incompatible component is an error here, at push time, never at run time.
+    pub async fn prepare_build(&self, build_id: &str, component: Vec<u8>) -> Result<ComponentExports> {
         let engine = self.engine.clone();
         let compiled = tokio::task::spawn_blocking(move || engine.precompile_component(&component).map(|c| (component, c)))
             .await
@@ -95,26 +132,35 @@ impl WasmExecutor {
         std::fs::write(&wasm_path, &original).map_err(|e| PlatformError::internal(format!("saving component: {e}")))?;
         std::fs::write(&cwasm_path, &artifact).map_err(|e| PlatformError::internal(format!("saving compiled component: {e}")))?;
         let pre = self.instantiate_pre(&cwasm_path)?;
+        let exports = pre.exports();
         self.pres.lock().expect("pre cache poisoned").insert(build_id.to_owned(), pre);
-        Ok(())
+        Ok(exports)
     }
 
-    fn instantiate_pre(&self, cwasm: &Path) -> Result<ActorPre<RunState>> {
+    fn instantiate_pre(&self, cwasm: &Path) -> Result<Prepared> {
         // SAFETY: the file was written by `precompile_component` of an engine
         // with this configuration, into the server's own data directory.
         let component = unsafe { Component::deserialize_file(&self.engine, cwasm) }
             .map_err(|e| PlatformError::internal(format!("loading compiled component: {e:#}")))?;
         let pre = self.linker.instantiate_pre(&component).map_err(|e| {
-            PlatformError::invalid_kind("invalid-component", format!("The component does not fit the wactor:actor world: {e:#}"))
+            PlatformError::invalid_kind(
+                "invalid-component",
+                format!("The component imports something wactor does not provide (see the wactor:actor worlds): {e:#}"),
+            )
         })?;
-        ActorPre::new(pre).map_err(|e| {
-            PlatformError::invalid_kind("invalid-component", format!("The component does not export the actor world's run: {e:#}"))
-        })
+        let prepared = Prepared { batch: ActorPre::new(pre.clone()).ok(), http: ProxyPre::new(pre).ok() };
+        if prepared.batch.is_none() && prepared.http.is_none() {
+            return Err(PlatformError::invalid_kind(
+                "invalid-component",
+                "The component exports neither `run` (wactor:actor/actor) nor wasi:http/incoming-handler (wactor:standby/standby-actor)",
+            ));
+        }
+        Ok(prepared)
     }
 
     /// The cached `InstancePre`, loading (or recompiling, after an engine
     /// upgrade) from disk after a restart.
-    fn load(&self, build_id: &str) -> Result<ActorPre<RunState>> {
+    fn load(&self, build_id: &str) -> Result<Prepared> {
         if let Some(pre) = self.pres.lock().expect("pre cache poisoned").get(build_id) {
             return Ok(pre.clone());
         }
@@ -144,23 +190,55 @@ impl WasmExecutor {
     pub async fn execute(&self, job: RunJob) -> Report {
         let memory_limit = job.run.options.memory_mbytes as u64 * 1024 * 1024;
         let pre = match self.load(&job.build.id) {
-            Ok(pre) => pre,
+            Ok(Prepared { batch: Some(pre), .. }) => pre,
+            Ok(Prepared { batch: None, .. }) => {
+                return Report {
+                    outcome: Outcome::Crashed(
+                        "This Actor only serves HTTP: it runs in Standby mode, started by requests to its Standby URL".into(),
+                    ),
+                    mem_max_bytes: 0,
+                }
+            }
             Err(e) => return Report { outcome: Outcome::Crashed(format!("The component could not be loaded: {e}")), mem_max_bytes: 0 },
         };
-        let wasi = output::wasi_ctx(&job);
-        let mut store = Store::new(
-            &self.engine,
-            RunState {
-                wasi,
-                table: ResourceTable::new(),
-                limiter: MemoryLimiter::new(memory_limit, job.usage.clone()),
-                host: HostCtx::new(&job),
-            },
+        let env = output::actor_env(&job);
+        let mut store = self.new_store(
+            output::wasi_ctx(&env, &job),
+            HostCtx::new(&job),
+            memory_limit,
+            job.usage.clone(),
+            job.stop.clone(),
+            job.deadline,
         );
+        let result = async {
+            let actor = pre.instantiate_async(&mut store).await?;
+            actor.call_run(&mut store).await
+        }
+        .await;
+        let mem_max_bytes = job.usage.mem_peak_bytes.load(std::sync::atomic::Ordering::Relaxed);
+        let outcome = match result {
+            Ok(Ok(())) => Outcome::Exited { exit_code: 0, message: None },
+            Ok(Err(message)) => Outcome::Exited { exit_code: 1, message: Some(message) },
+            Err(e) => classify_error(&e, &job, memory_limit),
+        };
+        drop(store); // flushes the guest's last partial output lines into the log
+        Report { outcome, mem_max_bytes }
+    }
+
+    /// A store for one instance, under the run's memory budget, stopped by
+    /// the run's stop signal and by `deadline`.
+    fn new_store(
+        &self,
+        wasi: WasiCtx,
+        host: HostCtx,
+        memory_limit: u64,
+        usage: Arc<RunUsage>,
+        stop: watch::Receiver<Option<StopReason>>,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Store<RunState> {
+        let limiter = MemoryLimiter::new(memory_limit, usage.clone());
+        let mut store = Store::new(&self.engine, RunState { wasi, http: WasiHttpCtx::new(), table: ResourceTable::new(), limiter, host });
         store.limiter(|s| &mut s.limiter);
-        let stop = job.stop.clone();
-        let deadline = job.deadline;
-        let usage = job.usage.clone();
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
             // Called once per tick the guest spends executing: its CPU time.
@@ -173,20 +251,16 @@ impl WasmExecutor {
             }
             Ok(UpdateDeadline::Yield(1))
         });
+        store
+    }
 
-        let result = async {
-            let actor = pre.instantiate_async(&mut store).await?;
-            actor.call_run(&mut store).await
-        }
-        .await;
-        let mem_max_bytes = store.data().limiter.peak();
-        let outcome = match result {
-            Ok(Ok(())) => Outcome::Exited { exit_code: 0, message: None },
-            Ok(Err(message)) => Outcome::Exited { exit_code: 1, message: Some(message) },
-            Err(e) => classify_error(&e, &job, memory_limit),
-        };
-        drop(store); // flushes the guest's last partial output lines into the log
-        Report { outcome, mem_max_bytes }
+    /// The server that answers a Standby run's requests: one fresh instance
+    /// per request, from the build's cached `InstancePre`.
+    pub fn http_server(self: &Arc<Self>, job: &RunJob, request_timeout: Duration) -> Result<Arc<dyn HttpServer>> {
+        let pre = self.load(&job.build.id)?.http.ok_or_else(|| {
+            PlatformError::invalid_kind("invalid-component", "The build's component does not export wasi:http/incoming-handler")
+        })?;
+        Ok(Arc::new(standby::WasmHttpServer::new(self.clone(), pre, job.clone(), request_timeout)))
     }
 }
 
@@ -214,7 +288,8 @@ fn classify_error(e: &wasmtime::Error, job: &RunJob, memory_limit: u64) -> Outco
 
 fn engine_config(limits: &Limits) -> Config {
     let mut pool = PoolingAllocationConfig::new();
-    let instances = limits.max_concurrent_runs.max(1);
+    // Batch runs and Standby request instances each hold one slot.
+    let instances = limits.max_concurrent_runs.max(1) + limits.max_standby_instances;
     pool.total_component_instances(instances)
         .total_core_instances(instances * 4)
         .total_memories(instances * 2)

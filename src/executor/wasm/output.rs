@@ -16,11 +16,10 @@ use crate::executor::RunJob;
 use crate::ids;
 use crate::platform::logs::{LineSplitter, RunLog};
 
-pub fn wasi_ctx(job: &RunJob) -> WasiCtx {
+/// A guest's WASI context; `env` is [`actor_env`], computed once per run.
+pub fn wasi_ctx(env: &[(String, String)], job: &RunJob) -> WasiCtx {
     let mut b = WasiCtxBuilder::new();
-    for (k, v) in actor_env(job) {
-        b.env(k, v);
-    }
+    b.envs(env);
     b.arg(&job.actor_full_name);
     b.stdout(LogOutput::new(job.log.clone()));
     b.stderr(LogOutput::new(job.log.clone()));
@@ -56,6 +55,10 @@ pub fn actor_env(job: &RunJob) -> Vec<(String, String)> {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect::<Vec<_>>();
+    if job.build.exports.http {
+        let name = job.actor_full_name.rsplit('/').next().unwrap_or(&job.actor_full_name);
+        env.push(("ACTOR_STANDBY_URL".to_owned(), job.platform.standby_url(name)));
+    }
     if let Some(vars) = &job.build.actor_definition.environment_variables {
         for (k, v) in vars {
             let v = match v {

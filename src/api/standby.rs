@@ -1,0 +1,179 @@
+//! The Standby router: requests to `<username>--<actor>.<standby domain>`
+//! (by `Host`), or to `/standby/<username>~<actor>/...` for clients that
+//! cannot set `Host`, go to the Actor's Standby runs with their method,
+//! path, query and body untouched, except that the API token is taken out
+//! so the Actor never sees it.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http_body_util::Limited;
+
+use super::auth::{request_token, same_token};
+use super::error::ApiError;
+use crate::executor::ServeError;
+use crate::platform::standby::StandbyError;
+use crate::platform::Platform;
+
+/// Path prefix for Standby requests routed by path.
+const PATH_PREFIX: &str = "/standby/";
+
+/// Where a request is going, if it is a Standby request.
+struct Target {
+    actor_ref: String,
+    /// The path and query the Actor sees.
+    path_and_query: String,
+}
+
+/// Runs before the API router: Standby requests never reach `/v2`.
+pub async fn route(State(platform): State<Arc<Platform>>, req: Request, next: Next) -> Response {
+    match target(&platform, &req) {
+        Some(Ok(target)) => handle(platform, target, req).await,
+        Some(Err(e)) => e.into_response(),
+        None => next.run(req).await,
+    }
+}
+
+fn target(platform: &Platform, req: &Request) -> Option<Result<Target, ApiError>> {
+    let path_and_query = req.uri().path_and_query().map_or("/", |pq| pq.as_str()).to_owned();
+    if let Some(label) = standby_host_label(platform, req) {
+        return Some(actor_from_label(platform, &label, '-').map(|actor_ref| Target { actor_ref, path_and_query }));
+    }
+    let rest = path_and_query.strip_prefix(PATH_PREFIX)?;
+    let (label, tail) = match rest.find(['/', '?']) {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    let path_and_query = match tail {
+        "" => "/".to_owned(),
+        t if t.starts_with('?') => format!("/{t}"),
+        t => t.to_owned(),
+    };
+    Some(actor_from_label(platform, label, '~').map(|actor_ref| Target { actor_ref, path_and_query }))
+}
+
+/// `<label>` of a `Host: <label>.<standby domain>[:port]`.
+fn standby_host_label(platform: &Platform, req: &Request) -> Option<String> {
+    let host = req.uri().host().map(str::to_owned).or_else(|| {
+        let h = req.headers().get(header::HOST)?.to_str().ok()?;
+        Some(h.rsplit_once(':').filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit())).map_or(h, |(host, _)| host).to_owned())
+    })?;
+    let host = host.to_ascii_lowercase();
+    let label = host.strip_suffix(&platform.config.standby_domain)?.strip_suffix('.')?;
+    (!label.is_empty() && !label.contains('.')).then(|| label.to_owned())
+}
+
+/// `<username>--<actor>` (host) or `<username>~<actor>` (path) to an Actor reference.
+fn actor_from_label(platform: &Platform, label: &str, separator: char) -> Result<String, ApiError> {
+    let split = match separator {
+        '-' => label.split_once("--"),
+        _ => label.split_once('~'),
+    };
+    let Some((user, actor)) = split.filter(|(u, a)| !u.is_empty() && !a.is_empty()) else {
+        return Err(ApiError::not_found(format!(
+            "\"{label}\" names no Standby Actor: use <username>--<actor>.{} or /standby/<username>~<actor>/",
+            platform.config.standby_domain
+        )));
+    };
+    if !user.eq_ignore_ascii_case(&platform.config.username) {
+        return Err(ApiError::not_found(format!("Actor was not found: {user}/{actor}")));
+    }
+    Ok(format!("{}~{actor}", platform.config.username))
+}
+
+async fn handle(platform: Arc<Platform>, target: Target, mut req: Request) -> Response {
+    let (actor, settings) = match platform.standby_target(&target.actor_ref) {
+        Ok(t) => t,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let token = request_token(&req);
+    if !settings.is_public {
+        match &token {
+            None => {
+                return ApiError::new(StatusCode::UNAUTHORIZED, "token-not-provided", "Authentication token was not provided")
+                    .into_response()
+            }
+            Some(t) if !same_token(t, &platform.config.token) => {
+                return ApiError::new(StatusCode::UNAUTHORIZED, "token-not-valid", "Authentication token is not valid").into_response()
+            }
+            Some(_) => {}
+        }
+    }
+    // The Actor gets the request, not the caller's API token.
+    let path_and_query = strip_token_param(&target.path_and_query);
+    if token.as_deref().is_some_and(|t| same_token(t, &platform.config.token)) && req.headers().contains_key(header::AUTHORIZATION) {
+        req.headers_mut().remove(header::AUTHORIZATION);
+    }
+    match path_and_query.parse::<Uri>() {
+        Ok(uri) => *req.uri_mut() = uri,
+        Err(e) => return ApiError::bad_request("invalid-request", format!("The request path is not valid: {e}")).into_response(),
+    }
+    if !req.headers().contains_key(header::HOST) {
+        if let Ok(v) = HeaderValue::from_str(&format!("{}--{}.{}", actor.username, actor.name, platform.config.standby_domain)) {
+            req.headers_mut().insert(header::HOST, v);
+        }
+    }
+    let max = platform.config.limits.max_standby_request_bytes;
+    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request-too-large", format!("The request body is over {max} bytes"))
+            .into_response();
+    }
+    let req = req.map(|body| Body::new(Limited::new(body, max)));
+    match platform.standby_request(&actor, &settings, req).await {
+        Ok(resp) => resp,
+        Err(e) => error_response(e),
+    }
+}
+
+fn error_response(e: StandbyError) -> Response {
+    let (status, kind, message, retry) = match e {
+        StandbyError::Platform(e) => return ApiError::from(e).into_response(),
+        StandbyError::Overloaded { retry_after_secs } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "actor-standby-overloaded",
+            "Every Standby run of this Actor is at its request limit and the queue wait ran out; retry later".to_owned(),
+            Some(retry_after_secs),
+        ),
+        StandbyError::Serve(ServeError::Crashed(m)) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, "actor-standby-handler-failed", format!("The Actor failed to answer: {m}"), None)
+        }
+        StandbyError::Serve(ServeError::TimedOut(d)) => {
+            (StatusCode::GATEWAY_TIMEOUT, "actor-standby-timeout", format!("The Actor did not answer within {} s", d.as_secs()), None)
+        }
+        StandbyError::Serve(ServeError::Unavailable(m)) => (StatusCode::SERVICE_UNAVAILABLE, "actor-standby-unavailable", m, Some(1)),
+    };
+    let mut resp = ApiError::new(status, kind, message).into_response();
+    if let Some(secs) = retry {
+        resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    resp
+}
+
+/// The path and query without a `token` parameter.
+fn strip_token_param(path_and_query: &str) -> String {
+    let Some((path, query)) = path_and_query.split_once('?') else { return path_and_query.to_owned() };
+    let kept: Vec<&str> = query.split('&').filter(|p| !p.is_empty() && p.split('=').next() != Some("token")).collect();
+    if kept.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{}", kept.join("&"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_token_param;
+
+    #[test]
+    fn token_is_taken_out_of_the_query_and_nothing_else() {
+        assert_eq!(strip_token_param("/a?token=x"), "/a");
+        assert_eq!(strip_token_param("/a?x=1&token=y&z=2"), "/a?x=1&z=2");
+        assert_eq!(strip_token_param("/a?tokens=1"), "/a?tokens=1");
+        assert_eq!(strip_token_param("/a"), "/a");
+    }
+}

@@ -1,0 +1,132 @@
+//! Standby requests on the wasm executor: every request gets a fresh
+//! instance from the build's cached `InstancePre` (pooling allocator, so
+//! tens of microseconds), runs the `wasi:http/incoming-handler` export under
+//! the run's memory budget, and is bounded by its deadline twice: an epoch
+//! interrupt for a busy guest and an async timeout for a waiting one.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::BodyExt;
+use tokio::sync::oneshot;
+use tokio::time::{timeout_at, Instant};
+use tracing::Instrument;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::WasiHttpView;
+
+use super::host::HostCtx;
+use super::{classify_error, output, Interrupted, RunState, WasmExecutor};
+use crate::executor::{HttpRequest, HttpResponse, HttpServer, Outcome, RunJob, ServeError, StopReason};
+
+/// How long a handler that has answered may go on streaming its body past
+/// the request deadline before its instance is dropped.
+const BODY_GRACE: Duration = Duration::from_secs(1);
+
+pub struct WasmHttpServer {
+    executor: Arc<WasmExecutor>,
+    pre: ProxyPre<RunState>,
+    job: RunJob,
+    env: Vec<(String, String)>,
+    memory_limit: u64,
+    request_timeout: Duration,
+}
+
+impl WasmHttpServer {
+    pub fn new(executor: Arc<WasmExecutor>, pre: ProxyPre<RunState>, job: RunJob, request_timeout: Duration) -> Self {
+        let env = output::actor_env(&job);
+        let memory_limit = job.run.options.memory_mbytes as u64 * 1024 * 1024;
+        WasmHttpServer { executor, pre, job, env, memory_limit, request_timeout }
+    }
+
+    /// What a failed handler call means for the client.
+    fn failure(&self, e: &wasmtime::Error, what: &str) -> ServeError {
+        if let Some(Interrupted(reason)) = e.downcast_ref::<Interrupted>() {
+            return match reason {
+                // The run itself is stopping (abort, migration, run timeout).
+                _ if self.job.stop.borrow().is_some() => ServeError::Unavailable("The Standby run is stopping".into()),
+                StopReason::Timeout => {
+                    self.job.log.system(&format!("{what}: the handler did not finish within {} s.", self.request_timeout.as_secs()));
+                    ServeError::TimedOut(self.request_timeout)
+                }
+                _ => ServeError::Unavailable("The Standby run is stopping".into()),
+            };
+        }
+        match classify_error(e, &self.job, self.memory_limit) {
+            Outcome::Crashed(message) => ServeError::Crashed(format!("{what}: {message}")),
+            Outcome::Exited { exit_code, .. } => ServeError::Crashed(format!("{what}: the handler exited with code {exit_code}")),
+            Outcome::Stopped(_) => ServeError::Unavailable("The Standby run is stopping".into()),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl HttpServer for WasmHttpServer {
+    async fn handle(&self, request: HttpRequest) -> Result<HttpResponse, ServeError> {
+        let what = format!("{} {}", request.method(), request.uri().path());
+        let span = tracing::debug_span!("standby_request", run_id = %self.job.run.id, request = %what);
+        self.serve(request, what).instrument(span).await
+    }
+}
+
+impl WasmHttpServer {
+    async fn serve(&self, request: HttpRequest, what: String) -> Result<HttpResponse, ServeError> {
+        let deadline = Instant::now() + self.request_timeout;
+        let deadline = self.job.deadline.map_or(deadline, |d| d.min(deadline));
+        let permit = match timeout_at(deadline, self.executor.standby_slots.clone().acquire_owned()).await {
+            Ok(Ok(p)) => p,
+            Ok(Err(_)) => return Err(ServeError::Unavailable("The server is shutting down".into())),
+            Err(_) => return Err(ServeError::TimedOut(self.request_timeout)),
+        };
+
+        let mut store = self.executor.new_store(
+            output::wasi_ctx(&self.env, &self.job),
+            HostCtx::new(&self.job),
+            self.memory_limit,
+            self.job.usage.clone(),
+            self.job.stop.clone(),
+            Some(deadline),
+        );
+        let (parts, body) = request.into_parts();
+        let body = body.map_err(|e| wasmtime_wasi_http::Error::InternalError(Some(e.to_string())));
+        let (tx, rx) = oneshot::channel();
+        let handles =
+            store.data_mut().http().new_incoming_request(Scheme::Http, axum::http::Request::from_parts(parts, body)).and_then(|req| {
+                let out = store.data_mut().http().new_response_outparam(tx)?;
+                Ok((req, out))
+            });
+        let (req, out) = handles.map_err(|e| ServeError::Crashed(format!("{what}: the request cannot be handed to the Actor: {e:#}")))?;
+
+        let pre = self.pre.clone();
+        // The guest runs in its own task: it may go on streaming the body
+        // after the head is sent. The epoch deadline stops a busy guest; the
+        // timeout drops one that waits in a host call.
+        let guest = tokio::spawn(async move {
+            let _permit = permit;
+            let call = async {
+                let proxy = pre.instantiate_async(&mut store).await?;
+                proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await
+            };
+            match timeout_at(deadline + BODY_GRACE, call).await {
+                Ok(result) => result,
+                Err(_) => Err(Interrupted(StopReason::Timeout).into()),
+            }
+        });
+
+        match timeout_at(deadline, rx).await {
+            Ok(Ok(Ok(response))) => Ok(response.map(axum::body::Body::new)),
+            Ok(Ok(Err(code))) => Err(ServeError::Crashed(format!("{what}: the handler answered with an error: {code:?}"))),
+            // No response was set: the guest returned or failed without one.
+            Ok(Err(_)) => match guest.await {
+                Ok(Ok(())) => Err(ServeError::Crashed(format!("{what}: the handler returned without setting a response"))),
+                Ok(Err(e)) => Err(self.failure(&e, &what)),
+                Err(join) => Err(ServeError::Crashed(format!("{what}: the handler task failed: {join}"))),
+            },
+            Err(_) => {
+                guest.abort();
+                self.job.log.system(&format!("{what}: the handler did not answer within {} s.", self.request_timeout.as_secs()));
+                Err(ServeError::TimedOut(self.request_timeout))
+            }
+        }
+    }
+}

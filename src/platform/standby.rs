@@ -1,0 +1,491 @@
+//! Standby: Actors that serve HTTP on their own URL.
+//!
+//! A request for an Actor goes to one of its Standby runs (ordinary runs
+//! with `meta.origin = STANDBY`, their own storages and log). Each Actor has
+//! a [`Pool`] of serving runs: a request takes a slot of a run that has one
+//! (at most `maxRequestsPerActorRun` per run), a new run is started when
+//! the concurrent requests exceed `desiredRequestsPerActorRun` per run, and
+//! a run without requests for `idleTimeoutSecs` gets `aborting` and
+//! finishes. Beyond the limits, requests wait in a bounded queue, then get
+//! 503 with `Retry-After`. The executor only answers the request
+//! ([`HttpServer`]); picking, scaling and idling are here, whatever the executor.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use super::actors::{Actor, Build};
+use super::error::{PlatformError, Result};
+use super::events::RunEvent;
+use super::runs::{RunStatus, StartOptions};
+use super::Platform;
+use crate::executor::{HttpRequest, HttpResponse, HttpServer, Outcome, Report, RunJob, ServeError, StopReason};
+
+/// Apify's defaults for `actorStandby`.
+const DEFAULT_MAX_REQUESTS_PER_RUN: u32 = 4;
+const DEFAULT_DESIRED_REQUESTS_PER_RUN: u32 = 3;
+const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 300;
+
+/// An Actor's Standby settings, resolved: the Actor's own over its build's
+/// actor.json over the defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StandbySettings {
+    pub max_requests_per_run: usize,
+    pub desired_requests_per_run: usize,
+    pub idle_timeout: Duration,
+    pub request_timeout: Duration,
+    pub build: Option<String>,
+    pub memory_mbytes: Option<u32>,
+    pub is_public: bool,
+    pub pass_actor_input: bool,
+}
+
+/// Why a Standby request got no answer from the Actor.
+#[derive(Debug)]
+pub enum StandbyError {
+    /// No such Actor, Standby not enabled, bad settings.
+    Platform(PlatformError),
+    /// Every run is at its limit and the queue wait ran out.
+    Overloaded {
+        retry_after_secs: u64,
+    },
+    Serve(ServeError),
+}
+
+impl From<PlatformError> for StandbyError {
+    fn from(e: PlatformError) -> Self {
+        StandbyError::Platform(e)
+    }
+}
+
+/// Serving Standby runs, per Actor.
+#[derive(Default)]
+pub(crate) struct StandbyPools {
+    pools: Mutex<HashMap<String, Arc<Pool>>>,
+}
+
+impl StandbyPools {
+    fn pool(&self, actor_id: &str) -> Arc<Pool> {
+        self.pools.lock().expect("standby pools poisoned").entry(actor_id.to_owned()).or_default().clone()
+    }
+
+    fn existing(&self, actor_id: &str) -> Option<Arc<Pool>> {
+        self.pools.lock().expect("standby pools poisoned").get(actor_id).cloned()
+    }
+
+    /// A run ended (or never got to serve): it takes no more requests.
+    pub(crate) fn forget_run(&self, actor_id: &str, run_id: &str) {
+        if let Some(pool) = self.existing(actor_id) {
+            pool.remove(run_id);
+        }
+    }
+
+    /// Every serving run stops taking requests and finishes once its last one is answered.
+    fn close_all(&self) {
+        let pools: Vec<Arc<Pool>> = self.pools.lock().expect("standby pools poisoned").values().cloned().collect();
+        for pool in pools {
+            pool.close_all();
+        }
+    }
+}
+
+/// One Actor's Standby runs.
+#[derive(Default)]
+struct Pool {
+    state: Mutex<PoolState>,
+    /// Woken when a slot frees, a run starts serving, or a run goes.
+    changed: Notify,
+    /// Requests waiting for a slot (the bounded queue).
+    waiting: AtomicUsize,
+}
+
+#[derive(Default)]
+struct PoolState {
+    runs: Vec<Serving>,
+    /// Runs started for this pool that do not serve yet.
+    starting: Vec<String>,
+    /// Runs being started right now (decided under the lock, so two
+    /// requests never start one run each for the same demand).
+    pending: usize,
+}
+
+struct Serving {
+    run_id: String,
+    server: Arc<dyn HttpServer>,
+    max: usize,
+    desired: usize,
+    in_flight: usize,
+    last_active: Instant,
+    accepting: bool,
+}
+
+impl Pool {
+    /// A free slot, if any, and whether this request should start another run.
+    fn pick(self: &Arc<Self>, settings: &StandbySettings, max_runs: usize, queued: usize) -> (Option<Lease>, bool) {
+        let mut st = self.state.lock().expect("standby pool poisoned");
+        let accepting = st.runs.iter().filter(|r| r.accepting).count();
+        let in_flight: usize = st.runs.iter().filter(|r| r.accepting).map(|r| r.in_flight).sum();
+        // Fill the oldest run up to `desired`, then spread up to `max`.
+        let slot = st.runs.iter().position(|r| r.accepting && r.in_flight < r.desired).or_else(|| {
+            (0..st.runs.len())
+                .filter(|&i| st.runs[i].accepting && st.runs[i].in_flight < st.runs[i].max)
+                .min_by_key(|&i| st.runs[i].in_flight)
+        });
+        // Scale out when demand (this request and the queue included) exceeds `desired` per run.
+        let demand = in_flight + queued + 1;
+        let capacity_runs = accepting + st.starting.len() + st.pending;
+        let start = demand > settings.desired_requests_per_run * capacity_runs && st.runs.len() + st.starting.len() + st.pending < max_runs;
+        if start {
+            st.pending += 1;
+        }
+        let lease = slot.map(|i| {
+            let r = &mut st.runs[i];
+            r.in_flight += 1;
+            Lease { pool: self.clone(), run_id: r.run_id.clone(), server: r.server.clone() }
+        });
+        (lease, start)
+    }
+
+    /// A start decided by `pick` went through (with the new run's ID) or failed.
+    fn started(&self, run_id: Option<&str>) {
+        let mut st = self.state.lock().expect("standby pool poisoned");
+        st.pending -= 1;
+        if let Some(id) = run_id {
+            // It may serve already.
+            if !st.runs.iter().any(|r| r.run_id == id) {
+                st.starting.push(id.to_owned());
+            }
+        }
+    }
+
+    fn register(&self, run_id: &str, server: Arc<dyn HttpServer>, settings: &StandbySettings) {
+        let mut st = self.state.lock().expect("standby pool poisoned");
+        st.starting.retain(|id| id != run_id);
+        st.runs.push(Serving {
+            run_id: run_id.to_owned(),
+            server,
+            max: settings.max_requests_per_run,
+            desired: settings.desired_requests_per_run,
+            in_flight: 0,
+            last_active: Instant::now(),
+            accepting: true,
+        });
+        drop(st);
+        self.changed.notify_waiters();
+    }
+
+    fn remove(&self, run_id: &str) {
+        let mut st = self.state.lock().expect("standby pool poisoned");
+        st.starting.retain(|id| id != run_id);
+        st.runs.retain(|r| r.run_id != run_id);
+        drop(st);
+        self.changed.notify_waiters();
+    }
+
+    fn release(&self, run_id: &str) {
+        let mut st = self.state.lock().expect("standby pool poisoned");
+        if let Some(r) = st.runs.iter_mut().find(|r| r.run_id == run_id) {
+            r.in_flight -= 1;
+            r.last_active = Instant::now();
+        }
+        drop(st);
+        self.changed.notify_waiters();
+    }
+
+    /// Stops routing requests to a run.
+    fn close(&self, run_id: &str) {
+        if let Some(r) = self.state.lock().expect("standby pool poisoned").runs.iter_mut().find(|r| r.run_id == run_id) {
+            r.accepting = false;
+        }
+        self.changed.notify_waiters();
+    }
+
+    fn close_all(&self) {
+        for r in self.state.lock().expect("standby pool poisoned").runs.iter_mut() {
+            r.accepting = false;
+        }
+        self.changed.notify_waiters();
+    }
+
+    /// `(in_flight, last_active, accepting)` of a run.
+    fn load(&self, run_id: &str) -> Option<(usize, Instant, bool)> {
+        let st = self.state.lock().expect("standby pool poisoned");
+        st.runs.iter().find(|r| r.run_id == run_id).map(|r| (r.in_flight, r.last_active, r.accepting))
+    }
+
+    /// Retires the run if it has been idle for `idle`; atomically with
+    /// picking, so no request is routed to a run that is going away.
+    fn retire_if_idle(&self, run_id: &str, idle: Duration) -> bool {
+        let mut st = self.state.lock().expect("standby pool poisoned");
+        match st.runs.iter_mut().find(|r| r.run_id == run_id) {
+            Some(r) if r.accepting && r.in_flight == 0 && r.last_active.elapsed() >= idle => {
+                r.accepting = false;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A request's slot in a run; dropping it frees the slot.
+struct Lease {
+    pool: Arc<Pool>,
+    run_id: String,
+    server: Arc<dyn HttpServer>,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.pool.release(&self.run_id);
+    }
+}
+
+/// Keeps the queue count honest when a waiting request is cancelled.
+struct Queued<'a>(&'a AtomicUsize);
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Platform {
+    /// The Actor's Standby URL: `<scheme>://<username>--<actor>.<standby domain>[:<port>]`.
+    pub fn standby_url(&self, actor_name: &str) -> String {
+        let (scheme, rest) = self.config.public_url.split_once("://").unwrap_or(("http", &self.config.public_url));
+        let host_port = rest.split('/').next().unwrap_or(rest);
+        let port = match host_port.rsplit_once(':') {
+            Some((host, port)) if !host.ends_with(']') || host.starts_with('[') => format!(":{port}"),
+            _ => String::new(),
+        };
+        format!("{scheme}://{}--{actor_name}.{}{port}", self.config.username, self.config.standby_domain)
+    }
+
+    /// The Actor's Standby settings, or `None` when Standby is off for it.
+    pub fn standby_settings(&self, actor: &Actor) -> Result<Option<(StandbySettings, Build)>> {
+        let own = actor.actor_standby.clone().unwrap_or_default();
+        let build = match self.resolve_build(actor, own.build.as_deref()) {
+            Ok(b) => b,
+            // No build yet: Standby cannot be on.
+            Err(_) if own.is_enabled != Some(true) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let def = &build.actor_definition;
+        let options = own.over(&def.actor_standby.clone().unwrap_or_default());
+        let enabled = options.is_enabled.unwrap_or(def.uses_standby_mode == Some(true));
+        if !enabled {
+            return Ok(None);
+        }
+        if !build.exports.http {
+            return Err(PlatformError::invalid_kind(
+                "actor-standby-not-supported",
+                format!(
+                    "Build {} of {} does not serve HTTP (it exports no wasi:http/incoming-handler)",
+                    build.build_number,
+                    actor.full_name()
+                ),
+            ));
+        }
+        let max = options.max_requests_per_actor_run.unwrap_or(DEFAULT_MAX_REQUESTS_PER_RUN).max(1) as usize;
+        let desired =
+            options.desired_requests_per_actor_run.unwrap_or(DEFAULT_DESIRED_REQUESTS_PER_RUN.min(max as u32)).clamp(1, max as u32);
+        let settings = StandbySettings {
+            max_requests_per_run: max,
+            desired_requests_per_run: desired as usize,
+            idle_timeout: Duration::from_secs(options.idle_timeout_secs.unwrap_or(DEFAULT_IDLE_TIMEOUT_SECS).max(1)),
+            request_timeout: Duration::from_secs(
+                options.request_timeout_secs.unwrap_or(self.config.limits.standby_request_timeout_secs).max(1),
+            ),
+            build: options.build.clone(),
+            memory_mbytes: options.memory_mbytes,
+            is_public: options.is_public == Some(true),
+            pass_actor_input: options.should_pass_actor_input == Some(true),
+        };
+        Ok(Some((settings, build)))
+    }
+
+    /// The Actor and its settings for a Standby request, if Standby is on.
+    pub fn standby_target(&self, actor_ref: &str) -> Result<(Actor, StandbySettings)> {
+        let actor = self.get_actor(actor_ref)?;
+        match self.standby_settings(&actor)? {
+            Some((settings, _)) => Ok((actor, settings)),
+            None => Err(PlatformError::invalid_kind(
+                "actor-standby-not-enabled",
+                format!(
+                    "Actor {} does not run in Standby mode: set \"usesStandbyMode\": true in its actor.json (or actorStandby.isEnabled) \
+                     and push a build that exports wasi:http/incoming-handler",
+                    actor.full_name()
+                ),
+            )),
+        }
+    }
+
+    /// Answers one Standby request: picks (or starts) a run with a free
+    /// slot, waiting in the Actor's bounded queue if there is none.
+    pub async fn standby_request(
+        &self,
+        actor: &Actor,
+        settings: &StandbySettings,
+        request: HttpRequest,
+    ) -> std::result::Result<HttpResponse, StandbyError> {
+        let limits = &self.config.limits;
+        let pool = self.standby.pool(&actor.id);
+        let wait = Duration::from_secs(limits.standby_queue_wait_secs);
+        let give_up = Instant::now() + wait;
+        let mut queued: Option<Queued<'_>> = None;
+        let lease = loop {
+            if self.is_shutting_down() {
+                return Err(PlatformError::Unavailable("The server is shutting down".into()).into());
+            }
+            let notified = pool.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let ahead = pool.waiting.load(Ordering::SeqCst) - queued.is_some() as usize;
+            let (lease, start) = pool.pick(settings, limits.max_standby_runs_per_actor, ahead);
+            if start {
+                self.start_standby_run(actor, settings, &pool)?;
+            }
+            if let Some(lease) = lease {
+                break lease;
+            }
+            if queued.is_none() {
+                if pool.waiting.fetch_add(1, Ordering::SeqCst) >= limits.max_standby_queue_per_actor {
+                    pool.waiting.fetch_sub(1, Ordering::SeqCst);
+                    return Err(StandbyError::Overloaded { retry_after_secs: retry_after(wait) });
+                }
+                queued = Some(Queued(&pool.waiting));
+            }
+            if tokio::time::timeout_at(give_up, notified).await.is_err() {
+                return Err(StandbyError::Overloaded { retry_after_secs: retry_after(wait) });
+            }
+        };
+        drop(queued);
+        let response = lease.server.handle(request).await.map_err(StandbyError::Serve);
+        drop(lease);
+        response
+    }
+
+    fn start_standby_run(&self, actor: &Actor, settings: &StandbySettings, pool: &Pool) -> Result<()> {
+        let input = if settings.pass_actor_input { example_input(actor) } else { None };
+        let started = self.start_run(
+            &actor.id,
+            StartOptions {
+                input,
+                build: settings.build.clone(),
+                memory_mbytes: settings.memory_mbytes,
+                // A Standby run ends by idling out, not by a timeout.
+                timeout_secs: Some(0),
+                origin: Some("STANDBY".to_owned()),
+                ..Default::default()
+            },
+        );
+        pool.started(started.as_ref().ok().map(|r| r.id.as_str()));
+        let run = started?;
+        // The run may have ended already (it could not start): do not wait for it.
+        if self.get_run(&run.id).is_ok_and(|r| r.status.is_terminal()) {
+            pool.remove(&run.id);
+        }
+        tracing::info!(actor = %actor.full_name(), run_id = %run.id, "started a Standby run");
+        Ok(())
+    }
+
+    /// A Standby run's life: serve until idle, aborted or stopped.
+    pub(super) async fn serve_standby(self: Arc<Self>, job: RunJob) -> Report {
+        let report = |outcome| Report { outcome, mem_max_bytes: job.usage.mem_peak_bytes.load(Ordering::Relaxed) };
+        let actor = match self.get_actor(&job.run.act_id) {
+            Ok(a) => a,
+            Err(e) => return report(Outcome::Crashed(format!("The Actor is gone: {e}"))),
+        };
+        let settings = match self.standby_settings(&actor) {
+            Ok(Some((s, _))) => s,
+            Ok(None) => return report(Outcome::Crashed("Standby mode is no longer enabled for this Actor".into())),
+            Err(e) => return report(Outcome::Crashed(e.to_string())),
+        };
+        let server = match self.executor.http_server(&job, settings.request_timeout) {
+            Ok(s) => s,
+            Err(e) => return report(Outcome::Crashed(format!("The Standby server could not start: {e}"))),
+        };
+        let run_id = job.run.id.clone();
+        let pool = self.standby.pool(&actor.id);
+        pool.register(&run_id, server, &settings);
+        job.log.system(&format!(
+            "Serving Standby requests at {} (at most {} at once, idle timeout {} s).",
+            self.standby_url(&actor.name),
+            settings.max_requests_per_run,
+            settings.idle_timeout.as_secs()
+        ));
+        let mut stop = job.stop.clone();
+        let mut status = self.active.subscribe(&run_id);
+        let mut draining = false;
+        let outcome = loop {
+            let notified = pool.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let Some((in_flight, last_active, accepting)) = pool.load(&run_id) else {
+                break Outcome::Exited { exit_code: 0, message: None };
+            };
+            if !accepting && in_flight == 0 {
+                break Outcome::Exited { exit_code: 0, message: None };
+            }
+            draining |= !accepting;
+            let idle_at = (in_flight == 0 && !draining).then(|| last_active + settings.idle_timeout);
+            let aborting = async {
+                match status.as_mut() {
+                    Some(rx) => {
+                        let _ = rx.wait_for(|s| *s == RunStatus::Aborting).await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                reason = stop.wait_for(Option::is_some) => {
+                    break Outcome::Stopped(reason.map(|r| r.unwrap_or(StopReason::Abort)).unwrap_or(StopReason::Abort));
+                }
+                _ = aborting, if !draining => {
+                    pool.close(&run_id);
+                    draining = true;
+                }
+                _ = sleep_until_opt(idle_at) => {
+                    if pool.retire_if_idle(&run_id, settings.idle_timeout) {
+                        let secs = settings.idle_timeout.as_secs();
+                        job.events.push(RunEvent::Aborting);
+                        job.log.system(&format!("No Standby request for {secs} s: the run finishes."));
+                        let _ = self.set_status_message(&run_id, &format!("The Standby run finished after {secs} s without requests"), true);
+                        break Outcome::Exited { exit_code: 0, message: None };
+                    }
+                }
+                _ = notified => {}
+            }
+        };
+        pool.remove(&run_id);
+        report(outcome)
+    }
+
+    /// Standby runs finish once their requests are answered (server shutdown).
+    pub(super) fn close_standby(&self) {
+        self.standby.close_all();
+    }
+}
+
+fn retry_after(wait: Duration) -> u64 {
+    wait.as_secs().clamp(1, 30)
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The Actor's `exampleRunInput`, for `shouldPassActorInput`.
+fn example_input(actor: &Actor) -> Option<(Vec<u8>, String)> {
+    let example = actor.extra.get("exampleRunInput")?;
+    let body = example.get("body")?.as_str()?.as_bytes().to_vec();
+    let content_type = example.get("contentType").and_then(|c| c.as_str()).unwrap_or("application/json").to_owned();
+    Some((body, content_type))
+}
