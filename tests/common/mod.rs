@@ -22,7 +22,23 @@ pub fn build_guests() {
     BUILT.get_or_init(|| {
         let status = Command::new(env!("CARGO"))
             .current_dir(repo())
-            .args(["build", "--release", "--target", "wasm32-wasip2", "-p", "hello", "-p", "counter", "-p", "long-job", "-p", "probe"])
+            .args(["build", "--release", "--target", "wasm32-wasip2"])
+            .args([
+                "-p",
+                "hello",
+                "-p",
+                "counter",
+                "-p",
+                "long-job",
+                "-p",
+                "standby-hello",
+                "-p",
+                "kv-api",
+                "-p",
+                "probe",
+                "-p",
+                "standby-probe",
+            ])
             .status()
             .expect("running cargo");
         assert!(status.success(), "building guest components failed (rustup target add wasm32-wasip2?)");
@@ -45,6 +61,11 @@ impl Server {
     }
 
     pub fn start_in(data_dir: &Path, preload: bool) -> Server {
+        Server::start_with(data_dir, preload, &[])
+    }
+
+    /// Like `start_in`, with extra `wactor serve` flags.
+    pub fn start_with(data_dir: &Path, preload: bool, extra: &[&str]) -> Server {
         build_guests();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_wactor"));
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--token", TOKEN, "--max-concurrent-runs", "64"])
@@ -56,8 +77,9 @@ impl Server {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         if preload {
-            cmd.args(["--preload", "examples", "--preload", "tests/guests/probe"]);
+            cmd.args(["--preload", "examples", "--preload", "tests/guests/probe", "--preload", "tests/guests/standby-probe"]);
         }
+        cmd.args(extra);
         let mut child = cmd.spawn().expect("starting wactor serve");
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();

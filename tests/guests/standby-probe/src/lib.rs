@@ -44,6 +44,7 @@ fn handle(req: Request) -> wactor_sdk::Result<Response> {
                     "params": req.query_pairs(),
                     "body": req.text(),
                     "contentType": req.header("content-type"),
+                    "authorization": req.header("authorization"),
                     "runId": info.run_id,
                     "defaultKeyValueStoreId": info.default_key_value_store_id,
                     "standbyUrl": std::env::var("ACTOR_STANDBY_URL").ok(),
