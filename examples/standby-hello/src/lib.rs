@@ -8,16 +8,17 @@
 
 use serde_json::json;
 use wactor_sdk::http::{Request, Response};
-use wactor_sdk::KeyValueStore;
+
+const STORE: Option<&str> = Some("standby-hello");
 
 fn handle(req: Request) -> wactor_sdk::Result<Response> {
     if req.path() == "/count" {
-        let store = KeyValueStore::open("standby-hello")?;
-        let count = store.get_value::<u64>("COUNT")?.unwrap_or(0) + 1;
-        store.set_value("COUNT", &count)?;
+        let count = wactor_sdk::get_value_in::<u64>(STORE, "COUNT")?.unwrap_or(0) + 1;
+        wactor_sdk::set_value_in(STORE, "COUNT", &count)?;
         return Ok(Response::json(200, &json!({ "count": count })));
     }
-    // The echo touches no storage, so it also runs under plain `wasmtime serve`.
+    // The echo touches no storage, so the same component also runs under
+    // `wasmtime serve -Wunknown-imports-trap=y` (the Standby benchmark).
     Ok(Response::json(
         200,
         &json!({

@@ -218,17 +218,7 @@ impl Dataset {
 }
 
 thread_local! {
-    static DEFAULT_KV: OnceCell<KeyValueStore> = const { OnceCell::new() };
     static DEFAULT_DATASET: OnceCell<Dataset> = const { OnceCell::new() };
-}
-
-fn with_default_kv<R>(f: impl FnOnce(&KeyValueStore) -> Result<R>) -> Result<R> {
-    DEFAULT_KV.with(|cell| {
-        if cell.get().is_none() {
-            let _ = cell.set(KeyValueStore::open_default()?);
-        }
-        f(cell.get().expect("just set"))
-    })
 }
 
 fn with_default_dataset<R>(f: impl FnOnce(&Dataset) -> Result<R>) -> Result<R> {
@@ -247,12 +237,28 @@ pub fn push_data<T: Serialize + ?Sized>(items: &T) -> Result<()> {
 
 /// A JSON record of the run's default store.
 pub fn get_value<T: DeserializeOwned>(key: &str) -> Result<Option<T>> {
-    with_default_kv(|kv| kv.get_value(key))
+    get_value_in(None, key)
 }
 
 /// Stores a JSON record in the run's default store.
 pub fn set_value<T: Serialize + ?Sized>(key: &str, value: &T) -> Result<()> {
-    with_default_kv(|kv| kv.set_value(key, value))
+    set_value_in(None, key, value)
+}
+
+/// A JSON record of the named store (`None`: the run's default store),
+/// without opening a handle.
+pub fn get_value_in<T: DeserializeOwned>(store: Option<&str>, key: &str) -> Result<Option<T>> {
+    match wit_kv::get_record(store, key)? {
+        Some(v) => Ok(Some(serde_json::from_slice(&v.value)?)),
+        None => Ok(None),
+    }
+}
+
+/// Stores a JSON record in the named store (created if needed; `None`: the
+/// run's default store), without opening a handle.
+pub fn set_value_in<T: Serialize + ?Sized>(store: Option<&str>, key: &str, value: &T) -> Result<()> {
+    let bytes = serde_json::to_vec(value)?;
+    Ok(wit_kv::set_record(store, key, &bytes, "application/json; charset=utf-8")?)
 }
 
 /// The run's input, deserialised (`None` when the run has none).

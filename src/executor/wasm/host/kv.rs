@@ -15,17 +15,43 @@ impl ActorHost<'_> {
     fn kv_id(&self, r: &Resource<KvHandle>) -> HostResult<String> {
         Ok(self.table.get(r)?.store_id.clone())
     }
+
+    /// The run's default store (`None`), or the named one, created if needed.
+    fn store_id(&self, name: Option<String>) -> HostResult<String> {
+        Ok(match name {
+            None => self.ctx.run.default_key_value_store_id.clone(),
+            Some(name) => self.ctx.platform.kv.get_or_create_named(&name)?.0.info.id,
+        })
+    }
+
+    fn get_in(&self, store_id: &str, key: &str) -> HostResult<Option<StoredValue>> {
+        let record = self.ctx.platform.kv.get_record(store_id, key)?;
+        Ok(record.map(|r| StoredValue { value: r.value, content_type: r.content_type }))
+    }
+
+    async fn set_in(&mut self, store_id: &str, key: &str, value: &[u8], content_type: &str) -> HostResult<()> {
+        let max = self.ctx.platform.config.limits.max_record_bytes;
+        self.ctx.platform.kv.set_record(store_id, key, value, content_type, max)?;
+        self.ctx.platform.commit().await;
+        Ok(())
+    }
 }
 
-impl Host for ActorHost<'_> {}
+impl Host for ActorHost<'_> {
+    async fn get_record(&mut self, store: Option<String>, key: String) -> HostResult<Option<StoredValue>> {
+        let id = self.store_id(store)?;
+        self.get_in(&id, &key)
+    }
+
+    async fn set_record(&mut self, store: Option<String>, key: String, value: Vec<u8>, content_type: String) -> HostResult<()> {
+        let id = self.store_id(store)?;
+        self.set_in(&id, &key, &value, &content_type).await
+    }
+}
 
 impl HostStore for ActorHost<'_> {
     async fn open(&mut self, name: Option<String>) -> HostResult<Resource<KvHandle>> {
-        let kv = &self.ctx.platform.kv;
-        let store_id = match name {
-            None => self.ctx.run.default_key_value_store_id.clone(),
-            Some(name) => kv.get_or_create_named(&name)?.0.info.id,
-        };
+        let store_id = self.store_id(name)?;
         self.push_handle(KvHandle { store_id })
     }
 
@@ -40,16 +66,12 @@ impl HostStore for ActorHost<'_> {
 
     async fn get(&mut self, r: Resource<KvHandle>, key: String) -> HostResult<Option<StoredValue>> {
         let id = self.kv_id(&r)?;
-        let record = self.ctx.platform.kv.get_record(&id, &key)?;
-        Ok(record.map(|r| StoredValue { value: r.value, content_type: r.content_type }))
+        self.get_in(&id, &key)
     }
 
     async fn set(&mut self, r: Resource<KvHandle>, key: String, value: Vec<u8>, content_type: String) -> HostResult<()> {
         let id = self.kv_id(&r)?;
-        let max = self.ctx.platform.config.limits.max_record_bytes;
-        self.ctx.platform.kv.set_record(&id, &key, &value, &content_type, max)?;
-        self.ctx.platform.commit().await;
-        Ok(())
+        self.set_in(&id, &key, &value, &content_type).await
     }
 
     async fn delete(&mut self, r: Resource<KvHandle>, key: String) -> HostResult<()> {
