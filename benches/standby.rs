@@ -11,8 +11,9 @@
 //! - resident memory of an idle Standby Actor (the server's RSS with one
 //!   idle Standby run, minus before it started).
 //!
-//! Run with `benches/standby.sh` (installs wrk and wasmtime-cli 48.0.8 if
-//! missing) or `cargo bench --bench standby -- --wasmtime PATH [--cold N] [--secs S]`.
+//! Run with `benches/standby.sh` (installs wrk, wasmtime-cli 48.0.8 and
+//! wac-cli if missing, and plugs the stub of the wactor imports into the
+//! component for `wasmtime serve`).
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -83,7 +84,7 @@ async fn main() {
         .unwrap();
     assert!(status.success());
     let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| format!("{repo}/target"));
-    let component = format!("{target}/wasm32-wasip2/release/standby_hello.wasm");
+    let component: String = arg("--wasmtime-component").unwrap_or_else(|| format!("{target}/bench-tools/standby_hello_plugged.wasm"));
 
     // wactor, with the example preloaded.
     let dir = tempfile::tempdir().unwrap();
@@ -112,7 +113,7 @@ async fn main() {
     // wasmtime serve, on the same component.
     let wt_port = free_port();
     let wt_child = Command::new(&wasmtime)
-        .args(["serve", "-Scli", "-Wunknown-imports-trap=y", "--addr", &format!("127.0.0.1:{wt_port}")])
+        .args(["serve", "-Scli", "--addr", &format!("127.0.0.1:{wt_port}")])
         .arg(&component)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -140,26 +141,32 @@ async fn main() {
     let rss_idle = rss_kib(wactor_pid);
     abort_standby_runs(&api, &url).await;
 
-    // Cold starts.
-    let mut wactor_cold = Vec::with_capacity(cold_n);
-    for _ in 0..cold_n {
-        let t = Instant::now();
-        let resp = fresh.get(&standby_url).bearer_auth(TOKEN).send().await.unwrap();
-        let body = resp.bytes().await.unwrap();
-        wactor_cold.push(t.elapsed());
-        assert!(body.starts_with(b"{"), "{body:?}");
-        assert_eq!(abort_standby_runs(&api, &url).await, 1);
-    }
+    // Cold starts, on a kept-alive connection and on a fresh connection each.
+    let kept = reqwest::Client::builder().resolve(HOST, addr).build().unwrap();
     let wt_fresh = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
-    let mut wt_cold = Vec::with_capacity(cold_n);
-    for _ in 0..cold_n {
-        let t = Instant::now();
-        let body = wt_fresh.get(&wt_url).send().await.unwrap().bytes().await.unwrap();
-        wt_cold.push(t.elapsed());
-        assert!(body.starts_with(b"{"), "{body:?}");
+    let wt_kept = reqwest::Client::new();
+    let mut cold = Vec::new();
+    for (label, wactor_client, wt_client) in [("kept-alive connection", &kept, &wt_kept), ("fresh connection each", &fresh, &wt_fresh)] {
+        let mut wactor_cold = Vec::with_capacity(cold_n);
+        for _ in 0..cold_n {
+            let t = Instant::now();
+            let resp = wactor_client.get(&standby_url).bearer_auth(TOKEN).send().await.unwrap();
+            let body = resp.bytes().await.unwrap();
+            wactor_cold.push(t.elapsed());
+            assert!(body.starts_with(b"{"), "{body:?}");
+            assert_eq!(abort_standby_runs(&api, &url).await, 1);
+        }
+        let mut wt_cold = Vec::with_capacity(cold_n);
+        for _ in 0..cold_n {
+            let t = Instant::now();
+            let body = wt_client.get(&wt_url).send().await.unwrap().bytes().await.unwrap();
+            wt_cold.push(t.elapsed());
+            assert!(body.starts_with(b"{"), "{body:?}");
+        }
+        wactor_cold.sort();
+        wt_cold.sort();
+        cold.push((label, wactor_cold, wt_cold));
     }
-    wactor_cold.sort();
-    wt_cold.sort();
     let wt_rss = rss_kib(wt_pid);
 
     // Warm: alternate the two servers, twice each.
@@ -174,14 +181,11 @@ async fn main() {
 
     println!("\n| measurement | wactor serve | wasmtime serve ({wt_version}) | ratio wactor/wasmtime |");
     println!("|---|---|---|---|");
-    for (name, p) in [("cold start p50", 0.5), ("cold start p99", 0.99)] {
-        let (a, b) = (percentile(&wactor_cold, p), percentile(&wt_cold, p));
-        println!(
-            "| {name} ({cold_n} requests, fresh connection each) | {} | {} | {:.2} |",
-            ms(a),
-            ms(b),
-            a.as_secs_f64() / b.as_secs_f64()
-        );
+    for (label, wactor_cold, wt_cold) in &cold {
+        for (name, p) in [("cold start p50", 0.5), ("cold start p99", 0.99)] {
+            let (a, b) = (percentile(wactor_cold, p), percentile(wt_cold, p));
+            println!("| {name} ({cold_n} requests, {label}) | {} | {} | {:.2} |", ms(a), ms(b), a.as_secs_f64() / b.as_secs_f64());
+        }
     }
     for (round, (w_rps, w_p99), (t_rps, t_p99)) in &warm {
         println!("| warm requests/s, wrk -t2 -c64 -d{secs}s, round {} | {w_rps:.0} | {t_rps:.0} | {:.2} |", round + 1, w_rps / t_rps);

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
+use axum::serve::ListenerExt;
 use clap::{Parser, Subcommand};
 
 use wactor::cli::{client::Client, package};
@@ -249,6 +250,13 @@ async fn serve(args: ServeArgs) -> Result<()> {
     println!("data dir: {}", data_dir.display());
     let app = wactor::api::app(platform.clone());
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    // Small responses (Standby answers, API JSON) go out at once: without
+    // TCP_NODELAY a response written in two parts waits for a delayed ACK (~40 ms).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "setting TCP_NODELAY");
+        }
+    });
     let server = tokio::spawn(
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {

@@ -204,6 +204,7 @@ impl Platform {
             return Err(PlatformError::Conflict(format!("An Actor named \"{name}\" already exists")));
         }
         put_json(&self.db.actors, &actor.id, &actor)?;
+        self.actors_changed();
         Ok(actor)
     }
 
@@ -219,6 +220,7 @@ impl Platform {
         }
         actor.modified_at = ids::now();
         put_json(&self.db.actors, &actor.id, &actor)?;
+        self.actors_changed();
         Ok(actor)
     }
 
@@ -227,6 +229,7 @@ impl Platform {
         let actor = self.get_actor(reference)?;
         self.db.actor_names.remove(actor.name.as_str())?;
         self.db.actors.remove(actor.id.as_str())?;
+        self.actors_changed();
         for tagged in actor.tagged_builds.values() {
             self.executor.forget_build(&tagged.build_id);
         }
@@ -313,6 +316,7 @@ impl Platform {
             TaggedBuild { build_id: build.id.clone(), build_number: build.build_number.clone(), finished_at: build.finished_at },
         );
         put_json(&self.db.actors, &actor.id, &actor)?;
+        self.actors_changed();
         Ok(build)
     }
 

@@ -69,6 +69,9 @@ pub struct Platform {
     pub(crate) standby: standby::StandbyPools,
     run_slots: Arc<Semaphore>,
     input_schemas: Mutex<HashMap<String, Arc<InputSchema>>>,
+    /// Bumped by every change to an Actor or its builds; caches of derived
+    /// values (Standby targets) compare against it.
+    actors_version: std::sync::atomic::AtomicU64,
     shutting_down: std::sync::atomic::AtomicBool,
     this: Weak<Platform>,
 }
@@ -105,6 +108,7 @@ impl Platform {
             standby: standby::StandbyPools::default(),
             run_slots: Arc::new(Semaphore::new(opts.limits.max_concurrent_runs as usize)),
             input_schemas: Mutex::new(HashMap::new()),
+            actors_version: std::sync::atomic::AtomicU64::new(0),
             shutting_down: std::sync::atomic::AtomicBool::new(false),
             this: this.clone(),
             config,
@@ -128,6 +132,15 @@ impl Platform {
             ));
         }
         self.datasets.push(dataset_id, &items)
+    }
+
+    /// Marks cached views of Actors stale.
+    pub(crate) fn actors_changed(&self) {
+        self.actors_version.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    pub(crate) fn actors_version(&self) -> u64 {
+        self.actors_version.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Starts the background tasks (the group-commit flusher). Call once, inside the runtime.

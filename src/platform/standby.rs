@@ -66,7 +66,20 @@ impl From<PlatformError> for StandbyError {
 #[derive(Default)]
 pub(crate) struct StandbyPools {
     pools: Mutex<HashMap<String, Arc<Pool>>>,
+    /// Resolved targets by the reference requests use, valid while the
+    /// platform's Actor version is unchanged (saves two reads and JSON
+    /// parses per request).
+    targets: Mutex<HashMap<String, CachedTarget>>,
 }
+
+struct CachedTarget {
+    version: u64,
+    actor: Arc<Actor>,
+    settings: StandbySettings,
+}
+
+/// Distinct references cached at most; beyond, the cache starts over.
+const MAX_CACHED_TARGETS: usize = 4096;
 
 impl StandbyPools {
     fn pool(&self, actor_id: &str) -> Arc<Pool> {
@@ -309,10 +322,23 @@ impl Platform {
     }
 
     /// The Actor and its settings for a Standby request, if Standby is on.
-    pub fn standby_target(&self, actor_ref: &str) -> Result<(Actor, StandbySettings)> {
-        let actor = self.get_actor(actor_ref)?;
+    pub fn standby_target(&self, actor_ref: &str) -> Result<(Arc<Actor>, StandbySettings)> {
+        let version = self.actors_version();
+        if let Some(t) = self.standby.targets.lock().expect("standby targets poisoned").get(actor_ref) {
+            if t.version == version {
+                return Ok((t.actor.clone(), t.settings.clone()));
+            }
+        }
+        let actor = Arc::new(self.get_actor(actor_ref)?);
         match self.standby_settings(&actor)? {
-            Some((settings, _)) => Ok((actor, settings)),
+            Some((settings, _)) => {
+                let mut targets = self.standby.targets.lock().expect("standby targets poisoned");
+                if targets.len() >= MAX_CACHED_TARGETS {
+                    targets.clear();
+                }
+                targets.insert(actor_ref.to_owned(), CachedTarget { version, actor: actor.clone(), settings: settings.clone() });
+                Ok((actor, settings))
+            }
             None => Err(PlatformError::invalid_kind(
                 "actor-standby-not-enabled",
                 format!(

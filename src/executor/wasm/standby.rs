@@ -28,6 +28,8 @@ pub struct WasmHttpServer {
     pre: ProxyPre<RunState>,
     job: RunJob,
     env: Vec<(String, String)>,
+    /// Cloned into each request's store.
+    host: HostCtx,
     memory_limit: u64,
     request_timeout: Duration,
 }
@@ -36,7 +38,8 @@ impl WasmHttpServer {
     pub fn new(executor: Arc<WasmExecutor>, pre: ProxyPre<RunState>, job: RunJob, request_timeout: Duration) -> Self {
         let env = output::actor_env(&job);
         let memory_limit = job.run.options.memory_mbytes as u64 * 1024 * 1024;
-        WasmHttpServer { executor, pre, job, env, memory_limit, request_timeout }
+        let host = HostCtx::new(&job);
+        WasmHttpServer { executor, pre, job, env, host, memory_limit, request_timeout }
     }
 
     /// What a failed handler call means for the client.
@@ -81,7 +84,7 @@ impl WasmHttpServer {
 
         let mut store = self.executor.new_store(
             output::wasi_ctx(&self.env, &self.job),
-            HostCtx::new(&self.job),
+            self.host.clone(),
             self.memory_limit,
             self.job.usage.clone(),
             self.job.stop.clone(),

@@ -57,11 +57,13 @@ impl From<wasmtime::component::ResourceTableError> for HostError {
 
 pub type HostResult<T> = Result<T, HostError>;
 
-/// Per-run host state: who the guest is and how many handles it holds.
+/// Per-instance host state: who the guest is and how many handles it holds.
+/// Cloned per Standby request (the shared parts are `Arc`s).
+#[derive(Clone)]
 pub struct HostCtx {
     pub(super) platform: Arc<Platform>,
-    pub(super) run: Run,
-    pub(super) actor_full_name: String,
+    pub(super) run: Arc<Run>,
+    pub(super) actor_full_name: Arc<str>,
     pub(super) open_handles: usize,
     pub(super) events: crate::platform::events::EventQueue,
 }
@@ -70,8 +72,8 @@ impl HostCtx {
     pub fn new(job: &RunJob) -> Self {
         HostCtx {
             platform: job.platform.clone(),
-            run: job.run.clone(),
-            actor_full_name: job.actor_full_name.clone(),
+            run: Arc::new(job.run.clone()),
+            actor_full_name: job.actor_full_name.as_str().into(),
             open_handles: 0,
             events: job.events.clone(),
         }

@@ -13,7 +13,7 @@ impl Host for ActorHost<'_> {
         Ok(RunInfo {
             run_id: run.id.clone(),
             actor_id: run.act_id.clone(),
-            actor_name: self.ctx.actor_full_name.clone(),
+            actor_name: self.ctx.actor_full_name.to_string(),
             build_id: run.build_id.clone(),
             build_number: run.build_number.clone(),
             default_key_value_store_id: run.default_key_value_store_id.clone(),
