@@ -422,14 +422,9 @@ impl Platform {
     /// A Standby run's life: serve until idle, aborted or stopped.
     pub(super) async fn serve_standby(self: Arc<Self>, job: RunJob) -> Report {
         let report = |outcome| Report { outcome, mem_max_bytes: job.usage.mem_peak_bytes.load(Ordering::Relaxed) };
-        let actor = match self.get_actor(&job.run.act_id) {
-            Ok(a) => a,
-            Err(e) => return report(Outcome::Crashed(format!("The Actor is gone: {e}"))),
-        };
-        let settings = match self.standby_settings(&actor) {
-            Ok(Some((s, _))) => s,
-            Ok(None) => return report(Outcome::Crashed("Standby mode is no longer enabled for this Actor".into())),
-            Err(e) => return report(Outcome::Crashed(e.to_string())),
+        let (actor, settings) = match self.standby_target(&job.run.act_id) {
+            Ok(t) => t,
+            Err(e) => return report(Outcome::Crashed(format!("The Actor cannot serve in Standby mode: {e}"))),
         };
         let server = match self.executor.http_server(&job, settings.request_timeout) {
             Ok(s) => s,

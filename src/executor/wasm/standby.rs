@@ -101,35 +101,51 @@ impl WasmHttpServer {
         let (req, out) = handles.map_err(|e| ServeError::Crashed(format!("{what}: the request cannot be handed to the Actor: {e:#}")))?;
 
         let pre = self.pre.clone();
-        // The guest runs in its own task: it may go on streaming the body
-        // after the head is sent. The epoch deadline stops a busy guest; the
-        // timeout drops one that waits in a host call.
-        let guest = tokio::spawn(async move {
+        let mut call = Box::pin(async move {
             let _permit = permit;
-            let call = async {
-                let proxy = pre.instantiate_async(&mut store).await?;
-                proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await
-            };
-            match timeout_at(deadline + BODY_GRACE, call).await {
-                Ok(result) => result,
-                Err(_) => Err(Interrupted(StopReason::Timeout).into()),
-            }
+            let proxy = pre.instantiate_async(&mut store).await?;
+            proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await
         });
-
-        match timeout_at(deadline, rx).await {
-            Ok(Ok(Ok(response))) => Ok(response.map(axum::body::Body::new)),
-            Ok(Ok(Err(code))) => Err(ServeError::Crashed(format!("{what}: the handler answered with an error: {code:?}"))),
-            // No response was set: the guest returned or failed without one.
-            Ok(Err(_)) => match guest.await {
-                Ok(Ok(())) => Err(ServeError::Crashed(format!("{what}: the handler returned without setting a response"))),
-                Ok(Err(e)) => Err(self.failure(&e, &what)),
-                Err(join) => Err(ServeError::Crashed(format!("{what}: the handler task failed: {join}"))),
-            },
-            Err(_) => {
-                guest.abort();
-                self.job.log.system(&format!("{what}: the handler did not answer within {} s.", self.request_timeout.as_secs()));
-                Err(ServeError::TimedOut(self.request_timeout))
+        // The guest runs right here until it answers: most handlers finish
+        // with their whole body buffered, and then no task is spawned. One
+        // that streams on after the head goes on in a task of its own,
+        // bounded by the deadline (the epoch stops it if busy, the timeout
+        // drops it if it waits).
+        let mut rx = rx;
+        let first = timeout_at(deadline, async {
+            tokio::select! {
+                biased;
+                done = &mut call => Err(done),
+                head = &mut rx => Ok(head),
             }
+        })
+        .await;
+        let head = match first {
+            Err(_) => {
+                drop(call);
+                self.job.log.system(&format!("{what}: the handler did not answer within {} s.", self.request_timeout.as_secs()));
+                return Err(ServeError::TimedOut(self.request_timeout));
+            }
+            Ok(Ok(head)) => {
+                tokio::spawn(async move {
+                    let _ = timeout_at(deadline + BODY_GRACE, call).await;
+                });
+                head
+            }
+            Ok(Err(done)) => match rx.try_recv() {
+                Ok(head) => Ok(head),
+                Err(_) => {
+                    return Err(match done {
+                        Ok(()) => ServeError::Crashed(format!("{what}: the handler returned without setting a response")),
+                        Err(e) => self.failure(&e, &what),
+                    })
+                }
+            },
+        };
+        match head {
+            Ok(Ok(response)) => Ok(response.map(axum::body::Body::new)),
+            Ok(Err(code)) => Err(ServeError::Crashed(format!("{what}: the handler answered with an error: {code:?}"))),
+            Err(_) => Err(ServeError::Crashed(format!("{what}: the handler dropped its response"))),
         }
     }
 }
