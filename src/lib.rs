@@ -4,13 +4,16 @@
 //!
 //! - [`platform`]: the core. Actors and builds, runs (status state machine
 //!   and the supervisor that drives them), storages on sled (key-value
-//!   stores, datasets), run logs. Every capability is a method here.
+//!   stores, datasets), run logs, Standby run pools (`platform::standby`).
+//!   Every capability is a method here.
 //! - [`definition`]: `.actor/actor.json` and the input schema (defaults,
 //!   validation) checked before a run exists.
-//! - [`executor`]: runs a build's code for one run. [`executor::wasm`] hosts
+//! - [`executor`]: runs a build's code for one run, or answers a Standby
+//!   run's requests ([`executor::HttpServer`]). [`executor::wasm`] hosts
 //!   WASI components in wasmtime; its `host` module is the WIT door onto the
 //!   platform.
-//! - [`api`]: the Apify-compatible HTTP API (axum), the other door.
+//! - [`api`]: the Apify-compatible HTTP API (axum), the other door, and the
+//!   Standby router (`<username>--<actor>.<domain>`, `/standby/...`).
 //! - [`cli`]: the client side of the `wactor` binary (push, call, logs).
 //! - [`limits`]: every limit, with the reason for its value.
 //! - [`ids`]: IDs and timestamps in the shapes Apify clients expect.
