@@ -2,7 +2,7 @@
 //!
 //! A request for an Actor goes to one of its Standby runs (ordinary runs
 //! with `meta.origin = STANDBY`, their own storages and log). Each Actor has
-//! a [`Pool`] of serving runs: a request takes a slot of a run that has one
+//! a `Pool` of serving runs: a request takes a slot of a run that has one
 //! (at most `maxRequestsPerActorRun` per run), a new run is started when
 //! the concurrent requests exceed `desiredRequestsPerActorRun` per run, and
 //! a run without requests for `idleTimeoutSecs` gets `aborting` and
