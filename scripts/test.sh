@@ -13,6 +13,24 @@ if command -v rustup >/dev/null 2>&1; then
   rustup target add wasm32-wasip2 >/dev/null 2>&1 || rustup target add wasm32-wasip2
 fi
 
+echo "== Docker for the container executor's tests (docker.io, busybox-static; no registry needed)"
+if ! command -v dockerd >/dev/null 2>&1 || ! command -v busybox >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get install -y docker.io busybox-static >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y docker.io busybox-static >/dev/null; }
+  fi
+fi
+if command -v dockerd >/dev/null 2>&1 && ! docker info >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  dockerd --bridge=none --iptables=false --ip6tables=false >"${TMPDIR:-/tmp}/wactor-dockerd.log" 2>&1 &
+  dockerd_pid=$!
+  trap 'kill "$dockerd_pid" 2>/dev/null || true' EXIT
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+fi
+if docker info >/dev/null 2>&1; then
+  export WACTOR_REQUIRE_DOCKER=1
+else
+  echo "   (no Docker daemon: the Docker executor tests are skipped)"
+fi
+
 echo "== building guest components (wasm32-wasip2)"
 scripts/build-guests.sh
 

@@ -51,6 +51,9 @@ struct ServeArgs {
     /// Standby Actors answer at `<username>--<actor>.<standby-domain>` (any port of this server).
     #[arg(long, default_value = "localhost")]
     standby_domain: String,
+    /// Docker network mode of container runs (`host` lets them reach the API on 127.0.0.1).
+    #[arg(long, default_value = "host")]
+    docker_network: String,
     /// Register (and build) every Actor directory under these folders at start.
     #[arg(long)]
     preload: Vec<PathBuf>,
@@ -233,6 +236,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         public_url: args.public_url.clone().unwrap_or_else(|| format!("http://{addr}")),
         username: args.username.clone(),
         standby_domain: args.standby_domain.clone(),
+        docker_network: args.docker_network.clone(),
         limits,
         durability: args.durability,
     };

@@ -73,15 +73,13 @@ async fn delete(State(p): P, Path(actor): Path<String>) -> ApiResult<axum::http:
 async fn build(State(p): P, Path(actor): Path<String>, q: Params, headers: HeaderMap, body: Body) -> ApiResult<Response> {
     let ct = content_type(&headers, "");
     let ct_main = ct.split(';').next().unwrap_or("").trim();
-    if ct_main != "application/wasm" && ct_main != "application/octet-stream" {
+    let component = read_body(body, p.config.limits.max_component_bytes).await?;
+    // A component Actor uploads its component; a container Actor's build names its image in actor.json.
+    if !component.is_empty() && ct_main != "application/wasm" && ct_main != "application/octet-stream" {
         return Err(ApiError::bad_request(
             "invalid-request",
             "Upload the compiled component as the request body with Content-Type: application/wasm",
         ));
-    }
-    let component = read_body(body, p.config.limits.max_component_bytes).await?;
-    if component.is_empty() {
-        return Err(ApiError::bad_request("invalid-request", "The request body (the component) is empty"));
     }
     let build = p.build_actor(&actor, q.str("version"), q.str("tag"), component.to_vec()).await?;
     Ok(views::created(views::build(&build)))

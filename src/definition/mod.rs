@@ -33,6 +33,9 @@ pub struct ActorDefinition {
     /// (wactor's own field; omitted when the directory is a cargo crate).
     #[serde(default)]
     pub component: Option<String>,
+    /// A Docker image on the Docker host: the Actor runs as a container (Docker executor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
     #[serde(default)]
     pub default_run_options: DefaultRunOptions,
     #[serde(default)]

@@ -2,6 +2,8 @@
 //! (`platform::supervisor`) owns the run's lifecycle; an executor only
 //! executes and reports how the code ended.
 
+pub mod docker;
+pub mod env;
 pub mod wasm;
 
 use std::sync::Arc;

@@ -111,6 +111,9 @@ pub struct Build {
     /// What the component exports: a batch `run`, an HTTP handler (Standby), or both.
     #[serde(default = "ComponentExports::batch_only")]
     pub exports: ComponentExports,
+    /// For container Actors: the image the runs start (the Docker executor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<crate::executor::docker::ContainerImage>,
 }
 
 /// The entry points a build's component has.
@@ -257,6 +260,12 @@ impl Platform {
             .clone()
             .ok_or_else(|| PlatformError::invalid(format!("Version {} has no actorDefinition", version.version_number)))?;
         definition.validate().map_err(PlatformError::invalid)?;
+        if definition.image.is_none() && component.is_empty() {
+            return Err(PlatformError::invalid_kind(
+                "invalid-request",
+                "Upload the compiled component as the request body with Content-Type: application/wasm",
+            ));
+        }
         if component.len() > self.config.limits.max_component_bytes {
             return Err(PlatformError::too_large(
                 "request-too-large",
@@ -277,12 +286,22 @@ impl Platform {
         let build_id = ids::new_id();
         let sha = sha256_hex(&component);
         let started_at = ids::now();
-        // Compile before recording: a component that does not compile is no build.
-        let exports = self.executor.prepare_build(&build_id, component.clone()).await?;
-        if let Err(e) = check_exports(&definition, exports) {
-            self.executor.forget_build(&build_id);
-            return Err(e);
-        }
+        let (exports, image) = match &definition.image {
+            // A container Actor: its image must be on the Docker host.
+            Some(reference) => {
+                let image = self.docker()?.resolve_image(reference).await?;
+                (ComponentExports { run: true, http: false }, Some(image))
+            }
+            // Compile before recording: a component that does not compile is no build.
+            None => {
+                let exports = self.executor.prepare_build(&build_id, component.clone()).await?;
+                if let Err(e) = check_exports(&definition, exports) {
+                    self.executor.forget_build(&build_id);
+                    return Err(e);
+                }
+                (exports, None)
+            }
+        };
         let build = Build {
             id: build_id.clone(),
             act_id: actor.id.clone(),
@@ -297,9 +316,12 @@ impl Platform {
             component_sha256: sha,
             status_message: None,
             exports,
+            image,
         };
         put_json(&self.db.builds, &build.id, &build)?;
-        if let Ok(log) = self.logs.writer(&build.id) {
+        if let (Ok(log), Some(image)) = (self.logs.writer(&build.id), &build.image) {
+            log.system(&format!("Build {} of {}: image {} ({}).", build.build_number, actor.full_name(), image.tag, image.image_id));
+        } else if let Ok(log) = self.logs.writer(&build.id) {
             let ms = (build.finished_at.unwrap_or(started_at) - started_at).num_milliseconds();
             log.system(&format!(
                 "Build {} of {}: component of {} bytes (sha256 {}) compiled in {ms} ms.",

@@ -41,6 +41,8 @@ pub struct PlatformOptions {
     pub username: String,
     /// Standby URLs are `<username>--<actor>.<standby_domain>`.
     pub standby_domain: String,
+    /// Docker network mode of container runs (`host`: they reach the API on 127.0.0.1).
+    pub docker_network: String,
     pub limits: Limits,
     pub durability: durability::Durability,
 }
@@ -54,6 +56,7 @@ pub struct Config {
     pub username: String,
     pub user_id: String,
     pub standby_domain: String,
+    pub docker_network: String,
     pub limits: Limits,
 }
 
@@ -65,6 +68,8 @@ pub struct Platform {
     pub datasets: Datasets,
     pub logs: LogStore,
     pub(crate) executor: Arc<WasmExecutor>,
+    /// Container Actors; `None` until the first one needs it.
+    docker: std::sync::OnceLock<Arc<crate::executor::docker::DockerExecutor>>,
     pub(crate) active: ActiveRuns,
     pub(crate) standby: standby::StandbyPools,
     run_slots: Arc<Semaphore>,
@@ -93,6 +98,7 @@ impl Platform {
             username: opts.username.clone(),
             user_id: user_id.clone(),
             standby_domain: opts.standby_domain.trim_matches('.').to_ascii_lowercase(),
+            docker_network: opts.docker_network.clone(),
             limits: opts.limits.clone(),
         };
         let executor = Arc::new(WasmExecutor::new(&opts.data_dir.join("components"), &opts.limits)?);
@@ -104,6 +110,7 @@ impl Platform {
             datasets: Datasets::new(&db, user_id.clone(), opts.username.clone()),
             logs,
             executor,
+            docker: std::sync::OnceLock::new(),
             active: ActiveRuns::default(),
             standby: standby::StandbyPools::default(),
             run_slots: Arc::new(Semaphore::new(opts.limits.max_concurrent_runs as usize)),
@@ -132,6 +139,15 @@ impl Platform {
             ));
         }
         self.datasets.push(dataset_id, &items)
+    }
+
+    /// The Docker executor (connects on first use).
+    pub(crate) fn docker(&self) -> Result<Arc<crate::executor::docker::DockerExecutor>> {
+        if let Some(d) = self.docker.get() {
+            return Ok(d.clone());
+        }
+        let d = Arc::new(crate::executor::docker::DockerExecutor::new(&self.config.docker_network)?);
+        Ok(self.docker.get_or_init(|| d).clone())
     }
 
     /// Marks cached views of Actors stale.

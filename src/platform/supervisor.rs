@@ -290,6 +290,11 @@ impl Platform {
     async fn execute(self: Arc<Self>, job: RunJob) -> Report {
         if job.run.meta.origin == "STANDBY" && job.build.exports.http {
             self.serve_standby(job).await
+        } else if job.build.image.is_some() {
+            match self.docker() {
+                Ok(docker) => docker.execute(job).await,
+                Err(e) => Report { outcome: Outcome::Crashed(e.to_string()), mem_max_bytes: 0 },
+            }
         } else {
             self.executor.execute(job).await
         }

@@ -205,7 +205,7 @@ impl WasmExecutor {
             }
             Err(e) => return Report { outcome: Outcome::Crashed(format!("The component could not be loaded: {e}")), mem_max_bytes: 0 },
         };
-        let env = output::actor_env(&job);
+        let env = crate::executor::env::actor_env(&job);
         let mut store = self.new_store(
             output::wasi_ctx(&env, &job),
             HostCtx::new(&job),

@@ -13,7 +13,6 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
 
 use crate::executor::RunJob;
-use crate::ids;
 use crate::platform::logs::{LineSplitter, RunLog};
 
 /// A guest's WASI context; `env` is [`actor_env`], computed once per run.
@@ -25,50 +24,6 @@ pub fn wasi_ctx(env: &[(String, String)], job: &RunJob) -> WasiCtx {
     b.stderr(LogOutput::new(job.log.clone()));
     b.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
     b.build()
-}
-
-/// The environment of API-COMPAT §3.1 that makes sense inside a component.
-pub fn actor_env(job: &RunJob) -> Vec<(String, String)> {
-    let run = &job.run;
-    let timeout_at = run.timeout_at().unwrap_or(run.started_at + chrono::Duration::days(365 * 100));
-    let mut env = vec![
-        ("ACTOR_RUN_ID", run.id.clone()),
-        ("ACTOR_ID", run.act_id.clone()),
-        ("ACTOR_FULL_NAME", job.actor_full_name.clone()),
-        ("ACTOR_BUILD_ID", run.build_id.clone()),
-        ("ACTOR_BUILD_NUMBER", run.build_number.clone()),
-        ("ACTOR_DEFAULT_KEY_VALUE_STORE_ID", run.default_key_value_store_id.clone()),
-        ("ACTOR_DEFAULT_DATASET_ID", run.default_dataset_id.clone()),
-        ("ACTOR_DEFAULT_REQUEST_QUEUE_ID", run.default_request_queue_id.clone()),
-        ("ACTOR_INPUT_KEY", run.input_key.clone()),
-        ("ACTOR_MEMORY_MBYTES", run.options.memory_mbytes.to_string()),
-        ("ACTOR_STARTED_AT", ids::format_ts(&run.started_at)),
-        ("ACTOR_TIMEOUT_AT", ids::format_ts(&timeout_at)),
-        ("APIFY_USER_ID", run.user_id.clone()),
-        ("APIFY_META_ORIGIN", run.meta.origin.clone()),
-        ("APIFY_IS_AT_HOME", "1".to_owned()),
-        (
-            "ACTOR_PERSIST_STATE_INTERVAL_MILLIS",
-            run.options.persist_state_interval_millis.unwrap_or(job.platform.config.limits.persist_state_interval_millis).to_string(),
-        ),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect::<Vec<_>>();
-    if job.build.exports.http {
-        let name = job.actor_full_name.rsplit('/').next().unwrap_or(&job.actor_full_name);
-        env.push(("ACTOR_STANDBY_URL".to_owned(), job.platform.standby_url(name)));
-    }
-    if let Some(vars) = &job.build.actor_definition.environment_variables {
-        for (k, v) in vars {
-            let v = match v {
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            env.push((k.clone(), v));
-        }
-    }
-    env
 }
 
 /// stdout or stderr of a guest, written line by line into its run log.

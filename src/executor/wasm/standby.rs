@@ -36,7 +36,7 @@ pub struct WasmHttpServer {
 
 impl WasmHttpServer {
     pub fn new(executor: Arc<WasmExecutor>, pre: ProxyPre<RunState>, job: RunJob, request_timeout: Duration) -> Self {
-        let env = output::actor_env(&job);
+        let env = crate::executor::env::actor_env(&job);
         let memory_limit = job.run.options.memory_mbytes as u64 * 1024 * 1024;
         let host = HostCtx::new(&job);
         WasmHttpServer { executor, pre, job, env, host, memory_limit, request_timeout }

@@ -1,0 +1,224 @@
+//! The Docker executor: classic image-based Actors, one container per run,
+//! driven through `bollard`. The container gets the `ACTOR_*`/`APIFY_*`
+//! environment of API-COMPAT §3.1 and talks back to the HTTP API (the
+//! platform's other door), so the real Apify SDKs work unchanged.
+
+use std::collections::HashMap;
+
+use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+};
+use bollard::Docker;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use super::{Outcome, Report, RunJob};
+use crate::platform::error::{PlatformError, Result};
+use crate::platform::logs::LineSplitter;
+
+/// Processes one container may have: a fork bomb stops here, not at the host's limit.
+const PIDS_LIMIT: i64 = 1024;
+/// Memory per CPU core, as on Apify: a 4 GB run gets one full core.
+const MBYTES_PER_CORE: i64 = 4096;
+/// How long a stopped container gets between SIGTERM and SIGKILL (within
+/// the supervisor's own stop grace).
+const STOP_TIMEOUT_SECS: i32 = 1;
+
+/// The image a build runs: the reference it was built from and the image ID it resolved to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerImage {
+    pub tag: String,
+    pub image_id: String,
+}
+
+pub struct DockerExecutor {
+    docker: Docker,
+    /// `host` in tests and on single machines: the container reaches the API on 127.0.0.1.
+    network_mode: String,
+}
+
+impl DockerExecutor {
+    /// Connects lazily to the local daemon (`DOCKER_HOST` or the default socket).
+    pub fn new(network_mode: &str) -> Result<DockerExecutor> {
+        let docker =
+            Docker::connect_with_local_defaults().map_err(|e| PlatformError::Unavailable(format!("Docker is not available: {e}")))?;
+        Ok(DockerExecutor { docker, network_mode: network_mode.to_owned() })
+    }
+
+    /// Resolves an image present on the Docker host.
+    pub async fn resolve_image(&self, reference: &str) -> Result<ContainerImage> {
+        match self.docker.inspect_image(reference).await {
+            Ok(image) => Ok(ContainerImage { tag: reference.to_owned(), image_id: image.id.unwrap_or_default() }),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Err(PlatformError::invalid_kind(
+                "image-not-found",
+                format!("The image \"{reference}\" is not on the Docker host (no registry is used: build or load it there first)"),
+            )),
+            Err(e) => Err(PlatformError::Unavailable(format!("Docker is not available: {e}"))),
+        }
+    }
+
+    /// Runs the build's image for one run: create, start, stream the output
+    /// into the run log, wait for the exit or a stop, remove.
+    pub async fn execute(&self, job: RunJob) -> Report {
+        let Some(image) = job.build.image.clone() else {
+            return crashed("The build has no container image");
+        };
+        let name = format!("wactor-run-{}", job.run.id.to_ascii_lowercase());
+        // A container left over from a crash of this server under the same name goes first.
+        let _ = self.docker.remove_container(&name, Some(RemoveContainerOptionsBuilder::default().force(true).build())).await;
+        let memory = job.run.options.memory_mbytes as i64 * 1024 * 1024;
+        let host_config = HostConfig {
+            memory: Some(memory),
+            memory_swap: Some(memory),
+            nano_cpus: Some((job.run.options.memory_mbytes as i64 * 1_000_000_000 / MBYTES_PER_CORE).max(100_000_000)),
+            pids_limit: Some(PIDS_LIMIT),
+            privileged: Some(false),
+            security_opt: Some(vec!["no-new-privileges".to_owned()]),
+            network_mode: Some(self.network_mode.clone()),
+            ..Default::default()
+        };
+        let labels = HashMap::from([
+            ("wactor.run-id".to_owned(), job.run.id.clone()),
+            ("wactor.actor-id".to_owned(), job.run.act_id.clone()),
+            ("wactor.build-id".to_owned(), job.build.id.clone()),
+        ]);
+        let env = container_env(&job).into_iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let body = ContainerCreateBody {
+            image: Some(image.image_id.clone()),
+            env: Some(env),
+            labels: Some(labels),
+            host_config: Some(host_config),
+            ..Default::default()
+        };
+        let create = self.docker.create_container(Some(CreateContainerOptionsBuilder::default().name(&name).build()), body).await;
+        if let Err(e) = create {
+            return crashed(&format!("The container could not be created: {e}"));
+        }
+        let _cleanup = RemoveOnDrop { docker: self.docker.clone(), name: name.clone() };
+        let outcome = self.run_container(&name, &job).await;
+        Report { outcome, mem_max_bytes: 0 }
+    }
+
+    async fn run_container(&self, name: &str, job: &RunJob) -> Outcome {
+        if let Err(e) = self.docker.start_container(name, None).await {
+            return Outcome::Crashed(format!("The container could not start: {e}"));
+        }
+        // The output goes into the run log line by line, stdout and stderr each on their own.
+        let logs = self.docker.logs(name, Some(LogsOptionsBuilder::default().follow(true).stdout(true).stderr(true).build()));
+        let log = job.log.clone();
+        let pump = tokio::spawn(async move {
+            let (mut out, mut err) = (LineSplitter::new(log.clone()), LineSplitter::new(log));
+            let mut logs = std::pin::pin!(logs);
+            while let Some(Ok(chunk)) = logs.next().await {
+                match chunk {
+                    bollard::container::LogOutput::StdErr { message } => err.write(&message),
+                    other => out.write(&other.into_bytes()),
+                }
+            }
+            out.flush();
+            err.flush();
+        });
+        let mut stop = job.stop.clone();
+        let mut wait = self.docker.wait_container(name, None);
+        let stopped = tokio::select! {
+            _ = wait.next() => None,
+            reason = stop.wait_for(Option::is_some) => reason.ok().and_then(|r| *r),
+        };
+        if let Some(reason) = stopped {
+            let opts = StopContainerOptionsBuilder::default().t(STOP_TIMEOUT_SECS).build();
+            let _ = self.docker.stop_container(name, Some(opts)).await;
+            let _ = pump.await;
+            return Outcome::Stopped(reason);
+        }
+        let _ = pump.await;
+        let state = match self.docker.inspect_container(name, None).await {
+            Ok(c) => c.state.unwrap_or_default(),
+            Err(e) => return Outcome::Crashed(format!("The container's end could not be read: {e}")),
+        };
+        if state.oom_killed == Some(true) {
+            return Outcome::Crashed(format!(
+                "The Actor ran out of memory: the container was killed at its limit of {} MB",
+                job.run.options.memory_mbytes
+            ));
+        }
+        match state.exit_code {
+            Some(code) => Outcome::Exited { exit_code: code as i32, message: None },
+            None => Outcome::Crashed("The container ended without an exit code".into()),
+        }
+    }
+}
+
+/// Removes the run's container however the run ends, also when the
+/// supervisor drops the executor's future after its stop grace.
+struct RemoveOnDrop {
+    docker: Docker,
+    name: String,
+}
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let (docker, name) = (self.docker.clone(), std::mem::take(&mut self.name));
+        tokio::spawn(async move {
+            let opts = RemoveContainerOptionsBuilder::default().force(true).build();
+            if let Err(e) = docker.remove_container(&name, Some(opts)).await {
+                tracing::warn!(container = %name, error = %e, "removing a run's container");
+            }
+        });
+    }
+}
+
+fn crashed(message: &str) -> Report {
+    Report { outcome: Outcome::Crashed(message.to_owned()), mem_max_bytes: 0 }
+}
+
+/// API-COMPAT §3.1: what the Apify SDKs read at home, under every alias they accept.
+fn container_env(job: &RunJob) -> Vec<(String, String)> {
+    let platform = &job.platform;
+    let run = &job.run;
+    let base = platform.config.public_url.clone();
+    let port = free_port();
+    let web_url = format!("http://127.0.0.1:{port}");
+    let mut env = super::env::actor_env(job);
+    let by_name: HashMap<String, String> = env.iter().cloned().collect();
+    let alias = |to: &str, from: &str| (to.to_owned(), by_name.get(from).cloned().unwrap_or_default());
+    env.extend([
+        ("APIFY_TOKEN".to_owned(), platform.config.token.clone()),
+        ("APIFY_API_BASE_URL".to_owned(), base.clone()),
+        ("APIFY_API_PUBLIC_BASE_URL".to_owned(), base),
+        alias("APIFY_ACTOR_RUN_ID", "ACTOR_RUN_ID"),
+        alias("APIFY_ACT_RUN_ID", "ACTOR_RUN_ID"),
+        alias("APIFY_ACTOR_ID", "ACTOR_ID"),
+        alias("APIFY_ACT_ID", "ACTOR_ID"),
+        alias("APIFY_ACTOR_BUILD_ID", "ACTOR_BUILD_ID"),
+        alias("APIFY_ACTOR_BUILD_NUMBER", "ACTOR_BUILD_NUMBER"),
+        alias("APIFY_DEFAULT_DATASET_ID", "ACTOR_DEFAULT_DATASET_ID"),
+        alias("APIFY_DEFAULT_KEY_VALUE_STORE_ID", "ACTOR_DEFAULT_KEY_VALUE_STORE_ID"),
+        alias("APIFY_DEFAULT_REQUEST_QUEUE_ID", "ACTOR_DEFAULT_REQUEST_QUEUE_ID"),
+        alias("APIFY_INPUT_KEY", "ACTOR_INPUT_KEY"),
+        alias("CRAWLEE_INPUT_KEY", "ACTOR_INPUT_KEY"),
+        alias("APIFY_MEMORY_MBYTES", "ACTOR_MEMORY_MBYTES"),
+        alias("CRAWLEE_MEMORY_MBYTES", "ACTOR_MEMORY_MBYTES"),
+        alias("APIFY_STARTED_AT", "ACTOR_STARTED_AT"),
+        alias("APIFY_TIMEOUT_AT", "ACTOR_TIMEOUT_AT"),
+        alias("APIFY_PERSIST_STATE_INTERVAL_MILLIS", "ACTOR_PERSIST_STATE_INTERVAL_MILLIS"),
+        ("ACTOR_WEB_SERVER_PORT".to_owned(), port.to_string()),
+        ("ACTOR_STANDBY_PORT".to_owned(), port.to_string()),
+        ("APIFY_CONTAINER_PORT".to_owned(), port.to_string()),
+        ("ACTOR_WEB_SERVER_URL".to_owned(), web_url.clone()),
+        ("APIFY_CONTAINER_URL".to_owned(), web_url),
+        ("APIFY_HEADLESS".to_owned(), "1".to_owned()),
+        ("APIFY_DISABLE_BROWSER_SANDBOX".to_owned(), "1".to_owned()),
+        ("ACTOR_RESTART_ON_ERROR".to_owned(), "0".to_owned()),
+    ]);
+    if let Some(max) = run.options.max_total_charge_usd {
+        env.push(("ACTOR_MAX_TOTAL_CHARGE_USD".to_owned(), max.to_string()));
+    }
+    env
+}
+
+/// A port for the container's web server; with host networking, runs must not share one.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(4321)
+}

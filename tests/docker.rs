@@ -1,0 +1,158 @@
+//! The Docker executor against a real `dockerd` (scripts/test.sh installs
+//! and starts it): a busybox shell Actor, built locally with `docker import`
+//! (no registry), runs through the same API as component Actors.
+//!
+//! Without a reachable daemon these tests are skipped, unless
+//! `WACTOR_REQUIRE_DOCKER=1` (set by scripts/test.sh) makes that a failure.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+use common::{Server, TOKEN};
+use serde_json::{json, Value};
+
+const IMAGE: &str = "wactor-test/shell-actor:1";
+
+/// Whether Docker is usable; builds the test image once.
+fn docker_ready() -> bool {
+    static READY: OnceLock<bool> = OnceLock::new();
+    *READY.get_or_init(|| {
+        let up = Command::new("docker").arg("info").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+        if !up {
+            assert!(std::env::var("WACTOR_REQUIRE_DOCKER").is_err(), "WACTOR_REQUIRE_DOCKER is set but no Docker daemon answers");
+            eprintln!("skipping: no Docker daemon (scripts/test.sh starts one)");
+            return false;
+        }
+        build_shell_image();
+        true
+    })
+}
+
+/// A busybox rootfs with the shell Actor, imported as an image (no registry needed).
+fn build_shell_image() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    for d in ["bin", "tmp", "actor", "proc"] {
+        std::fs::create_dir_all(r.join(d)).unwrap();
+    }
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"].into_iter().find(|p| std::path::Path::new(p).exists()).expect("busybox-static");
+    std::fs::copy(busybox, r.join("bin/busybox")).unwrap();
+    for applet in ["sh", "wget", "cat", "echo", "sleep", "env", "printf", "seq", "sed", "head", "tail", "ls", "grep"] {
+        std::os::unix::fs::symlink("busybox", r.join("bin").join(applet)).unwrap();
+    }
+    std::fs::copy(common::repo().join("tests/docker/shell-actor/main.sh"), r.join("actor/main.sh")).unwrap();
+    let tar = Command::new("tar").arg("-C").arg(r).args(["-c", "."]).stdout(Stdio::piped()).spawn().unwrap();
+    let status = Command::new("docker")
+        .args(["import", "--change", r#"CMD ["/bin/sh", "/actor/main.sh"]"#, "-", IMAGE])
+        .stdin(tar.stdout.unwrap())
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "docker import failed");
+}
+
+async fn create_container_actor(s: &Server, name: &str, image: &str) -> reqwest::Response {
+    let actor = json!({
+        "name": name,
+        "versions": [{"versionNumber": "0.1", "sourceType": "SOURCE_FILES",
+                      "actorDefinition": {"name": name, "version": "0.1", "image": image}}],
+    });
+    let resp = s.post_json("/acts", &actor).await;
+    assert_eq!(resp.status(), 201);
+    s.http.post(s.api(&format!("/acts/{name}/builds?version=0.1"))).bearer_auth(TOKEN).send().await.unwrap()
+}
+
+async fn log_of(s: &Server, run: &Value) -> String {
+    s.get(&format!("/logs/{}", run["id"].as_str().unwrap())).await.text().await.unwrap()
+}
+
+fn containers_left() -> String {
+    let out = Command::new("docker").args(["ps", "-a", "--filter", "label=wactor.run-id", "--format", "{{.Names}}"]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[tokio::test]
+async fn a_shell_actor_reads_its_input_and_pushes_items_through_the_api() {
+    if !docker_ready() {
+        return;
+    }
+    let (s, _dir) = Server::start();
+    let build = create_container_actor(&s, "shell", IMAGE).await;
+    assert_eq!(build.status(), 201);
+    let build: Value = build.json().await.unwrap();
+    assert_eq!(build["data"]["status"], "SUCCEEDED");
+    assert!(build["data"]["image"]["imageId"].as_str().unwrap().starts_with("sha256:"));
+
+    let run = s.run("shell", "", &json!({"count": 3})).await;
+    assert_eq!(run["status"], "SUCCEEDED", "{run}");
+    assert_eq!(run["exitCode"], 0);
+    let items = s.get_json(&format!("/datasets/{}/items", run["defaultDatasetId"].as_str().unwrap())).await;
+    assert_eq!(items, json!([{"i": 1, "env": "me/shell"}, {"i": 2, "env": "me/shell"}, {"i": 3, "env": "me/shell"}]));
+    let log = log_of(&s, &run).await;
+    assert!(log.contains("input: {\"count\":3}") && log.contains("pushed 3 items"), "{log}");
+    common::assert_timestamped(&log);
+    let id = run["id"].as_str().unwrap().to_ascii_lowercase();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(!containers_left().contains(&id), "the run's container was not removed");
+}
+
+#[tokio::test]
+async fn exit_codes_oom_and_the_pids_limit_end_the_run_failed_with_reasons() {
+    if !docker_ready() {
+        return;
+    }
+    let (s, _dir) = Server::start();
+    assert_eq!(create_container_actor(&s, "shell-bad", IMAGE).await.status(), 201);
+
+    let run = s.run("shell-bad", "", &json!({"mode": "fail", "code": 7})).await;
+    assert_eq!((run["status"].as_str(), run["exitCode"].as_i64()), (Some("FAILED"), Some(7)));
+    assert_eq!(run["statusMessage"], "Actor finished with exit code 7");
+    assert!(log_of(&s, &run).await.contains("failing on purpose"));
+
+    let run = s.run("shell-bad", "memory=128", &json!({"mode": "oom"})).await;
+    assert_eq!(run["status"], "FAILED");
+    assert!(run["statusMessage"].as_str().unwrap().contains("ran out of memory"), "{run}");
+
+    // A fork bomb is held by the pids limit; the run fails, the server stays up.
+    let run = s.run("shell-bad", "", &json!({"mode": "forks"})).await;
+    assert_eq!(run["status"], "FAILED", "{run}");
+    assert!(log_of(&s, &run).await.contains("can't fork"));
+    assert_eq!(s.get("/acts/shell-bad").await.status(), 200);
+}
+
+#[tokio::test]
+async fn timeout_and_abort_stop_the_container() {
+    if !docker_ready() {
+        return;
+    }
+    let (s, _dir) = Server::start();
+    assert_eq!(create_container_actor(&s, "shell-slow", IMAGE).await.status(), 201);
+    let run = s.run("shell-slow", "timeout=2", &json!({"mode": "sleep", "secs": 60})).await;
+    assert_eq!(run["status"], "TIMED-OUT", "{run}");
+
+    let resp = s.post_json("/acts/shell-slow/runs", &json!({"mode": "sleep", "secs": 60})).await;
+    let run: Value = resp.json().await.unwrap();
+    let id = run["data"]["id"].as_str().unwrap().to_owned();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let aborted = s.http.post(s.api(&format!("/actor-runs/{id}/abort"))).bearer_auth(TOKEN).send().await.unwrap();
+    let aborted: Value = aborted.json().await.unwrap();
+    assert_eq!(aborted["data"]["status"], "ABORTED", "{aborted}");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let left = containers_left();
+    assert!(!left.contains(&id.to_ascii_lowercase()), "containers left: {left}");
+}
+
+#[tokio::test]
+async fn a_missing_image_is_a_clear_build_error() {
+    if !docker_ready() {
+        return;
+    }
+    let (s, _dir) = Server::start();
+    let resp = create_container_actor(&s, "shell-missing", "wactor-test/does-not-exist:1").await;
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "image-not-found");
+    assert!(body["error"]["message"].as_str().unwrap().contains("does-not-exist"));
+}

@@ -1,0 +1,32 @@
+#!/bin/sh
+# A container Actor in plain sh: reads its input and pushes items through the
+# wactor API with busybox wget, exactly as the Apify API clients would.
+API="$APIFY_API_BASE_URL/v2"
+echo "shell actor: run $ACTOR_RUN_ID, memory $ACTOR_MEMORY_MBYTES MB"
+INPUT=$(wget -qO- "$API/key-value-stores/$ACTOR_DEFAULT_KEY_VALUE_STORE_ID/records/$ACTOR_INPUT_KEY?token=$APIFY_TOKEN")
+echo "input: $INPUT"
+field() { echo "$INPUT" | sed -n "s/.*\"$1\": *\"\{0,1\}\([^,\"}]*\).*/\1/p"; }
+MODE=$(field mode)
+COUNT=$(field count)
+case "$MODE" in
+  sleep) sleep "$(field secs)" ;;
+  fail) echo "failing on purpose" >&2; exit "$(field code)" ;;
+  oom) echo "eating memory"; head -c 2000m /dev/zero | tail > /dev/null; echo "survived?" ;;
+  forks)
+    n=0; i=0
+    while [ $i -lt 2000 ]; do
+      if sleep 30 2>/dev/null & then n=$((n + 1)); fi
+      i=$((i + 1))
+    done
+    started=$(ls /proc | grep -c '^[0-9]')
+    wget -qO- --header 'Content-Type: application/json' --post-data "{\"processes\": $started}" \
+      "$API/datasets/$ACTOR_DEFAULT_DATASET_ID/items?token=$APIFY_TOKEN" > /dev/null
+    exit 0 ;;
+esac
+i=1
+while [ "$i" -le "${COUNT:-0}" ]; do
+  wget -qO- --header 'Content-Type: application/json' --post-data "{\"i\": $i, \"env\": \"$ACTOR_FULL_NAME\"}" \
+    "$API/datasets/$ACTOR_DEFAULT_DATASET_ID/items?token=$APIFY_TOKEN" > /dev/null || exit 3
+  i=$((i + 1))
+done
+echo "pushed ${COUNT:-0} items"
