@@ -156,3 +156,73 @@ async fn a_missing_image_is_a_clear_build_error() {
     assert_eq!(body["error"]["type"], "image-not-found");
     assert!(body["error"]["message"].as_str().unwrap().contains("does-not-exist"));
 }
+
+/// The run log's line that starts with `prefix`, waiting for it to appear.
+async fn wait_log_line(s: &Server, run_id: &str, prefix: &str) -> String {
+    for _ in 0..100 {
+        let log = s.get(&format!("/logs/{run_id}")).await.text().await.unwrap();
+        if let Some(line) = log.lines().find_map(|l| l.split_once(' ').map(|(_, rest)| rest).filter(|r| r.starts_with(prefix))) {
+            return line[prefix.len()..].trim().to_owned();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("no log line starting with {prefix:?}");
+}
+
+/// The next JSON frame, or `None` when the socket closes or stays silent for 10 s.
+async fn next_frame<S>(ws: &mut S) -> Option<Value>
+where
+    S: futures::Stream<Item = Result<tokio_tungstenite::tungstenite::Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    use futures::StreamExt;
+    match tokio::time::timeout(std::time::Duration::from_secs(10), ws.next()).await {
+        Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t)))) => Some(serde_json::from_str::<Value>(&t).unwrap()),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn the_events_websocket_sends_system_info_and_aborting() {
+    if !docker_ready() {
+        return;
+    }
+    let (s, _dir) = Server::start();
+    assert_eq!(create_container_actor(&s, "shell-events", IMAGE).await.status(), 201);
+    let resp = s.post_json("/acts/shell-events/runs", &json!({"mode": "sleep", "secs": 60})).await;
+    let run: Value = resp.json().await.unwrap();
+    let run_id = run["data"]["id"].as_str().unwrap().to_owned();
+    let url = wait_log_line(&s, &run_id, "events: ").await;
+    assert!(url.starts_with("ws://127.0.0.1:") && url.contains(&run_id), "{url}");
+
+    // The URL authorises exactly this run.
+    let forged = format!("{}/events/{run_id}/00000000000000000000000000000000", s.url.replacen("http://", "ws://", 1));
+    match tokio_tungstenite::connect_async(&forged).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 401),
+        other => panic!("a forged events URL was not refused: {:?}", other.map(|(_, r)| r.status())),
+    }
+
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.expect("connecting to the events websocket");
+    let mut info = None;
+    while info.is_none() {
+        let frame = next_frame(&mut ws).await.expect("a frame");
+        if frame["name"] == "systemInfo" && frame["data"]["memCurrentBytes"].as_u64().unwrap_or(0) > 0 {
+            info = Some(frame);
+        }
+    }
+    let info = info.unwrap();
+    assert!(info["createdAt"].as_str().unwrap().ends_with('Z'));
+    assert!(info["data"]["memMaxBytes"].as_u64().unwrap() >= 128 * 1024 * 1024, "{info}");
+
+    let resp = s.http.post(s.api(&format!("/actor-runs/{run_id}/abort?gracefully=true"))).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut names = Vec::new();
+    while let Some(frame) = next_frame(&mut ws).await {
+        names.push(frame["name"].as_str().unwrap().to_owned());
+        if names.iter().any(|n| n == "aborting") {
+            break;
+        }
+    }
+    assert!(names.contains(&"aborting".to_owned()), "{names:?}");
+    let run = s.get_json(&format!("/actor-runs/{run_id}?waitForFinish=30")).await;
+    assert_eq!(run["data"]["status"], "ABORTED");
+}

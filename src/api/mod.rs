@@ -7,6 +7,7 @@ mod auth;
 mod body;
 mod datasets;
 pub mod error;
+mod events;
 mod kv;
 mod logs;
 mod params;
@@ -55,6 +56,8 @@ pub fn app(platform: Arc<Platform>) -> Router {
     Router::new()
         .nest("/v2", v2)
         .route("/health", get(|| async { "ok" }))
+        // A run's events websocket; the URL itself authorises it (see `events`).
+        .route("/events/{run_id}/{secret}", get(events::events))
         .fallback(not_found)
         .layer(RequestDecompressionLayer::new())
         .layer(from_fn(body::check_content_encoding))

@@ -105,6 +105,11 @@ impl ActiveRuns {
         }
     }
 
+    /// The run's event queue and status channel, while it has a supervisor.
+    fn event_source(&self, run_id: &str) -> Option<(EventQueue, watch::Receiver<RunStatus>)> {
+        self.runs.lock().expect("active runs poisoned").get(run_id).map(|r| (r.events.clone(), r.status.subscribe()))
+    }
+
     /// The status the run's supervisor last recorded.
     fn status(&self, run_id: &str) -> Option<RunStatus> {
         self.runs.lock().expect("active runs poisoned").get(run_id).map(|r| *r.status.borrow())
@@ -284,6 +289,26 @@ impl Platform {
             finished.status_message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default()
         ));
         Ok(())
+    }
+
+    /// The events of a running run, for its events websocket.
+    pub fn run_event_source(&self, run_id: &str) -> Option<(EventQueue, watch::Receiver<RunStatus>)> {
+        self.active.event_source(run_id)
+    }
+
+    /// The secret in a run's events URL: derived from the server's token, so
+    /// it needs no storage and names exactly one run.
+    pub fn run_events_secret(&self, run_id: &str) -> String {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(format!("wactor-events/{}/{run_id}", self.config.token).as_bytes());
+        digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// `ACTOR_EVENTS_WEBSOCKET_URL` of a run.
+    pub fn run_events_url(&self, run_id: &str) -> String {
+        let base = &self.config.public_url;
+        let ws = base.strip_prefix("https://").map(|r| format!("wss://{r}")).unwrap_or_else(|| base.replacen("http://", "ws://", 1));
+        format!("{ws}/events/{run_id}/{}", self.run_events_secret(run_id))
     }
 
     /// Executes the run: a Standby run serves requests, any other runs its code once.

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder, StatsOptionsBuilder, StopContainerOptionsBuilder,
 };
 use bollard::Docker;
 use futures::StreamExt;
@@ -98,7 +98,7 @@ impl DockerExecutor {
         }
         let _cleanup = RemoveOnDrop { docker: self.docker.clone(), name: name.clone() };
         let outcome = self.run_container(&name, &job).await;
-        Report { outcome, mem_max_bytes: 0 }
+        Report { outcome, mem_max_bytes: job.usage.mem_peak_bytes.load(std::sync::atomic::Ordering::Relaxed) }
     }
 
     async fn run_container(&self, name: &str, job: &RunJob) -> Outcome {
@@ -120,6 +120,24 @@ impl DockerExecutor {
             out.flush();
             err.flush();
         });
+        // The container's real memory and CPU, for `systemInfo` and the run's stats.
+        let stats = {
+            let (docker, name, usage) = (self.docker.clone(), name.to_owned(), job.usage.clone());
+            tokio::spawn(async move {
+                let mut stream = std::pin::pin!(docker.stats(&name, Some(StatsOptionsBuilder::default().stream(true).build())));
+                while let Some(Ok(s)) = stream.next().await {
+                    use std::sync::atomic::Ordering::Relaxed;
+                    if let Some(mem) = s.memory_stats.and_then(|m| m.usage) {
+                        usage.mem_current_bytes.store(mem, Relaxed);
+                        usage.mem_peak_bytes.fetch_max(mem, Relaxed);
+                    }
+                    if let Some(cpu_ns) = s.cpu_stats.and_then(|c| c.cpu_usage).and_then(|u| u.total_usage) {
+                        usage.busy_ticks.store(cpu_ns / crate::executor::wasm::EPOCH_TICK.as_nanos() as u64, Relaxed);
+                    }
+                }
+            })
+        };
+        let _stats = AbortOnDrop(stats);
         let mut stop = job.stop.clone();
         let mut wait = self.docker.wait_container(name, None);
         let stopped = tokio::select! {
@@ -169,6 +187,14 @@ impl Drop for RemoveOnDrop {
     }
 }
 
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 fn crashed(message: &str) -> Report {
     Report { outcome: Outcome::Crashed(message.to_owned()), mem_max_bytes: 0 }
 }
@@ -211,6 +237,8 @@ fn container_env(job: &RunJob) -> Vec<(String, String)> {
         ("APIFY_HEADLESS".to_owned(), "1".to_owned()),
         ("APIFY_DISABLE_BROWSER_SANDBOX".to_owned(), "1".to_owned()),
         ("ACTOR_RESTART_ON_ERROR".to_owned(), "0".to_owned()),
+        ("ACTOR_EVENTS_WEBSOCKET_URL".to_owned(), platform.run_events_url(&run.id)),
+        ("APIFY_ACTOR_EVENTS_WS_URL".to_owned(), platform.run_events_url(&run.id)),
     ]);
     if let Some(max) = run.options.max_total_charge_usd {
         env.push(("ACTOR_MAX_TOTAL_CHARGE_USD".to_owned(), max.to_string()));

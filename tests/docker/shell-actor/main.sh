@@ -3,6 +3,7 @@
 # wactor API with busybox wget, exactly as the Apify API clients would.
 API="$APIFY_API_BASE_URL/v2"
 echo "shell actor: run $ACTOR_RUN_ID, memory $ACTOR_MEMORY_MBYTES MB"
+echo "events: $ACTOR_EVENTS_WEBSOCKET_URL"
 INPUT=$(wget -qO- "$API/key-value-stores/$ACTOR_DEFAULT_KEY_VALUE_STORE_ID/records/$ACTOR_INPUT_KEY?token=$APIFY_TOKEN")
 echo "input: $INPUT"
 field() { echo "$INPUT" | sed -n "s/.*\"$1\": *\"\{0,1\}\([^,\"}]*\).*/\1/p"; }
