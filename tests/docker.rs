@@ -226,3 +226,45 @@ async fn the_events_websocket_sends_system_info_and_aborting() {
     let run = s.get_json(&format!("/actor-runs/{run_id}?waitForFinish=30")).await;
     assert_eq!(run["data"]["status"], "ABORTED");
 }
+
+const PYTHON_IMAGE: &str = "wactor-test/python-actor:1";
+
+/// The Python SDK image (built once per Docker host: debootstrap + pip, a few minutes).
+fn python_image_ready() -> bool {
+    static READY: OnceLock<bool> = OnceLock::new();
+    *READY.get_or_init(|| {
+        if !docker_ready() {
+            return false;
+        }
+        let have = Command::new("docker").args(["image", "inspect", PYTHON_IMAGE]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        if !have.is_ok_and(|s| s.success()) {
+            let status = Command::new(common::repo().join("tests/docker/python-actor/build-image.sh")).arg(PYTHON_IMAGE).status().unwrap();
+            assert!(status.success(), "building the Python SDK image failed");
+        }
+        true
+    })
+}
+
+#[tokio::test]
+async fn the_real_python_sdk_runs_unchanged_in_a_container() {
+    if !python_image_ready() {
+        return;
+    }
+    let (s, _dir) = Server::start();
+    assert_eq!(create_container_actor(&s, "py", PYTHON_IMAGE).await.status(), 201);
+
+    let run = s.run("py", "memory=512", &json!({"name": "Ann", "count": 2})).await;
+    let log = log_of(&s, &run).await;
+    assert_eq!(run["status"], "SUCCEEDED", "{run}\n{log}");
+    assert_eq!(run["statusMessage"], "Greeting");
+    let items = s.get_json(&format!("/datasets/{}/items", run["defaultDatasetId"].as_str().unwrap())).await;
+    assert_eq!(items, json!([{"i": 0, "greeting": "Hello, Ann!"}, {"i": 1, "greeting": "Hello, Ann!"}]));
+    let output = s.get_json(&format!("/key-value-stores/{}/records/OUTPUT", run["defaultKeyValueStoreId"].as_str().unwrap())).await;
+    // Actor.init() connected to the events websocket and a systemInfo event arrived.
+    assert_eq!(output, json!({"events": ["systemInfo"], "runId": run["id"]}), "{log}");
+
+    let run = s.run("py", "memory=512", &json!({"fail": true})).await;
+    assert_eq!(run["status"], "FAILED", "{run}");
+    assert_eq!(run["statusMessage"], "Failed on purpose");
+    assert_eq!(run["exitCode"], 1);
+}

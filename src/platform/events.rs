@@ -21,8 +21,13 @@ pub enum RunEvent {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SystemInfo {
     pub mem_current_bytes: u64,
+    /// Average over the run so far (the SDKs require it).
+    pub mem_avg_bytes: f64,
+    /// The run's memory limit (crawlee's autoscaling reads it as the total).
     pub mem_max_bytes: u64,
     pub cpu_current_usage: f64,
+    pub cpu_avg_usage: f64,
+    pub cpu_max_usage: f64,
     pub is_cpu_overloaded: bool,
     pub created_at: String,
 }
@@ -37,7 +42,8 @@ impl RunEvent {
             RunEvent::SystemInfo(i) => (
                 "systemInfo",
                 json!({
-                    "memCurrentBytes": i.mem_current_bytes, "memMaxBytes": i.mem_max_bytes,
+                    "memAvgBytes": i.mem_avg_bytes, "memCurrentBytes": i.mem_current_bytes, "memMaxBytes": i.mem_max_bytes,
+                    "cpuAvgUsage": i.cpu_avg_usage, "cpuMaxUsage": i.cpu_max_usage,
                     "cpuCurrentUsage": i.cpu_current_usage, "isCpuOverloaded": i.is_cpu_overloaded,
                     "createdAt": i.created_at,
                 }),

@@ -219,6 +219,7 @@ impl Platform {
         let mut persist_tick = tokio::time::interval_at(started + persist_every, persist_every);
         let mut info_tick = tokio::time::interval_at(started + SYSTEM_INFO_EVERY, SYSTEM_INFO_EVERY);
         let mut last_ticks = 0u64;
+        let mut samples = UsageSamples::default();
         let report = loop {
             tokio::select! {
                 report = &mut exec => break Some(report),
@@ -229,10 +230,15 @@ impl Platform {
                     let ticks = usage.busy_ticks.load(std::sync::atomic::Ordering::Relaxed);
                     let cpu = (ticks - last_ticks) as f64 * EPOCH_TICK.as_secs_f64() / SYSTEM_INFO_EVERY.as_secs_f64() * 100.0;
                     last_ticks = ticks;
+                    let mem = usage.mem_current_bytes.load(std::sync::atomic::Ordering::Relaxed);
+                    samples.add(mem, cpu);
                     events.push(RunEvent::SystemInfo(SystemInfo {
-                        mem_current_bytes: usage.mem_current_bytes.load(std::sync::atomic::Ordering::Relaxed),
+                        mem_current_bytes: mem,
+                        mem_avg_bytes: samples.mem_avg(),
                         mem_max_bytes: run.options.memory_mbytes as u64 * 1024 * 1024,
                         cpu_current_usage: cpu,
+                        cpu_avg_usage: samples.cpu_avg(),
+                        cpu_max_usage: samples.cpu_max,
                         is_cpu_overloaded: cpu >= 95.0,
                         created_at: ids::format_ts(&ids::now()),
                     }));
@@ -580,6 +586,32 @@ impl Platform {
 
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Running averages and maxima of a run's `system-info` samples.
+#[derive(Default)]
+struct UsageSamples {
+    n: u64,
+    mem_sum: f64,
+    cpu_sum: f64,
+    cpu_max: f64,
+}
+
+impl UsageSamples {
+    fn add(&mut self, mem: u64, cpu: f64) {
+        self.n += 1;
+        self.mem_sum += mem as f64;
+        self.cpu_sum += cpu;
+        self.cpu_max = self.cpu_max.max(cpu);
+    }
+
+    fn mem_avg(&self) -> f64 {
+        self.mem_sum / self.n.max(1) as f64
+    }
+
+    fn cpu_avg(&self) -> f64 {
+        self.cpu_sum / self.n.max(1) as f64
     }
 }
 
