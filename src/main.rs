@@ -150,13 +150,17 @@ async fn run(cli: Cli) -> Result<i32> {
             let pkg = tokio::task::spawn_blocking(move || package::prepare(&dir)).await??;
             let client = Client::new(&server.server, &server.token)?;
             let (actor, build) = client.push(&pkg).await?;
-            println!(
-                "Pushed {}/{} build {} ({} bytes)",
-                actor["username"].as_str().unwrap_or(""),
-                actor["name"].as_str().unwrap_or(""),
-                build["buildNumber"].as_str().unwrap_or(""),
-                pkg.component.len()
-            );
+            let full_name = format!("{}/{}", actor["username"].as_str().unwrap_or(""), actor["name"].as_str().unwrap_or(""));
+            let number = build["buildNumber"].as_str().unwrap_or("");
+            if pkg.content_type != "application/wasm" {
+                // A container build: its log is the builder's output.
+                client.print_log(build["id"].as_str().unwrap_or_default(), false).await?;
+            }
+            if build["status"] != "SUCCEEDED" {
+                eprintln!("Build {number} of {full_name} failed: {}", build["statusMessage"].as_str().unwrap_or("no reason given"));
+                return Ok(1);
+            }
+            println!("Pushed {full_name} build {number} ({} bytes)", pkg.component.len());
             Ok(0)
         }
         Command::Call { actor, input, input_file, timeout, memory, build, server } => {

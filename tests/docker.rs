@@ -268,3 +268,31 @@ async fn the_real_python_sdk_runs_unchanged_in_a_container() {
     assert_eq!(run["statusMessage"], "Failed on purpose");
     assert_eq!(run["exitCode"], 1);
 }
+
+#[tokio::test]
+async fn wactor_push_builds_a_dockerfile_and_a_failed_build_says_why() {
+    if !docker_ready() {
+        return;
+    }
+    let (s, _dir) = Server::start();
+    let out = s.cli().args(["push", "tests/docker/dockerfile-actor"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    // The builder's output is shown, and the build kept with its image.
+    assert!(stdout.contains("COPY greet.sh"), "{stdout}");
+    assert!(stdout.contains("Pushed me/dockerfile-shell build 0.1.1"), "{stdout}");
+    let build = s.get_json("/acts/dockerfile-shell/builds/default").await;
+    assert_eq!(build["data"]["status"], "SUCCEEDED");
+    assert_eq!(build["data"]["image"]["tag"], "wactor/dockerfile-shell:0.1.1");
+    let run = s.run("dockerfile-shell", "", &json!({})).await;
+    assert_eq!(run["status"], "SUCCEEDED", "{run}");
+    let items = s.get_json(&format!("/datasets/{}/items", run["defaultDatasetId"].as_str().unwrap())).await;
+    assert_eq!(items, json!([{"greeting": "built from a Dockerfile"}]));
+
+    let out = s.cli().args(["push", "tests/docker/broken-dockerfile-actor"]).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stderr.contains("failed") && stderr.contains("non-zero code: 3"), "{stderr}");
+    assert!(stdout.contains("about to fail"), "{stdout}");
+}

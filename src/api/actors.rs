@@ -75,10 +75,10 @@ async fn build(State(p): P, Path(actor): Path<String>, q: Params, headers: Heade
     let ct_main = ct.split(';').next().unwrap_or("").trim();
     let component = read_body(body, p.config.limits.max_component_bytes).await?;
     // A component Actor uploads its component; a container Actor's build names its image in actor.json.
-    if !component.is_empty() && ct_main != "application/wasm" && ct_main != "application/octet-stream" {
+    if !component.is_empty() && !matches!(ct_main, "application/wasm" | "application/octet-stream" | "application/x-tar") {
         return Err(ApiError::bad_request(
             "invalid-request",
-            "Upload the compiled component as the request body with Content-Type: application/wasm",
+            "Upload the compiled component (Content-Type: application/wasm) or, for a Dockerfile Actor, the build context (application/x-tar)",
         ));
     }
     let build = p.build_actor(&actor, q.str("version"), q.str("tag"), component.to_vec()).await?;

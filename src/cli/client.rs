@@ -53,7 +53,7 @@ impl Client {
             "defaultRunOptions": def.default_run_options,
             "versions": [{
                 "versionNumber": def.version,
-                "sourceType": "WASM_COMPONENT",
+                "sourceType": if pkg.content_type == "application/wasm" { "WASM_COMPONENT" } else { "SOURCE_FILES" },
                 "buildTag": def.build_tag.clone().unwrap_or_else(|| "latest".into()),
                 "actorDefinition": def,
             }],
@@ -70,7 +70,7 @@ impl Client {
             .expect(
                 self.request(Method::POST, &format!("/actors/{id}/builds"))
                     .query(&[("version", def.version.as_str())])
-                    .header("content-type", "application/wasm")
+                    .header("content-type", pkg.content_type)
                     .body(pkg.component.clone()),
                 "Actor",
             )

@@ -1,5 +1,6 @@
 //! Turns an Actor directory into what a build needs: its definition and its
-//! compiled component. A cargo crate is built for `wasm32-wasip2` first.
+//! compiled component (a cargo crate is built for `wasm32-wasip2` first), or
+//! for a Dockerfile Actor the directory as a build context.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -10,13 +11,32 @@ use crate::definition::{ActorDefinition, ActorDir};
 
 pub struct Package {
     pub definition: ActorDefinition,
+    /// What the build uploads: the component, a Dockerfile Actor's build
+    /// context (a tar of its directory), or nothing for an image Actor.
     pub component: Vec<u8>,
-    pub component_path: PathBuf,
+    pub content_type: &'static str,
 }
 
 /// Reads the definition and builds or locates the component.
 pub fn prepare(dir: &Path) -> Result<Package> {
-    let actor = ActorDir::load(dir)?;
+    let mut actor = ActorDir::load(dir)?;
+    if actor.definition.image.is_some() {
+        return Ok(Package { definition: actor.definition, component: Vec::new(), content_type: "application/octet-stream" });
+    }
+    if let Some(dockerfile) = actor.definition.dockerfile.clone() {
+        // actor.json names it relative to `.actor/`; the builder wants it relative to the context.
+        let path = dir.join(".actor").join(&dockerfile);
+        let path = path.canonicalize().with_context(|| format!("{}: no Dockerfile at {}", dir.display(), path.display()))?;
+        let root = dir.canonicalize()?;
+        let relative =
+            path.strip_prefix(&root).with_context(|| format!("the Dockerfile {} is outside the Actor directory", path.display()))?;
+        actor.definition.dockerfile = Some(relative.to_string_lossy().into_owned());
+        let mut context = tar::Builder::new(Vec::new());
+        context.follow_symlinks(false);
+        context.append_dir_all(".", &root).with_context(|| format!("packing {}", root.display()))?;
+        let component = context.into_inner()?;
+        return Ok(Package { definition: actor.definition, component, content_type: "application/x-tar" });
+    }
     let component_path = if actor.is_cargo_crate() {
         cargo_build(dir)?
     } else {
@@ -27,7 +47,7 @@ pub fn prepare(dir: &Path) -> Result<Package> {
         dir.join(rel)
     };
     let component = std::fs::read(&component_path).with_context(|| format!("reading component {}", component_path.display()))?;
-    Ok(Package { definition: actor.definition, component, component_path })
+    Ok(Package { definition: actor.definition, component, content_type: "application/wasm" })
 }
 
 /// `cargo build --release --target wasm32-wasip2` and the path of the `.wasm` it produced.

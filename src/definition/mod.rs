@@ -36,6 +36,10 @@ pub struct ActorDefinition {
     /// A Docker image on the Docker host: the Actor runs as a container (Docker executor).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    /// A Dockerfile, relative to `.actor/`: the Actor directory is the build
+    /// context and the image is built on the Docker host (Docker executor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dockerfile: Option<String>,
     #[serde(default)]
     pub default_run_options: DefaultRunOptions,
     #[serde(default)]
@@ -213,7 +217,10 @@ impl ActorDir {
 
     /// Whether the Actor is a cargo crate wactor should build itself.
     pub fn is_cargo_crate(&self) -> bool {
-        self.definition.component.is_none() && self.root.join("Cargo.toml").exists()
+        self.definition.component.is_none()
+            && self.definition.image.is_none()
+            && self.definition.dockerfile.is_none()
+            && self.root.join("Cargo.toml").exists()
     }
 }
 

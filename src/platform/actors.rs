@@ -263,7 +263,12 @@ impl Platform {
         if definition.image.is_none() && component.is_empty() {
             return Err(PlatformError::invalid_kind(
                 "invalid-request",
-                "Upload the compiled component as the request body with Content-Type: application/wasm",
+                match definition.dockerfile {
+                    Some(_) => {
+                        "Upload the build context (a tar of the Actor directory) as the request body with Content-Type: application/x-tar"
+                    }
+                    None => "Upload the compiled component as the request body with Content-Type: application/wasm",
+                },
             ));
         }
         if component.len() > self.config.limits.max_component_bytes {
@@ -286,14 +291,43 @@ impl Platform {
         let build_id = ids::new_id();
         let sha = sha256_hex(&component);
         let started_at = ids::now();
-        let (exports, image) = match &definition.image {
+        let container = ComponentExports { run: true, http: false };
+        let (exports, image) = match (&definition.image, &definition.dockerfile) {
             // A container Actor: its image must be on the Docker host.
-            Some(reference) => {
-                let image = self.docker()?.resolve_image(reference).await?;
-                (ComponentExports { run: true, http: false }, Some(image))
+            (Some(reference), _) => (container, Some(self.docker()?.resolve_image(reference).await?)),
+            // A Dockerfile: built on the Docker host from the uploaded context; a failed build is recorded too.
+            (None, Some(dockerfile)) => {
+                let docker = self.docker()?;
+                let log = self.logs.writer(&build_id).map_err(|e| PlatformError::internal(format!("opening the build log: {e}")))?;
+                let tag = format!("wactor/{}:{}.{}", actor.name, version.version_number, n);
+                log.system(&format!("Building image {tag} from {dockerfile} ({} bytes of context).", component.len()));
+                match docker.build_image(component.clone(), dockerfile, &tag, &log).await {
+                    Ok(image) => (container, Some(image)),
+                    Err(why) => {
+                        log.system(&format!("The build failed: {why}"));
+                        let build = Build {
+                            id: build_id.clone(),
+                            act_id: actor.id.clone(),
+                            user_id: actor.user_id.clone(),
+                            started_at,
+                            finished_at: Some(ids::now()),
+                            status: BuildStatus::Failed,
+                            meta: serde_json::json!({"origin": "API"}),
+                            build_number: format!("{}.{}", version.version_number, n),
+                            actor_definition: definition.clone(),
+                            component_bytes: component.len() as u64,
+                            component_sha256: sha.clone(),
+                            status_message: Some(format!("The image build failed: {why}")),
+                            exports: container,
+                            image: None,
+                        };
+                        put_json(&self.db.builds, &build.id, &build)?;
+                        return Ok(build);
+                    }
+                }
             }
             // Compile before recording: a component that does not compile is no build.
-            None => {
+            (None, None) => {
                 let exports = self.executor.prepare_build(&build_id, component.clone()).await?;
                 if let Err(e) = check_exports(&definition, exports) {
                     self.executor.forget_build(&build_id);

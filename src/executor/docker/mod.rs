@@ -7,7 +7,8 @@ use std::collections::HashMap;
 
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder, StatsOptionsBuilder, StopContainerOptionsBuilder,
+    BuildImageOptionsBuilder, CreateContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder, StatsOptionsBuilder,
+    StopContainerOptionsBuilder,
 };
 use bollard::Docker;
 use futures::StreamExt;
@@ -57,6 +58,42 @@ impl DockerExecutor {
             )),
             Err(e) => Err(PlatformError::Unavailable(format!("Docker is not available: {e}"))),
         }
+    }
+
+    /// Builds an image from a build context (a tar of the Actor directory),
+    /// streaming the builder's output into `log`. `Err` says why it failed.
+    pub async fn build_image(
+        &self,
+        context: Vec<u8>,
+        dockerfile: &str,
+        tag: &str,
+        log: &crate::platform::logs::RunLog,
+    ) -> std::result::Result<ContainerImage, String> {
+        let options = BuildImageOptionsBuilder::default().dockerfile(dockerfile).t(tag).rm(true).forcerm(true).build();
+        let mut stream = std::pin::pin!(self.docker.build_image(options, None, Some(bollard::body_full(context.into()))));
+        let mut lines = LineSplitter::new(log.clone());
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(info) => {
+                    if let Some(text) = info.stream.as_deref().or(info.status.as_deref()) {
+                        lines.write(text.as_bytes());
+                    }
+                    if let Some(detail) = info.error_detail {
+                        lines.flush();
+                        return Err(detail.message.unwrap_or_else(|| "the image build failed".into()));
+                    }
+                }
+                Err(e) => {
+                    lines.flush();
+                    return Err(match e {
+                        bollard::errors::Error::DockerStreamError { error } => error,
+                        e => e.to_string(),
+                    });
+                }
+            }
+        }
+        lines.flush();
+        self.resolve_image(tag).await.map_err(|e| e.to_string())
     }
 
     /// Runs the build's image for one run: create, start, stream the output
