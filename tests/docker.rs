@@ -296,3 +296,68 @@ async fn wactor_push_builds_a_dockerfile_and_a_failed_build_says_why() {
     assert!(stderr.contains("failed") && stderr.contains("non-zero code: 3"), "{stderr}");
     assert!(stdout.contains("about to fail"), "{stdout}");
 }
+
+const STANDBY_IMAGE: &str = "wactor-test/standby-shell:1";
+
+/// busybox httpd with an echoing CGI, as a Standby container image.
+fn build_standby_image() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    for d in ["bin", "tmp", "actor", "proc", "www/cgi-bin"] {
+        std::fs::create_dir_all(r.join(d)).unwrap();
+    }
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"].into_iter().find(|p| std::path::Path::new(p).exists()).expect("busybox-static");
+    std::fs::copy(busybox, r.join("bin/busybox")).unwrap();
+    for applet in ["sh", "httpd", "echo", "printf"] {
+        std::os::unix::fs::symlink("busybox", r.join("bin").join(applet)).unwrap();
+    }
+    let dir = common::repo().join("tests/docker/standby-shell");
+    std::fs::copy(dir.join("serve.sh"), r.join("actor/serve.sh")).unwrap();
+    std::fs::copy(dir.join("echo.cgi"), r.join("www/cgi-bin/echo")).unwrap();
+    std::fs::write(r.join("www/index.html"), "ready\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(r.join("www/cgi-bin/echo"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let tar = Command::new("tar").arg("-C").arg(r).args(["-c", "."]).stdout(Stdio::piped()).spawn().unwrap();
+    let status = Command::new("docker")
+        .args(["import", "--change", r#"CMD ["/bin/sh", "/actor/serve.sh"]"#, "-", STANDBY_IMAGE])
+        .stdin(tar.stdout.unwrap())
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn a_standby_container_answers_through_the_standby_url() {
+    if !docker_ready() {
+        return;
+    }
+    build_standby_image();
+    let (s, _dir) = Server::start();
+    let actor = json!({
+        "name": "standby-shell",
+        "versions": [{"versionNumber": "0.1", "sourceType": "SOURCE_FILES",
+                      "actorDefinition": {"name": "standby-shell", "version": "0.1", "image": STANDBY_IMAGE,
+                                          "usesStandbyMode": true, "actorStandby": {"idleTimeoutSecs": 2}}}],
+    });
+    assert_eq!(s.post_json("/acts", &actor).await.status(), 201);
+    let build = s.http.post(s.api("/acts/standby-shell/builds?version=0.1")).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(build.status(), 201);
+
+    let url = format!("{}/standby/me~standby-shell/cgi-bin/echo/deep?x=1", s.url);
+    let resp = s.http.get(&url).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.unwrap();
+    assert!(text.contains("method=GET path=/deep query=x=1"), "{text}");
+    let run_id = text.trim().rsplit("run=").next().unwrap().to_owned();
+    let second = s.http.post(&url).bearer_auth(TOKEN).body("x").send().await.unwrap().text().await.unwrap();
+    assert!(second.contains("method=POST") && second.contains(&run_id), "{second}");
+
+    let run = s.get_json(&format!("/actor-runs/{run_id}")).await;
+    assert_eq!(run["data"]["meta"]["origin"], "STANDBY");
+    // Idle for 2 s: the run finishes and its container goes.
+    let run = s.get_json(&format!("/actor-runs/{run_id}?waitForFinish=20")).await;
+    assert_eq!(run["data"]["status"], "SUCCEEDED", "{run}");
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    assert!(!containers_left().contains(&run_id.to_ascii_lowercase()));
+}

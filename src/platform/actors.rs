@@ -291,7 +291,8 @@ impl Platform {
         let build_id = ids::new_id();
         let sha = sha256_hex(&component);
         let started_at = ids::now();
-        let container = ComponentExports { run: true, http: false };
+        // A container serves HTTP (Standby) on its web server port when actor.json says so.
+        let container = ComponentExports { run: true, http: definition.uses_standby_mode == Some(true) };
         let (exports, image) = match (&definition.image, &definition.dockerfile) {
             // A container Actor: its image must be on the Docker host.
             (Some(reference), _) => (container, Some(self.docker()?.resolve_image(reference).await?)),

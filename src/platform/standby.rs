@@ -11,6 +11,8 @@
 //! ([`HttpServer`]); picking, scaling and idling are here, whatever the executor.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -426,9 +428,36 @@ impl Platform {
             Ok(t) => t,
             Err(e) => return report(Outcome::Crashed(format!("The Actor cannot serve in Standby mode: {e}"))),
         };
-        let server = match self.executor.http_server(&job, settings.request_timeout) {
-            Ok(s) => s,
-            Err(e) => return report(Outcome::Crashed(format!("The Standby server could not start: {e}"))),
+        // A container serves once its web server answers the readiness probe;
+        // it keeps running beside the serve loop below.
+        let mut container: Option<Pin<Box<dyn Future<Output = Report> + Send>>> = None;
+        let server = if job.build.image.is_some() {
+            let docker = match self.docker() {
+                Ok(d) => d,
+                Err(e) => return report(Outcome::Crashed(e.to_string())),
+            };
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let serving_job = job.clone();
+            let mut exec: Pin<Box<dyn Future<Output = Report> + Send>> =
+                Box::pin(async move { docker.execute_serving(serving_job, Some(tx)).await });
+            let mut stop = job.stop.clone();
+            let server = tokio::select! {
+                ready = rx => match ready {
+                    Ok(server) => server,
+                    Err(_) => return report(Outcome::Crashed("The container's web server did not answer its readiness probe".into())),
+                },
+                ended = &mut exec => return ended,
+                reason = stop.wait_for(Option::is_some) => {
+                    return report(Outcome::Stopped(reason.map(|r| r.unwrap_or(StopReason::Abort)).unwrap_or(StopReason::Abort)));
+                }
+            };
+            container = Some(exec);
+            server
+        } else {
+            match self.executor.http_server(&job, settings.request_timeout) {
+                Ok(s) => s,
+                Err(e) => return report(Outcome::Crashed(format!("The Standby server could not start: {e}"))),
+            }
         };
         let run_id = job.run.id.clone();
         let pool = self.standby.pool(&actor.id);
@@ -479,6 +508,9 @@ impl Platform {
                         break Outcome::Exited { exit_code: 0, message: None };
                     }
                 }
+                ended = container_ended(&mut container) => {
+                    break ended.outcome;
+                }
                 _ = notified => {}
             }
         };
@@ -489,6 +521,14 @@ impl Platform {
     /// Standby runs finish once their requests are answered (server shutdown).
     pub(super) fn close_standby(&self) {
         self.standby.close_all();
+    }
+}
+
+/// Resolves when a serving container ends by itself; never for a component.
+async fn container_ended(container: &mut Option<Pin<Box<dyn Future<Output = Report> + Send>>>) -> Report {
+    match container {
+        Some(exec) => exec.await,
+        None => std::future::pending().await,
     }
 }
 

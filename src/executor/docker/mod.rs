@@ -14,7 +14,7 @@ use bollard::Docker;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use super::{Outcome, Report, RunJob};
+use super::{HttpRequest, HttpResponse, HttpServer, Outcome, Report, RunJob, ServeError};
 use crate::platform::error::{PlatformError, Result};
 use crate::platform::logs::LineSplitter;
 
@@ -99,6 +99,13 @@ impl DockerExecutor {
     /// Runs the build's image for one run: create, start, stream the output
     /// into the run log, wait for the exit or a stop, remove.
     pub async fn execute(&self, job: RunJob) -> Report {
+        self.execute_serving(job, None).await
+    }
+
+    /// Like `execute`; with `ready`, the container's web server is probed
+    /// (`GET /` with the readiness-probe header) and, once it answers, a proxy
+    /// to it is sent there: the container serves a Standby run.
+    pub async fn execute_serving(&self, job: RunJob, ready: Option<ReadySender>) -> Report {
         let Some(image) = job.build.image.clone() else {
             return crashed("The build has no container image");
         };
@@ -121,7 +128,8 @@ impl DockerExecutor {
             ("wactor.actor-id".to_owned(), job.run.act_id.clone()),
             ("wactor.build-id".to_owned(), job.build.id.clone()),
         ]);
-        let env = container_env(&job).into_iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let port = free_port();
+        let env = container_env(&job, port).into_iter().map(|(k, v)| format!("{k}={v}")).collect();
         let body = ContainerCreateBody {
             image: Some(image.image_id.clone()),
             env: Some(env),
@@ -134,6 +142,7 @@ impl DockerExecutor {
             return crashed(&format!("The container could not be created: {e}"));
         }
         let _cleanup = RemoveOnDrop { docker: self.docker.clone(), name: name.clone() };
+        let _probe = ready.map(|tx| AbortOnDrop(tokio::spawn(probe_readiness(port, tx))));
         let outcome = self.run_container(&name, &job).await;
         Report { outcome, mem_max_bytes: job.usage.mem_peak_bytes.load(std::sync::atomic::Ordering::Relaxed) }
     }
@@ -224,6 +233,61 @@ impl Drop for RemoveOnDrop {
     }
 }
 
+/// Where a serving container's proxy goes once its web server answers.
+pub type ReadySender = tokio::sync::oneshot::Sender<std::sync::Arc<dyn HttpServer>>;
+
+/// How long a Standby container may take to answer its readiness probe.
+const READINESS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+async fn probe_readiness(port: u16, ready: ReadySender) {
+    let client = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + READINESS_TIMEOUT;
+    while tokio::time::Instant::now() < deadline {
+        let probe = client
+            .get(format!("http://127.0.0.1:{port}/"))
+            .header("x-apify-container-server-readiness-probe", "1")
+            .timeout(std::time::Duration::from_secs(2))
+            .send()
+            .await;
+        if probe.is_ok() {
+            let _ = ready.send(std::sync::Arc::new(ContainerProxy { port, client }));
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Reverse proxy to a container's web server (on loopback: host networking).
+struct ContainerProxy {
+    port: u16,
+    client: reqwest::Client,
+}
+
+/// Headers that belong to one connection, not to the request.
+const HOP_BY_HOP: &[&str] =
+    &["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"];
+
+#[async_trait::async_trait]
+impl HttpServer for ContainerProxy {
+    async fn handle(&self, request: HttpRequest) -> std::result::Result<HttpResponse, ServeError> {
+        let (parts, body) = request.into_parts();
+        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let body =
+            axum::body::to_bytes(body, usize::MAX).await.map_err(|e| ServeError::Crashed(format!("reading the request body: {e}")))?;
+        let mut req = self.client.request(parts.method.clone(), format!("http://127.0.0.1:{}{path}", self.port)).body(body);
+        for (name, value) in parts.headers.iter().filter(|(n, _)| !HOP_BY_HOP.contains(&n.as_str())) {
+            req = req.header(name, value);
+        }
+        let resp = req.send().await.map_err(|e| ServeError::Unavailable(format!("The container's web server did not answer: {e}")))?;
+        let mut out = axum::http::Response::builder().status(resp.status());
+        for (name, value) in resp.headers().iter().filter(|(n, _)| !HOP_BY_HOP.contains(&n.as_str())) {
+            out = out.header(name, value);
+        }
+        let bytes = resp.bytes().await.map_err(|e| ServeError::Crashed(format!("reading the container's response: {e}")))?;
+        out.body(axum::body::Body::from(bytes)).map_err(|e| ServeError::Crashed(e.to_string()))
+    }
+}
+
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
@@ -237,11 +301,10 @@ fn crashed(message: &str) -> Report {
 }
 
 /// API-COMPAT §3.1: what the Apify SDKs read at home, under every alias they accept.
-fn container_env(job: &RunJob) -> Vec<(String, String)> {
+fn container_env(job: &RunJob, port: u16) -> Vec<(String, String)> {
     let platform = &job.platform;
     let run = &job.run;
     let base = platform.config.public_url.clone();
-    let port = free_port();
     let web_url = format!("http://127.0.0.1:{port}");
     let mut env = super::env::actor_env(job);
     let by_name: HashMap<String, String> = env.iter().cloned().collect();
