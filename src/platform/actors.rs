@@ -293,37 +293,21 @@ impl Platform {
         let started_at = ids::now();
         // A container serves HTTP (Standby) on its web server port when actor.json says so.
         let container = ComponentExports { run: true, http: definition.uses_standby_mode == Some(true) };
-        let (exports, image) = match (&definition.image, &definition.dockerfile) {
+        // `failed`: why a Dockerfile build failed; such a build is recorded too, but not tagged.
+        let (exports, image, failed) = match (&definition.image, &definition.dockerfile) {
             // A container Actor: its image must be on the Docker host.
-            (Some(reference), _) => (container, Some(self.docker()?.resolve_image(reference).await?)),
-            // A Dockerfile: built on the Docker host from the uploaded context; a failed build is recorded too.
+            (Some(reference), _) => (container, Some(self.docker()?.resolve_image(reference).await?), None),
+            // A Dockerfile: built on the Docker host from the uploaded context.
             (None, Some(dockerfile)) => {
                 let docker = self.docker()?;
                 let log = self.logs.writer(&build_id).map_err(|e| PlatformError::internal(format!("opening the build log: {e}")))?;
                 let tag = format!("wactor/{}:{}.{}", actor.name, version.version_number, n);
                 log.system(&format!("Building image {tag} from {dockerfile} ({} bytes of context).", component.len()));
                 match docker.build_image(component.clone(), dockerfile, &tag, &log).await {
-                    Ok(image) => (container, Some(image)),
+                    Ok(image) => (container, Some(image), None),
                     Err(why) => {
                         log.system(&format!("The build failed: {why}"));
-                        let build = Build {
-                            id: build_id.clone(),
-                            act_id: actor.id.clone(),
-                            user_id: actor.user_id.clone(),
-                            started_at,
-                            finished_at: Some(ids::now()),
-                            status: BuildStatus::Failed,
-                            meta: serde_json::json!({"origin": "API"}),
-                            build_number: format!("{}.{}", version.version_number, n),
-                            actor_definition: definition.clone(),
-                            component_bytes: component.len() as u64,
-                            component_sha256: sha.clone(),
-                            status_message: Some(format!("The image build failed: {why}")),
-                            exports: container,
-                            image: None,
-                        };
-                        put_json(&self.db.builds, &build.id, &build)?;
-                        return Ok(build);
+                        (container, None, Some(format!("The image build failed: {why}")))
                     }
                 }
             }
@@ -334,7 +318,7 @@ impl Platform {
                     self.executor.forget_build(&build_id);
                     return Err(e);
                 }
-                (exports, None)
+                (exports, None, None)
             }
         };
         let build = Build {
@@ -343,16 +327,20 @@ impl Platform {
             user_id: actor.user_id.clone(),
             started_at,
             finished_at: Some(ids::now()),
-            status: BuildStatus::Succeeded,
+            status: if failed.is_some() { BuildStatus::Failed } else { BuildStatus::Succeeded },
             meta: serde_json::json!({"origin": "API"}),
             build_number: format!("{}.{}", version.version_number, n),
             actor_definition: definition,
             component_bytes: component.len() as u64,
             component_sha256: sha,
-            status_message: None,
+            status_message: failed.clone(),
             exports,
             image,
         };
+        if failed.is_some() {
+            put_json(&self.db.builds, &build.id, &build)?;
+            return Ok(build);
+        }
         put_json(&self.db.builds, &build.id, &build)?;
         if let (Ok(log), Some(image)) = (self.logs.writer(&build.id), &build.image) {
             log.system(&format!("Build {} of {}: image {} ({}).", build.build_number, actor.full_name(), image.tag, image.image_id));
