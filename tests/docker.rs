@@ -39,7 +39,7 @@ fn build_shell_image() {
     }
     let busybox = ["/bin/busybox", "/usr/bin/busybox"].into_iter().find(|p| std::path::Path::new(p).exists()).expect("busybox-static");
     std::fs::copy(busybox, r.join("bin/busybox")).unwrap();
-    for applet in ["sh", "wget", "cat", "echo", "sleep", "env", "printf", "seq", "sed", "head", "tail", "ls", "grep"] {
+    for applet in ["sh", "wget", "cat", "echo", "sleep", "env", "printf", "seq", "sed", "head", "tail", "ls", "grep", "httpd", "mkdir"] {
         std::os::unix::fs::symlink("busybox", r.join("bin").join(applet)).unwrap();
     }
     std::fs::copy(common::repo().join("tests/docker/shell-actor/main.sh"), r.join("actor/main.sh")).unwrap();
@@ -360,4 +360,147 @@ async fn a_standby_container_answers_through_the_standby_url() {
     assert_eq!(run["data"]["status"], "SUCCEEDED", "{run}");
     tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
     assert!(!containers_left().contains(&run_id.to_ascii_lowercase()));
+}
+
+/// A client that reaches a run's `containerUrl` host at the test server, on loopback.
+fn container_client(s: &Server, container_url: &str) -> reqwest::Client {
+    let host = container_url.trim_start_matches("http://").split(':').next().unwrap().to_owned();
+    let addr: std::net::SocketAddr = s.url.trim_start_matches("http://").parse().unwrap();
+    reqwest::Client::builder().resolve(&host, addr).build().unwrap()
+}
+
+async fn start_run(s: &Server, actor: &str, input: &Value) -> Value {
+    let resp = s.post_json(&format!("/acts/{actor}/runs"), input).await;
+    assert_eq!(resp.status(), 201);
+    resp.json::<Value>().await.unwrap()["data"].clone()
+}
+
+#[tokio::test]
+async fn a_container_runs_web_server_answers_at_its_container_url() {
+    if !docker_ready() {
+        return;
+    }
+    let (s, _dir) = Server::start();
+    assert_eq!(create_container_actor(&s, "shell-web", IMAGE).await.status(), 201);
+    let run = start_run(&s, "shell-web", &json!({"mode": "serve", "secs": 60})).await;
+    let run_id = run["id"].as_str().unwrap().to_owned();
+    let url = run["containerUrl"].as_str().unwrap().to_owned();
+    let port = s.url.rsplit(':').next().unwrap();
+    let key = url.trim_start_matches("http://").split('.').next().unwrap();
+    assert!(key.len() == 32 && key.bytes().all(|b| b.is_ascii_hexdigit()), "{url}");
+    assert_eq!(url, format!("http://{key}.localhost:{port}"));
+    assert_eq!(run["isContainerServerReady"], false);
+    let client = container_client(&s, &url);
+
+    // Before the Actor listens: a clear "not yet", with Retry-After.
+    wait_log_line(&s, &run_id, "shell actor: run").await;
+    let resp = client.get(format!("{url}/")).send().await.unwrap();
+    assert_eq!(resp.status(), 503);
+    assert!(resp.headers().contains_key("retry-after"));
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"]["type"], "container-server-not-ready");
+
+    // Once it listens, the run says so and the URL reaches it (no API token needed).
+    let mut ready = false;
+    for _ in 0..100 {
+        ready = s.get_json(&format!("/actor-runs/{run_id}")).await["data"]["isContainerServerReady"] == true;
+        if ready {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(ready, "the run's web server never became ready");
+    let page = client.get(format!("{url}/index.html")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    // The Actor was told the same public URL (ACTOR_WEB_SERVER_URL = containerUrl).
+    assert_eq!(page.text().await.unwrap().trim(), format!("web server of {run_id} at {url}"));
+    assert_eq!(client.get(format!("{url}/missing")).send().await.unwrap().status(), 404);
+
+    // A guessed key reaches nothing; after the run, neither does the real one.
+    let guessed = url.replace(key, &"0".repeat(32));
+    let resp = container_client(&s, &guessed).get(format!("{guessed}/")).send().await.unwrap();
+    assert_eq!(resp.status(), 404);
+    let aborted = s.http.post(s.api(&format!("/actor-runs/{run_id}/abort"))).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(aborted.json::<Value>().await.unwrap()["data"]["status"], "ABORTED");
+    let run = s.get_json(&format!("/actor-runs/{run_id}")).await;
+    assert_eq!(run["data"]["isContainerServerReady"], false);
+    assert_eq!(client.get(format!("{url}/")).send().await.unwrap().status(), 404);
+}
+
+/// Items the `starts` mode pushed: one per start of the Actor.
+async fn starts_of(s: &Server, run: &Value) -> usize {
+    let items = s.get_json(&format!("/datasets/{}/items", run["defaultDatasetId"].as_str().unwrap())).await;
+    items.as_array().unwrap().len()
+}
+
+async fn wait_starts(s: &Server, run: &Value, n: usize) {
+    for _ in 0..150 {
+        if starts_of(s, run).await >= n {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the Actor did not start {n} times");
+}
+
+fn containers_of(run_id: &str) -> usize {
+    containers_left().lines().filter(|l| l.contains(&run_id.to_ascii_lowercase())).count()
+}
+
+#[tokio::test]
+async fn reboot_restarts_the_container_with_the_same_storages() {
+    if !docker_ready() {
+        return;
+    }
+    let (s, _dir) = Server::start();
+    assert_eq!(create_container_actor(&s, "shell-reboot", IMAGE).await.status(), 201);
+    let run = start_run(&s, "shell-reboot", &json!({"mode": "starts", "secs": 60})).await;
+    let run_id = run["id"].as_str().unwrap().to_owned();
+    wait_starts(&s, &run, 1).await;
+    let resp = s.http.post(s.api(&format!("/actor-runs/{run_id}/reboot"))).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    // The Actor starts again in a new container, writing to the same dataset.
+    wait_starts(&s, &run, 2).await;
+    let now = s.get_json(&format!("/actor-runs/{run_id}")).await["data"].clone();
+    assert_eq!((now["status"].as_str(), now["stats"]["rebootCount"].as_u64()), (Some("RUNNING"), Some(1)), "{now}");
+    assert_eq!(containers_of(&run_id), 1, "the old container is gone, one runs");
+    let aborted = s.http.post(s.api(&format!("/actor-runs/{run_id}/abort"))).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(aborted.json::<Value>().await.unwrap()["data"]["status"], "ABORTED");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(containers_of(&run_id), 0);
+    assert_eq!(starts_of(&s, &run).await, 2);
+}
+
+#[tokio::test]
+async fn a_container_run_migrates_with_the_server_and_resumes_after_restart() {
+    if !docker_ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_in(dir.path(), false);
+    assert_eq!(create_container_actor(&s, "shell-migrate", IMAGE).await.status(), 201);
+    let run = start_run(&s, "shell-migrate", &json!({"mode": "starts", "secs": 60})).await;
+    let run_id = run["id"].as_str().unwrap().to_owned();
+    wait_starts(&s, &run, 1).await;
+    // A graceful stop: the container is stopped and removed, the run stays unfinished.
+    s.stop();
+    assert_eq!(containers_of(&run_id), 0, "the container outlived its server");
+
+    let s = Server::start_in(dir.path(), false);
+    wait_starts(&s, &run, 2).await;
+    let now = s.get_json(&format!("/actor-runs/{run_id}")).await["data"].clone();
+    assert_eq!((now["status"].as_str(), now["stats"]["migrationCount"].as_u64()), (Some("RUNNING"), Some(1)), "{now}");
+    let log = s.get(&format!("/logs/{run_id}")).await.text().await.unwrap();
+    assert!(log.contains("goes on when the server is back") && log.matches("started").count() >= 2, "{log}");
+
+    // A killed server leaves its container running; the next start removes it and runs the Actor anew.
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await; // sled's write-back
+    s.crash();
+    assert_eq!(containers_of(&run_id), 1);
+    let s = Server::start_in(dir.path(), false);
+    wait_starts(&s, &run, 3).await;
+    assert_eq!(containers_of(&run_id), 1);
+    let aborted = s.http.post(s.api(&format!("/actor-runs/{run_id}/abort"))).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(aborted.json::<Value>().await.unwrap()["data"]["status"], "ABORTED");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(containers_of(&run_id), 0);
 }

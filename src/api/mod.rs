@@ -5,6 +5,7 @@
 mod actors;
 mod auth;
 mod body;
+mod containers;
 mod datasets;
 pub mod error;
 mod events;

@@ -80,7 +80,7 @@ pub async fn start(State(p): P, Path(actor): Path<String>, q: Params, headers: H
         run = p.wait_for_finish(&run.id, wait).await?;
     }
     let location = format!("{}/v2/actor-runs/{}", p.config.public_url, run.id);
-    let mut resp = views::created(views::run(&run));
+    let mut resp = views::created(views::run(&p, &run));
     if let Ok(v) = location.parse() {
         resp.headers_mut().insert(header::LOCATION, v);
     }
@@ -172,7 +172,7 @@ pub async fn last(State(p): P, Path(actor): Path<String>, q: Params) -> ApiResul
         Some(w) => p.wait_for_finish(&run.id, w).await?,
         None => run,
     };
-    Ok(views::data(views::run(&run)))
+    Ok(views::data(views::run(&p, &run)))
 }
 
 async fn get_one(State(p): P, Path(run): Path<String>, q: Params) -> ApiResult<Response> {
@@ -180,7 +180,7 @@ async fn get_one(State(p): P, Path(run): Path<String>, q: Params) -> ApiResult<R
         Some(w) => p.wait_for_finish(&run, w).await?,
         None => p.get_run(&run)?,
     };
-    Ok(views::data(views::run(&run)))
+    Ok(views::data(views::run(&p, &run)))
 }
 
 #[derive(Deserialize)]
@@ -208,7 +208,7 @@ async fn update(State(p): P, Path(run): Path<String>, body: Body) -> ApiResult<R
             Ok(())
         })?;
     }
-    Ok(views::data(views::run(&current)))
+    Ok(views::data(views::run(&p, &current)))
 }
 
 async fn delete(State(p): P, Path(run): Path<String>) -> ApiResult<StatusCode> {
@@ -218,11 +218,11 @@ async fn delete(State(p): P, Path(run): Path<String>) -> ApiResult<StatusCode> {
 
 async fn abort(State(p): P, Path(run): Path<String>, q: Params) -> ApiResult<Response> {
     let run = p.abort_run(&run, q.flag("gracefully")?).await?;
-    Ok(views::data(views::run(&run)))
+    Ok(views::data(views::run(&p, &run)))
 }
 
 async fn reboot(State(p): P, Path(run): Path<String>) -> ApiResult<Response> {
-    Ok(views::data(views::run(&p.reboot_run(&run).await?)))
+    Ok(views::data(views::run(&p, &p.reboot_run(&run).await?)))
 }
 
 async fn resurrect(State(p): P, Path(run): Path<String>, q: Params) -> ApiResult<Response> {
@@ -231,7 +231,7 @@ async fn resurrect(State(p): P, Path(run): Path<String>, q: Params) -> ApiResult
         timeout_secs: q.u64("timeout")?,
         memory_mbytes: q.u64("memory")?.map(|m| m.min(u32::MAX as u64) as u32),
     };
-    Ok(views::data(views::run(&p.resurrect_run(&run, overrides)?)))
+    Ok(views::data(views::run(&p, &p.resurrect_run(&run, overrides)?)))
 }
 
 // The run's default storages, addressed through the run.

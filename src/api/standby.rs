@@ -2,7 +2,8 @@
 //! (by `Host`), or to `/standby/<username>~<actor>/...` for clients that
 //! cannot set `Host`, go to the Actor's Standby runs with their method,
 //! path, query and body untouched, except that the API token is taken out
-//! so the Actor never sees it.
+//! so the Actor never sees it. `<key>.<standby domain>` (no `--`) is a run's
+//! `containerUrl`, handled by `containers`.
 
 use std::sync::Arc;
 
@@ -29,8 +30,11 @@ struct Target {
     path_and_query: String,
 }
 
-/// Runs before the API router: Standby requests never reach `/v2`.
+/// Runs before the API router: Standby and container requests never reach `/v2`.
 pub async fn route(State(platform): State<Arc<Platform>>, req: Request, next: Next) -> Response {
+    if let Some(label) = standby_host_label(&platform, &req).filter(|l| !l.contains("--")) {
+        return super::containers::handle(&platform, &label, req).await;
+    }
     match target(&platform, &req) {
         Some(Ok(target)) => handle(platform, target, req).await,
         Some(Err(e)) => e.into_response(),
@@ -117,17 +121,24 @@ async fn handle(platform: Arc<Platform>, target: Target, mut req: Request) -> Re
             req.headers_mut().insert(header::HOST, v);
         }
     }
-    let max = platform.config.limits.max_standby_request_bytes;
-    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max as u64) {
-        return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request-too-large", format!("The request body is over {max} bytes"))
-            .into_response();
-    }
-    let req = req.map(|body| Body::new(Limited::new(body, max)));
+    let req = match limit_body(&platform, req) {
+        Ok(req) => req,
+        Err(e) => return e.into_response(),
+    };
     match platform.standby_request(&actor, &settings, req).await {
         Ok(resp) => resp,
         Err(e) => error_response(e),
     }
+}
+
+/// Caps the body of a request going to an Actor (declared length up front, the stream as it comes).
+pub(super) fn limit_body(platform: &Platform, req: Request) -> Result<Request, ApiError> {
+    let max = platform.config.limits.max_standby_request_bytes;
+    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request-too-large", format!("The request body is over {max} bytes")));
+    }
+    Ok(req.map(|body| Body::new(Limited::new(body, max))))
 }
 
 fn error_response(e: StandbyError) -> Response {

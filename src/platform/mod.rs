@@ -12,6 +12,7 @@ pub mod runs;
 pub mod standby;
 pub mod storage;
 mod supervisor;
+pub mod web_servers;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -72,6 +73,7 @@ pub struct Platform {
     docker: std::sync::OnceLock<Arc<crate::executor::docker::DockerExecutor>>,
     pub(crate) active: ActiveRuns,
     pub(crate) standby: standby::StandbyPools,
+    web_servers: web_servers::WebServers,
     run_slots: Arc<Semaphore>,
     input_schemas: Mutex<HashMap<String, Arc<InputSchema>>>,
     /// Bumped by every change to an Actor or its builds; caches of derived
@@ -113,6 +115,7 @@ impl Platform {
             docker: std::sync::OnceLock::new(),
             active: ActiveRuns::default(),
             standby: standby::StandbyPools::default(),
+            web_servers: web_servers::WebServers::default(),
             run_slots: Arc::new(Semaphore::new(opts.limits.max_concurrent_runs as usize)),
             input_schemas: Mutex::new(HashMap::new()),
             actors_version: std::sync::atomic::AtomicU64::new(0),

@@ -25,6 +25,7 @@ use super::error::{PlatformError, Result};
 use super::events::RunEvent;
 use super::runs::{RunStatus, StartOptions};
 use super::Platform;
+use crate::executor::docker::Probe;
 use crate::executor::{HttpRequest, HttpResponse, HttpServer, Outcome, Report, RunJob, ServeError, StopReason};
 
 /// Apify's defaults for `actorStandby`.
@@ -271,13 +272,18 @@ impl Drop for Queued<'_> {
 impl Platform {
     /// The Actor's Standby URL: `<scheme>://<username>--<actor>.<standby domain>[:<port>]`.
     pub fn standby_url(&self, actor_name: &str) -> String {
+        self.host_url(&format!("{}--{actor_name}", self.config.username))
+    }
+
+    /// `<scheme>://<label>.<standby domain>[:<port>]`, scheme and port as in the public URL.
+    pub(crate) fn host_url(&self, label: &str) -> String {
         let (scheme, rest) = self.config.public_url.split_once("://").unwrap_or(("http", &self.config.public_url));
         let host_port = rest.split('/').next().unwrap_or(rest);
         let port = match host_port.rsplit_once(':') {
             Some((host, port)) if !host.ends_with(']') || host.starts_with('[') => format!(":{port}"),
             _ => String::new(),
         };
-        format!("{scheme}://{}--{actor_name}.{}{port}", self.config.username, self.config.standby_domain)
+        format!("{scheme}://{label}.{}{port}", self.config.standby_domain)
     }
 
     /// The Actor's Standby settings, or `None` when Standby is off for it.
@@ -431,6 +437,7 @@ impl Platform {
         // A container serves once its web server answers the readiness probe;
         // it keeps running beside the serve loop below.
         let mut container: Option<Pin<Box<dyn Future<Output = Report> + Send>>> = None;
+        let web_server = job.build.image.is_some().then(|| self.open_web_server(&job.run.id));
         let server = if job.build.image.is_some() {
             let docker = match self.docker() {
                 Ok(d) => d,
@@ -438,8 +445,9 @@ impl Platform {
             };
             let (tx, rx) = tokio::sync::oneshot::channel();
             let serving_job = job.clone();
+            let request_timeout = settings.request_timeout;
             let mut exec: Pin<Box<dyn Future<Output = Report> + Send>> =
-                Box::pin(async move { docker.execute_serving(serving_job, Some(tx)).await });
+                Box::pin(async move { docker.execute(serving_job, tx, Probe::Readiness { request_timeout }).await });
             let mut stop = job.stop.clone();
             let server = tokio::select! {
                 ready = rx => match ready {
@@ -459,6 +467,9 @@ impl Platform {
                 Err(e) => return report(Outcome::Crashed(format!("The Standby server could not start: {e}"))),
             }
         };
+        if let Some(slot) = &web_server {
+            slot.ready(server.clone());
+        }
         let run_id = job.run.id.clone();
         let pool = self.standby.pool(&actor.id);
         pool.register(&run_id, server, &settings);

@@ -14,6 +14,7 @@ use super::events::{EventQueue, RunEvent, RunUsage, SystemInfo};
 use super::runs::{ResurrectOptions, Run, RunStatus};
 use super::Platform;
 use crate::executor::wasm::EPOCH_TICK;
+use crate::executor::docker::Probe;
 use crate::executor::{Outcome, Report, RunJob, StopReason};
 use crate::ids;
 
@@ -322,9 +323,22 @@ impl Platform {
         if job.run.meta.origin == "STANDBY" && job.build.exports.http {
             self.serve_standby(job).await
         } else if job.build.image.is_some() {
-            match self.docker() {
-                Ok(docker) => docker.execute(job).await,
-                Err(e) => Report { outcome: Outcome::Crashed(e.to_string()), mem_max_bytes: 0 },
+            let docker = match self.docker() {
+                Ok(docker) => docker,
+                Err(e) => return Report { outcome: Outcome::Crashed(e.to_string()), mem_max_bytes: 0 },
+            };
+            // The run's `containerUrl` reaches its web server once it listens.
+            let web_server = self.open_web_server(&job.run.id);
+            let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+            let serve_when_ready = async {
+                if let Ok(server) = ready_rx.await {
+                    web_server.ready(server);
+                }
+                std::future::pending::<()>().await
+            };
+            tokio::select! {
+                report = docker.execute(job, ready_tx, Probe::Listening) => report,
+                _ = serve_when_ready => unreachable!("never resolves"),
             }
         } else {
             self.executor.execute(job).await
@@ -521,6 +535,16 @@ impl Platform {
             let run: Run = serde_json::from_slice(&item?.1)?;
             if !run.status.is_terminal() && self.active.subscribe(&run.id).is_none() {
                 interrupted.push(run);
+            }
+        }
+        // Containers of a killed process would otherwise run on beside their resumed runs.
+        let containers = interrupted.iter().any(|r| self.get_build(&r.build_id).is_ok_and(|b| b.image.is_some()));
+        if containers {
+            if let Ok(docker) = self.docker() {
+                let removed = docker.remove_leftovers(&self.config.user_id).await;
+                if removed > 0 {
+                    tracing::info!(removed, "removed containers left by the previous process");
+                }
             }
         }
         let mut resumed = 0;

@@ -4,10 +4,12 @@
 //! platform's other door), so the real Apify SDKs work unchanged.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
-    BuildImageOptionsBuilder, CreateContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder, StatsOptionsBuilder,
+    BuildImageOptionsBuilder, CreateContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder, StatsOptionsBuilder,
     StopContainerOptionsBuilder,
 };
 use bollard::Docker;
@@ -25,6 +27,8 @@ const MBYTES_PER_CORE: i64 = 4096;
 /// How long a stopped container gets between SIGTERM and SIGKILL (within
 /// the supervisor's own stop grace).
 const STOP_TIMEOUT_SECS: i32 = 1;
+/// Names the server (its user ID) a container belongs to: several servers may share a Docker host.
+const SERVER_LABEL: &str = "wactor.server";
 
 /// The image a build runs: the reference it was built from and the image ID it resolved to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,6 +50,22 @@ impl DockerExecutor {
         let docker =
             Docker::connect_with_local_defaults().map_err(|e| PlatformError::Unavailable(format!("Docker is not available: {e}")))?;
         Ok(DockerExecutor { docker, network_mode: network_mode.to_owned() })
+    }
+
+    /// Removes the containers an earlier process of this server left behind
+    /// (it was killed): their runs resume in new containers.
+    pub async fn remove_leftovers(&self, server_id: &str) -> usize {
+        let filters = HashMap::from([("label".to_owned(), vec![format!("{SERVER_LABEL}={server_id}")])]);
+        let opts = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+        let Ok(containers) = self.docker.list_containers(Some(opts)).await else { return 0 };
+        let mut removed = 0;
+        for id in containers.into_iter().filter_map(|c| c.id) {
+            let opts = RemoveContainerOptionsBuilder::default().force(true).build();
+            if self.docker.remove_container(&id, Some(opts)).await.is_ok() {
+                removed += 1;
+            }
+        }
+        removed
     }
 
     /// Resolves an image present on the Docker host.
@@ -97,15 +117,10 @@ impl DockerExecutor {
     }
 
     /// Runs the build's image for one run: create, start, stream the output
-    /// into the run log, wait for the exit or a stop, remove.
-    pub async fn execute(&self, job: RunJob) -> Report {
-        self.execute_serving(job, None).await
-    }
-
-    /// Like `execute`; with `ready`, the container's web server is probed
-    /// (`GET /` with the readiness-probe header) and, once it answers, a proxy
-    /// to it is sent there: the container serves a Standby run.
-    pub async fn execute_serving(&self, job: RunJob, ready: Option<ReadySender>) -> Report {
+    /// into the run log, wait for the exit or a stop, remove. Once the
+    /// container's web server is up (per `probe`), a proxy to it is sent to
+    /// `ready`.
+    pub async fn execute(&self, job: RunJob, ready: ReadySender, probe: Probe) -> Report {
         let Some(image) = job.build.image.clone() else {
             return crashed("The build has no container image");
         };
@@ -124,6 +139,7 @@ impl DockerExecutor {
             ..Default::default()
         };
         let labels = HashMap::from([
+            (SERVER_LABEL.to_owned(), job.platform.config.user_id.clone()),
             ("wactor.run-id".to_owned(), job.run.id.clone()),
             ("wactor.actor-id".to_owned(), job.run.act_id.clone()),
             ("wactor.build-id".to_owned(), job.build.id.clone()),
@@ -141,9 +157,13 @@ impl DockerExecutor {
         if let Err(e) = create {
             return crashed(&format!("The container could not be created: {e}"));
         }
-        let _cleanup = RemoveOnDrop { docker: self.docker.clone(), name: name.clone() };
-        let _probe = ready.map(|tx| AbortOnDrop(tokio::spawn(probe_readiness(port, tx))));
+        let cleanup = RemoveOnDrop { docker: self.docker.clone(), name: name.clone() };
+        let proxy = ContainerProxy::new(port, probe.request_timeout());
+        let probe = AbortOnDrop(tokio::spawn(probe.wait_until_up(proxy, ready)));
         let outcome = self.run_container(&name, &job).await;
+        drop(probe);
+        // Removed before the run is reported ended (a migration may be the process's last act).
+        cleanup.remove_now().await;
         Report { outcome, mem_max_bytes: job.usage.mem_peak_bytes.load(std::sync::atomic::Ordering::Relaxed) }
     }
 
@@ -221,8 +241,21 @@ struct RemoveOnDrop {
     name: String,
 }
 
+impl RemoveOnDrop {
+    async fn remove_now(mut self) {
+        let opts = RemoveContainerOptionsBuilder::default().force(true).build();
+        match self.docker.remove_container(&self.name, Some(opts)).await {
+            Ok(()) => self.name.clear(),
+            Err(e) => tracing::warn!(container = %self.name, error = %e, "removing a run's container"),
+        }
+    }
+}
+
 impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
+        if self.name.is_empty() {
+            return;
+        }
         let (docker, name) = (self.docker.clone(), std::mem::take(&mut self.name));
         tokio::spawn(async move {
             let opts = RemoveContainerOptionsBuilder::default().force(true).build();
@@ -234,33 +267,79 @@ impl Drop for RemoveOnDrop {
 }
 
 /// Where a serving container's proxy goes once its web server answers.
-pub type ReadySender = tokio::sync::oneshot::Sender<std::sync::Arc<dyn HttpServer>>;
+pub type ReadySender = tokio::sync::oneshot::Sender<Arc<dyn HttpServer>>;
+
+/// How a container's web server is known to be up.
+#[derive(Debug, Clone, Copy)]
+pub enum Probe {
+    /// Standby: `GET /` with the readiness-probe header gets an answer
+    /// within `READINESS_TIMEOUT`; requests time out after the given time.
+    Readiness { request_timeout: Duration },
+    /// Any run: its port accepts connections, whenever that happens (many
+    /// Actors never open one).
+    Listening,
+}
 
 /// How long a Standby container may take to answer its readiness probe.
-const READINESS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+const READINESS_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a request through a run's `containerUrl` may take.
+const WEB_SERVER_REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
 
-async fn probe_readiness(port: u16, ready: ReadySender) {
-    let client = reqwest::Client::new();
-    let deadline = tokio::time::Instant::now() + READINESS_TIMEOUT;
-    while tokio::time::Instant::now() < deadline {
-        let probe = client
-            .get(format!("http://127.0.0.1:{port}/"))
-            .header("x-apify-container-server-readiness-probe", "1")
-            .timeout(std::time::Duration::from_secs(2))
-            .send()
-            .await;
-        if probe.is_ok() {
-            let _ = ready.send(std::sync::Arc::new(ContainerProxy { port, client }));
-            return;
+impl Probe {
+    fn request_timeout(self) -> Duration {
+        match self {
+            Probe::Readiness { request_timeout } => request_timeout,
+            Probe::Listening => WEB_SERVER_REQUEST_TIMEOUT,
         }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    async fn wait_until_up(self, proxy: ContainerProxy, ready: ReadySender) {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], proxy.port));
+        let started = tokio::time::Instant::now();
+        let mut pause = Duration::from_millis(20);
+        loop {
+            let up = match self {
+                Probe::Readiness { .. } => proxy
+                    .client
+                    .get(format!("http://{addr}/"))
+                    .header("x-apify-container-server-readiness-probe", "1")
+                    .timeout(Duration::from_secs(2))
+                    .send()
+                    .await
+                    .is_ok(),
+                Probe::Listening => tokio::net::TcpStream::connect(addr).await.is_ok(),
+            };
+            if up {
+                let _ = ready.send(Arc::new(proxy));
+                return;
+            }
+            if matches!(self, Probe::Readiness { .. }) && started.elapsed() > READINESS_TIMEOUT {
+                return; // `ready` dropped: the caller learns the server never came up
+            }
+            tokio::time::sleep(pause).await;
+            // Quick while a server is likely starting, then gentle on runs that never open one.
+            pause = (pause * 2).min(match self {
+                Probe::Readiness { .. } => Duration::from_millis(100),
+                Probe::Listening => Duration::from_secs(1),
+            });
+        }
     }
 }
 
 /// Reverse proxy to a container's web server (on loopback: host networking).
+/// Bodies stream both ways, so a large upload or download is never held in memory.
 struct ContainerProxy {
     port: u16,
     client: reqwest::Client,
+    timeout: Duration,
+}
+
+impl ContainerProxy {
+    fn new(port: u16, timeout: Duration) -> ContainerProxy {
+        // No automatic redirects: the caller gets the container's own answer.
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap_or_default();
+        ContainerProxy { port, client, timeout }
+    }
 }
 
 /// Headers that belong to one connection, not to the request.
@@ -272,19 +351,24 @@ impl HttpServer for ContainerProxy {
     async fn handle(&self, request: HttpRequest) -> std::result::Result<HttpResponse, ServeError> {
         let (parts, body) = request.into_parts();
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        let body =
-            axum::body::to_bytes(body, usize::MAX).await.map_err(|e| ServeError::Crashed(format!("reading the request body: {e}")))?;
-        let mut req = self.client.request(parts.method.clone(), format!("http://127.0.0.1:{}{path}", self.port)).body(body);
+        let mut req = self
+            .client
+            .request(parts.method.clone(), format!("http://127.0.0.1:{}{path}", self.port))
+            .body(reqwest::Body::wrap_stream(body.into_data_stream()));
         for (name, value) in parts.headers.iter().filter(|(n, _)| !HOP_BY_HOP.contains(&n.as_str())) {
             req = req.header(name, value);
         }
-        let resp = req.send().await.map_err(|e| ServeError::Unavailable(format!("The container's web server did not answer: {e}")))?;
+        // The deadline covers the response head; the body then streams at the client's pace.
+        let resp = match tokio::time::timeout(self.timeout, req.send()).await {
+            Ok(Ok(resp)) => resp,
+            Ok(Err(e)) => return Err(ServeError::Unavailable(format!("The container's web server did not answer: {e}"))),
+            Err(_) => return Err(ServeError::TimedOut(self.timeout)),
+        };
         let mut out = axum::http::Response::builder().status(resp.status());
         for (name, value) in resp.headers().iter().filter(|(n, _)| !HOP_BY_HOP.contains(&n.as_str())) {
             out = out.header(name, value);
         }
-        let bytes = resp.bytes().await.map_err(|e| ServeError::Crashed(format!("reading the container's response: {e}")))?;
-        out.body(axum::body::Body::from(bytes)).map_err(|e| ServeError::Crashed(e.to_string()))
+        out.body(axum::body::Body::from_stream(resp.bytes_stream())).map_err(|e| ServeError::Crashed(e.to_string()))
     }
 }
 
@@ -305,7 +389,8 @@ fn container_env(job: &RunJob, port: u16) -> Vec<(String, String)> {
     let platform = &job.platform;
     let run = &job.run;
     let base = platform.config.public_url.clone();
-    let web_url = format!("http://127.0.0.1:{port}");
+    // The run's public URL for its web server (`Run.containerUrl`), as on Apify.
+    let web_url = platform.container_url(&run.id);
     let mut env = super::env::actor_env(job);
     let by_name: HashMap<String, String> = env.iter().cloned().collect();
     let alias = |to: &str, from: &str| (to.to_owned(), by_name.get(from).cloned().unwrap_or_default());

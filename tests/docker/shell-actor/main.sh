@@ -9,8 +9,22 @@ echo "input: $INPUT"
 field() { echo "$INPUT" | sed -n "s/.*\"$1\": *\"\{0,1\}\([^,\"}]*\).*/\1/p"; }
 MODE=$(field mode)
 COUNT=$(field count)
+push() {
+  wget -qO- --header 'Content-Type: application/json' --post-data "$1" \
+    "$API/datasets/$ACTOR_DEFAULT_DATASET_ID/items?token=$APIFY_TOKEN" > /dev/null
+}
 case "$MODE" in
   sleep) sleep "$(field secs)" ;;
+  # Records each start (a reboot or a migration starts the Actor again), then works on.
+  starts) push "{\"start\": \"$ACTOR_RUN_ID\"}"; echo "started"; sleep "$(field secs)" ;;
+  # A web server on ACTOR_WEB_SERVER_PORT, opened a moment after the start.
+  serve)
+    mkdir -p /tmp/www
+    echo "web server of $ACTOR_RUN_ID at $ACTOR_WEB_SERVER_URL" > /tmp/www/index.html
+    sleep 1
+    httpd -f -p "127.0.0.1:$ACTOR_WEB_SERVER_PORT" -h /tmp/www &
+    echo "serving on port $ACTOR_WEB_SERVER_PORT"
+    sleep "$(field secs)" ;;
   fail) echo "failing on purpose" >&2; exit "$(field code)" ;;
   oom) echo "eating memory"; head -c 2000m /dev/zero | tail > /dev/null; echo "survived?" ;;
   forks)
