@@ -57,6 +57,12 @@ pub struct Limits {
     pub max_standby_request_bytes: usize,
     /// How long a Standby request may take when the Actor does not say (Apify: 5 minutes to the first byte).
     pub standby_request_timeout_secs: u64,
+    /// How long a Standby container may take to answer its readiness probe
+    /// (images that install or compile at start are slow; beyond, the run fails).
+    pub standby_readiness_timeout_secs: u64,
+    /// After a Standby run failed to start, how long requests get that failure
+    /// at once instead of starting another run (a broken Actor is not restarted in a loop).
+    pub standby_start_backoff_secs: u64,
 }
 
 impl Default for Limits {
@@ -86,6 +92,8 @@ impl Default for Limits {
             standby_queue_wait_secs: 30,
             max_standby_request_bytes: 16 * 1024 * 1024,
             standby_request_timeout_secs: 300,
+            standby_readiness_timeout_secs: 120,
+            standby_start_backoff_secs: 5,
         }
     }
 }

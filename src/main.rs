@@ -84,6 +84,9 @@ struct ServeArgs {
     /// Standby runs one Actor may have at once.
     #[arg(long, default_value_t = Limits::default().max_standby_runs_per_actor)]
     standby_runs_per_actor: usize,
+    /// How long a Standby container may take to answer its readiness probe.
+    #[arg(long, default_value_t = Limits::default().standby_readiness_timeout_secs)]
+    standby_readiness_timeout_secs: u64,
 }
 
 #[derive(Subcommand)]
@@ -232,6 +235,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         standby_queue_wait_secs: args.standby_queue_wait_secs,
         max_standby_queue_per_actor: args.standby_queue_per_actor,
         max_standby_runs_per_actor: args.standby_runs_per_actor,
+        standby_readiness_timeout_secs: args.standby_readiness_timeout_secs,
         ..Limits::default()
     };
     let opts = PlatformOptions {

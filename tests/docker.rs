@@ -504,3 +504,62 @@ async fn a_container_run_migrates_with_the_server_and_resumes_after_restart() {
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(containers_of(&run_id), 0);
 }
+
+async fn create_standby_container_actor(s: &Server, name: &str, extra: Value, standby: Value) {
+    let mut actor = json!({
+        "name": name,
+        "versions": [{"versionNumber": "0.1", "sourceType": "SOURCE_FILES",
+                      "actorDefinition": {"name": name, "version": "0.1", "image": IMAGE,
+                                          "usesStandbyMode": true, "actorStandby": standby}}],
+    });
+    actor.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    assert_eq!(s.post_json("/acts", &actor).await.status(), 201);
+    let build = s.http.post(s.api(&format!("/acts/{name}/builds?version=0.1"))).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(build.status(), 201);
+}
+
+async fn standby_get(s: &Server, actor: &str) -> (u16, Value) {
+    let resp = s.http.get(format!("{}/standby/me~{actor}/", s.url)).bearer_auth(TOKEN).send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_standby_container_that_never_serves_fails_its_run_and_its_requests_say_why() {
+    if !docker_ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_with(dir.path(), false, &["--standby-readiness-timeout-secs", "2"]);
+
+    // Without input the shell Actor exits at once and never listens.
+    create_standby_container_actor(&s, "standby-exits", json!({}), json!({})).await;
+    let (status, body) = standby_get(&s, "standby-exits").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["type"], "actor-standby-start-failed");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("exited with code 0 before its web server answered the readiness probe"), "{message}");
+    // Right after, requests get the same answer at once instead of starting run after run.
+    let (status, _) = standby_get(&s, "standby-exits").await;
+    assert_eq!(status, 503);
+    let runs = s.get_json("/acts/standby-exits/runs").await;
+    assert_eq!(runs["data"]["total"], 1, "{runs}");
+    assert_eq!(runs["data"]["items"][0]["status"], "FAILED");
+
+    // Up but silent: the readiness probe gives up after 2 s, the run fails saying so.
+    let input = json!({"exampleRunInput": {"body": "{\"mode\": \"sleep\", \"secs\": 60}", "contentType": "application/json"}});
+    create_standby_container_actor(&s, "standby-silent", input, json!({"shouldPassActorInput": true})).await;
+    let asked = std::time::Instant::now();
+    let (status, body) = standby_get(&s, "standby-silent").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(asked.elapsed() >= std::time::Duration::from_secs(2));
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("did not answer the readiness probe (GET / on ACTOR_WEB_SERVER_PORT) within 2 s"), "{message}");
+    let runs = s.get_json("/acts/standby-silent/runs").await;
+    let run_id = runs["data"]["items"][0]["id"].as_str().unwrap().to_owned();
+    let run = s.get_json(&format!("/actor-runs/{run_id}?waitForFinish=10")).await["data"].clone();
+    assert_eq!(run["status"], "FAILED", "{run}");
+    assert!(run["statusMessage"].as_str().unwrap().contains("readiness probe"), "{run}");
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    assert_eq!(containers_of(&run_id), 0);
+}

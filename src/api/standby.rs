@@ -157,6 +157,12 @@ fn error_response(e: StandbyError) -> Response {
             (StatusCode::GATEWAY_TIMEOUT, "actor-standby-timeout", format!("The Actor did not answer within {} s", d.as_secs()), None)
         }
         StandbyError::Serve(ServeError::Unavailable(m)) => (StatusCode::SERVICE_UNAVAILABLE, "actor-standby-unavailable", m, Some(1)),
+        StandbyError::StartFailed { why, retry_after_secs } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "actor-standby-start-failed",
+            format!("The Actor's Standby run failed to start: {why}"),
+            Some(retry_after_secs),
+        ),
     };
     let mut resp = ApiError::new(status, kind, message).into_response();
     if let Some(secs) = retry {

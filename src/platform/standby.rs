@@ -57,6 +57,8 @@ pub enum StandbyError {
         retry_after_secs: u64,
     },
     Serve(ServeError),
+    /// The Actor's last Standby run failed before it could serve (the reason).
+    StartFailed { why: String, retry_after_secs: u64 },
 }
 
 impl From<PlatformError> for StandbyError {
@@ -127,6 +129,8 @@ struct PoolState {
     /// Runs being started right now (decided under the lock, so two
     /// requests never start one run each for the same demand).
     pending: usize,
+    /// The last run that ended before it could serve: when, and why.
+    start_failure: Option<(Instant, String)>,
 }
 
 struct Serving {
@@ -141,9 +145,23 @@ struct Serving {
 
 impl Pool {
     /// A free slot, if any, and whether this request should start another run.
-    fn pick(self: &Arc<Self>, settings: &StandbySettings, max_runs: usize, queued: usize) -> (Option<Lease>, bool) {
+    /// `Err`: no run serves and one failed to start within `backoff`.
+    fn pick(
+        self: &Arc<Self>,
+        settings: &StandbySettings,
+        max_runs: usize,
+        queued: usize,
+        backoff: Duration,
+    ) -> std::result::Result<(Option<Lease>, bool), String> {
         let mut st = self.state.lock().expect("standby pool poisoned");
         let accepting = st.runs.iter().filter(|r| r.accepting).count();
+        if accepting == 0 {
+            if let Some((at, why)) = &st.start_failure {
+                if at.elapsed() < backoff {
+                    return Err(why.clone());
+                }
+            }
+        }
         let in_flight: usize = st.runs.iter().filter(|r| r.accepting).map(|r| r.in_flight).sum();
         // Fill the oldest run up to `desired`, then spread up to `max`.
         let slot = st.runs.iter().position(|r| r.accepting && r.in_flight < r.desired).or_else(|| {
@@ -163,7 +181,16 @@ impl Pool {
             r.in_flight += 1;
             Lease { pool: self.clone(), run_id: r.run_id.clone(), server: r.server.clone() }
         });
-        (lease, start)
+        Ok((lease, start))
+    }
+
+    /// A run ended before it could serve; waiting requests learn why.
+    fn start_failed(&self, run_id: &str, why: &str) {
+        let mut st = self.state.lock().expect("standby pool poisoned");
+        st.starting.retain(|id| id != run_id);
+        st.start_failure = Some((Instant::now(), why.to_owned()));
+        drop(st);
+        self.changed.notify_waiters();
     }
 
     /// A start decided by `pick` went through (with the new run's ID) or failed.
@@ -379,7 +406,9 @@ impl Platform {
             tokio::pin!(notified);
             notified.as_mut().enable();
             let ahead = pool.waiting.load(Ordering::SeqCst) - queued.is_some() as usize;
-            let (lease, start) = pool.pick(settings, limits.max_standby_runs_per_actor, ahead);
+            let backoff = Duration::from_secs(limits.standby_start_backoff_secs);
+            let (lease, start) =
+                pool.pick(settings, limits.max_standby_runs_per_actor, ahead, backoff).map_err(|why| StandbyError::StartFailed { why, retry_after_secs: backoff.as_secs().max(1) })?;
             if start {
                 self.start_standby_run(actor, settings, &pool)?;
             }
@@ -436,25 +465,43 @@ impl Platform {
         };
         // A container serves once its web server answers the readiness probe;
         // it keeps running beside the serve loop below.
+        let pool = self.standby.pool(&actor.id);
+        // A run that cannot serve fails, and the requests waiting for it are told why.
+        let failed = |why: String| {
+            pool.start_failed(&job.run.id, &why);
+            report(Outcome::Crashed(why))
+        };
         let mut container: Option<Pin<Box<dyn Future<Output = Report> + Send>>> = None;
         let web_server = job.build.image.is_some().then(|| self.open_web_server(&job.run.id));
         let server = if job.build.image.is_some() {
             let docker = match self.docker() {
                 Ok(d) => d,
-                Err(e) => return report(Outcome::Crashed(e.to_string())),
+                Err(e) => return failed(e.to_string()),
             };
             let (tx, rx) = tokio::sync::oneshot::channel();
             let serving_job = job.clone();
-            let request_timeout = settings.request_timeout;
+            let within = Duration::from_secs(self.config.limits.standby_readiness_timeout_secs);
+            let probe = Probe::Readiness { within, request_timeout: settings.request_timeout };
             let mut exec: Pin<Box<dyn Future<Output = Report> + Send>> =
-                Box::pin(async move { docker.execute(serving_job, tx, Probe::Readiness { request_timeout }).await });
+                Box::pin(async move { docker.execute(serving_job, tx, probe).await });
             let mut stop = job.stop.clone();
             let server = tokio::select! {
+                // First: a container that ended also drops its readiness sender.
+                biased;
+                ended = &mut exec => return failed(match ended.outcome {
+                    Outcome::Exited { exit_code, .. } => {
+                        format!("The Actor exited with code {exit_code} before its web server answered the readiness probe")
+                    }
+                    Outcome::Crashed(why) => why,
+                    Outcome::Stopped(_) => return ended,
+                }),
                 ready = rx => match ready {
                     Ok(server) => server,
-                    Err(_) => return report(Outcome::Crashed("The container's web server did not answer its readiness probe".into())),
+                    Err(_) => return failed(format!(
+                        "The container's web server did not answer the readiness probe (GET / on ACTOR_WEB_SERVER_PORT) within {} s",
+                        within.as_secs()
+                    )),
                 },
-                ended = &mut exec => return ended,
                 reason = stop.wait_for(Option::is_some) => {
                     return report(Outcome::Stopped(reason.map(|r| r.unwrap_or(StopReason::Abort)).unwrap_or(StopReason::Abort)));
                 }
@@ -464,14 +511,13 @@ impl Platform {
         } else {
             match self.executor.http_server(&job, settings.request_timeout) {
                 Ok(s) => s,
-                Err(e) => return report(Outcome::Crashed(format!("The Standby server could not start: {e}"))),
+                Err(e) => return failed(format!("The Standby server could not start: {e}")),
             }
         };
         if let Some(slot) = &web_server {
             slot.ready(server.clone());
         }
         let run_id = job.run.id.clone();
-        let pool = self.standby.pool(&actor.id);
         pool.register(&run_id, server, &settings);
         job.log.system(&format!(
             "Serving Standby requests at {} (at most {} at once, idle timeout {} s).",

@@ -159,9 +159,9 @@ impl DockerExecutor {
         }
         let cleanup = RemoveOnDrop { docker: self.docker.clone(), name: name.clone() };
         let proxy = ContainerProxy::new(port, probe.request_timeout());
-        let probe = AbortOnDrop(tokio::spawn(probe.wait_until_up(proxy, ready)));
+        // Lives as long as this call: `ready` is dropped early only when the probe gives up.
+        let _probe = AbortOnDrop(tokio::spawn(probe.wait_until_up(proxy, ready)));
         let outcome = self.run_container(&name, &job).await;
-        drop(probe);
         // Removed before the run is reported ended (a migration may be the process's last act).
         cleanup.remove_now().await;
         Report { outcome, mem_max_bytes: job.usage.mem_peak_bytes.load(std::sync::atomic::Ordering::Relaxed) }
@@ -273,22 +273,20 @@ pub type ReadySender = tokio::sync::oneshot::Sender<Arc<dyn HttpServer>>;
 #[derive(Debug, Clone, Copy)]
 pub enum Probe {
     /// Standby: `GET /` with the readiness-probe header gets an answer
-    /// within `READINESS_TIMEOUT`; requests time out after the given time.
-    Readiness { request_timeout: Duration },
+    /// within `within`; requests time out after `request_timeout`.
+    Readiness { within: Duration, request_timeout: Duration },
     /// Any run: its port accepts connections, whenever that happens (many
     /// Actors never open one).
     Listening,
 }
 
-/// How long a Standby container may take to answer its readiness probe.
-const READINESS_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a request through a run's `containerUrl` may take.
 const WEB_SERVER_REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
 
 impl Probe {
     fn request_timeout(self) -> Duration {
         match self {
-            Probe::Readiness { request_timeout } => request_timeout,
+            Probe::Readiness { request_timeout, .. } => request_timeout,
             Probe::Listening => WEB_SERVER_REQUEST_TIMEOUT,
         }
     }
@@ -313,8 +311,10 @@ impl Probe {
                 let _ = ready.send(Arc::new(proxy));
                 return;
             }
-            if matches!(self, Probe::Readiness { .. }) && started.elapsed() > READINESS_TIMEOUT {
-                return; // `ready` dropped: the caller learns the server never came up
+            if let Probe::Readiness { within, .. } = self {
+                if started.elapsed() >= within {
+                    return; // `ready` dropped: the caller learns the server never came up
+                }
             }
             tokio::time::sleep(pause).await;
             // Quick while a server is likely starting, then gentle on runs that never open one.
