@@ -152,13 +152,15 @@ async fn run(cli: Cli) -> Result<i32> {
         Command::Push { dir, server } => {
             let pkg = tokio::task::spawn_blocking(move || package::prepare(&dir)).await??;
             let client = Client::new(&server.server, &server.token)?;
-            let (actor, build) = client.push(&pkg).await?;
+            let (actor, mut build) = client.push(&pkg).await?;
             let full_name = format!("{}/{}", actor["username"].as_str().unwrap_or(""), actor["name"].as_str().unwrap_or(""));
-            let number = build["buildNumber"].as_str().unwrap_or("");
             if pkg.content_type != "application/wasm" {
-                // A container build: its log is the builder's output.
-                client.print_log(build["id"].as_str().unwrap_or_default(), false).await?;
+                // A container build runs on the server; its log (the builder's output) shows the progress live.
+                let id = build["id"].as_str().unwrap_or_default().to_owned();
+                client.print_log(&id, true).await?;
+                build = client.wait_build(&id).await?;
             }
+            let number = build["buildNumber"].as_str().unwrap_or("");
             if build["status"] != "SUCCEEDED" {
                 eprintln!("Build {number} of {full_name} failed: {}", build["statusMessage"].as_str().unwrap_or("no reason given"));
                 return Ok(1);

@@ -295,6 +295,41 @@ async fn wactor_push_builds_a_dockerfile_and_a_failed_build_says_why() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stderr.contains("failed") && stderr.contains("non-zero code: 3"), "{stderr}");
     assert!(stdout.contains("about to fail"), "{stdout}");
+
+    // Over the API a Dockerfile build runs in the background: RUNNING at once,
+    // its log streams while it runs, and only a succeeded build runs.
+    let context = Command::new("tar").args(["-C", "tests/docker/broken-dockerfile-actor", "-c", "."]).output().unwrap().stdout;
+    let resp = s
+        .http
+        .post(s.api("/acts/broken-dockerfile/builds?version=0.1"))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/x-tar")
+        .body(context)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let build = resp.json::<Value>().await.unwrap()["data"].clone();
+    assert_eq!((build["status"].as_str(), build["finishedAt"].as_str()), (Some("RUNNING"), None), "{build}");
+    let build_id = build["id"].as_str().unwrap().to_owned();
+    let resp = s.post_json(&format!("/acts/broken-dockerfile/runs?build={build_id}"), &json!({})).await;
+    assert_eq!(resp.status(), 400);
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"]["type"], "build-not-finished");
+    let mut log = s.http.get(s.api(&format!("/logs/{build_id}?stream=1"))).bearer_auth(TOKEN).send().await.unwrap();
+    let mut seen = String::new();
+    while !seen.contains("about to fail") {
+        seen.push_str(&String::from_utf8_lossy(&log.chunk().await.unwrap().expect("the log ended early")));
+    }
+    assert_eq!(s.get_json(&format!("/actor-builds/{build_id}")).await["data"]["status"], "RUNNING", "the log came only at the end");
+    while let Some(chunk) = log.chunk().await.unwrap() {
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(seen.contains("The build failed"), "{seen}");
+    let build = s.get_json(&format!("/actor-builds/{build_id}?waitForFinish=30")).await["data"].clone();
+    assert_eq!(build["status"], "FAILED", "{build}");
+    let resp = s.post_json(&format!("/acts/broken-dockerfile/runs?build={build_id}"), &json!({})).await;
+    assert_eq!(resp.status(), 400);
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"]["type"], "build-failed");
 }
 
 const STANDBY_IMAGE: &str = "wactor-test/standby-shell:1";

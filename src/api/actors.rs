@@ -81,7 +81,10 @@ async fn build(State(p): P, Path(actor): Path<String>, q: Params, headers: Heade
             "Upload the compiled component (Content-Type: application/wasm) or, for a Dockerfile Actor, the build context (application/x-tar)",
         ));
     }
-    let build = p.build_actor(&actor, q.str("version"), q.str("tag"), component.to_vec()).await?;
+    let mut build = p.build_actor(&actor, q.str("version"), q.str("tag"), component.to_vec()).await?;
+    if let Some(wait) = super::runs::wait_secs(&p, &q)? {
+        build = p.wait_for_build(&build.id, wait).await?;
+    }
     Ok(views::created(views::build(&build)))
 }
 
@@ -90,8 +93,12 @@ async fn default_build(State(p): P, Path(actor): Path<String>) -> ApiResult<Resp
     Ok(views::data(views::build(&p.resolve_build(&actor, None)?)))
 }
 
-async fn get_build(State(p): P, Path(build): Path<String>) -> ApiResult<Response> {
-    Ok(views::data(views::build(&p.get_build(&build)?)))
+async fn get_build(State(p): P, Path(build): Path<String>, q: Params) -> ApiResult<Response> {
+    let build = match super::runs::wait_secs(&p, &q)? {
+        Some(wait) => p.wait_for_build(&build, wait).await?,
+        None => p.get_build(&build)?,
+    };
+    Ok(views::data(views::build(&build)))
 }
 
 /// `{"valid": true}` (no envelope) or a 400 naming the field.

@@ -43,7 +43,11 @@ fn log_response(p: Arc<Platform>, id: String, q: &Params) -> ApiResult<Response>
                 return None;
             }
             loop {
-                let finished = p.get_run(&id).map(|r| r.status.is_terminal()).unwrap_or(true);
+                let run = p.get_run(&id).ok();
+                let finished = match &run {
+                    Some(run) => run.status.is_terminal(),
+                    None => p.get_build(&id).map_or(true, |b| b.finished_at.is_some()),
+                };
                 let chunk = p.logs.read_from(&id, offset).unwrap_or_default();
                 if !chunk.is_empty() {
                     let next = offset + chunk.len() as u64;
@@ -53,7 +57,11 @@ fn log_response(p: Arc<Platform>, id: String, q: &Params) -> ApiResult<Response>
                 if finished || p.is_shutting_down() {
                     return None;
                 }
-                let _ = p.wait_for_finish(&id, STREAM_POLL).await;
+                // Wakes when a run ends; a build's log is simply looked at again.
+                match run {
+                    Some(_) => drop(p.wait_for_finish(&id, STREAM_POLL).await),
+                    None => tokio::time::sleep(STREAM_POLL).await,
+                }
             }
         });
         (StatusCode::OK, Body::from_stream(body)).into_response()

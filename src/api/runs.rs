@@ -68,7 +68,7 @@ async fn start_options(p: &Platform, q: &Params, headers: &HeaderMap, body: Body
     })
 }
 
-fn wait_secs(p: &Platform, q: &Params) -> ApiResult<Option<Duration>> {
+pub(super) fn wait_secs(p: &Platform, q: &Params) -> ApiResult<Option<Duration>> {
     Ok(q.u64("waitForFinish")?.map(|s| Duration::from_secs(s.min(p.config.limits.max_wait_for_finish_secs))))
 }
 

@@ -96,6 +96,17 @@ impl Client {
         }
     }
 
+    pub async fn wait_build(&self, build_id: &str) -> Result<Value> {
+        loop {
+            let build = self
+                .expect(self.request(Method::GET, &format!("/actor-builds/{build_id}")).query(&[("waitForFinish", "60")]), "Build")
+                .await?;
+            if build["status"] != "RUNNING" {
+                return Ok(build);
+            }
+        }
+    }
+
     pub async fn items(&self, dataset_id: &str) -> Result<Value> {
         let resp = self.request(Method::GET, &format!("/datasets/{dataset_id}/items")).send().await?;
         Ok(resp.json().await?)

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use super::db::{get_json, put_json};
 use super::error::{PlatformError, Result};
@@ -289,84 +290,152 @@ impl Platform {
             .map(|b| u64::from_be_bytes(b.as_ref().try_into().unwrap_or([0; 8])))
             .unwrap_or(1);
         let build_id = ids::new_id();
-        let sha = sha256_hex(&component);
-        let started_at = ids::now();
-        // A container serves HTTP (Standby) on its web server port when actor.json says so.
-        let container = ComponentExports { run: true, http: definition.uses_standby_mode == Some(true) };
-        // `failed`: why a Dockerfile build failed; such a build is recorded too, but not tagged.
-        let (exports, image, failed) = match (&definition.image, &definition.dockerfile) {
+        let mut build = Build {
+            id: build_id.clone(),
+            act_id: actor.id.clone(),
+            user_id: actor.user_id.clone(),
+            started_at: ids::now(),
+            finished_at: None,
+            status: BuildStatus::Running,
+            meta: serde_json::json!({"origin": "API"}),
+            build_number: format!("{}.{}", version.version_number, n),
+            actor_definition: definition.clone(),
+            component_bytes: component.len() as u64,
+            component_sha256: sha256_hex(&component),
+            status_message: None,
+            // A container serves HTTP (Standby) on its web server port when actor.json says so.
+            exports: ComponentExports { run: true, http: definition.uses_standby_mode == Some(true) },
+            image: None,
+        };
+        match (&definition.image, &definition.dockerfile) {
             // A container Actor: its image must be on the Docker host.
-            (Some(reference), _) => (container, Some(self.docker()?.resolve_image(reference).await?), None),
-            // A Dockerfile: built on the Docker host from the uploaded context.
+            (Some(reference), _) => build.image = Some(self.docker()?.resolve_image(reference).await?),
+            // A Dockerfile: built on the Docker host from the uploaded context,
+            // in the background (minutes, perhaps); its log shows the progress.
             (None, Some(dockerfile)) => {
                 let docker = self.docker()?;
                 let log = self.logs.writer(&build_id).map_err(|e| PlatformError::internal(format!("opening the build log: {e}")))?;
-                let tag = format!("wactor/{}:{}.{}", actor.name, version.version_number, n);
-                log.system(&format!("Building image {tag} from {dockerfile} ({} bytes of context).", component.len()));
-                match docker.build_image(component.clone(), dockerfile, &tag, &log).await {
-                    Ok(image) => (container, Some(image), None),
-                    Err(why) => {
-                        log.system(&format!("The build failed: {why}"));
-                        (container, None, Some(format!("The image build failed: {why}")))
+                let image_tag = format!("wactor/{}:{}", actor.name, build.build_number);
+                log.system(&format!("Building image {image_tag} from {dockerfile} ({} bytes of context).", component.len()));
+                put_json(&self.db.builds, &build.id, &build)?;
+                let (platform, dockerfile, running) = (self.arc(), dockerfile.clone(), build.clone());
+                tokio::spawn(async move {
+                    let mut build = running;
+                    match docker.build_image(component, &dockerfile, &image_tag, &log).await {
+                        Ok(image) => build.image = Some(image),
+                        Err(why) => {
+                            log.system(&format!("The build failed: {why}"));
+                            build.status_message = Some(format!("The image build failed: {why}"));
+                        }
                     }
-                }
+                    if let Err(e) = platform.finish_build(build, &tag).await {
+                        tracing::error!(error = %e, "recording a finished image build");
+                    }
+                });
+                return Ok(build);
             }
             // Compile before recording: a component that does not compile is no build.
             (None, None) => {
-                let exports = self.executor.prepare_build(&build_id, component.clone()).await?;
+                let exports = self.executor.prepare_build(&build_id, component).await?;
                 if let Err(e) = check_exports(&definition, exports) {
                     self.executor.forget_build(&build_id);
                     return Err(e);
                 }
-                (exports, None, None)
+                build.exports = exports;
             }
-        };
-        let build = Build {
-            id: build_id.clone(),
-            act_id: actor.id.clone(),
-            user_id: actor.user_id.clone(),
-            started_at,
-            finished_at: Some(ids::now()),
-            status: if failed.is_some() { BuildStatus::Failed } else { BuildStatus::Succeeded },
-            meta: serde_json::json!({"origin": "API"}),
-            build_number: format!("{}.{}", version.version_number, n),
-            actor_definition: definition,
-            component_bytes: component.len() as u64,
-            component_sha256: sha,
-            status_message: failed.clone(),
-            exports,
-            image,
-        };
-        if failed.is_some() {
-            put_json(&self.db.builds, &build.id, &build)?;
-            return Ok(build);
         }
+        self.finish_build(build, &tag).await
+    }
+
+    /// Records how a build ended; a successful one gets the version's tag.
+    async fn finish_build(&self, mut build: Build, tag: &str) -> Result<Build> {
+        build.finished_at = Some(ids::now());
+        build.status = if build.status_message.is_some() { BuildStatus::Failed } else { BuildStatus::Succeeded };
         put_json(&self.db.builds, &build.id, &build)?;
-        if let (Ok(log), Some(image)) = (self.logs.writer(&build.id), &build.image) {
-            log.system(&format!("Build {} of {}: image {} ({}).", build.build_number, actor.full_name(), image.tag, image.image_id));
-        } else if let Ok(log) = self.logs.writer(&build.id) {
-            let ms = (build.finished_at.unwrap_or(started_at) - started_at).num_milliseconds();
-            log.system(&format!(
-                "Build {} of {}: component of {} bytes (sha256 {}) compiled in {ms} ms.",
-                build.build_number,
-                actor.full_name(),
-                build.component_bytes,
-                build.component_sha256
-            ));
+        if build.status == BuildStatus::Succeeded {
+            let actor = self.get_actor(&build.act_id)?;
+            if let Ok(log) = self.logs.writer(&build.id) {
+                let ms = (build.finished_at.unwrap_or(build.started_at) - build.started_at).num_milliseconds();
+                log.system(&match &build.image {
+                    Some(image) => {
+                        format!("Build {} of {}: image {} ({}) in {ms} ms.", build.build_number, actor.full_name(), image.tag, image.image_id)
+                    }
+                    None => format!(
+                        "Build {} of {}: component of {} bytes (sha256 {}) compiled in {ms} ms.",
+                        build.build_number,
+                        actor.full_name(),
+                        build.component_bytes,
+                        build.component_sha256
+                    ),
+                });
+            }
+            // Re-read the Actor so a concurrent update is not lost, then tag.
+            let mut actor = self.get_actor(&build.act_id)?;
+            actor.tagged_builds.insert(
+                tag.to_owned(),
+                TaggedBuild { build_id: build.id.clone(), build_number: build.build_number.clone(), finished_at: build.finished_at },
+            );
+            put_json(&self.db.actors, &actor.id, &actor)?;
+            self.actors_changed();
         }
-        // Re-read the Actor so a concurrent update is not lost, then tag.
-        let mut actor = self.get_actor(&actor.id)?;
-        actor.tagged_builds.insert(
-            tag,
-            TaggedBuild { build_id: build.id.clone(), build_number: build.build_number.clone(), finished_at: build.finished_at },
-        );
-        put_json(&self.db.actors, &actor.id, &actor)?;
-        self.actors_changed();
+        self.builds_finished.notify_waiters();
+        self.commit().await;
         Ok(build)
     }
 
-    /// The build a run asks for: a tag (`latest`), a build number (`0.1.3`) or a build ID.
+    /// Waits until the build has finished or `max` passes, then returns it as it is.
+    pub async fn wait_for_build(&self, build_id: &str, max: Duration) -> Result<Build> {
+        let deadline = tokio::time::Instant::now() + max;
+        loop {
+            let finished = self.builds_finished.notified();
+            tokio::pin!(finished);
+            finished.as_mut().enable();
+            let build = self.get_build(build_id)?;
+            if build.status != BuildStatus::Running || tokio::time::timeout_at(deadline, finished).await.is_err() {
+                return Ok(build);
+            }
+        }
+    }
+
+    /// Builds a stopped server left running never finish: they failed.
+    pub(crate) fn fail_interrupted_builds(&self) -> Result<usize> {
+        let mut failed = 0;
+        for item in self.db.builds.iter() {
+            let mut build: Build = serde_json::from_slice(&item?.1)?;
+            if build.status == BuildStatus::Running {
+                build.status = BuildStatus::Failed;
+                build.finished_at = Some(ids::now());
+                build.status_message = Some("The server stopped during the build; build again".into());
+                put_json(&self.db.builds, &build.id, &build)?;
+                failed += 1;
+            }
+        }
+        Ok(failed)
+    }
+
+    /// The build a run asks for: a tag (`latest`), a build number (`0.1.3`)
+    /// or a build ID. Only a succeeded build runs.
     pub fn resolve_build(&self, actor: &Actor, wanted: Option<&str>) -> Result<Build> {
+        let build = self.find_build(actor, wanted)?;
+        match build.status {
+            BuildStatus::Succeeded => Ok(build),
+            BuildStatus::Running => Err(PlatformError::invalid_kind(
+                "build-not-finished",
+                format!("Build {} of {} is still running; wait for it (waitForFinish) and start the run then", build.build_number, actor.full_name()),
+            )),
+            BuildStatus::Failed => Err(PlatformError::invalid_kind(
+                "build-failed",
+                format!(
+                    "Build {} of {} failed: {}",
+                    build.build_number,
+                    actor.full_name(),
+                    build.status_message.as_deref().unwrap_or("no reason recorded")
+                ),
+            )),
+        }
+    }
+
+    fn find_build(&self, actor: &Actor, wanted: Option<&str>) -> Result<Build> {
         let wanted = wanted.map(str::to_owned).or_else(|| actor.default_run_options.build.clone()).unwrap_or_else(|| "latest".to_owned());
         if let Some(tagged) = actor.tagged_builds.get(&wanted) {
             return self.get_build(&tagged.build_id);

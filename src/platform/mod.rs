@@ -76,6 +76,8 @@ pub struct Platform {
     web_servers: web_servers::WebServers,
     run_slots: Arc<Semaphore>,
     input_schemas: Mutex<HashMap<String, Arc<InputSchema>>>,
+    /// Woken whenever a build finishes (`wait_for_build`).
+    builds_finished: tokio::sync::Notify,
     /// Bumped by every change to an Actor or its builds; caches of derived
     /// values (Standby targets) compare against it.
     actors_version: std::sync::atomic::AtomicU64,
@@ -118,12 +120,17 @@ impl Platform {
             web_servers: web_servers::WebServers::default(),
             run_slots: Arc::new(Semaphore::new(opts.limits.max_concurrent_runs as usize)),
             input_schemas: Mutex::new(HashMap::new()),
+            builds_finished: tokio::sync::Notify::new(),
             actors_version: std::sync::atomic::AtomicU64::new(0),
             shutting_down: std::sync::atomic::AtomicBool::new(false),
             this: this.clone(),
             config,
             db,
         });
+        let interrupted = platform.fail_interrupted_builds()?;
+        if interrupted > 0 {
+            tracing::warn!(builds = interrupted, "builds interrupted by the last shutdown were marked FAILED");
+        }
         Ok(platform)
     }
 
