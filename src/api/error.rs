@@ -41,6 +41,7 @@ impl From<PlatformError> for ApiError {
             PlatformError::TooLarge { kind, message } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, kind, message),
             PlatformError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
             PlatformError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "insufficient-permissions", m),
+            PlatformError::Locked(m) => ApiError::new(StatusCode::CONFLICT, "request-handled-or-locked", m),
             PlatformError::Unavailable(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "server-shutting-down", m),
             e @ (PlatformError::Storage(_) | PlatformError::Internal(_)) => {
                 tracing::error!(error = %e, "internal error");

@@ -12,6 +12,7 @@ mod events;
 mod kv;
 mod logs;
 mod params;
+mod request_queues;
 mod runs;
 mod standby;
 mod storages;
@@ -49,6 +50,7 @@ pub fn app(platform: Arc<Platform>) -> Router {
         .nest("/actor-builds", actors::build_routes())
         .nest("/key-value-stores", kv::routes())
         .nest("/datasets", datasets::routes())
+        .nest("/request-queues", request_queues::routes())
         .route("/logs/{id}", get(logs::get_log))
         .route("/users/me", get(me))
         .fallback(not_found)

@@ -31,6 +31,8 @@ pub fn routes() -> Router<Arc<Platform>> {
         .route("/{run}/log", get(logs::get_run_log))
         .route("/{run}/dataset", get(run_dataset))
         .route("/{run}/dataset/items", get(run_dataset_items).post(run_dataset_push))
+        .route("/{run}/request-queue", get(super::request_queues::run_queue))
+        .merge(super::request_queues::content_routes("/{run}/request-queue"))
         .route("/{run}/key-value-store", get(run_kv))
         .route("/{run}/key-value-store/keys", get(run_kv_keys))
         .route("/{run}/key-value-store/records/{key}", get(run_kv_record_get).put(run_kv_record_put).delete(run_kv_record_delete))

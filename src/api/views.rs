@@ -12,6 +12,7 @@ use crate::platform::actors::{Actor, Build};
 use crate::platform::runs::Run;
 use crate::platform::storage::dataset::DatasetMeta;
 use crate::platform::storage::kv::KvStoreMeta;
+use crate::platform::storage::queue::QueueMeta;
 use crate::platform::Platform;
 
 pub fn to_value<T: Serialize>(v: &T) -> Value {
@@ -106,6 +107,14 @@ pub fn kv_store(p: &Platform, s: &KvStoreMeta) -> Value {
     v["consoleUrl"] = json!(format!("{base}/storage/key-value-stores/{}", s.info.id));
     v["keysPublicUrl"] = json!(format!("{base}/v2/key-value-stores/{}/keys", s.info.id));
     v["recordsPublicUrl"] = json!(format!("{base}/v2/key-value-stores/{}/records", s.info.id));
+    v["generalAccess"] = json!("RESTRICTED");
+    v["stats"] = json!({});
+    v
+}
+
+pub fn request_queue(p: &Platform, q: &QueueMeta) -> Value {
+    let mut v = to_value(q);
+    v["consoleUrl"] = json!(format!("{}/storage/request-queues/{}", p.config.public_url, q.info.id));
     v["generalAccess"] = json!("RESTRICTED");
     v["stats"] = json!({});
     v

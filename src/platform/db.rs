@@ -34,6 +34,12 @@ pub struct Db {
     pub(crate) dataset_names: sled::Tree,
     /// dataset id ++ 0 ++ item index (u64 BE) → item JSON.
     pub(crate) dataset_items: sled::Tree,
+    pub(crate) queues: sled::Tree,
+    pub(crate) queue_names: sled::Tree,
+    /// queue id ++ 0 ++ request id → the request and its position.
+    pub(crate) queue_requests: sled::Tree,
+    /// queue id ++ 0 ++ order (u64 BE) → request id : pending requests in queue order.
+    pub(crate) queue_order: sled::Tree,
     /// run or build id ++ 0 ++ byte offset (u64 BE) → a chunk of its log.
     pub(crate) log_chunks: sled::Tree,
 }
@@ -57,6 +63,10 @@ impl Db {
             dataset_names: t("dataset_names")?,
             dataset_items: t("dataset_items")?,
             log_chunks: t("log_chunks")?,
+            queues: t("queues")?,
+            queue_names: t("queue_names")?,
+            queue_requests: t("queue_requests")?,
+            queue_order: t("queue_order")?,
             inner,
         })
     }

@@ -21,6 +21,9 @@ pub enum PlatformError {
     /// Not allowed.
     #[error("{0}")]
     Forbidden(String),
+    /// A request queue's request is locked by another client (or not locked by this one).
+    #[error("{0}")]
+    Locked(String),
     /// The server cannot take this now (shutting down); retrying later helps.
     #[error("{0}")]
     Unavailable(String),

@@ -67,6 +67,7 @@ pub struct Platform {
     commits: Arc<durability::GroupCommit>,
     pub kv: KvStores,
     pub datasets: Datasets,
+    pub queues: storage::queue::RequestQueues,
     pub logs: LogStore,
     pub(crate) executor: Arc<WasmExecutor>,
     /// Container Actors; `None` until the first one needs it.
@@ -112,6 +113,7 @@ impl Platform {
             commits,
             kv: KvStores::new(&db, user_id.clone(), opts.username.clone()),
             datasets: Datasets::new(&db, user_id.clone(), opts.username.clone()),
+            queues: storage::queue::RequestQueues::new(&db, user_id.clone(), opts.username.clone()),
             logs,
             executor,
             docker: std::sync::OnceLock::new(),

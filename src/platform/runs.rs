@@ -309,6 +309,7 @@ impl Platform {
             Some(d) => d,
             None => self.datasets.create(Some(&actor.id), Some(&run_id))?,
         };
+        let queue = self.queues.create(Some(&actor.id), Some(&run_id))?;
         let input_key = "INPUT".to_owned();
         if let Some(input) = &input {
             self.kv.set_record(&kv.info.id, &input_key, &input.0, &input.1, limits.max_input_bytes.max(limits.max_record_bytes))?;
@@ -344,7 +345,7 @@ impl Platform {
             exit_code: None,
             default_key_value_store_id: kv.info.id,
             default_dataset_id: dataset.info.id,
-            default_request_queue_id: ids::new_id(),
+            default_request_queue_id: queue.info.id,
             general_access: "RESTRICTED".to_owned(),
             usage_total_usd: 0.0,
             input_key,

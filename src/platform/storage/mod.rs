@@ -1,4 +1,4 @@
-//! Storages: key-value stores and datasets (request queues come with their issue).
+//! Storages: key-value stores, datasets and request queues.
 //!
 //! Each storage has a metadata record (what the API returns) and its content
 //! in its own tree. Named storages outlive runs; a run's default storages are
@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod dataset;
 pub mod export;
 pub mod kv;
+pub mod queue;
 
 use super::error::{PlatformError, Result};
 

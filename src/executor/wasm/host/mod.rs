@@ -138,7 +138,7 @@ impl types::Host for ActorHost<'_> {
         Ok(match e {
             PlatformError::NotFound(m) => types::Error::NotFound(m),
             PlatformError::Invalid { message, .. } => types::Error::InvalidInput(message),
-            PlatformError::Conflict(m) => types::Error::InvalidInput(m),
+            PlatformError::Conflict(m) | PlatformError::Locked(m) => types::Error::InvalidInput(m),
             PlatformError::TooLarge { message, .. } => types::Error::LimitExceeded(message),
             PlatformError::Forbidden(m) => types::Error::Forbidden(m),
             PlatformError::Unavailable(m) => types::Error::Internal(m),

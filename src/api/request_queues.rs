@@ -1,0 +1,255 @@
+//! `/v2/request-queues` (and a run's `/request-queue`): requests with
+//! `uniqueKey` deduplication, `forefront`, head, locks by `clientKey`.
+//! The handlers take the queue from `{id}` or, under a run, from the run's
+//! default queue, so both route sets share them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post, put};
+use axum::Router;
+use serde_json::{json, Map, Value};
+
+use super::body::read_body;
+use super::error::{ApiError, ApiResult};
+use super::params::Params;
+use super::storages::{self, StorageApi};
+use super::views;
+use crate::platform::storage::catalog::Catalog;
+use crate::platform::storage::queue::{Head, ListFilter, Processed, QueueMeta, MAX_HEAD_LIMIT};
+use crate::platform::Platform;
+
+type P = State<Arc<Platform>>;
+type Ids = Path<HashMap<String, String>>;
+
+pub struct QueueApi;
+
+impl StorageApi for QueueApi {
+    type Meta = QueueMeta;
+    fn catalog(p: &Platform) -> &Catalog<QueueMeta> {
+        &p.queues
+    }
+    fn view(p: &Platform, meta: &QueueMeta) -> Value {
+        views::request_queue(p, meta)
+    }
+    fn delete(p: &Platform, reference: &str) -> crate::platform::error::Result<()> {
+        p.queues.delete(reference)
+    }
+}
+
+pub fn routes() -> Router<Arc<Platform>> {
+    storages::collection_routes::<QueueApi>().merge(content_routes("/{id}"))
+}
+
+/// Everything inside one queue, under `base` (`/{id}` or a run's `/{run}/request-queue`).
+pub fn content_routes(base: &str) -> Router<Arc<Platform>> {
+    Router::new()
+        .route(&format!("{base}/head"), get(head))
+        .route(&format!("{base}/head/lock"), post(lock_head))
+        .route(&format!("{base}/requests"), get(list_requests).post(add_request))
+        .route(&format!("{base}/requests/batch"), post(batch_add).delete(batch_delete))
+        .route(&format!("{base}/requests/unlock"), post(unlock_all))
+        .route(&format!("{base}/requests/{{request}}"), get(get_request).put(update_request).delete(delete_request))
+        .route(&format!("{base}/requests/{{request}}/lock"), put(prolong_lock).delete(delete_lock))
+}
+
+/// The queue a request is about: `{id}`, or the default queue of `{run}`.
+fn queue_id(p: &Platform, ids: &HashMap<String, String>) -> ApiResult<String> {
+    match (ids.get("id"), ids.get("run")) {
+        (Some(reference), _) => Ok(p.queues.get(reference)?.info.id),
+        (None, Some(run)) => Ok(p.get_run(run)?.default_request_queue_id),
+        (None, None) => Err(ApiError::not_found("No request queue in the path")),
+    }
+}
+
+/// `clientKey` (at most 32 characters, as the SDKs send it); none is a client of its own.
+fn client_key(q: &Params) -> ApiResult<String> {
+    let key = q.str("clientKey").unwrap_or_default();
+    if key.len() > 32 {
+        return Err(ApiError::bad_request("invalid-client-key", "clientKey must be at most 32 characters"));
+    }
+    Ok(key.to_owned())
+}
+
+fn limit(q: &Params, default: u64) -> ApiResult<usize> {
+    Ok(q.u64("limit")?.unwrap_or(default).clamp(1, MAX_HEAD_LIMIT as u64) as usize)
+}
+
+fn lock_secs(q: &Params) -> ApiResult<u64> {
+    q.u64("lockSecs")?.ok_or_else(|| ApiError::bad_request("invalid-parameter", "Query parameter \"lockSecs\" is required"))
+}
+
+async fn json(p: &Platform, body: Body) -> ApiResult<Value> {
+    let bytes = read_body(body, p.config.limits.max_push_bytes).await?;
+    serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request("invalid-value", format!("The body is not valid JSON: {e}")))
+}
+
+fn object(v: Value, what: &str) -> ApiResult<Map<String, Value>> {
+    match v {
+        Value::Object(m) => Ok(m),
+        _ => Err(ApiError::bad_request("invalid-value", format!("{what} must be a JSON object"))),
+    }
+}
+
+fn processed_view(r: &Processed) -> Value {
+    json!({"requestId": r.request_id, "wasAlreadyPresent": r.was_already_present, "wasAlreadyHandled": r.was_already_handled})
+}
+
+fn head_view(head: &Head, limit: usize, lock_secs: Option<u64>, client: &str) -> Value {
+    let items: Vec<Value> = head
+        .items
+        .iter()
+        .map(|i| {
+            let mut v = json!({"id": i.id, "uniqueKey": i.unique_key, "url": i.url, "method": i.method, "retryCount": i.retry_count});
+            if let Some(at) = &i.lock_expires_at {
+                v["lockExpiresAt"] = json!(crate::ids::format_ts(at));
+            }
+            v
+        })
+        .collect();
+    let mut v = json!({
+        "limit": limit,
+        "queueModifiedAt": crate::ids::format_ts(&head.queue_modified_at),
+        "hadMultipleClients": head.had_multiple_clients,
+        "items": items,
+    });
+    if let Some(secs) = lock_secs {
+        v["lockSecs"] = json!(secs);
+        v["queueHasLockedRequests"] = json!(head.queue_has_locked_requests);
+        v["clientKey"] = json!(client);
+    }
+    v
+}
+
+async fn head(State(p): P, Path(ids): Ids, q: Params) -> ApiResult<Response> {
+    let id = queue_id(&p, &ids)?;
+    let (limit, client) = (limit(&q, 100)?, client_key(&q)?);
+    Ok(views::data(head_view(&p.queues.head(&id, limit, &client)?, limit, None, &client)))
+}
+
+async fn lock_head(State(p): P, Path(ids): Ids, q: Params) -> ApiResult<Response> {
+    let id = queue_id(&p, &ids)?;
+    let (limit, secs, client) = (limit(&q, 25)?, lock_secs(&q)?, client_key(&q)?);
+    let head = p.queues.lock_head(&id, limit, secs, &client)?;
+    Ok(views::created(head_view(&head, limit, Some(secs), &client)))
+}
+
+async fn add_request(State(p): P, Path(ids): Ids, q: Params, body: Body) -> ApiResult<Response> {
+    let id = queue_id(&p, &ids)?;
+    let request = object(json(&p, body).await?, "The request")?;
+    let (processed, _) = p.queues.add(&id, vec![request], q.flag("forefront")?, &client_key(&q)?)?;
+    Ok(views::created(processed_view(&processed[0])))
+}
+
+async fn batch_add(State(p): P, Path(ids): Ids, q: Params, body: Body) -> ApiResult<Response> {
+    let id = queue_id(&p, &ids)?;
+    let Value::Array(items) = json(&p, body).await? else {
+        return Err(ApiError::bad_request("invalid-value", "The body must be a JSON array of requests"));
+    };
+    let requests = items.into_iter().map(|v| object(v, "Each request")).collect::<ApiResult<Vec<_>>>()?;
+    let (processed, unprocessed) = p.queues.add(&id, requests, q.flag("forefront")?, &client_key(&q)?)?;
+    let processed: Vec<Value> = processed
+        .iter()
+        .map(|r| {
+            let mut v = processed_view(r);
+            v["uniqueKey"] = json!(r.unique_key);
+            v
+        })
+        .collect();
+    let unprocessed: Vec<Value> = unprocessed
+        .iter()
+        .map(|r| json!({"uniqueKey": r.get("uniqueKey").or(r.get("url")), "url": r.get("url"), "method": r.get("method").cloned().unwrap_or(json!("GET"))}))
+        .collect();
+    Ok(views::created(json!({"processedRequests": processed, "unprocessedRequests": unprocessed})))
+}
+
+async fn batch_delete(State(p): P, Path(ids): Ids, q: Params, body: Body) -> ApiResult<Response> {
+    let id = queue_id(&p, &ids)?;
+    let Value::Array(items) = json(&p, body).await? else {
+        return Err(ApiError::bad_request("invalid-value", "The body must be a JSON array of {id} or {uniqueKey} objects"));
+    };
+    let client = client_key(&q)?;
+    let (mut processed, mut unprocessed) = (Vec::new(), Vec::new());
+    for item in items {
+        let request_id = match (item.get("id").and_then(Value::as_str), item.get("uniqueKey").and_then(Value::as_str)) {
+            (Some(id), _) => id.to_owned(),
+            (None, Some(key)) => crate::platform::storage::queue::request_id(key),
+            _ => return Err(ApiError::bad_request("invalid-value", "Each request to delete needs an \"id\" or a \"uniqueKey\"")),
+        };
+        match p.queues.delete_request(&id, &request_id, &client) {
+            Ok(_) => processed.push(item),
+            Err(crate::platform::error::PlatformError::Locked(_)) => unprocessed.push(item),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(views::data(json!({"processedRequests": processed, "unprocessedRequests": unprocessed})))
+}
+
+async fn get_request(State(p): P, Path(ids): Ids) -> ApiResult<Response> {
+    let id = queue_id(&p, &ids)?;
+    let request_id = &ids["request"];
+    match p.queues.get_request(&id, request_id)? {
+        Some(r) => Ok(views::data(Value::Object(r))),
+        None => Err(ApiError::not_found(format!("Request was not found: {request_id}"))),
+    }
+}
+
+async fn update_request(State(p): P, Path(ids): Ids, q: Params, body: Body) -> ApiResult<Response> {
+    let id = queue_id(&p, &ids)?;
+    let request = object(json(&p, body).await?, "The request")?;
+    let done = p.queues.update(&id, &ids["request"], request, q.flag("forefront")?, &client_key(&q)?)?;
+    Ok(views::data(processed_view(&done)))
+}
+
+async fn delete_request(State(p): P, Path(ids): Ids, q: Params) -> ApiResult<StatusCode> {
+    let id = queue_id(&p, &ids)?;
+    p.queues.delete_request(&id, &ids["request"], &client_key(&q)?)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn prolong_lock(State(p): P, Path(ids): Ids, q: Params) -> ApiResult<Response> {
+    let id = queue_id(&p, &ids)?;
+    let expires = p.queues.prolong_lock(&id, &ids["request"], lock_secs(&q)?, &client_key(&q)?)?;
+    Ok(views::data(json!({"lockExpiresAt": crate::ids::format_ts(&expires)})))
+}
+
+async fn delete_lock(State(p): P, Path(ids): Ids, q: Params) -> ApiResult<StatusCode> {
+    let id = queue_id(&p, &ids)?;
+    p.queues.delete_lock(&id, &ids["request"], q.flag("forefront")?, &client_key(&q)?)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn unlock_all(State(p): P, Path(ids): Ids, q: Params) -> ApiResult<Response> {
+    let id = queue_id(&p, &ids)?;
+    let n = p.queues.unlock_all(&id, &client_key(&q)?)?;
+    Ok(views::data(json!({"unlockedCount": n})))
+}
+
+async fn list_requests(State(p): P, Path(ids): Ids, q: Params) -> ApiResult<Response> {
+    let id = queue_id(&p, &ids)?;
+    let limit = limit(&q, 100)?;
+    let cursor = q.str("cursor").or(q.str("exclusiveStartId"));
+    let filters = q.list("filter");
+    let filter = ListFilter { pending: filters.iter().any(|f| f == "pending"), locked: filters.iter().any(|f| f == "locked") };
+    let page = p.queues.list_requests(&id, limit, cursor, filter)?;
+    let mut v = json!({
+        "items": page.items,
+        "limit": limit,
+        "nextCursor": page.next_cursor,
+    });
+    if let Some(c) = cursor {
+        v["cursor"] = json!(c);
+        v["exclusiveStartId"] = json!(c);
+    }
+    Ok(views::data(v))
+}
+
+/// `/v2/actor-runs/{run}/request-queue`: the run's default queue.
+pub async fn run_queue(State(p): P, Path(run): Path<String>) -> ApiResult<Response> {
+    let run = p.get_run(&run)?;
+    Ok(views::data(views::request_queue(&p, &p.queues.get(&run.default_request_queue_id)?)))
+}
