@@ -227,7 +227,8 @@ async fn the_events_websocket_sends_system_info_and_aborting() {
     assert_eq!(run["data"]["status"], "ABORTED");
 }
 
-const PYTHON_IMAGE: &str = "wactor-test/python-actor:1";
+const PYTHON_SDK_IMAGE: &str = "wactor-test/python-sdk:1";
+const PYTHON_IMAGE: &str = "wactor-test/python-actor:2";
 
 /// The Python SDK image (built once per Docker host: debootstrap + pip, a few minutes).
 fn python_image_ready() -> bool {
@@ -236,11 +237,22 @@ fn python_image_ready() -> bool {
         if !docker_ready() {
             return false;
         }
-        let have = Command::new("docker").args(["image", "inspect", PYTHON_IMAGE]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        // The SDK image is built once per Docker host (minutes); main.py goes on top each time (a second).
+        let have = Command::new("docker").args(["image", "inspect", PYTHON_SDK_IMAGE]).stdout(Stdio::null()).stderr(Stdio::null()).status();
         if !have.is_ok_and(|s| s.success()) {
-            let status = Command::new(common::repo().join("tests/docker/python-actor/build-image.sh")).arg(PYTHON_IMAGE).status().unwrap();
+            let status = Command::new(common::repo().join("tests/docker/python-actor/build-image.sh")).arg(PYTHON_SDK_IMAGE).status().unwrap();
             assert!(status.success(), "building the Python SDK image failed");
         }
+        let mut build = Command::new("docker")
+            .args(["build", "-q", "-t", PYTHON_IMAGE, "-f", "-"])
+            .arg(common::repo().join("tests/docker/python-actor"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        write!(build.stdin.take().unwrap(), "FROM {PYTHON_SDK_IMAGE}\nCOPY main.py /actor/main.py\n").unwrap();
+        assert!(build.wait().unwrap().success(), "adding main.py to the Python SDK image failed");
         true
     })
 }
@@ -261,7 +273,12 @@ async fn the_real_python_sdk_runs_unchanged_in_a_container() {
     assert_eq!(items, json!([{"i": 0, "greeting": "Hello, Ann!"}, {"i": 1, "greeting": "Hello, Ann!"}]));
     let output = s.get_json(&format!("/key-value-stores/{}/records/OUTPUT", run["defaultKeyValueStoreId"].as_str().unwrap())).await;
     // Actor.init() connected to the events websocket and a systemInfo event arrived.
-    assert_eq!(output, json!({"events": ["systemInfo"], "runId": run["id"]}), "{log}");
+    // The SDK's request queue: deduplicated, one request reclaimed and handled later, all handled.
+    let handled = json!(["https://example.com/a", "https://example.com/b", "https://example.com/c"]);
+    assert_eq!(output, json!({"events": ["systemInfo"], "runId": run["id"], "handled": handled}), "{log}");
+    let queue = s.get_json(&format!("/actor-runs/{}/request-queue", run["id"].as_str().unwrap())).await;
+    let counts = (&queue["data"]["totalRequestCount"], &queue["data"]["handledRequestCount"], &queue["data"]["pendingRequestCount"]);
+    assert_eq!(counts, (&json!(3), &json!(3), &json!(0)), "{queue}");
 
     let run = s.run("py", "memory=512", &json!({"fail": true})).await;
     assert_eq!(run["status"], "FAILED", "{run}");

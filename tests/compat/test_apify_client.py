@@ -70,3 +70,53 @@ def test_failed_and_aborted_runs(client):
     aborted = client.run(started.id).abort()
     assert aborted.status in ("ABORTING", "ABORTED")
     assert client.run(started.id).wait_for_finish().status == "ABORTED"
+
+
+def test_request_queue_round_trip(client):
+    from datetime import timedelta
+
+    info = client.request_queues().get_or_create(name="compat-rq")
+    queue = client.request_queue(info.id, client_key="crawler-a")
+    added = queue.add_request({"url": "https://example.com/1", "uniqueKey": "https://example.com/1"})
+    # The SDK's formula: base64(sha256(uniqueKey)) without +/=, 15 characters.
+    assert len(added.request_id) == 15 and not added.was_already_present
+    again = queue.add_request({"url": "https://example.com/1", "uniqueKey": "https://example.com/1"})
+    assert again.was_already_present and again.request_id == added.request_id
+    batch = queue.batch_add_requests([{"url": f"https://example.com/{i}", "uniqueKey": f"https://example.com/{i}"} for i in range(2, 5)])
+    assert len(batch.processed_requests) == 3 and batch.unprocessed_requests == []
+    queue.add_request({"url": "https://example.com/urgent", "uniqueKey": "urgent"}, forefront=True)
+
+    head = queue.list_head(limit=10)
+    assert [i.url for i in head.items][:2] == ["https://example.com/urgent", "https://example.com/1"]
+
+    # Another client locks the first two; the first client's head skips them.
+    other = client.request_queue(info.id, client_key="crawler-b")
+    locked = other.list_and_lock_head(lock_duration=timedelta(seconds=60), limit=2)
+    assert len(locked.items) == 2 and locked.queue_has_locked_requests
+    assert [i.url for i in queue.list_head(limit=10).items][0] == "https://example.com/2"
+    assert other.prolong_request_lock(locked.items[0].id, lock_duration=timedelta(seconds=120)) is not None
+    other.delete_request_lock(locked.items[1].id)
+    assert other.unlock_requests().unlocked_count == 1
+
+    # Marking handled takes it off the head; the counts follow.
+    request = queue.get_request(added.request_id)
+    assert request is not None and request.url == "https://example.com/1"
+    done = queue.update_request({**request.model_dump(by_alias=True, exclude_none=True), "handledAt": "2026-01-01T00:00:00.000Z"})
+    assert done.request_id == added.request_id and not done.was_already_handled
+    assert added.request_id not in [i.id for i in queue.list_head(limit=10).items]
+    meta = queue.get()
+    assert (meta.total_request_count, meta.handled_request_count, meta.pending_request_count) == (5, 1, 4)
+
+    listed = queue.list_requests(limit=3)
+    assert len(listed.items) == 3 and listed.next_cursor is not None
+    rest = queue.list_requests(limit=10, cursor=listed.next_cursor)
+    assert len(rest.items) == 2 and rest.next_cursor is None
+    pending = queue.list_requests(limit=10, filter=["pending"])
+    assert len(pending.items) == 4
+
+    queue.batch_delete_requests([{"uniqueKey": "urgent"}])
+    queue.delete_request(added.request_id)
+    assert queue.get_request(added.request_id) is None
+    assert queue.get().total_request_count == 3
+    queue.delete()
+    assert queue.get() is None

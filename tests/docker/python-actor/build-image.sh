@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Builds wactor-test/python-actor:1 without a registry: a minimal Debian
+# Builds wactor-test/python-sdk:1 without a registry: a minimal Debian
 # (debootstrap from Debian's mirror), a venv with the real `apify` SDK from
 # PyPI, and main.py; imported with `docker import`. Run as root.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-image="${1:-wactor-test/python-actor:1}"
+image="${1:-wactor-test/python-sdk:1}"
 command -v debootstrap >/dev/null || apt-get install -y debootstrap >/dev/null
 root="$(mktemp -d)"
 trap 'rm -rf "$root"' EXIT

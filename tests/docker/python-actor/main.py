@@ -1,6 +1,6 @@
 """A container Actor on the real `apify` SDK from PyPI, running "at home"
-against wactor: input, dataset, key-value store, status message, platform
-events over the events websocket, and Actor.fail."""
+against wactor: input, dataset, key-value store, request queue, status
+message, platform events over the events websocket, and Actor.fail."""
 
 import asyncio
 
@@ -18,12 +18,29 @@ async def main() -> None:
         if actor_input.get("fail"):
             await Actor.fail(status_message="Failed on purpose")
             return
+        # The default request queue, driven as a crawler drives it: dedup, reclaim, handle until finished.
+        queue = await Actor.open_request_queue()
+        await queue.add_request("https://example.com/a")
+        await queue.add_requests(["https://example.com/b", "https://example.com/a", "https://example.com/c"])
+        handled: list[str] = []
+        reclaimed = False
+        while not await queue.is_finished():
+            request = await queue.fetch_next_request()
+            if request is None:
+                await asyncio.sleep(0.1)
+                continue
+            if request.url.endswith("/b") and not reclaimed:
+                reclaimed = True
+                await queue.reclaim_request(request)
+                continue
+            handled.append(request.url)
+            await queue.mark_request_as_handled(request)
         # systemInfo arrives every second over the websocket.
         for _ in range(50):
             if seen:
                 break
             await asyncio.sleep(0.1)
-        await Actor.set_value("OUTPUT", {"events": seen[:1], "runId": Actor.configuration.actor_run_id})
+        await Actor.set_value("OUTPUT", {"events": seen[:1], "runId": Actor.configuration.actor_run_id, "handled": sorted(handled)})
 
 
 if __name__ == "__main__":
