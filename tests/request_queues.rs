@@ -155,3 +155,27 @@ async fn a_run_has_its_default_queue_and_bad_input_gets_clear_errors() {
     // Nothing was lost to the bad calls.
     assert_eq!(s.get_json(&format!("/request-queues/{q}")).await["data"]["totalRequestCount"], 1);
 }
+
+#[tokio::test]
+async fn a_component_crawls_its_default_queue_through_wit() {
+    let (s, _dir) = Server::start();
+    let run = s.run("probe", "", &json!({"mode": "queue"})).await;
+    assert_eq!(run["status"], "SUCCEEDED", "{run}");
+    let out = s.get_json(&format!("/key-value-stores/{}/records/OUTPUT", run["defaultKeyValueStoreId"].as_str().unwrap())).await;
+    // Forefront first; a reclaimed request goes to the end with one more retry.
+    let order = json!([
+        {"url": "https://site.test/first", "retries": 0, "label": "START"},
+        {"url": "https://site.test/a", "retries": 0, "label": null},
+        {"url": "https://site.test/c", "retries": 0, "label": null},
+        {"url": "https://site.test/b", "retries": 1, "label": null},
+    ]);
+    assert_eq!(out["order"], order, "{out}");
+    assert_eq!(out["dedup"], true);
+    assert!(out["bad"].as_str().unwrap().starts_with("invalid input:"), "{out}");
+    // The same queue over HTTP: every request handled, stamped by the platform.
+    assert_eq!(out["queue"], run["defaultRequestQueueId"]);
+    let queue = s.get_json(&format!("/actor-runs/{}/request-queue", run["id"].as_str().unwrap())).await["data"].clone();
+    assert_eq!((queue["totalRequestCount"].as_u64(), queue["handledRequestCount"].as_u64()), (Some(4), Some(4)), "{queue}");
+    let listed = s.get_json(&format!("/actor-runs/{}/request-queue/requests", run["id"].as_str().unwrap())).await;
+    assert!(listed["data"]["items"].as_array().unwrap().iter().all(|r| r["handledAt"].as_str().is_some_and(|t| t.ends_with('Z'))));
+}

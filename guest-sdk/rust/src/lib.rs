@@ -47,7 +47,9 @@ pub use wasip2 as __wasip2;
 #[doc(hidden)]
 pub use wit_bindgen as __wit_bindgen;
 
-use bindings::wactor::actor::{dataset as wit_dataset, events as wit_events, key_value_store as wit_kv, runtime, types};
+use bindings::wactor::actor::{
+    dataset as wit_dataset, events as wit_events, key_value_store as wit_kv, request_queue as wit_queue, runtime, types,
+};
 
 pub use runtime::RunInfo;
 
@@ -214,6 +216,100 @@ impl Dataset {
 
     pub fn item_count(&self) -> Result<u64> {
         Ok(self.inner.item_count()?)
+    }
+}
+
+/// A request queue: what a crawler still has to handle, deduplicated by `uniqueKey`.
+///
+/// ```ignore
+/// let queue = RequestQueue::open_default()?;
+/// queue.add_url("https://example.com/")?;
+/// while let Some(request) = queue.fetch_next()? {
+///     // ... handle request.url, add the links found ...
+///     queue.mark_handled(&request)?;
+/// }
+/// ```
+pub struct RequestQueue {
+    inner: wit_queue::Queue,
+}
+
+/// A request fetched from a queue (held by this run until handled or reclaimed).
+#[derive(Debug, Clone)]
+pub struct QueuedRequest {
+    pub id: String,
+    pub unique_key: String,
+    pub url: String,
+    pub method: String,
+    pub retry_count: u32,
+    /// The whole request: `userData`, `headers`, `payload`, ...
+    pub data: serde_json::Value,
+}
+
+/// What adding a request did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AddedRequest {
+    pub request_id: String,
+    pub was_already_present: bool,
+    pub was_already_handled: bool,
+}
+
+/// How long a fetched request stays this run's before others may take it.
+const FETCH_LOCK_SECS: u32 = 300;
+
+impl RequestQueue {
+    pub fn open_default() -> Result<RequestQueue> {
+        Ok(RequestQueue { inner: wit_queue::Queue::open(None)? })
+    }
+
+    /// The queue with this name, created if needed; it outlives the run.
+    pub fn open(name: &str) -> Result<RequestQueue> {
+        Ok(RequestQueue { inner: wit_queue::Queue::open(Some(name))? })
+    }
+
+    pub fn id(&self) -> String {
+        self.inner.id()
+    }
+
+    /// Adds a GET request for `url` (its own `uniqueKey`).
+    pub fn add_url(&self, url: &str) -> Result<AddedRequest> {
+        self.add(&serde_json::json!({ "url": url }), false)
+    }
+
+    /// Adds a request object (`url` required; `uniqueKey`, `method`, `userData`, ... optional).
+    pub fn add<T: Serialize + ?Sized>(&self, request: &T, forefront: bool) -> Result<AddedRequest> {
+        let added = self.inner.add(&serde_json::to_string(request)?, forefront)?;
+        Ok(AddedRequest {
+            request_id: added.request_id,
+            was_already_present: added.was_already_present,
+            was_already_handled: added.was_already_handled,
+        })
+    }
+
+    /// The next request to handle, if one is available now.
+    pub fn fetch_next(&self) -> Result<Option<QueuedRequest>> {
+        let Some(r) = self.inner.fetch_next(FETCH_LOCK_SECS)? else { return Ok(None) };
+        Ok(Some(QueuedRequest {
+            id: r.id,
+            unique_key: r.unique_key,
+            url: r.url,
+            method: r.method,
+            retry_count: r.retry_count,
+            data: serde_json::from_str(&r.json)?,
+        }))
+    }
+
+    pub fn mark_handled(&self, request: &QueuedRequest) -> Result<()> {
+        Ok(self.inner.mark_handled(&request.id)?)
+    }
+
+    /// Gives the request back for another try, at the front with `forefront`.
+    pub fn reclaim(&self, request: &QueuedRequest, forefront: bool) -> Result<()> {
+        Ok(self.inner.reclaim(&request.id, forefront)?)
+    }
+
+    /// Whether every request is handled.
+    pub fn is_finished(&self) -> Result<bool> {
+        Ok(self.inner.is_finished()?)
     }
 }
 

@@ -347,7 +347,8 @@ impl RequestQueues {
     }
 
     /// Replaces a request (its ID and `uniqueKey` stay). `handledAt` set marks
-    /// it handled and drops its lock; `forefront` moves a pending one to the front.
+    /// it handled and drops its lock; a pending one moves to the end, or to
+    /// the front with `forefront` (as on Apify).
     pub fn update(&self, queue_id: &str, request_id: &str, request: Map<String, Value>, forefront: bool, client: &str) -> Result<Processed> {
         self.seen_client(queue_id, client)?;
         let (id, request) = normalize(request)?;
@@ -365,11 +366,7 @@ impl RequestQueues {
                 return Err(ConflictableTransactionError::Abort(PlatformError::not_found(format!("Request was not found: {request_id}"))));
             };
             let was_handled = old.order.is_none();
-            let order = match (old.order, handled) {
-                (_, true) => None,
-                (Some(old_order), false) if !forefront => Some(old_order),
-                _ => Some(new_order),
-            };
+            let order = (!handled).then_some(new_order);
             if old.order != order {
                 if let Some(old_order) = old.order {
                     o.remove(order_key(queue_id, old_order))?;
@@ -582,6 +579,27 @@ impl RequestQueues {
         }
         let next_cursor = more.then(|| items.last().and_then(|r| r.get("id")).and_then(Value::as_str).map(str::to_owned)).flatten();
         Ok(RequestsPage { items, next_cursor })
+    }
+
+    /// Marks a request handled (`handledAt` now); it leaves the pending requests and its lock goes.
+    pub fn mark_handled(&self, queue_id: &str, request_id: &str, client: &str) -> Result<()> {
+        let mut request = self.get_request(queue_id, request_id)?.ok_or_else(|| PlatformError::not_found(format!("Request was not found: {request_id}")))?;
+        if !is_handled(&request) {
+            request.insert("handledAt".into(), Value::String(ids::format_ts(&ids::now())));
+            self.update(queue_id, request_id, request, false, client)?;
+        }
+        Ok(())
+    }
+
+    /// Gives a request back for another try: retry count + 1, unlocked, at the front with `forefront`.
+    pub fn reclaim(&self, queue_id: &str, request_id: &str, forefront: bool, client: &str) -> Result<()> {
+        let mut request = self.get_request(queue_id, request_id)?.ok_or_else(|| PlatformError::not_found(format!("Request was not found: {request_id}")))?;
+        let retries = request.get("retryCount").and_then(Value::as_u64).unwrap_or(0) + 1;
+        request.insert("retryCount".into(), Value::from(retries));
+        request.remove("handledAt");
+        self.update(queue_id, request_id, request, forefront, client)?;
+        self.drop_lock(queue_id, request_id);
+        Ok(())
     }
 
     /// Deletes the queue with its requests.

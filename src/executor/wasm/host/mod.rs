@@ -6,6 +6,7 @@
 mod dataset;
 mod events;
 mod kv;
+mod queue;
 mod runtime;
 
 use std::sync::Arc;
@@ -29,6 +30,7 @@ pub mod bindings {
             "wasi:io/poll": wasmtime_wasi::p2::bindings::io::poll,
             "wactor:actor/key-value-store.store": super::kv::KvHandle,
             "wactor:actor/dataset.dataset": super::dataset::DatasetHandle,
+            "wactor:actor/request-queue.queue": super::queue::QueueHandle,
         },
     });
 }
@@ -121,10 +123,11 @@ fn host_view(s: &mut RunState) -> ActorHost<'_> {
 
 /// Adds the `wactor:actor` interfaces (WASI, `wasi:io` included, is linked separately).
 pub fn add_to_linker(linker: &mut Linker<RunState>) -> wasmtime::Result<()> {
-    use bindings::wactor::actor::{dataset, events, key_value_store, runtime};
+    use bindings::wactor::actor::{dataset, events, key_value_store, request_queue, runtime};
     types::add_to_linker::<RunState, HostData>(linker, host_view)?;
     key_value_store::add_to_linker::<RunState, HostData>(linker, host_view)?;
     dataset::add_to_linker::<RunState, HostData>(linker, host_view)?;
+    request_queue::add_to_linker::<RunState, HostData>(linker, host_view)?;
     runtime::add_to_linker::<RunState, HostData>(linker, host_view)?;
     events::add_to_linker::<RunState, HostData>(linker, host_view)
 }

@@ -2,7 +2,9 @@
 
 use serde::Deserialize;
 use serde_json::json;
-use wactor_sdk::{events, push_data, set_terminal_status_message, set_value, Dataset, Error, Event, KeyValueStore, PersistedState};
+use wactor_sdk::{
+    events, push_data, set_terminal_status_message, set_value, Dataset, Error, Event, KeyValueStore, PersistedState, RequestQueue,
+};
 
 #[derive(Deserialize)]
 struct Input {
@@ -116,6 +118,29 @@ fn main(input: Input) -> wactor_sdk::Result<()> {
         "message" => {
             set_terminal_status_message("custom final message")?;
             Err(Error::msg("ignored because a terminal message was set"))
+        }
+        "queue" => {
+            // A crawl over the default queue: dedup, forefront, a reclaim, handle until finished.
+            let queue = RequestQueue::open_default()?;
+            for page in ["a", "b", "c"] {
+                queue.add_url(&format!("https://site.test/{page}"))?;
+            }
+            let again = queue.add_url("https://site.test/a")?;
+            queue.add(&json!({"url": "https://site.test/first", "userData": {"label": "START"}}), true)?;
+            let bad = queue.add(&json!({"uniqueKey": "no-url"}), false).unwrap_err();
+            let mut order = Vec::new();
+            let mut reclaimed = false;
+            while !queue.is_finished()? {
+                let Some(request) = queue.fetch_next()? else { return Err(Error::msg("pending requests, but none to fetch")) };
+                if request.url.ends_with("/b") && !reclaimed {
+                    reclaimed = true;
+                    queue.reclaim(&request, false)?;
+                    continue;
+                }
+                order.push(json!({"url": request.url, "retries": request.retry_count, "label": request.data["userData"]["label"]}));
+                queue.mark_handled(&request)?;
+            }
+            set_value("OUTPUT", &json!({"order": order, "dedup": again.was_already_present, "bad": bad.to_string(), "queue": queue.id()}))
         }
         other => Err(Error::msg(format!("unknown mode {other}"))),
     }
