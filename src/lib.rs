@@ -4,16 +4,19 @@
 //!
 //! - [`platform`]: the core. Actors and builds, runs (status state machine
 //!   and the supervisor that drives them), storages on sled (key-value
-//!   stores, datasets), run logs, Standby run pools (`platform::standby`).
+//!   stores, datasets, request queues), run logs, Standby run pools
+//!   (`platform::standby`), run web servers (`platform::web_servers`).
 //!   Every capability is a method here.
 //! - [`definition`]: `.actor/actor.json` and the input schema (defaults,
 //!   validation) checked before a run exists.
 //! - [`executor`]: runs a build's code for one run, or answers a Standby
 //!   run's requests ([`executor::HttpServer`]). [`executor::wasm`] hosts
 //!   WASI components in wasmtime; its `host` module is the WIT door onto the
-//!   platform.
-//! - [`api`]: the Apify-compatible HTTP API (axum), the other door, and the
-//!   Standby router (`<username>--<actor>.<domain>`, `/standby/...`).
+//!   platform. [`executor::docker`] runs image-based Actors, one container
+//!   per run, which reach the platform through the HTTP API.
+//! - [`api`]: the Apify-compatible HTTP API (axum), the other door, the
+//!   Standby router (`<username>--<actor>.<domain>`, `/standby/...`) and the
+//!   proxy behind each run's `containerUrl` (`<key>.<domain>`).
 //! - [`cli`]: the client side of the `wactor` binary (push, call, logs).
 //! - [`limits`]: every limit, with the reason for its value.
 //! - [`ids`]: IDs and timestamps in the shapes Apify clients expect.
