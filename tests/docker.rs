@@ -30,8 +30,8 @@ fn docker_ready() -> bool {
     })
 }
 
-/// A busybox rootfs with the shell Actor, imported as an image (no registry needed).
-fn build_shell_image() {
+/// A busybox rootfs with `add`'s files, imported as an image running `cmd` (no registry needed).
+fn import_busybox_image(image: &str, cmd: &str, applets: &[&str], add: impl FnOnce(&std::path::Path)) {
     let root = tempfile::tempdir().unwrap();
     let r = root.path();
     for d in ["bin", "tmp", "actor", "proc"] {
@@ -39,18 +39,26 @@ fn build_shell_image() {
     }
     let busybox = ["/bin/busybox", "/usr/bin/busybox"].into_iter().find(|p| std::path::Path::new(p).exists()).expect("busybox-static");
     std::fs::copy(busybox, r.join("bin/busybox")).unwrap();
-    for applet in ["sh", "wget", "cat", "echo", "sleep", "env", "printf", "seq", "sed", "head", "tail", "ls", "grep", "httpd", "mkdir"] {
+    for applet in applets {
         std::os::unix::fs::symlink("busybox", r.join("bin").join(applet)).unwrap();
     }
-    std::fs::copy(common::repo().join("tests/docker/shell-actor/main.sh"), r.join("actor/main.sh")).unwrap();
+    add(r);
     let tar = Command::new("tar").arg("-C").arg(r).args(["-c", "."]).stdout(Stdio::piped()).spawn().unwrap();
     let status = Command::new("docker")
-        .args(["import", "--change", r#"CMD ["/bin/sh", "/actor/main.sh"]"#, "-", IMAGE])
+        .args(["import", "--change", &format!(r#"CMD ["/bin/sh", "{cmd}"]"#), "-", image])
         .stdin(tar.stdout.unwrap())
         .stdout(Stdio::null())
         .status()
         .unwrap();
-    assert!(status.success(), "docker import failed");
+    assert!(status.success(), "docker import of {image} failed");
+}
+
+/// The shell Actor (tests/docker/shell-actor).
+fn build_shell_image() {
+    let applets = ["sh", "wget", "cat", "echo", "sleep", "env", "printf", "seq", "sed", "head", "tail", "ls", "grep", "httpd", "mkdir"];
+    import_busybox_image(IMAGE, "/actor/main.sh", &applets, |r| {
+        std::fs::copy(common::repo().join("tests/docker/shell-actor/main.sh"), r.join("actor/main.sh")).unwrap();
+    });
 }
 
 async fn create_container_actor(s: &Server, name: &str, image: &str) -> reqwest::Response {
@@ -353,30 +361,15 @@ const STANDBY_IMAGE: &str = "wactor-test/standby-shell:1";
 
 /// busybox httpd with an echoing CGI, as a Standby container image.
 fn build_standby_image() {
-    let root = tempfile::tempdir().unwrap();
-    let r = root.path();
-    for d in ["bin", "tmp", "actor", "proc", "www/cgi-bin"] {
-        std::fs::create_dir_all(r.join(d)).unwrap();
-    }
-    let busybox = ["/bin/busybox", "/usr/bin/busybox"].into_iter().find(|p| std::path::Path::new(p).exists()).expect("busybox-static");
-    std::fs::copy(busybox, r.join("bin/busybox")).unwrap();
-    for applet in ["sh", "httpd", "echo", "printf"] {
-        std::os::unix::fs::symlink("busybox", r.join("bin").join(applet)).unwrap();
-    }
-    let dir = common::repo().join("tests/docker/standby-shell");
-    std::fs::copy(dir.join("serve.sh"), r.join("actor/serve.sh")).unwrap();
-    std::fs::copy(dir.join("echo.cgi"), r.join("www/cgi-bin/echo")).unwrap();
-    std::fs::write(r.join("www/index.html"), "ready\n").unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(r.join("www/cgi-bin/echo"), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let tar = Command::new("tar").arg("-C").arg(r).args(["-c", "."]).stdout(Stdio::piped()).spawn().unwrap();
-    let status = Command::new("docker")
-        .args(["import", "--change", r#"CMD ["/bin/sh", "/actor/serve.sh"]"#, "-", STANDBY_IMAGE])
-        .stdin(tar.stdout.unwrap())
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    import_busybox_image(STANDBY_IMAGE, "/actor/serve.sh", &["sh", "httpd", "echo", "printf"], |r| {
+        let dir = common::repo().join("tests/docker/standby-shell");
+        std::fs::create_dir_all(r.join("www/cgi-bin")).unwrap();
+        std::fs::copy(dir.join("serve.sh"), r.join("actor/serve.sh")).unwrap();
+        std::fs::copy(dir.join("echo.cgi"), r.join("www/cgi-bin/echo")).unwrap();
+        std::fs::write(r.join("www/index.html"), "ready\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(r.join("www/cgi-bin/echo"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    });
 }
 
 #[tokio::test]

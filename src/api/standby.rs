@@ -32,19 +32,21 @@ struct Target {
 
 /// Runs before the API router: Standby and container requests never reach `/v2`.
 pub async fn route(State(platform): State<Arc<Platform>>, req: Request, next: Next) -> Response {
-    if let Some(label) = standby_host_label(&platform, &req).filter(|l| !l.contains("--")) {
-        return super::containers::handle(&platform, &label, req).await;
+    // Parsed once: `<user>--<actor>` is a Standby Actor, any other label a run's container URL.
+    let host_label = standby_host_label(&platform, &req);
+    if let Some(key) = host_label.as_deref().filter(|l| !l.contains("--")) {
+        return super::containers::handle(&platform, key, req).await;
     }
-    match target(&platform, &req) {
+    match target(&platform, &req, host_label) {
         Some(Ok(target)) => handle(platform, target, req).await,
         Some(Err(e)) => e.into_response(),
         None => next.run(req).await,
     }
 }
 
-fn target(platform: &Platform, req: &Request) -> Option<Result<Target, ApiError>> {
+fn target(platform: &Platform, req: &Request, host_label: Option<String>) -> Option<Result<Target, ApiError>> {
     let path_and_query = req.uri().path_and_query().map_or("/", |pq| pq.as_str()).to_owned();
-    if let Some(label) = standby_host_label(platform, req) {
+    if let Some(label) = host_label {
         return Some(actor_from_label(platform, &label, '-').map(|actor_ref| Target { actor_ref, path_and_query }));
     }
     let rest = path_and_query.strip_prefix(PATH_PREFIX)?;
