@@ -28,3 +28,12 @@ pub mod executor;
 pub mod ids;
 pub mod limits;
 pub mod platform;
+
+/// The text of a caught panic, for logs and status messages.
+pub fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
+}

@@ -26,6 +26,11 @@ pub struct Limits {
     pub default_memory_mbytes: u32,
     /// Timeout when neither the caller nor the Actor says (seconds); Apify's default is 3600.
     pub default_timeout_secs: u64,
+    /// Longest timeout a run may ask for (0 means none at all). Bounded so every
+    /// deadline the core computes is representable; a month covers the longest crawls.
+    pub max_timeout_secs: u64,
+    /// Reboots one run may do; a guest rebooting itself in a loop is refused after this.
+    pub max_reboots_per_run: u32,
     /// Open storage handles per run: a guest that leaks handles is stopped, not the host.
     pub max_open_handles_per_run: usize,
     /// Bytes a run's log keeps; the rest is dropped with a notice (a chatty guest must not fill the disk).
@@ -77,6 +82,8 @@ impl Default for Limits {
             max_memory_mbytes: 4096,
             default_memory_mbytes: 256,
             default_timeout_secs: 3600,
+            max_timeout_secs: 30 * 24 * 3600,
+            max_reboots_per_run: 50,
             max_open_handles_per_run: 256,
             max_log_bytes_per_run: 16 * 1024 * 1024,
             max_list_limit: 1000,
@@ -96,4 +103,53 @@ impl Default for Limits {
             standby_start_backoff_secs: 5,
         }
     }
+}
+
+/// `persistStateIntervalMillis` a run may ask for: often enough to be useful,
+/// not so often that saving state is all the Actor does.
+pub const PERSIST_STATE_INTERVAL_MILLIS: std::ops::RangeInclusive<u64> = 100..=24 * 3600 * 1000;
+
+/// Apify's smallest run (the clients reject run objects below it).
+pub const MIN_MEMORY_MBYTES: u32 = 128;
+
+/// Concurrent requests one Standby run may take (`maxRequestsPerActorRun`,
+/// `desiredRequestsPerActorRun`): beyond this a run is a thundering herd.
+pub const MAX_STANDBY_REQUESTS_PER_RUN: u32 = 10_000;
+
+/// Longest `actorStandby.requestTimeoutSecs` (Apify gives a request 5 minutes
+/// to the first byte; a streaming answer may go on for an hour).
+pub const MAX_STANDBY_REQUEST_TIMEOUT_SECS: u64 = 3600;
+
+/// Longest `actorStandby.idleTimeoutSecs`: a week without a request.
+pub const MAX_STANDBY_IDLE_TIMEOUT_SECS: u64 = 7 * 24 * 3600;
+
+/// Checks of numbers a client or an Actor definition gives, done at the door
+/// so the core only ever computes with values in range. Each error names
+/// the field.
+impl Limits {
+    pub fn check_timeout_secs(&self, field: &str, secs: u64) -> Result<(), String> {
+        if secs > self.max_timeout_secs {
+            return Err(format!("{field} must be between 0 (no timeout) and {} seconds, got {secs}", self.max_timeout_secs));
+        }
+        Ok(())
+    }
+
+    pub fn check_memory_mbytes(&self, field: &str, mbytes: u64) -> Result<(), String> {
+        if !(MIN_MEMORY_MBYTES as u64..=self.max_memory_mbytes as u64).contains(&mbytes) {
+            return Err(format!("{field} must be between {MIN_MEMORY_MBYTES} and {} MB, got {mbytes}", self.max_memory_mbytes));
+        }
+        Ok(())
+    }
+
+    pub fn check_persist_state_interval(&self, field: &str, millis: u64) -> Result<(), String> {
+        check_range(field, millis, PERSIST_STATE_INTERVAL_MILLIS, "milliseconds")
+    }
+}
+
+/// `value` within `range`, or an error naming `field` and the range.
+pub fn check_range(field: &str, value: u64, range: std::ops::RangeInclusive<u64>, unit: &str) -> Result<(), String> {
+    if !range.contains(&value) {
+        return Err(format!("{field} must be between {} and {} {unit}, got {value}", range.start(), range.end()));
+    }
+    Ok(())
 }

@@ -1,33 +1,82 @@
 //! API token check: `Authorization: Bearer <token>` or `?token=<token>`.
+//!
+//! The query is parsed once, by [`query_pairs`], both to find the token and
+//! to take it out of a request that goes on to an Actor (Standby), so what
+//! authenticated a request is exactly what is stripped from it.
 
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::error::ApiError;
 use crate::platform::Platform;
 
-pub fn request_token(req: &Request) -> Option<String> {
+/// The query parameter that carries the API token.
+const TOKEN_PARAM: &str = "token";
+
+/// Where a presented token came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenSource {
+    Header,
+    Query,
+}
+
+/// The raw `&`-separated pairs of a query, each with its key and value
+/// decoded as forms are (`+` and `%XX`).
+fn query_pairs(query: &str) -> impl Iterator<Item = (&str, Cow<'_, str>, Cow<'_, str>)> {
+    query.split('&').filter(|raw| !raw.is_empty()).filter_map(|raw| {
+        let (k, v) = form_urlencoded::parse(raw.as_bytes()).next()?;
+        Some((raw, k, v))
+    })
+}
+
+/// The token a request presents, and where it came from.
+pub fn request_token(req: &Request) -> Option<(String, TokenSource)> {
     if let Some(v) = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         if let Some(t) = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")) {
-            return Some(t.trim().to_owned());
+            return Some((t.trim().to_owned(), TokenSource::Header));
         }
     }
     let query = req.uri().query()?;
-    form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "token").map(|(_, v)| v.into_owned())
+    query_pairs(query).find(|(_, k, _)| k == TOKEN_PARAM).map(|(_, _, v)| (v.into_owned(), TokenSource::Query))
 }
 
-/// Constant-time comparison, so response timing does not leak the token.
-pub fn same_token(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// The raw query without any `token` parameter (decoded as [`request_token`]
+/// decodes it), every other pair exactly as it came; `None` when nothing is left.
+pub fn query_without_token(query: &str) -> Option<String> {
+    let kept: Vec<&str> = query_pairs(query).filter(|(_, k, _)| k != TOKEN_PARAM).map(|(raw, _, _)| raw).collect();
+    (!kept.is_empty()).then(|| kept.join("&"))
+}
+
+pub fn unauthorized(presented: bool) -> ApiError {
+    if presented {
+        ApiError::new(StatusCode::UNAUTHORIZED, "token-not-valid", "Authentication token is not valid")
+    } else {
+        ApiError::new(StatusCode::UNAUTHORIZED, "token-not-provided", "Authentication token was not provided")
+    }
 }
 
 pub async fn require_token(State(platform): State<Arc<Platform>>, req: Request, next: Next) -> Response {
     match request_token(&req) {
-        None => ApiError::new(StatusCode::UNAUTHORIZED, "token-not-provided", "Authentication token was not provided").into_response(),
-        Some(t) if same_token(&t, &platform.config.token) => next.run(req).await,
-        Some(_) => ApiError::new(StatusCode::UNAUTHORIZED, "token-not-valid", "Authentication token is not valid").into_response(),
+        Some((t, _)) if platform.is_api_token(&t) => next.run(req).await,
+        presented => unauthorized(presented.is_some()).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::query_without_token;
+
+    #[test]
+    fn the_token_is_found_and_stripped_by_one_parse() {
+        assert_eq!(query_without_token("token=x"), None);
+        assert_eq!(query_without_token("x=1&token=y&z=2").as_deref(), Some("x=1&z=2"));
+        assert_eq!(query_without_token("x=1&%74oken=y").as_deref(), Some("x=1"));
+        assert_eq!(query_without_token("tok%65n=y&a=%20b").as_deref(), Some("a=%20b"));
+        assert_eq!(query_without_token("tokens=1").as_deref(), Some("tokens=1"));
+        assert_eq!(query_without_token("a=1;token=2").as_deref(), Some("a=1;token=2"));
     }
 }

@@ -39,6 +39,7 @@ impl From<PlatformError> for ApiError {
             PlatformError::NotFound(m) => ApiError::not_found(m),
             PlatformError::Invalid { kind, message } => ApiError::bad_request(kind, message),
             PlatformError::TooLarge { kind, message } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, kind, message),
+            PlatformError::Limit { kind, message } => ApiError::bad_request(kind, message),
             PlatformError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
             PlatformError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "insufficient-permissions", m),
             PlatformError::Locked(m) => ApiError::new(StatusCode::CONFLICT, "request-handled-or-locked", m),

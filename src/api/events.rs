@@ -14,7 +14,7 @@ use super::error::ApiError;
 use crate::platform::Platform;
 
 pub async fn events(State(p): State<Arc<Platform>>, Path((run_id, secret)): Path<(String, String)>, ws: WebSocketUpgrade) -> Response {
-    if !crate::api::auth::same_token(&secret, &p.run_events_secret(&run_id)) {
+    if !crate::platform::auth::same_secret(&secret, &p.run_events_secret(&run_id)) {
         return ApiError::new(axum::http::StatusCode::UNAUTHORIZED, "token-not-valid", "This events URL is not valid").into_response();
     }
     let Some((queue, status)) = p.run_event_source(&run_id) else {

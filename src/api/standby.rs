@@ -14,7 +14,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body_util::Limited;
 
-use super::auth::{request_token, same_token};
+use super::auth::{query_without_token, request_token, unauthorized, TokenSource};
 use super::error::ApiError;
 use crate::executor::ServeError;
 use crate::platform::standby::StandbyError;
@@ -39,9 +39,15 @@ pub async fn route(State(platform): State<Arc<Platform>>, req: Request, next: Ne
     }
     match target(&platform, &req, host_label) {
         Some(Ok(target)) => handle(platform, target, req).await,
+        // Without the token nothing about names is told (see `handle`).
+        Some(Err(_)) if !is_authorized(&platform, &req) => unauthorized(request_token(&req).is_some()).into_response(),
         Some(Err(e)) => e.into_response(),
         None => next.run(req).await,
     }
+}
+
+fn is_authorized(platform: &Platform, req: &Request) -> bool {
+    request_token(req).is_some_and(|(t, _)| platform.is_api_token(&t))
 }
 
 fn target(platform: &Platform, req: &Request, host_label: Option<String>) -> Option<Result<Target, ApiError>> {
@@ -92,26 +98,20 @@ fn actor_from_label(platform: &Platform, label: &str, separator: char) -> Result
 }
 
 async fn handle(platform: Arc<Platform>, target: Target, mut req: Request) -> Response {
+    let presented = request_token(&req);
+    let authorized = presented.as_ref().is_some_and(|(t, _)| platform.is_api_token(t));
+    // Authenticate before telling anything: without the token only a public
+    // Standby Actor answers, and every other name (no such Actor, not in
+    // Standby mode, not public) gets the same 401.
     let (actor, settings) = match platform.standby_target(&target.actor_ref) {
-        Ok(t) => t,
-        Err(e) => return ApiError::from(e).into_response(),
+        Ok((actor, settings)) if authorized || settings.is_public => (actor, settings),
+        Err(e) if authorized => return ApiError::from(e).into_response(),
+        _ => return unauthorized(presented.is_some()).into_response(),
     };
-    let token = request_token(&req);
-    if !settings.is_public {
-        match &token {
-            None => {
-                return ApiError::new(StatusCode::UNAUTHORIZED, "token-not-provided", "Authentication token was not provided")
-                    .into_response()
-            }
-            Some(t) if !same_token(t, &platform.config.token) => {
-                return ApiError::new(StatusCode::UNAUTHORIZED, "token-not-valid", "Authentication token is not valid").into_response()
-            }
-            Some(_) => {}
-        }
-    }
-    // The Actor gets the request, not the caller's API token.
+    // The Actor gets the request, not the caller's API token: what
+    // authenticated is taken out, by the same parse that found it.
     let path_and_query = strip_token_param(&target.path_and_query);
-    if token.as_deref().is_some_and(|t| same_token(t, &platform.config.token)) && req.headers().contains_key(header::AUTHORIZATION) {
+    if authorized && presented.is_some_and(|(_, source)| source == TokenSource::Header) {
         req.headers_mut().remove(header::AUTHORIZATION);
     }
     match path_and_query.parse::<Uri>() {
@@ -175,12 +175,12 @@ fn error_response(e: StandbyError) -> Response {
 
 /// The path and query without a `token` parameter.
 fn strip_token_param(path_and_query: &str) -> String {
-    let Some((path, query)) = path_and_query.split_once('?') else { return path_and_query.to_owned() };
-    let kept: Vec<&str> = query.split('&').filter(|p| !p.is_empty() && p.split('=').next() != Some("token")).collect();
-    if kept.is_empty() {
-        path.to_owned()
-    } else {
-        format!("{path}?{}", kept.join("&"))
+    match path_and_query.split_once('?') {
+        None => path_and_query.to_owned(),
+        Some((path, query)) => match query_without_token(query) {
+            Some(kept) => format!("{path}?{kept}"),
+            None => path.to_owned(),
+        },
     }
 }
 
@@ -192,6 +192,7 @@ mod tests {
     fn token_is_taken_out_of_the_query_and_nothing_else() {
         assert_eq!(strip_token_param("/a?token=x"), "/a");
         assert_eq!(strip_token_param("/a?x=1&token=y&z=2"), "/a?x=1&z=2");
+        assert_eq!(strip_token_param("/a?x=1&%74oken=y&tok%65n=z"), "/a?x=1");
         assert_eq!(strip_token_param("/a?tokens=1"), "/a?tokens=1");
         assert_eq!(strip_token_param("/a"), "/a");
     }

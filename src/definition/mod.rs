@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
+use crate::limits::{check_range, Limits, MAX_STANDBY_IDLE_TIMEOUT_SECS, MAX_STANDBY_REQUESTS_PER_RUN, MAX_STANDBY_REQUEST_TIMEOUT_SECS};
+
 /// `.actor/actor.json`, the fields wactor uses. Unknown fields are kept so
 /// nothing a user wrote is lost on the way through the API.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -121,18 +123,41 @@ impl StandbyOptions {
         }
     }
 
-    /// Rejects values no run could honour.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.max_requests_per_actor_run == Some(0) || self.desired_requests_per_actor_run == Some(0) {
-            return Err("actorStandby: maxRequestsPerActorRun and desiredRequestsPerActorRun must be at least 1".into());
+    /// Rejects values no run could honour; each error names the field.
+    pub fn validate(&self, limits: &Limits) -> Result<(), String> {
+        let requests = 1..=MAX_STANDBY_REQUESTS_PER_RUN as u64;
+        if let Some(n) = self.max_requests_per_actor_run {
+            check_range("actorStandby.maxRequestsPerActorRun", n as u64, requests.clone(), "requests")?;
+        }
+        if let Some(n) = self.desired_requests_per_actor_run {
+            check_range("actorStandby.desiredRequestsPerActorRun", n as u64, requests, "requests")?;
         }
         if let (Some(d), Some(m)) = (self.desired_requests_per_actor_run, self.max_requests_per_actor_run) {
             if d > m {
                 return Err(format!("actorStandby: desiredRequestsPerActorRun ({d}) must not exceed maxRequestsPerActorRun ({m})"));
             }
         }
-        if self.idle_timeout_secs == Some(0) || self.request_timeout_secs == Some(0) {
-            return Err("actorStandby: idleTimeoutSecs and requestTimeoutSecs must be at least 1".into());
+        if let Some(secs) = self.idle_timeout_secs {
+            check_range("actorStandby.idleTimeoutSecs", secs, 1..=MAX_STANDBY_IDLE_TIMEOUT_SECS, "seconds")?;
+        }
+        if let Some(secs) = self.request_timeout_secs {
+            check_range("actorStandby.requestTimeoutSecs", secs, 1..=MAX_STANDBY_REQUEST_TIMEOUT_SECS, "seconds")?;
+        }
+        if let Some(m) = self.memory_mbytes {
+            limits.check_memory_mbytes("actorStandby.memoryMbytes", m as u64)?;
+        }
+        Ok(())
+    }
+}
+
+impl DefaultRunOptions {
+    /// Rejects defaults no run could start with; each error names the field.
+    pub fn validate(&self, limits: &Limits) -> Result<(), String> {
+        if let Some(m) = self.memory_mbytes {
+            limits.check_memory_mbytes("defaultRunOptions.memoryMbytes", m as u64)?;
+        }
+        if let Some(t) = self.timeout_secs {
+            limits.check_timeout_secs("defaultRunOptions.timeoutSecs", t)?;
         }
         Ok(())
     }
@@ -182,15 +207,17 @@ pub fn validate_version(v: &str) -> Result<(), String> {
 }
 
 impl ActorDefinition {
-    /// Checks the fields a build relies on, including that the input schema compiles.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks the fields a build relies on, including that the input schema
+    /// compiles and that every number is in the range `limits` allow.
+    pub fn validate(&self, limits: &Limits) -> Result<(), String> {
         validate_actor_name(&self.name)?;
         validate_version(&self.version)?;
         if let Some(schema) = &self.input {
             InputSchema::compile(schema).map_err(|e| format!("input schema: {e}"))?;
         }
+        self.default_run_options.validate(limits)?;
         if let Some(standby) = &self.actor_standby {
-            standby.validate()?;
+            standby.validate(limits)?;
         }
         Ok(())
     }
@@ -211,7 +238,7 @@ impl ActorDir {
         if let Some(p) = schema_path {
             definition.input = Some(read_json(&p)?);
         }
-        definition.validate().map_err(|e| DefinitionError::Invalid(format!("{}: {e}", path.display())))?;
+        definition.validate(&Limits::default()).map_err(|e| DefinitionError::Invalid(format!("{}: {e}", path.display())))?;
         Ok(ActorDir { root: dir.to_path_buf(), definition })
     }
 

@@ -203,7 +203,7 @@ impl Platform {
             actor_standby: None,
             extra: Map::new(),
         };
-        apply_patch(&mut actor, patch)?;
+        apply_patch(&mut actor, patch, &self.config.limits)?;
         if self.db.actor_names.compare_and_swap(name.as_str(), None as Option<&[u8]>, Some(actor.id.as_bytes()))?.is_err() {
             return Err(PlatformError::Conflict(format!("An Actor named \"{name}\" already exists")));
         }
@@ -215,7 +215,7 @@ impl Platform {
     pub fn update_actor(&self, reference: &str, patch: ActorPatch) -> Result<Actor> {
         let mut actor = self.get_actor(reference)?;
         let old_name = actor.name.clone();
-        apply_patch(&mut actor, patch)?;
+        apply_patch(&mut actor, patch, &self.config.limits)?;
         if actor.name != old_name {
             if self.db.actor_names.compare_and_swap(actor.name.as_str(), None as Option<&[u8]>, Some(actor.id.as_bytes()))?.is_err() {
                 return Err(PlatformError::Conflict(format!("An Actor named \"{}\" already exists", actor.name)));
@@ -260,7 +260,7 @@ impl Platform {
             .actor_definition
             .clone()
             .ok_or_else(|| PlatformError::invalid(format!("Version {} has no actorDefinition", version.version_number)))?;
-        definition.validate().map_err(PlatformError::invalid)?;
+        definition.validate(&self.config.limits).map_err(PlatformError::invalid)?;
         if definition.image.is_none() && component.is_empty() {
             return Err(PlatformError::invalid_kind(
                 "invalid-request",
@@ -458,7 +458,7 @@ impl Platform {
     }
 }
 
-fn apply_patch(actor: &mut Actor, patch: ActorPatch) -> Result<()> {
+fn apply_patch(actor: &mut Actor, patch: ActorPatch, limits: &crate::limits::Limits) -> Result<()> {
     if let Some(name) = patch.name {
         validate_actor_name(&name).map_err(PlatformError::invalid)?;
         actor.name = name;
@@ -476,16 +476,17 @@ fn apply_patch(actor: &mut Actor, patch: ActorPatch) -> Result<()> {
         for v in &versions {
             validate_version(&v.version_number).map_err(PlatformError::invalid)?;
             if let Some(def) = &v.actor_definition {
-                def.validate().map_err(PlatformError::invalid)?;
+                def.validate(limits).map_err(PlatformError::invalid)?;
             }
         }
         actor.versions = versions;
     }
     if let Some(opts) = patch.default_run_options {
+        opts.validate(limits).map_err(super::runs::invalid_value)?;
         actor.default_run_options = opts;
     }
     if let Some(standby) = patch.actor_standby {
-        standby.validate().map_err(PlatformError::invalid)?;
+        standby.validate(limits).map_err(super::runs::invalid_value)?;
         // A partial update keeps the fields it does not name.
         actor.actor_standby = Some(match &actor.actor_standby {
             Some(old) => standby.over(old),

@@ -15,6 +15,10 @@ pub enum PlatformError {
     /// A size or count limit was hit. `kind` as for `Invalid`.
     #[error("{message}")]
     TooLarge { kind: &'static str, message: String },
+    /// A count or rate limit was reached (reboots of a run, ...); the
+    /// request was fine, doing it again will not help.
+    #[error("{message}")]
+    Limit { kind: &'static str, message: String },
     /// The operation conflicts with the current state (e.g. name taken).
     #[error("{0}")]
     Conflict(String),
@@ -49,6 +53,9 @@ impl PlatformError {
     }
     pub fn too_large(kind: &'static str, message: impl Into<String>) -> Self {
         PlatformError::TooLarge { kind, message: message.into() }
+    }
+    pub fn limit(kind: &'static str, message: impl Into<String>) -> Self {
+        PlatformError::Limit { kind, message: message.into() }
     }
     pub fn internal(message: impl Into<String>) -> Self {
         PlatformError::Internal(message.into())

@@ -3,7 +3,8 @@
 //! delivers them its own way (the WIT `events` interface for components).
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use parking_lot::Mutex;
 
 use serde_json::{json, Value};
 use tokio::sync::Notify;
@@ -66,7 +67,7 @@ const MAX_QUEUED_EVENTS: usize = 64;
 impl EventQueue {
     pub fn push(&self, event: RunEvent) {
         let (queue, notify) = &*self.inner;
-        if let Ok(mut q) = queue.lock() {
+        { let mut q = queue.lock();
             if q.len() >= MAX_QUEUED_EVENTS {
                 match q.iter().position(|e| matches!(e, RunEvent::SystemInfo(_))) {
                     Some(i) => {
@@ -83,7 +84,7 @@ impl EventQueue {
     }
 
     pub fn pop(&self) -> Option<RunEvent> {
-        self.inner.0.lock().ok()?.pop_front()
+        self.inner.0.lock().pop_front()
     }
 
     /// Resolves when an event is waiting.
@@ -91,7 +92,7 @@ impl EventQueue {
         let (queue, notify) = &*self.inner;
         loop {
             let notified = notify.notified();
-            if queue.lock().map(|q| !q.is_empty()).unwrap_or(true) {
+            if !queue.lock().is_empty() {
                 return;
             }
             notified.await;

@@ -6,7 +6,8 @@
 //! no file (and inode) per run, and the same group commit as every other
 //! write, so a crash never leaves a log that disagrees with its run.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use parking_lot::Mutex;
 
 use crate::ids;
 use crate::platform::db::{owned_key, owner_prefix, remove_owned};
@@ -109,7 +110,7 @@ impl RunLog {
     }
 
     fn append(&self, bytes: &[u8]) {
-        let Ok(mut inner) = self.inner.lock() else { return };
+        let mut inner = self.inner.lock();
         if inner.truncated {
             return;
         }

@@ -3,6 +3,7 @@
 //! (`crate::executor::wasm::host`) are thin doors onto it.
 
 pub mod actors;
+pub mod auth;
 pub mod db;
 pub mod durability;
 pub mod error;
@@ -16,7 +17,8 @@ pub mod web_servers;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
+use parking_lot::Mutex;
 
 use tokio::sync::Semaphore;
 
@@ -53,6 +55,8 @@ pub struct PlatformOptions {
 pub struct Config {
     pub data_dir: PathBuf,
     pub token: String,
+    /// SHA-256 of `token`: what presented tokens are compared with.
+    pub token_digest: [u8; 32],
     pub public_url: String,
     pub username: String,
     pub user_id: String,
@@ -98,6 +102,7 @@ impl Platform {
         };
         let config = Config {
             data_dir: opts.data_dir.clone(),
+            token_digest: auth::digest(&token),
             token,
             public_url: opts.public_url.trim_end_matches('/').to_owned(),
             username: opts.username.clone(),

@@ -145,9 +145,14 @@ pub struct Run {
 
 impl Run {
     /// When this run times out, if it has a timeout.
+    /// A timeout too far away to represent (only stored data from before
+    /// options were range-checked can have one) counts as none.
     pub fn timeout_at(&self) -> Option<DateTime<Utc>> {
-        (self.options.timeout_secs > 0)
-            .then(|| self.timeout_counts_from.unwrap_or(self.started_at) + chrono::Duration::seconds(self.options.timeout_secs as i64))
+        if self.options.timeout_secs == 0 {
+            return None;
+        }
+        let secs = i64::try_from(self.options.timeout_secs).ok()?;
+        self.timeout_counts_from.unwrap_or(self.started_at).checked_add_signed(chrono::TimeDelta::try_seconds(secs)?)
     }
 }
 
@@ -187,13 +192,17 @@ pub struct RunFilter {
     pub started_before: Option<DateTime<Utc>>,
 }
 
-/// Apify's smallest run (the clients reject run objects below it).
-pub const MIN_MEMORY_MBYTES: u32 = 128;
+pub use crate::limits::MIN_MEMORY_MBYTES;
 
 fn run_index_key(started_at: &DateTime<Utc>, run_id: &str) -> Vec<u8> {
     let mut k = (started_at.timestamp_millis() as u64).to_be_bytes().to_vec();
     k.extend_from_slice(run_id.as_bytes());
     k
+}
+
+/// A number out of range, as the API reports it.
+pub(crate) fn invalid_value(message: String) -> PlatformError {
+    PlatformError::invalid_kind("invalid-value", message)
 }
 
 fn missing_storage(kind: &str, reference: &str) -> PlatformError {
@@ -283,17 +292,16 @@ impl Platform {
             .or(actor.default_run_options.memory_mbytes)
             .or(build.actor_definition.default_run_options.memory_mbytes)
             .unwrap_or(limits.default_memory_mbytes);
-        if !(MIN_MEMORY_MBYTES..=limits.max_memory_mbytes).contains(&memory_mbytes) {
-            return Err(PlatformError::invalid_kind(
-                "invalid-value",
-                format!("Memory must be between {MIN_MEMORY_MBYTES} and {} MB, got {memory_mbytes}", limits.max_memory_mbytes),
-            ));
-        }
+        limits.check_memory_mbytes("memory", memory_mbytes as u64).map_err(invalid_value)?;
         let timeout_secs = opts
             .timeout_secs
             .or(actor.default_run_options.timeout_secs)
             .or(build.actor_definition.default_run_options.timeout_secs)
             .unwrap_or(limits.default_timeout_secs);
+        limits.check_timeout_secs("timeout", timeout_secs).map_err(invalid_value)?;
+        if let Some(millis) = opts.persist_state_interval_millis {
+            limits.check_persist_state_interval("persistStateIntervalMillis", millis).map_err(invalid_value)?;
+        }
 
         let run_id = ids::new_id();
         // Storages the caller names must exist; that is checked before anything is created.
@@ -393,7 +401,7 @@ impl Platform {
 
     fn input_schema(&self, build: &super::actors::Build) -> Result<Option<std::sync::Arc<crate::definition::InputSchema>>> {
         let Some(schema) = &build.actor_definition.input else { return Ok(None) };
-        let mut cache = self.input_schemas.lock().expect("input schema cache poisoned");
+        let mut cache = self.input_schemas.lock();
         if let Some(s) = cache.get(&build.id) {
             return Ok(Some(s.clone()));
         }

@@ -14,7 +14,8 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -25,6 +26,7 @@ use super::error::{PlatformError, Result};
 use super::events::RunEvent;
 use super::runs::{RunStatus, StartOptions};
 use super::Platform;
+use crate::limits::{MAX_STANDBY_IDLE_TIMEOUT_SECS, MAX_STANDBY_REQUESTS_PER_RUN, MAX_STANDBY_REQUEST_TIMEOUT_SECS};
 use crate::executor::docker::Probe;
 use crate::executor::{HttpRequest, HttpResponse, HttpServer, Outcome, Report, RunJob, ServeError, StopReason};
 
@@ -88,11 +90,11 @@ const MAX_CACHED_TARGETS: usize = 4096;
 
 impl StandbyPools {
     fn pool(&self, actor_id: &str) -> Arc<Pool> {
-        self.pools.lock().expect("standby pools poisoned").entry(actor_id.to_owned()).or_default().clone()
+        self.pools.lock().entry(actor_id.to_owned()).or_default().clone()
     }
 
     fn existing(&self, actor_id: &str) -> Option<Arc<Pool>> {
-        self.pools.lock().expect("standby pools poisoned").get(actor_id).cloned()
+        self.pools.lock().get(actor_id).cloned()
     }
 
     /// A run ended (or never got to serve): it takes no more requests.
@@ -104,7 +106,7 @@ impl StandbyPools {
 
     /// Every serving run stops taking requests and finishes once its last one is answered.
     fn close_all(&self) {
-        let pools: Vec<Arc<Pool>> = self.pools.lock().expect("standby pools poisoned").values().cloned().collect();
+        let pools: Vec<Arc<Pool>> = self.pools.lock().values().cloned().collect();
         for pool in pools {
             pool.close_all();
         }
@@ -153,7 +155,7 @@ impl Pool {
         queued: usize,
         backoff: Duration,
     ) -> std::result::Result<(Option<Lease>, bool), String> {
-        let mut st = self.state.lock().expect("standby pool poisoned");
+        let mut st = self.state.lock();
         let accepting = st.runs.iter().filter(|r| r.accepting).count();
         if accepting == 0 {
             if let Some((at, why)) = &st.start_failure {
@@ -186,7 +188,7 @@ impl Pool {
 
     /// A run ended before it could serve; waiting requests learn why.
     fn start_failed(&self, run_id: &str, why: &str) {
-        let mut st = self.state.lock().expect("standby pool poisoned");
+        let mut st = self.state.lock();
         st.starting.retain(|id| id != run_id);
         st.start_failure = Some((Instant::now(), why.to_owned()));
         drop(st);
@@ -195,7 +197,7 @@ impl Pool {
 
     /// A start decided by `pick` went through (with the new run's ID) or failed.
     fn started(&self, run_id: Option<&str>) {
-        let mut st = self.state.lock().expect("standby pool poisoned");
+        let mut st = self.state.lock();
         st.pending -= 1;
         if let Some(id) = run_id {
             // It may serve already.
@@ -206,7 +208,7 @@ impl Pool {
     }
 
     fn register(&self, run_id: &str, server: Arc<dyn HttpServer>, settings: &StandbySettings) {
-        let mut st = self.state.lock().expect("standby pool poisoned");
+        let mut st = self.state.lock();
         st.starting.retain(|id| id != run_id);
         st.runs.push(Serving {
             run_id: run_id.to_owned(),
@@ -222,7 +224,7 @@ impl Pool {
     }
 
     fn remove(&self, run_id: &str) {
-        let mut st = self.state.lock().expect("standby pool poisoned");
+        let mut st = self.state.lock();
         st.starting.retain(|id| id != run_id);
         st.runs.retain(|r| r.run_id != run_id);
         drop(st);
@@ -230,7 +232,7 @@ impl Pool {
     }
 
     fn release(&self, run_id: &str) {
-        let mut st = self.state.lock().expect("standby pool poisoned");
+        let mut st = self.state.lock();
         if let Some(r) = st.runs.iter_mut().find(|r| r.run_id == run_id) {
             r.in_flight -= 1;
             r.last_active = Instant::now();
@@ -241,14 +243,14 @@ impl Pool {
 
     /// Stops routing requests to a run.
     fn close(&self, run_id: &str) {
-        if let Some(r) = self.state.lock().expect("standby pool poisoned").runs.iter_mut().find(|r| r.run_id == run_id) {
+        if let Some(r) = self.state.lock().runs.iter_mut().find(|r| r.run_id == run_id) {
             r.accepting = false;
         }
         self.changed.notify_waiters();
     }
 
     fn close_all(&self) {
-        for r in self.state.lock().expect("standby pool poisoned").runs.iter_mut() {
+        for r in self.state.lock().runs.iter_mut() {
             r.accepting = false;
         }
         self.changed.notify_waiters();
@@ -256,14 +258,14 @@ impl Pool {
 
     /// `(in_flight, last_active, accepting)` of a run.
     fn load(&self, run_id: &str) -> Option<(usize, Instant, bool)> {
-        let st = self.state.lock().expect("standby pool poisoned");
+        let st = self.state.lock();
         st.runs.iter().find(|r| r.run_id == run_id).map(|r| (r.in_flight, r.last_active, r.accepting))
     }
 
     /// Retires the run if it has been idle for `idle`; atomically with
     /// picking, so no request is routed to a run that is going away.
     fn retire_if_idle(&self, run_id: &str, idle: Duration) -> bool {
-        let mut st = self.state.lock().expect("standby pool poisoned");
+        let mut st = self.state.lock();
         match st.runs.iter_mut().find(|r| r.run_id == run_id) {
             Some(r) if r.accepting && r.in_flight == 0 && r.last_active.elapsed() >= idle => {
                 r.accepting = false;
@@ -338,15 +340,21 @@ impl Platform {
                 ),
             ));
         }
-        let max = options.max_requests_per_actor_run.unwrap_or(DEFAULT_MAX_REQUESTS_PER_RUN).max(1) as usize;
+        // Settings are range-checked when set; the clamps keep records stored before that in range too.
+        let max = options.max_requests_per_actor_run.unwrap_or(DEFAULT_MAX_REQUESTS_PER_RUN).clamp(1, MAX_STANDBY_REQUESTS_PER_RUN) as usize;
         let desired =
             options.desired_requests_per_actor_run.unwrap_or(DEFAULT_DESIRED_REQUESTS_PER_RUN.min(max as u32)).clamp(1, max as u32);
         let settings = StandbySettings {
             max_requests_per_run: max,
             desired_requests_per_run: desired as usize,
-            idle_timeout: Duration::from_secs(options.idle_timeout_secs.unwrap_or(DEFAULT_IDLE_TIMEOUT_SECS).max(1)),
+            idle_timeout: Duration::from_secs(
+                options.idle_timeout_secs.unwrap_or(DEFAULT_IDLE_TIMEOUT_SECS).clamp(1, MAX_STANDBY_IDLE_TIMEOUT_SECS),
+            ),
             request_timeout: Duration::from_secs(
-                options.request_timeout_secs.unwrap_or(self.config.limits.standby_request_timeout_secs).max(1),
+                options
+                    .request_timeout_secs
+                    .unwrap_or(self.config.limits.standby_request_timeout_secs)
+                    .clamp(1, MAX_STANDBY_REQUEST_TIMEOUT_SECS),
             ),
             build: options.build.clone(),
             memory_mbytes: options.memory_mbytes,
@@ -359,7 +367,7 @@ impl Platform {
     /// The Actor and its settings for a Standby request, if Standby is on.
     pub fn standby_target(&self, actor_ref: &str) -> Result<(Arc<Actor>, StandbySettings)> {
         let version = self.actors_version();
-        if let Some(t) = self.standby.targets.lock().expect("standby targets poisoned").get(actor_ref) {
+        if let Some(t) = self.standby.targets.lock().get(actor_ref) {
             if t.version == version {
                 return Ok((t.actor.clone(), t.settings.clone()));
             }
@@ -367,7 +375,7 @@ impl Platform {
         let actor = Arc::new(self.get_actor(actor_ref)?);
         match self.standby_settings(&actor)? {
             Some((settings, _)) => {
-                let mut targets = self.standby.targets.lock().expect("standby targets poisoned");
+                let mut targets = self.standby.targets.lock();
                 if targets.len() >= MAX_CACHED_TARGETS {
                     targets.clear();
                 }

@@ -2,7 +2,8 @@
 //! timeout, relays aborts, and records how it ended. Executors only execute.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -17,6 +18,26 @@ use crate::executor::wasm::EPOCH_TICK;
 use crate::executor::docker::Probe;
 use crate::executor::{Outcome, Report, RunJob, StopReason};
 use crate::ids;
+
+/// The events a run gets when the server is about to move it.
+fn migration_notice(remaining: Duration) -> [RunEvent; 2] {
+    [RunEvent::Migrating { time_remaining_secs: remaining.as_secs_f64() }, RunEvent::PersistState { is_migrating: true }]
+}
+
+/// A rebooted run whose last instance lived shorter than this restarts
+/// after a backoff, so a guest rebooting itself in a loop cannot spin.
+const QUICK_REBOOT: Duration = Duration::from_secs(60);
+/// The first backoff, doubled with each reboot, up to the cap.
+const REBOOT_BACKOFF: Duration = Duration::from_millis(250);
+const MAX_REBOOT_BACKOFF: Duration = Duration::from_secs(30);
+
+/// How long a reboot waits before the run's next instance starts.
+fn reboot_backoff(reboot_count: u32, last_instance_lived: Duration) -> Duration {
+    if reboot_count <= 1 || last_instance_lived >= QUICK_REBOOT {
+        return Duration::ZERO;
+    }
+    REBOOT_BACKOFF.saturating_mul(1 << (reboot_count - 2).min(16)).min(MAX_REBOOT_BACKOFF)
+}
 
 /// How often a running Actor gets `system-info`.
 const SYSTEM_INFO_EVERY: Duration = Duration::from_secs(1);
@@ -53,10 +74,23 @@ impl ActiveRun {
     }
 }
 
+/// Where a graceful shutdown is: runs that start while it goes on (a
+/// reboot already on its way, say) join the migration at once.
+#[derive(Debug, Clone, Copy, Default)]
+enum ShutdownPhase {
+    #[default]
+    Serving,
+    /// Runs were told `migrating`; they are stopped at this instant.
+    Migrating { stop_at: Instant },
+    /// Runs are being stopped as migrations.
+    Stopping,
+}
+
 /// Runs that have a supervisor task, with their stop and status channels.
 #[derive(Default)]
 pub(crate) struct ActiveRuns {
     runs: Mutex<HashMap<String, ActiveRun>>,
+    phase: Mutex<ShutdownPhase>,
     changed: tokio::sync::Notify,
 }
 
@@ -66,16 +100,36 @@ impl ActiveRuns {
         let stop_tx = Arc::new(stop_tx);
         let (status_tx, _) = watch::channel(status);
         let events = EventQueue::default();
-        self.runs
-            .lock()
-            .expect("active runs poisoned")
-            .insert(run_id.to_owned(), ActiveRun { stop: stop_tx.clone(), status: status_tx, events: events.clone() });
+        let run = ActiveRun { stop: stop_tx.clone(), status: status_tx, events: events.clone() };
+        // Under the phase lock, so a shutdown cannot move on between the check and the insert.
+        let phase = self.phase.lock();
+        match *phase {
+            ShutdownPhase::Serving => {}
+            ShutdownPhase::Migrating { stop_at } => run.deliver(&migration_notice(stop_at.saturating_duration_since(Instant::now()))),
+            ShutdownPhase::Stopping => run.request_stop(StopReason::Migrate),
+        }
+        self.runs.lock().insert(run_id.to_owned(), run);
+        drop(phase);
         (stop_tx, stop_rx, events)
+    }
+
+    /// Tells every run (and every run that starts from now on) that it will be stopped after `grace`.
+    fn begin_migration(&self, grace: Duration) -> usize {
+        let mut phase = self.phase.lock();
+        *phase = ShutdownPhase::Migrating { stop_at: Instant::now() + grace };
+        self.send_all(&migration_notice(grace))
+    }
+
+    /// Stops every run (and every run that starts from now on) as a migration.
+    fn stop_all_for_migration(&self) -> usize {
+        let mut phase = self.phase.lock();
+        *phase = ShutdownPhase::Stopping;
+        self.stop_all(StopReason::Migrate)
     }
 
     /// Sends events to one run; false if it has no supervisor.
     fn send(&self, run_id: &str, events: &[RunEvent]) -> bool {
-        match self.runs.lock().expect("active runs poisoned").get(run_id) {
+        match self.runs.lock().get(run_id) {
             Some(r) => {
                 r.deliver(events);
                 true
@@ -85,7 +139,7 @@ impl ActiveRuns {
     }
 
     fn send_all(&self, events: &[RunEvent]) -> usize {
-        let runs = self.runs.lock().expect("active runs poisoned");
+        let runs = self.runs.lock();
         for r in runs.values() {
             r.deliver(events);
         }
@@ -93,11 +147,11 @@ impl ActiveRuns {
     }
 
     pub(super) fn subscribe(&self, run_id: &str) -> Option<watch::Receiver<RunStatus>> {
-        self.runs.lock().expect("active runs poisoned").get(run_id).map(|r| r.status.subscribe())
+        self.runs.lock().get(run_id).map(|r| r.status.subscribe())
     }
 
     fn stop(&self, run_id: &str, reason: StopReason) -> bool {
-        match self.runs.lock().expect("active runs poisoned").get(run_id) {
+        match self.runs.lock().get(run_id) {
             Some(r) => {
                 r.request_stop(reason);
                 true
@@ -108,22 +162,22 @@ impl ActiveRuns {
 
     /// The run's event queue and status channel, while it has a supervisor.
     fn event_source(&self, run_id: &str) -> Option<(EventQueue, watch::Receiver<RunStatus>)> {
-        self.runs.lock().expect("active runs poisoned").get(run_id).map(|r| (r.events.clone(), r.status.subscribe()))
+        self.runs.lock().get(run_id).map(|r| (r.events.clone(), r.status.subscribe()))
     }
 
     /// The status the run's supervisor last recorded.
     fn status(&self, run_id: &str) -> Option<RunStatus> {
-        self.runs.lock().expect("active runs poisoned").get(run_id).map(|r| *r.status.borrow())
+        self.runs.lock().get(run_id).map(|r| *r.status.borrow())
     }
 
     fn set_status(&self, run_id: &str, status: RunStatus) {
-        if let Some(r) = self.runs.lock().expect("active runs poisoned").get(run_id) {
+        if let Some(r) = self.runs.lock().get(run_id) {
             r.status.send_replace(status);
         }
     }
 
     fn finish(&self, run_id: &str, status: RunStatus) {
-        if let Some(r) = self.runs.lock().expect("active runs poisoned").remove(run_id) {
+        if let Some(r) = self.runs.lock().remove(run_id) {
             r.status.send_replace(status);
         }
         self.changed.notify_waiters();
@@ -131,12 +185,12 @@ impl ActiveRuns {
 
     /// Drops a run that stops without ending (migration); its waiters see the channel close.
     fn detach(&self, run_id: &str) {
-        self.runs.lock().expect("active runs poisoned").remove(run_id);
+        self.runs.lock().remove(run_id);
         self.changed.notify_waiters();
     }
 
     fn stop_all(&self, reason: StopReason) -> usize {
-        let runs = self.runs.lock().expect("active runs poisoned");
+        let runs = self.runs.lock();
         for r in runs.values() {
             r.request_stop(reason);
         }
@@ -148,7 +202,7 @@ impl ActiveRuns {
         let deadline = Instant::now() + max;
         loop {
             let notified = self.changed.notified();
-            if self.runs.lock().expect("active runs poisoned").is_empty() {
+            if self.runs.lock().is_empty() {
                 return true;
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
@@ -160,14 +214,40 @@ impl ActiveRuns {
 
 impl Platform {
     /// Hands a READY run to a new supervisor task.
+    /// A failure or a panic anywhere in the run's task ends that run FAILED
+    /// with the reason, never leaves it running (and so never replays it at
+    /// the next start).
     pub(crate) fn supervise(&self, run: Run, build: Build) {
+        self.supervise_after(run, build, Duration::ZERO)
+    }
+
+    /// [`Self::supervise`], starting the run's code no sooner than `delay` from now.
+    fn supervise_after(&self, run: Run, build: Build, delay: Duration) {
+        use futures::FutureExt;
         let (stop_tx, stop_rx, events) = self.active.insert(&run.id, run.status);
         let platform = self.arc();
         tokio::spawn(async move {
             let run_id = run.id.clone();
-            if let Err(e) = platform.clone().drive(run, build, stop_tx, stop_rx, events).await {
-                tracing::error!(run_id, error = %e, "supervisor failed");
-                let _ = platform.finish_run(&run_id, RunStatus::Failed, None, Some(format!("The platform failed: {e}")), None);
+            let driven =
+                std::panic::AssertUnwindSafe(platform.clone().drive(run, build, stop_tx, stop_rx, events, delay)).catch_unwind().await;
+            let why = match driven {
+                Ok(Ok(())) => return,
+                Ok(Err(e)) => {
+                    tracing::error!(run_id, error = %e, "supervisor failed");
+                    format!("The platform failed: {e}")
+                }
+                Err(panic) => {
+                    let what = crate::panic_message(&panic);
+                    tracing::error!(run_id, panic = %what, "a run's task panicked");
+                    format!("The platform failed while running this run (internal error: {what})")
+                }
+            };
+            if let Ok(log) = platform.logs.writer(&run_id) {
+                log.system(&why);
+            }
+            if let Err(e) = platform.finish_run(&run_id, RunStatus::Failed, None, Some(why), None) {
+                tracing::error!(run_id, error = %e, "recording a failed run");
+                platform.active.finish(&run_id, RunStatus::Failed);
             }
         });
     }
@@ -179,15 +259,38 @@ impl Platform {
         stop_tx: StopSender,
         mut stop_rx: StopReceiver,
         events: EventQueue,
+        delay: Duration,
     ) -> Result<()> {
         let log = self.logs.writer(&run.id).map_err(|e| PlatformError::internal(format!("opening the run log: {e}")))?;
-        // Wait for a slot; an abort while waiting ends the run right here.
-        let permit = tokio::select! {
-            p = self.run_slots.clone().acquire_owned() => p.map_err(|_| PlatformError::internal("run slots closed"))?,
-            _ = stop_rx.wait_for(Option::is_some) => {
-                log.system("Aborted before it started.");
-                self.finish_run(&run.id, RunStatus::Aborted, None, Some("The run was aborted before it started".into()), None)?;
-                return Ok(());
+        // Wait out the delay, then for a slot; a stop while waiting ends the run right here.
+        let slot = async {
+            tokio::time::sleep(delay).await;
+            self.run_slots.clone().acquire_owned().await
+        };
+        tokio::pin!(slot);
+        let permit = loop {
+            tokio::select! {
+                p = &mut slot => break p.map_err(|_| PlatformError::internal("run slots closed"))?,
+                reason = stop_rx.wait_for(Option::is_some) => {
+                    let reason = reason.ok().and_then(|r| *r);
+                    match reason {
+                        // The server is going down while the run waited: it starts when the server is back.
+                        Some(StopReason::Migrate) => {
+                            self.active.detach(&run.id);
+                            return Ok(());
+                        }
+                        // A reboot asked for during a reboot's backoff: that restart is already on its way.
+                        Some(StopReason::Reboot) => {
+                            stop_tx.send_replace(None);
+                            continue;
+                        }
+                        _ => {
+                            log.system("Aborted before it started.");
+                            self.finish_run(&run.id, RunStatus::Aborted, None, Some("The run was aborted before it started".into()), None)?;
+                            return Ok(());
+                        }
+                    }
+                }
             }
         };
         let actor_full_name = self.get_actor(&run.act_id).map(|a| a.full_name()).unwrap_or_else(|_| run.act_id.clone());
@@ -198,7 +301,7 @@ impl Platform {
             run.id, actor_full_name, run.build_number, run.options.memory_mbytes, run.options.timeout_secs
         ));
         // The timeout counts from the run's start (or resurrection), also across restarts.
-        let deadline = run.timeout_at().map(|end| started + (end - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO));
+        let deadline = run.timeout_at().and_then(|end| started.checked_add((end - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO)));
         let usage = Arc::new(RunUsage::default());
         let job = RunJob {
             platform: self.clone(),
@@ -272,14 +375,33 @@ impl Platform {
             return Ok(());
         }
         if stopping == Some(StopReason::Reboot) {
-            // The new supervisor replaces this one's entry; waiters move over to it.
+            let lived = started.elapsed();
             let run = self.modify_run(&run.id, |r| {
-                r.stats.reboot_count += 1;
+                r.stats.reboot_count = r.stats.reboot_count.saturating_add(1);
                 Ok(())
             })?;
-            log.system(&format!("Rebooting the run (reboot {}).", run.stats.reboot_count));
+            if self.is_shutting_down() {
+                // Nothing new starts on a server going down: the reboot is the restart after the migration.
+                log.system(&format!(
+                    "Rebooting the run (reboot {}) when the server is back: it is shutting down (migration).",
+                    run.stats.reboot_count
+                ));
+                self.standby.forget_run(&run.act_id, &run.id);
+                self.active.detach(&run.id);
+                return Ok(());
+            }
+            let backoff = reboot_backoff(run.stats.reboot_count, lived);
+            log.system(&match backoff.is_zero() {
+                true => format!("Rebooting the run (reboot {}).", run.stats.reboot_count),
+                false => format!(
+                    "Rebooting the run (reboot {}) in {:.2} s: it rebooted soon after its last start.",
+                    run.stats.reboot_count,
+                    backoff.as_secs_f64()
+                ),
+            });
             let build = self.get_build(&run.build_id)?;
-            self.supervise(run, build);
+            // The new supervisor replaces this one's entry; waiters move over to it.
+            self.supervise_after(run, build, backoff);
             return Ok(());
         }
         let elapsed = started.elapsed();
@@ -461,8 +583,24 @@ impl Platform {
                 format!("Only a RUNNING run can be rebooted; this one is {}", run.status.as_str()),
             ));
         }
-        if !self.active.stop(run_id, StopReason::Reboot) {
+        let max = self.config.limits.max_reboots_per_run;
+        if run.stats.reboot_count >= max {
+            return Err(PlatformError::limit(
+                "reboot-limit-exceeded",
+                format!("The run was rebooted {} times, the most one run may be; it goes on without a reboot", run.stats.reboot_count),
+            ));
+        }
+        // During a shutdown the reboot is part of the migration: the run
+        // stops here and starts afresh when the server is back, never on
+        // this server going down.
+        let reason = if self.is_shutting_down() { StopReason::Migrate } else { StopReason::Reboot };
+        if !self.active.stop(run_id, reason) {
             return Err(PlatformError::Unavailable("The run is not executing on this server right now".into()));
+        }
+        if reason == StopReason::Migrate {
+            if let Ok(log) = self.logs.writer(run_id) {
+                log.system("A reboot was asked for while the server shuts down: the run starts again when the server is back.");
+            }
         }
         self.get_run(run_id)
     }
@@ -480,14 +618,12 @@ impl Platform {
                 format!("Only a finished run can be resurrected; this one is {}", run.status.as_str()),
             ));
         }
+        let limits = &self.config.limits;
         if let Some(m) = overrides.memory_mbytes {
-            let max = self.config.limits.max_memory_mbytes;
-            if !(super::runs::MIN_MEMORY_MBYTES..=max).contains(&m) {
-                return Err(PlatformError::invalid_kind(
-                    "invalid-value",
-                    format!("Memory must be between {} and {max} MB, got {m}", super::runs::MIN_MEMORY_MBYTES),
-                ));
-            }
+            limits.check_memory_mbytes("memory", m as u64).map_err(super::runs::invalid_value)?;
+        }
+        if let Some(t) = overrides.timeout_secs {
+            limits.check_timeout_secs("timeout", t).map_err(super::runs::invalid_value)?;
         }
         let actor = self.get_actor(&run.act_id)?;
         let build = match &overrides.build {
@@ -592,14 +728,12 @@ impl Platform {
         // Standby runs hold no work of their own: they answer what they have and finish.
         self.close_standby();
         // Tell every run first; those that finish within the grace period end normally.
-        let n = self
-            .active
-            .send_all(&[RunEvent::Migrating { time_remaining_secs: grace.as_secs_f64() }, RunEvent::PersistState { is_migrating: true }]);
+        let n = self.active.begin_migration(grace);
         if n > 0 {
             tracing::info!(runs = n, "migrating running runs");
             self.active.wait_empty(grace).await;
         }
-        self.active.stop_all(StopReason::Migrate);
+        self.active.stop_all_for_migration();
         if !self.active.wait_empty(STOP_GRACE).await {
             tracing::warn!("some runs did not stop within the grace period");
         }

@@ -6,7 +6,8 @@
 //! the runs whose executor can serve one, for as long as they run.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use parking_lot::Mutex;
 
 use super::Platform;
 use crate::executor::HttpServer;
@@ -41,7 +42,7 @@ pub struct WebServerSlot {
 impl WebServerSlot {
     /// The Actor's web server answers: the URL now reaches it.
     pub fn ready(&self, server: Arc<dyn HttpServer>) {
-        if let Some(e) = self.platform.web_servers.by_key.lock().expect("web servers poisoned").get_mut(&self.key) {
+        if let Some(e) = self.platform.web_servers.by_key.lock().get_mut(&self.key) {
             e.server = Some(server);
         }
     }
@@ -49,7 +50,7 @@ impl WebServerSlot {
 
 impl Drop for WebServerSlot {
     fn drop(&mut self) {
-        self.platform.web_servers.by_key.lock().expect("web servers poisoned").remove(&self.key);
+        self.platform.web_servers.by_key.lock().remove(&self.key);
     }
 }
 
@@ -69,7 +70,7 @@ impl Platform {
 
     /// Whether the run's web server answers at its `containerUrl`.
     pub fn is_container_server_ready(&self, run_id: &str) -> bool {
-        self.web_servers.by_key.lock().expect("web servers poisoned").get(&self.web_server_key(run_id)).is_some_and(|e| e.server.is_some())
+        self.web_servers.by_key.lock().get(&self.web_server_key(run_id)).is_some_and(|e| e.server.is_some())
     }
 
     /// Puts a starting run in the table; its URL answers "not ready" until `ready`.
@@ -78,14 +79,13 @@ impl Platform {
         self.web_servers
             .by_key
             .lock()
-            .expect("web servers poisoned")
             .insert(key.clone(), Entry { run_id: run_id.to_owned(), server: None });
         WebServerSlot { platform: self.arc(), key }
     }
 
     /// The web server behind a `containerUrl` key.
     pub fn web_server(&self, key: &str) -> Result<Arc<dyn HttpServer>, WebServerError> {
-        let table = self.web_servers.by_key.lock().expect("web servers poisoned");
+        let table = self.web_servers.by_key.lock();
         match table.get(&key.to_ascii_lowercase()) {
             Some(Entry { server: Some(s), .. }) => Ok(s.clone()),
             Some(Entry { run_id, server: None }) => Err(WebServerError::NotReady { run_id: run_id.clone() }),

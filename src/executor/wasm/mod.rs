@@ -13,7 +13,7 @@ mod standby;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::Mutex;
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use tokio::sync::{watch, Semaphore};
@@ -137,7 +137,7 @@ impl WasmExecutor {
         std::fs::write(&cwasm_path, &artifact).map_err(|e| PlatformError::internal(format!("saving compiled component: {e}")))?;
         let pre = self.instantiate_pre(&cwasm_path)?;
         let exports = pre.exports();
-        self.pres.lock().expect("pre cache poisoned").insert(build_id.to_owned(), pre);
+        self.pres.lock().insert(build_id.to_owned(), pre);
         Ok(exports)
     }
 
@@ -165,7 +165,7 @@ impl WasmExecutor {
     /// The cached `InstancePre`, loading (or recompiling, after an engine
     /// upgrade) from disk after a restart.
     fn load(&self, build_id: &str) -> Result<Prepared> {
-        if let Some(pre) = self.pres.lock().expect("pre cache poisoned").get(build_id) {
+        if let Some(pre) = self.pres.lock().get(build_id) {
             return Ok(pre.clone());
         }
         let (wasm_path, cwasm_path) = self.paths(build_id);
@@ -182,12 +182,12 @@ impl WasmExecutor {
                 self.instantiate_pre(&cwasm_path)?
             }
         };
-        self.pres.lock().expect("pre cache poisoned").insert(build_id.to_owned(), pre.clone());
+        self.pres.lock().insert(build_id.to_owned(), pre.clone());
         Ok(pre)
     }
 
     pub fn forget_build(&self, build_id: &str) {
-        self.pres.lock().expect("pre cache poisoned").remove(build_id);
+        self.pres.lock().remove(build_id);
     }
 
     /// Runs the component's `run` export to completion, a trap, or a stop.

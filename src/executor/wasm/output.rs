@@ -3,7 +3,8 @@
 //! wasi-http under a host policy, not raw sockets).
 
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use parking_lot::Mutex;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -38,13 +39,13 @@ impl LogOutput {
     }
 
     fn write(&self, bytes: &[u8]) {
-        if let Ok(mut s) = self.splitter.lock() {
+        { let mut s = self.splitter.lock();
             s.write(bytes);
         }
     }
 
     fn flush(&self) {
-        if let Ok(mut s) = self.splitter.lock() {
+        { let mut s = self.splitter.lock();
             s.flush();
         }
     }

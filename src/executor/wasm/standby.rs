@@ -74,7 +74,8 @@ impl HttpServer for WasmHttpServer {
 
 impl WasmHttpServer {
     async fn serve(&self, request: HttpRequest, what: String) -> Result<HttpResponse, ServeError> {
-        let deadline = Instant::now() + self.request_timeout;
+        let now = Instant::now();
+        let deadline = now.checked_add(self.request_timeout).unwrap_or(now + Duration::from_secs(crate::limits::MAX_STANDBY_REQUEST_TIMEOUT_SECS));
         let deadline = self.job.deadline.map_or(deadline, |d| d.min(deadline));
         let permit = match timeout_at(deadline, self.executor.standby_slots.clone().acquire_owned()).await {
             Ok(Ok(p)) => p,

@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::ops::Deref;
-use std::sync::Mutex;
+use parking_lot::Mutex;
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -242,7 +242,7 @@ impl RequestQueues {
     /// Notes the client key a call came with (`hadMultipleClients`).
     fn seen_client(&self, queue_id: &str, client: &str) -> Result<()> {
         let second = {
-            let mut locks = self.locks.lock().expect("queue locks poisoned");
+            let mut locks = self.locks.lock();
             let q = locks.entry(queue_id.to_owned()).or_default();
             match &q.first_client {
                 None => {
@@ -255,7 +255,7 @@ impl RequestQueues {
         if second {
             let meta = self.catalog.get(queue_id)?;
             if !meta.had_multiple_clients {
-                let _w = self.writes.lock().expect("queue writer poisoned");
+                let _w = self.writes.lock();
                 let mut meta = self.catalog.get(queue_id)?;
                 meta.had_multiple_clients = true;
                 crate::platform::db::put_json(self.catalog.metas(), queue_id, &meta)?;
@@ -270,7 +270,7 @@ impl RequestQueues {
         queue_id: &str,
         f: impl Fn(&mut QueueMeta, &sled::transaction::TransactionalTree, &sled::transaction::TransactionalTree) -> TxResult<T>,
     ) -> Result<T> {
-        let _w = self.writes.lock().expect("queue writer poisoned");
+        let _w = self.writes.lock();
         let metas = self.catalog.metas();
         (metas, &self.requests, &self.order)
             .transaction(|(m, r, o)| {
@@ -430,7 +430,7 @@ impl RequestQueues {
         self.seen_client(queue_id, client)?;
         let meta = self.catalog.get(queue_id)?;
         let now = Utc::now();
-        let locks = self.locks.lock().expect("queue locks poisoned");
+        let locks = self.locks.lock();
         let q = locks.get(queue_id);
         let mut items = Vec::new();
         for entry in self.order.scan_prefix(owner_prefix(queue_id)) {
@@ -454,8 +454,8 @@ impl RequestQueues {
         let meta = self.catalog.get(queue_id)?;
         let now = Utc::now();
         let expires = now + chrono::Duration::seconds(lock_secs.min(MAX_LOCK_SECS) as i64);
-        let _w = self.writes.lock().expect("queue writer poisoned");
-        let mut locks = self.locks.lock().expect("queue locks poisoned");
+        let _w = self.writes.lock();
+        let mut locks = self.locks.lock();
         let q = locks.entry(queue_id.to_owned()).or_default();
         q.by_request.retain(|_, l| l.expires > now);
         let mut items = Vec::new();
@@ -481,12 +481,12 @@ impl RequestQueues {
     }
 
     fn lock_of(&self, queue_id: &str, request_id: &str) -> Option<String> {
-        let locks = self.locks.lock().expect("queue locks poisoned");
+        let locks = self.locks.lock();
         locks.get(queue_id).and_then(|q| q.live(request_id, Utc::now())).map(|l| l.client.clone())
     }
 
     fn drop_lock(&self, queue_id: &str, request_id: &str) {
-        if let Some(q) = self.locks.lock().expect("queue locks poisoned").get_mut(queue_id) {
+        if let Some(q) = self.locks.lock().get_mut(queue_id) {
             q.by_request.remove(request_id);
         }
     }
@@ -504,7 +504,7 @@ impl RequestQueues {
     /// Extends `client`'s lock on a request to `lock_secs` from now.
     pub fn prolong_lock(&self, queue_id: &str, request_id: &str, lock_secs: u64, client: &str) -> Result<DateTime<Utc>> {
         self.must_exist(queue_id)?;
-        let mut locks = self.locks.lock().expect("queue locks poisoned");
+        let mut locks = self.locks.lock();
         let lock = Self::own_lock(locks.get_mut(queue_id), request_id, client)?;
         lock.expires = Utc::now() + chrono::Duration::seconds(lock_secs.min(MAX_LOCK_SECS) as i64);
         Ok(lock.expires)
@@ -514,7 +514,7 @@ impl RequestQueues {
     pub fn delete_lock(&self, queue_id: &str, request_id: &str, forefront: bool, client: &str) -> Result<()> {
         self.must_exist(queue_id)?;
         {
-            let mut locks = self.locks.lock().expect("queue locks poisoned");
+            let mut locks = self.locks.lock();
             Self::own_lock(locks.get_mut(queue_id), request_id, client)?;
             if let Some(q) = locks.get_mut(queue_id) {
                 q.by_request.remove(request_id);
@@ -533,7 +533,7 @@ impl RequestQueues {
     /// Releases every lock `client` holds in the queue; how many.
     pub fn unlock_all(&self, queue_id: &str, client: &str) -> Result<usize> {
         self.must_exist(queue_id)?;
-        let mut locks = self.locks.lock().expect("queue locks poisoned");
+        let mut locks = self.locks.lock();
         let Some(q) = locks.get_mut(queue_id) else { return Ok(0) };
         let now = Utc::now();
         let mine = q.by_request.values().filter(|l| l.client == client && l.expires > now).count();
@@ -554,7 +554,7 @@ impl RequestQueues {
             None => prefix.clone(),
         };
         let now = Utc::now();
-        let locks = self.locks.lock().expect("queue locks poisoned");
+        let locks = self.locks.lock();
         let q = locks.get(queue_id);
         let limit = limit.clamp(1, MAX_HEAD_LIMIT);
         let mut items = Vec::new();
@@ -604,11 +604,11 @@ impl RequestQueues {
 
     /// Deletes the queue with its requests.
     pub fn delete(&self, reference: &str) -> Result<()> {
-        let _w = self.writes.lock().expect("queue writer poisoned");
+        let _w = self.writes.lock();
         let meta = self.catalog.remove(reference)?;
         remove_owned(&self.requests, &meta.info.id)?;
         remove_owned(&self.order, &meta.info.id)?;
-        self.locks.lock().expect("queue locks poisoned").remove(&meta.info.id);
+        self.locks.lock().remove(&meta.info.id);
         Ok(())
     }
 }

@@ -142,7 +142,7 @@ impl types::Host for ActorHost<'_> {
             PlatformError::NotFound(m) => types::Error::NotFound(m),
             PlatformError::Invalid { message, .. } => types::Error::InvalidInput(message),
             PlatformError::Conflict(m) | PlatformError::Locked(m) => types::Error::InvalidInput(m),
-            PlatformError::TooLarge { message, .. } => types::Error::LimitExceeded(message),
+            PlatformError::TooLarge { message, .. } | PlatformError::Limit { message, .. } => types::Error::LimitExceeded(message),
             PlatformError::Forbidden(m) => types::Error::Forbidden(m),
             PlatformError::Unavailable(m) => types::Error::Internal(m),
             e @ (PlatformError::Storage(_) | PlatformError::Internal(_)) => {
