@@ -78,6 +78,19 @@ pub fn app(platform: Arc<Platform>) -> Router {
         .with_state(platform)
 }
 
+/// Runs storage work whose cost grows with the data (scans, deletes of
+/// whole storages) on the blocking pool, so no request holds a thread that
+/// serves HTTP for long.
+pub(crate) async fn blocking<T: Send + 'static>(
+    p: &Arc<Platform>,
+    work: impl FnOnce(&Platform) -> crate::platform::error::Result<T> + Send + 'static,
+) -> crate::platform::error::Result<T> {
+    let p = p.clone();
+    tokio::task::spawn_blocking(move || work(&p))
+        .await
+        .map_err(|e| crate::platform::error::PlatformError::internal(format!("a storage task failed: {e}")))?
+}
+
 /// A write is acknowledged only once it is durable (see `platform::durability`).
 async fn commit_writes(State(p): State<Arc<Platform>>, req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let writes = !matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS);

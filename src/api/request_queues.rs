@@ -20,7 +20,7 @@ use super::params::Params;
 use super::storages::{self, StorageApi};
 use super::views;
 use crate::platform::storage::catalog::Catalog;
-use crate::platform::storage::queue::{Head, ListFilter, Processed, QueueMeta, MAX_HEAD_LIMIT};
+use crate::platform::storage::queue::{Head, ListFilter, Processed, QueueMeta, MAX_BATCH_REQUESTS, MAX_HEAD_LIMIT};
 use crate::platform::Platform;
 
 type P = State<Arc<Platform>>;
@@ -173,19 +173,30 @@ async fn batch_delete(State(p): P, Path(ids): Ids, q: Params, body: Body) -> Api
         return Err(ApiError::bad_request("invalid-value", "The body must be a JSON array of {id} or {uniqueKey} objects"));
     };
     let client = client_key(&q)?;
+    // At most a batch's worth per request, as for adds; the rest comes back
+    // unprocessed. Every request of the batch is checked before any is deleted.
+    let mut items = items.into_iter();
+    let batch: Vec<(Value, String)> = items
+        .by_ref()
+        .take(MAX_BATCH_REQUESTS)
+        .map(|item| {
+            let request_id = match (item.get("id").and_then(Value::as_str), item.get("uniqueKey").and_then(Value::as_str)) {
+                (Some(id), _) => id.to_owned(),
+                (None, Some(key)) => crate::platform::storage::queue::request_id(key),
+                _ => return Err(ApiError::bad_request("invalid-value", "Each request to delete needs an \"id\" or a \"uniqueKey\"")),
+            };
+            Ok((item, request_id))
+        })
+        .collect::<ApiResult<_>>()?;
     let (mut processed, mut unprocessed) = (Vec::new(), Vec::new());
-    for item in items {
-        let request_id = match (item.get("id").and_then(Value::as_str), item.get("uniqueKey").and_then(Value::as_str)) {
-            (Some(id), _) => id.to_owned(),
-            (None, Some(key)) => crate::platform::storage::queue::request_id(key),
-            _ => return Err(ApiError::bad_request("invalid-value", "Each request to delete needs an \"id\" or a \"uniqueKey\"")),
-        };
+    for (item, request_id) in batch {
         match p.queues.delete_request(&id, &request_id, &client) {
             Ok(_) => processed.push(item),
             Err(crate::platform::error::PlatformError::Locked(_)) => unprocessed.push(item),
             Err(e) => return Err(e.into()),
         }
     }
+    unprocessed.extend(items);
     Ok(views::data(json!({"processedRequests": processed, "unprocessedRequests": unprocessed})))
 }
 
@@ -235,7 +246,8 @@ async fn list_requests(State(p): P, Path(ids): Ids, q: Params) -> ApiResult<Resp
     let cursor = q.str("cursor").or(q.str("exclusiveStartId"));
     let filters = q.list("filter");
     let filter = ListFilter { pending: filters.iter().any(|f| f == "pending"), locked: filters.iter().any(|f| f == "locked") };
-    let page = p.queues.list_requests(&id, limit, cursor, filter)?;
+    let owned_cursor = cursor.map(str::to_owned);
+    let page = super::blocking(&p, move |p| p.queues.list_requests(&id, limit, owned_cursor.as_deref(), filter)).await?;
     let mut v = json!({
         "items": page.items,
         "limit": limit,

@@ -152,20 +152,23 @@ fn filter_from(q: &Params, act_id: Option<String>) -> ApiResult<RunFilter> {
 
 async fn list_all(State(p): P, q: Params) -> ApiResult<Response> {
     let page = q.page(p.config.limits.max_list_limit)?;
-    let runs = p.list_runs(&filter_from(&q, None)?)?;
+    let filter = filter_from(&q, None)?;
+    let runs = super::blocking(&p, move |p| p.list_runs(&filter)).await?;
     Ok(views::paginated(runs.iter().map(views::run_short).collect(), &page))
 }
 
 pub async fn list_for_actor(State(p): P, Path(actor): Path<String>, q: Params) -> ApiResult<Response> {
     let actor = p.get_actor(&actor)?;
     let page = q.page(p.config.limits.max_list_limit)?;
-    let runs = p.list_runs(&filter_from(&q, Some(actor.id))?)?;
+    let filter = filter_from(&q, Some(actor.id))?;
+    let runs = super::blocking(&p, move |p| p.list_runs(&filter)).await?;
     Ok(views::paginated(runs.iter().map(views::run_short).collect(), &page))
 }
 
 pub async fn last(State(p): P, Path(actor): Path<String>, q: Params) -> ApiResult<Response> {
     let actor = p.get_actor(&actor)?;
-    let mut runs = p.list_runs(&filter_from(&q, Some(actor.id.clone()))?)?;
+    let filter = filter_from(&q, Some(actor.id.clone()))?;
+    let mut runs = super::blocking(&p, move |p| p.list_runs(&filter)).await?;
     if let Some(origin) = q.str("origin") {
         runs.retain(|r| r.meta.origin == origin);
     }

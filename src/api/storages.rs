@@ -44,7 +44,8 @@ pub(super) fn collection_routes<K: StorageApi>() -> Router<Arc<Platform>> {
 
 async fn list<K: StorageApi>(State(p): State<Arc<Platform>>, q: Params) -> ApiResult<Response> {
     let page = q.page(p.config.limits.max_list_limit)?;
-    let all = K::catalog(&p).list(q.flag("unnamed")?)?;
+    let unnamed = q.flag("unnamed")?;
+    let all = super::blocking(&p, move |p| K::catalog(p).list(unnamed)).await?;
     Ok(views::paginated(all.iter().map(|m| K::list_item(&p, m)).collect(), &page))
 }
 
@@ -82,6 +83,6 @@ async fn update<K: StorageApi>(State(p): State<Arc<Platform>>, Path(id): Path<St
 }
 
 async fn delete<K: StorageApi>(State(p): State<Arc<Platform>>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    K::delete(&p, &id)?;
+    super::blocking(&p, move |p| K::delete(p, &id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

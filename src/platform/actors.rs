@@ -228,16 +228,30 @@ impl Platform {
         Ok(actor)
     }
 
-    /// Deletes the Actor and its builds. Its runs and their storages stay.
+    /// Deletes the Actor and its builds (records and artifacts). Its runs and their storages stay.
     pub fn delete_actor(&self, reference: &str) -> Result<()> {
         let actor = self.get_actor(reference)?;
         self.db.actor_names.remove(actor.name.as_str())?;
         self.db.actors.remove(actor.id.as_str())?;
         self.actors_changed();
-        for tagged in actor.tagged_builds.values() {
-            self.executor.forget_build(&tagged.build_id);
+        for item in self.db.builds.iter() {
+            let (id, raw) = item?;
+            let Ok(build) = serde_json::from_slice::<Build>(&raw) else { continue };
+            if build.act_id == actor.id {
+                self.db.builds.remove(&id)?;
+                self.executor.remove_build(&build.id);
+            }
         }
         Ok(())
+    }
+
+    /// Removes component artifacts no succeeded build references (rejected
+    /// uploads, deleted Actors, a crash in the middle of an upload).
+    pub(crate) fn collect_build_garbage(&self) -> usize {
+        let live = |build_id: &str| {
+            get_json::<Build>(&self.db.builds, build_id).ok().flatten().is_some_and(|b| b.status == BuildStatus::Succeeded)
+        };
+        self.executor.collect_garbage(live)
     }
 
     pub fn get_build(&self, build_id: &str) -> Result<Build> {
@@ -338,7 +352,7 @@ impl Platform {
             (None, None) => {
                 let exports = self.executor.prepare_build(&build_id, component).await?;
                 if let Err(e) = check_exports(&definition, exports) {
-                    self.executor.forget_build(&build_id);
+                    self.executor.remove_build(&build_id);
                     return Err(e);
                 }
                 build.exports = exports;

@@ -138,6 +138,10 @@ impl Platform {
         if interrupted > 0 {
             tracing::warn!(builds = interrupted, "builds interrupted by the last shutdown were marked FAILED");
         }
+        let collected = platform.collect_build_garbage();
+        if collected > 0 {
+            tracing::info!(files = collected, "removed component artifacts no build references");
+        }
         Ok(platform)
     }
 

@@ -124,7 +124,9 @@ impl WasmExecutor {
 
     /// Compiles an uploaded component, caches the artifact and its
     /// `InstancePre`, and says which entry points it has. A malformed or
-    /// incompatible component is an error here, at push time, never at run time.
+    /// incompatible component is an error here, at push time, never at run
+    /// time, and leaves no file behind: the artifacts are written under
+    /// temporary names and renamed only once the component links.
     pub async fn prepare_build(&self, build_id: &str, component: Vec<u8>) -> Result<ComponentExports> {
         let engine = self.engine.clone();
         let compiled = tokio::task::spawn_blocking(move || engine.precompile_component(&component).map(|c| (component, c)))
@@ -133,12 +135,55 @@ impl WasmExecutor {
             .map_err(|e| PlatformError::invalid_kind("invalid-component", format!("The component is not valid: {e:#}")))?;
         let (original, artifact) = compiled;
         let (wasm_path, cwasm_path) = self.paths(build_id);
-        std::fs::write(&wasm_path, &original).map_err(|e| PlatformError::internal(format!("saving component: {e}")))?;
-        std::fs::write(&cwasm_path, &artifact).map_err(|e| PlatformError::internal(format!("saving compiled component: {e}")))?;
-        let pre = self.instantiate_pre(&cwasm_path)?;
+        let (wasm_tmp, cwasm_tmp) = (partial(&wasm_path), partial(&cwasm_path));
+        let linked = (|| {
+            std::fs::write(&wasm_tmp, &original).map_err(|e| PlatformError::internal(format!("saving component: {e}")))?;
+            std::fs::write(&cwasm_tmp, &artifact).map_err(|e| PlatformError::internal(format!("saving compiled component: {e}")))?;
+            let pre = self.instantiate_pre(&cwasm_tmp)?;
+            std::fs::rename(&wasm_tmp, &wasm_path).map_err(|e| PlatformError::internal(format!("saving component: {e}")))?;
+            std::fs::rename(&cwasm_tmp, &cwasm_path).map_err(|e| PlatformError::internal(format!("saving compiled component: {e}")))?;
+            Ok(pre)
+        })();
+        let pre = match linked {
+            Ok(pre) => pre,
+            Err(e) => {
+                for path in [&wasm_tmp, &cwasm_tmp, &wasm_path, &cwasm_path] {
+                    let _ = std::fs::remove_file(path);
+                }
+                return Err(e);
+            }
+        };
         let exports = pre.exports();
         self.pres.lock().insert(build_id.to_owned(), pre);
         Ok(exports)
+    }
+
+    /// Drops a build's cached `InstancePre` and deletes its artifacts.
+    pub fn remove_build(&self, build_id: &str) {
+        self.forget_build(build_id);
+        let (wasm_path, cwasm_path) = self.paths(build_id);
+        for path in [partial(&wasm_path), partial(&cwasm_path), wasm_path, cwasm_path] {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+
+    /// Deletes every artifact whose build `is_live` does not know (builds
+    /// rejected or deleted, uploads a crash cut short). Returns how many files went.
+    pub fn collect_garbage(&self, is_live: impl Fn(&str) -> bool) -> usize {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else { return 0 };
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let build_id = name.split('.').next().unwrap_or_default();
+            let finished = name.ends_with(".wasm") || name.ends_with(".cwasm");
+            if finished && is_live(build_id) {
+                continue;
+            }
+            if std::fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        removed
     }
 
     fn instantiate_pre(&self, cwasm: &Path) -> Result<Prepared> {
@@ -266,6 +311,13 @@ impl WasmExecutor {
         })?;
         Ok(Arc::new(standby::WasmHttpServer::new(self.clone(), pre, job.clone(), request_timeout)))
     }
+}
+
+/// Where an artifact is written before it is known to be good.
+fn partial(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".partial");
+    PathBuf::from(name)
 }
 
 fn classify_error(e: &wasmtime::Error, job: &RunJob, memory_limit: u64) -> Outcome {

@@ -55,6 +55,8 @@ pub const MAX_BATCH_REQUESTS: usize = 25;
 pub const MAX_HEAD_LIMIT: usize = 10_000;
 /// Longest lock a client may take.
 pub const MAX_LOCK_SECS: u64 = 24 * 3600;
+/// Stored requests one page of `list_requests` reads at most (a bound on one request's work).
+pub const MAX_SCANNED_PER_PAGE: usize = 100_000;
 
 /// The request ID the Apify SDK computes for a `uniqueKey`: SHA-256, base64,
 /// without `+`, `/` and `=`, first 15 characters.
@@ -553,31 +555,39 @@ impl RequestQueues {
             }
             None => prefix.clone(),
         };
+        // The live locks are copied out, so the scan holds no lock other queues wait for.
         let now = Utc::now();
-        let locks = self.locks.lock();
-        let q = locks.get(queue_id);
+        let locked_ids: std::collections::HashSet<String> = self
+            .locks
+            .lock()
+            .get(queue_id)
+            .map(|q| q.by_request.iter().filter(|(_, l)| l.expires > now).map(|(id, _)| id.clone()).collect())
+            .unwrap_or_default();
         let limit = limit.clamp(1, MAX_HEAD_LIMIT);
         let mut items = Vec::new();
+        let mut last_scanned: Option<String> = None;
         let mut more = false;
-        for entry in self.requests.range(start..) {
+        for (scanned, entry) in self.requests.range(start..).enumerate() {
             let (key, value) = entry?;
             if !key.starts_with(&prefix) {
                 break;
             }
-            let stored: Stored = serde_json::from_slice(&value)?;
-            let id = stored.request.get("id").and_then(Value::as_str).unwrap_or_default();
-            let locked = q.and_then(|q| q.live(id, now)).is_some();
-            let pending = stored.order.is_some();
-            if (filter.pending && !pending) || (filter.locked && !locked) {
-                continue;
-            }
-            if items.len() == limit {
+            // A filter that matches little must not scan a huge queue in one
+            // request: the page ends early and its cursor continues the scan.
+            if items.len() == limit || scanned == MAX_SCANNED_PER_PAGE {
                 more = true;
                 break;
             }
+            let stored: Stored = serde_json::from_slice(&value)?;
+            let id = stored.request.get("id").and_then(Value::as_str).unwrap_or_default();
+            last_scanned = Some(id.to_owned());
+            let pending = stored.order.is_some();
+            if (filter.pending && !pending) || (filter.locked && !locked_ids.contains(id)) {
+                continue;
+            }
             items.push(stored.request);
         }
-        let next_cursor = more.then(|| items.last().and_then(|r| r.get("id")).and_then(Value::as_str).map(str::to_owned)).flatten();
+        let next_cursor = if more { last_scanned } else { None };
         Ok(RequestsPage { items, next_cursor })
     }
 
