@@ -41,6 +41,14 @@ pub struct Limits {
     pub max_keys_per_page: usize,
     /// Items a guest may read in one `get-items` call.
     pub max_items_per_guest_read: u32,
+    /// Rows one dataset export response holds at most (`unwind` multiplies
+    /// rows; the pagination headers tell the client where to continue).
+    pub max_export_rows: u64,
+    /// Bytes one dataset export response holds at most: a response a client can hold.
+    pub max_export_bytes: u64,
+    /// Bytes one guest read (`get-items`) returns at most: the host holds them
+    /// all before the guest gets any, so the cap bounds host memory per call.
+    pub max_guest_read_bytes: usize,
     /// How long `waitForFinish` may hold a request (Apify documents 60 s).
     pub max_wait_for_finish_secs: u64,
     /// How long `run-sync` waits before answering 408 (Apify: 300 s).
@@ -89,6 +97,9 @@ impl Default for Limits {
             max_list_limit: 1000,
             max_keys_per_page: 1000,
             max_items_per_guest_read: 10_000,
+            max_guest_read_bytes: 16 * 1024 * 1024,
+            max_export_rows: 1_000_000,
+            max_export_bytes: 256 * 1024 * 1024,
             max_wait_for_finish_secs: 60,
             run_sync_timeout_secs: 300,
             persist_state_interval_millis: 60_000,

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -18,13 +18,19 @@ use super::storages::{self, StorageApi};
 use super::views;
 use crate::platform::storage::catalog::Catalog;
 use crate::platform::storage::dataset::DatasetMeta;
-use crate::platform::storage::export::{self, Format, ItemView};
+use crate::platform::error::PlatformError;
+use crate::platform::storage::export::{self, Format, ItemView, ResponseCaps};
 use crate::platform::Platform;
 
 type P = State<Arc<Platform>>;
 
 /// Apify's "no limit" for items.
 const NO_LIMIT: u64 = 999_999_999_999;
+
+/// An export is rendered in chunks of about this size...
+const EXPORT_CHUNK_BYTES: usize = 64 * 1024;
+/// ...and at most this many wait for a slow client (the memory one export holds).
+const EXPORT_CHUNKS_IN_FLIGHT: usize = 8;
 
 pub struct DatasetApi;
 
@@ -47,7 +53,7 @@ pub fn routes() -> Router<Arc<Platform>> {
 
 async fn items(State(p): P, Path(dataset): Path<String>, q: Params) -> ApiResult<Response> {
     let id = p.datasets.get(&dataset)?.info.id;
-    items_response(&p, &id, &q)
+    items_response(&p, &id, &q).await
 }
 
 async fn push_items(State(p): P, Path(dataset): Path<String>, body: Body) -> ApiResult<Response> {
@@ -58,9 +64,7 @@ async fn push_items(State(p): P, Path(dataset): Path<String>, body: Body) -> Api
 /// Pushes a JSON object or array of objects; all or nothing.
 pub(super) async fn push(p: &Platform, dataset_id: &str, body: Body) -> ApiResult<Response> {
     let bytes = read_body(body, p.config.limits.max_push_bytes).await?;
-    let value: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::bad_request("invalid-value", format!("The request body is not valid JSON: {e}")))?;
-    p.push_items(dataset_id, value)?;
+    p.push_items_body(dataset_id, &bytes)?;
     Ok((StatusCode::CREATED, axum::Json(json!({}))).into_response())
 }
 
@@ -77,16 +81,50 @@ fn view_from(q: &Params) -> ApiResult<ItemView> {
     })
 }
 
-/// Items as a raw body (no envelope) with the five pagination headers.
-pub(super) fn items_response(p: &Platform, dataset_id: &str, q: &Params) -> ApiResult<Response> {
+/// Items as a raw body (no envelope) with the five pagination headers,
+/// streamed: a blocking task first plans how many stored items fit in one
+/// response (`export::plan`, bounded by the response caps), the headers go
+/// out with that count, then the same items are rendered in chunks as the
+/// client reads them.
+pub(super) async fn items_response(p: &Arc<Platform>, dataset_id: &str, q: &Params) -> ApiResult<Response> {
     let format = Format::parse(q.str("format").unwrap_or("json"))?;
     let view = view_from(q)?;
     let offset = q.u64("offset")?.unwrap_or(0);
     let limit = q.u64("limit")?.unwrap_or(NO_LIMIT);
     let desc = q.flag("desc")?;
-    let page = p.datasets.get_items(dataset_id, offset, limit, desc)?;
-    let body = export::render(&page.items, &view, format)?;
-    let mut resp = (StatusCode::OK, body).into_response();
+    let attachment = q.flag("attachment")?;
+    let caps = ResponseCaps { max_rows: p.config.limits.max_export_rows, max_bytes: p.config.limits.max_export_bytes };
+    let (head_tx, head_rx) = tokio::sync::oneshot::channel();
+    let (body_tx, body_rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(EXPORT_CHUNKS_IN_FLIGHT);
+    let (platform, id) = (p.clone(), dataset_id.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let planned = platform.datasets.scan_items(&id, offset, limit, desc).and_then(|scan| {
+            let (total, range) = (scan.total, scan.range.clone());
+            export::plan(scan, &view, format, caps).map(|plan| (plan, total, range))
+        });
+        let (plan, total, range) = match planned {
+            Ok(p) => p,
+            Err(e) => return drop(head_tx.send(Err(e))),
+        };
+        if head_tx.send(Ok((plan, total))).is_err() {
+            return;
+        }
+        // The same items, by index, so pushes meanwhile change nothing.
+        let range = if desc { range.end - plan.items..range.end } else { range.start..range.start + plan.items };
+        let mut emit = |chunk: Vec<u8>| body_tx.blocking_send(Ok(Bytes::from(chunk))).is_ok();
+        let mut renderer = export::Renderer::new(&view, format, EXPORT_CHUNK_BYTES);
+        for raw in platform.datasets.scan_range(&id, range, desc, total) {
+            let going = raw.and_then(|raw| renderer.item(&raw, &mut emit));
+            match going {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => return drop(body_tx.blocking_send(Err(std::io::Error::other(e.to_string())))),
+            }
+        }
+        emit(renderer.finish());
+    });
+    let (plan, total) = head_rx.await.map_err(|_| ApiError::from(PlatformError::internal("the export task failed")))??;
+    let mut resp = (StatusCode::OK, Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(body_rx))).into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
     let mut set = |name: &'static str, v: String| {
@@ -94,13 +132,13 @@ pub(super) fn items_response(p: &Platform, dataset_id: &str, q: &Params) -> ApiR
             h.insert(HeaderName::from_static(name), v);
         }
     };
-    set("x-apify-pagination-total", page.total.to_string());
+    set("x-apify-pagination-total", total.to_string());
     set("x-apify-pagination-offset", offset.to_string());
-    // Stored items scanned, not output rows: the Python iterator advances by it.
-    set("x-apify-pagination-count", page.items.len().to_string());
+    // Stored items this response covers, not output rows: the Python iterator advances by it.
+    set("x-apify-pagination-count", plan.items.to_string());
     set("x-apify-pagination-limit", limit.to_string());
     set("x-apify-pagination-desc", desc.to_string());
-    if q.flag("attachment")? {
+    if attachment {
         set("content-disposition", format!("attachment; filename=\"dataset_{dataset_id}.{}\"", format.extension()));
     }
     Ok(resp)

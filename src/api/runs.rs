@@ -128,7 +128,7 @@ pub async fn run_sync(State(p): P, Path(actor): Path<String>, q: Params, headers
 /// `run-sync-get-dataset-items`: the run's default dataset items, 201.
 pub async fn run_sync_items(State(p): P, Path(actor): Path<String>, q: Params, headers: HeaderMap, body: Body) -> ApiResult<Response> {
     let run = start_and_wait(&p, &actor, &q, &headers, body).await?;
-    let mut resp = datasets::items_response(&p, &run.default_dataset_id, &q)?;
+    let mut resp = datasets::items_response(&p, &run.default_dataset_id, &q).await?;
     *resp.status_mut() = StatusCode::CREATED;
     Ok(resp)
 }
@@ -248,7 +248,7 @@ async fn run_dataset(State(p): P, Path(run): Path<String>) -> ApiResult<Response
 
 async fn run_dataset_items(State(p): P, Path(run): Path<String>, q: Params) -> ApiResult<Response> {
     let run = p.get_run(&run)?;
-    datasets::items_response(&p, &run.default_dataset_id, &q)
+    datasets::items_response(&p, &run.default_dataset_id, &q).await
 }
 
 async fn run_dataset_push(State(p): P, Path(run): Path<String>, body: Body) -> ApiResult<Response> {

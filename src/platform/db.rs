@@ -104,12 +104,13 @@ pub(crate) fn owner_prefix(owner: &str) -> Vec<u8> {
     owned_key(owner, &[])
 }
 
-/// Removes everything owned by `owner` from `tree` in one batch.
+/// Removes everything owned by `owner` from `tree`, key by key: the owner's
+/// record is gone first, so nothing reads these keys any more, and sled's
+/// batches hold kilobytes per key in memory (a big storage's delete in one
+/// batch would take gigabytes).
 pub(crate) fn remove_owned(tree: &sled::Tree, owner: &str) -> Result<()> {
-    let mut batch = sled::Batch::default();
-    for item in tree.scan_prefix(owner_prefix(owner)) {
-        batch.remove(item?.0);
+    for item in tree.scan_prefix(owner_prefix(owner)).keys() {
+        tree.remove(item?)?;
     }
-    tree.apply_batch(batch)?;
     Ok(())
 }

@@ -25,7 +25,7 @@ use tokio::sync::Semaphore;
 use self::db::Db;
 use self::error::{PlatformError, Result};
 use self::logs::LogStore;
-use self::storage::dataset::{prepare_items, Datasets};
+use self::storage::dataset::{Datasets, PreparedItems};
 use self::storage::kv::KvStores;
 use self::supervisor::ActiveRuns;
 use crate::definition::InputSchema;
@@ -149,17 +149,29 @@ impl Platform {
         self.this.upgrade().expect("platform used after drop")
     }
 
-    /// Appends items to a dataset: the one push path for both doors.
-    pub fn push_items(&self, dataset_id: &str, body: serde_json::Value) -> Result<u64> {
-        let items = prepare_items(body)?;
-        let bytes: usize = items.iter().map(Vec::len).sum();
-        if bytes > self.config.limits.max_push_bytes {
+    /// Appends the items of a push body (one JSON object or an array of
+    /// them) to a dataset. The size is checked on the raw bytes, before any
+    /// parsing, and the body is parsed once, straight into stored form.
+    pub fn push_items_body(&self, dataset_id: &str, body: &[u8]) -> Result<u64> {
+        self.check_push_size(body.len())?;
+        self.datasets.push(dataset_id, &PreparedItems::from_body(body)?)
+    }
+
+    /// Appends items given as one JSON text each (the WIT door), checked and parsed as [`Self::push_items_body`].
+    pub fn push_items_texts(&self, dataset_id: &str, texts: &[String]) -> Result<u64> {
+        self.check_push_size(texts.iter().map(String::len).fold(0usize, usize::saturating_add))?;
+        self.datasets.push(dataset_id, &PreparedItems::from_texts(texts.iter().map(String::as_str))?)
+    }
+
+    fn check_push_size(&self, bytes: usize) -> Result<()> {
+        let max = self.config.limits.max_push_bytes;
+        if bytes > max {
             return Err(PlatformError::too_large(
                 "request-too-large",
-                format!("The items are {bytes} bytes, over the limit of {} bytes per push", self.config.limits.max_push_bytes),
+                format!("The items are {bytes} bytes, over the limit of {max} bytes per push"),
             ));
         }
-        self.datasets.push(dataset_id, &items)
+        Ok(())
     }
 
     /// The Docker executor (connects on first use).

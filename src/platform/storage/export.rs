@@ -35,69 +35,74 @@ impl ItemView {
             && !self.skip_empty
     }
 
-    /// The rows one stored item becomes.
-    pub fn apply(&self, item: Value) -> Vec<Value> {
-        let mut rows = vec![item];
+    /// The rows one stored item becomes, made one at a time as they are
+    /// read: an `unwind` that multiplies rows never holds them all.
+    pub fn rows(&self, item: Value) -> Box<dyn Iterator<Item = Value> + '_> {
+        let mut rows: Box<dyn Iterator<Item = Value> + '_> = Box::new(std::iter::once(item));
         for field in &self.unwind {
-            rows = rows.into_iter().flat_map(|row| unwind(row, field)).collect();
+            rows = Box::new(rows.flat_map(move |row| unwind(row, field)));
         }
-        rows.into_iter()
-            .filter_map(|row| {
-                let Value::Object(mut obj) = row else { return Some(row) };
-                if self.skip_hidden {
-                    obj.retain(|k, _| !k.starts_with('#'));
+        Box::new(rows.filter_map(move |row| self.shape(row)))
+    }
+
+    /// The rows one stored item becomes, all at once (tests, small views).
+    pub fn apply(&self, item: Value) -> Vec<Value> {
+        self.rows(item).collect()
+    }
+
+    /// `fields`, `omit`, `flatten`, `skipHidden`, `skipEmpty` on one row.
+    fn shape(&self, row: Value) -> Option<Value> {
+        let Value::Object(mut obj) = row else { return Some(row) };
+        if self.skip_hidden {
+            obj.retain(|k, _| !k.starts_with('#'));
+        }
+        for f in &self.omit {
+            obj.remove(f);
+        }
+        for f in &self.flatten {
+            if let Some(Value::Object(inner)) = obj.remove(f) {
+                flatten_into(&mut obj, f, inner);
+            }
+        }
+        if let Some(fields) = &self.fields {
+            let mut picked = Map::new();
+            for f in fields {
+                if let Some(v) = obj.remove(f) {
+                    picked.insert(f.clone(), v);
                 }
-                for f in &self.omit {
-                    obj.remove(f);
-                }
-                for f in &self.flatten {
-                    if let Some(Value::Object(inner)) = obj.remove(f) {
-                        flatten_into(&mut obj, f, inner);
-                    }
-                }
-                if let Some(fields) = &self.fields {
-                    let mut picked = Map::new();
-                    for f in fields {
-                        if let Some(v) = obj.remove(f) {
-                            picked.insert(f.clone(), v);
-                        }
-                    }
-                    obj = picked;
-                }
-                if self.skip_empty && obj.is_empty() {
-                    return None;
-                }
-                Some(Value::Object(obj))
-            })
-            .collect()
+            }
+            obj = picked;
+        }
+        if self.skip_empty && obj.is_empty() {
+            return None;
+        }
+        Some(Value::Object(obj))
     }
 }
 
-fn unwind(row: Value, field: &str) -> Vec<Value> {
-    let Value::Object(mut obj) = row else { return vec![row] };
+/// One row element at a time: an array field becomes one row per element.
+fn unwind(row: Value, field: &str) -> Box<dyn Iterator<Item = Value> + '_> {
+    let Value::Object(mut obj) = row else { return Box::new(std::iter::once(row)) };
     match obj.remove(field) {
-        Some(Value::Array(elems)) if !elems.is_empty() => elems
-            .into_iter()
-            .map(|e| {
-                let mut o = obj.clone();
-                match e {
-                    Value::Object(inner) => o.extend(inner),
-                    other => {
-                        o.insert(field.to_owned(), other);
-                    }
+        Some(Value::Array(elems)) if !elems.is_empty() => Box::new(elems.into_iter().map(move |e| {
+            let mut o = obj.clone();
+            match e {
+                Value::Object(inner) => o.extend(inner),
+                other => {
+                    o.insert(field.to_owned(), other);
                 }
-                Value::Object(o)
-            })
-            .collect(),
+            }
+            Value::Object(o)
+        })),
         Some(Value::Object(inner)) => {
             obj.extend(inner);
-            vec![Value::Object(obj)]
+            Box::new(std::iter::once(Value::Object(obj)))
         }
         Some(other) => {
             obj.insert(field.to_owned(), other);
-            vec![Value::Object(obj)]
+            Box::new(std::iter::once(Value::Object(obj)))
         }
-        None => vec![Value::Object(obj)],
+        None => Box::new(std::iter::once(Value::Object(obj))),
     }
 }
 
@@ -141,6 +146,14 @@ impl Format {
         }
     }
 
+    /// Bytes of the format's own framing (`[` and `]` of a JSON array).
+    fn framing_bytes(self) -> u64 {
+        match self {
+            Format::Json => 2,
+            Format::Jsonl => 0,
+        }
+    }
+
     pub fn extension(self) -> &'static str {
         match self {
             Format::Json => "json",
@@ -149,39 +162,153 @@ impl Format {
     }
 }
 
-/// Serialises stored items (raw JSON texts) in `format` through `view`.
-pub fn render(items: &[Vec<u8>], view: &ItemView, format: Format) -> Result<Vec<u8>> {
-    let rows: Vec<Vec<u8>> = if view.is_identity() {
-        items.to_vec()
-    } else {
-        let mut rows = Vec::new();
-        for raw in items {
-            let item: Value = serde_json::from_slice(raw)?;
-            for row in view.apply(item) {
-                rows.push(serde_json::to_vec(&row)?);
+/// What one response may hold, whatever the request asked for; the
+/// pagination headers tell the client where to continue.
+#[derive(Debug, Clone, Copy)]
+pub struct ResponseCaps {
+    pub max_rows: u64,
+    pub max_bytes: u64,
+}
+
+/// How many stored items (from the start of a scan) fit in one response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Planned {
+    /// Stored items the response covers (`X-Apify-Pagination-Count`).
+    pub items: u64,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+/// Counts what `items` become through `view` without keeping any of it,
+/// and stops before the item that would take the response past `caps`.
+/// The work is bounded by the caps too: a row is measured, then dropped.
+pub fn plan(items: impl Iterator<Item = Result<sled::IVec>>, view: &ItemView, format: Format, caps: ResponseCaps) -> Result<Planned> {
+    let mut planned = Planned { items: 0, rows: 0, bytes: format.framing_bytes() };
+    for raw in items {
+        let raw = raw?;
+        let (mut rows, mut bytes) = (0u64, 0u64);
+        let mut add = |len: u64| -> bool {
+            rows += 1;
+            bytes += len + 1;
+            planned.rows + rows <= caps.max_rows && planned.bytes + bytes <= caps.max_bytes
+        };
+        let fits = if view.is_identity() {
+            add(raw.len() as u64)
+        } else {
+            let item: Value = serde_json::from_slice(&raw)?;
+            view.rows(item).all(|row| add(serialized_len(&row)))
+        };
+        if !fits {
+            if planned.items == 0 {
+                return Err(PlatformError::invalid_kind(
+                    "invalid-parameter",
+                    format!(
+                        "The item at this offset alone becomes more than one response holds ({} rows, {} bytes); \
+                         narrow the view (unwind, fields, omit)",
+                        caps.max_rows, caps.max_bytes
+                    ),
+                ));
             }
+            break;
         }
-        rows
-    };
-    let mut out = Vec::with_capacity(rows.iter().map(|r| r.len() + 1).sum::<usize>() + 2);
-    match format {
-        Format::Json => {
-            out.push(b'[');
-            for (i, row) in rows.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                out.extend_from_slice(row);
-            }
-            out.push(b']');
+        planned.items += 1;
+        planned.rows += rows;
+        planned.bytes += bytes;
+    }
+    Ok(planned)
+}
+
+fn serialized_len(row: &Value) -> u64 {
+    struct Count(u64);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len() as u64;
+            Ok(buf.len())
         }
-        Format::Jsonl => {
-            for row in &rows {
-                out.extend_from_slice(row);
-                out.push(b'\n');
-            }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
         }
     }
+    let mut count = Count(0);
+    let _ = serde_json::to_writer(&mut count, row);
+    count.0
+}
+
+/// Writes rows in `format` into chunks of about `chunk_bytes`, handing each
+/// to `emit`; `emit` returning false (the client went away) stops it.
+pub struct Renderer<'a> {
+    view: &'a ItemView,
+    format: Format,
+    chunk: Vec<u8>,
+    chunk_bytes: usize,
+    first: bool,
+}
+
+impl<'a> Renderer<'a> {
+    pub fn new(view: &'a ItemView, format: Format, chunk_bytes: usize) -> Self {
+        let mut chunk = Vec::with_capacity(chunk_bytes.min(1 << 16) + 1024);
+        if format == Format::Json {
+            chunk.push(b'[');
+        }
+        Renderer { view, format, chunk, chunk_bytes, first: true }
+    }
+
+    /// Renders one stored item; returns false once `emit` said stop.
+    pub fn item(&mut self, raw: &[u8], emit: &mut impl FnMut(Vec<u8>) -> bool) -> Result<bool> {
+        if self.view.is_identity() {
+            self.row(raw);
+        } else {
+            let item: Value = serde_json::from_slice(raw)?;
+            for row in self.view.rows(item) {
+                self.row(&serde_json::to_vec(&row)?);
+                if self.chunk.len() >= self.chunk_bytes && !emit(self.take()) {
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(self.chunk.len() < self.chunk_bytes || emit(self.take()))
+    }
+
+    fn row(&mut self, row: &[u8]) {
+        match self.format {
+            Format::Json => {
+                if !self.first {
+                    self.chunk.push(b',');
+                }
+                self.chunk.extend_from_slice(row);
+            }
+            Format::Jsonl => {
+                self.chunk.extend_from_slice(row);
+                self.chunk.push(b'\n');
+            }
+        }
+        self.first = false;
+    }
+
+    fn take(&mut self) -> Vec<u8> {
+        std::mem::replace(&mut self.chunk, Vec::with_capacity(self.chunk_bytes.min(1 << 16) + 1024))
+    }
+
+    /// The last chunk, with the closing of the format.
+    pub fn finish(mut self) -> Vec<u8> {
+        if self.format == Format::Json {
+            self.chunk.push(b']');
+        }
+        self.chunk
+    }
+}
+
+/// Serialises stored items in `format` through `view`, all at once (small reads and tests).
+pub fn render(items: &[Vec<u8>], view: &ItemView, format: Format) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut renderer = Renderer::new(view, format, usize::MAX);
+    for raw in items {
+        renderer.item(raw, &mut |c| {
+            out.extend_from_slice(&c);
+            true
+        })?;
+    }
+    out.extend_from_slice(&renderer.finish());
     Ok(out)
 }
 
@@ -211,5 +338,53 @@ mod tests {
         let items = vec![br#"{"a":1}"#.to_vec(), br#"{"a":2}"#.to_vec()];
         assert_eq!(render(&items, &ItemView::default(), Format::Json).unwrap(), br#"[{"a":1},{"a":2}]"#);
         assert_eq!(render(&items, &ItemView::default(), Format::Jsonl).unwrap(), b"{\"a\":1}\n{\"a\":2}\n");
+    }
+}
+
+#[cfg(test)]
+mod bound_tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ivecs(items: &[Value]) -> Vec<Result<sled::IVec>> {
+        items.iter().map(|i| Ok(sled::IVec::from(serde_json::to_vec(i).unwrap()))).collect()
+    }
+
+    #[test]
+    fn unwind_is_lazy_and_a_plan_stops_at_the_caps() {
+        let big: Vec<u64> = (0..2000).collect();
+        let item = json!({"a": big, "b": big});
+        let view = ItemView { unwind: vec!["a".into(), "b".into()], ..Default::default() };
+        // Four million rows, of which only the first few are ever made.
+        assert_eq!(view.rows(item.clone()).take(3).count(), 3);
+        let caps = ResponseCaps { max_rows: 1000, max_bytes: 1 << 20 };
+        let err = plan(ivecs(&[item]).into_iter(), &view, Format::Json, caps).unwrap_err();
+        assert!(err.to_string().contains("more than one response holds"), "{err}");
+
+        let small = [json!({"x": 1}), json!({"x": 2}), json!({"x": 3})];
+        let caps = ResponseCaps { max_rows: 2, max_bytes: 1 << 20 };
+        let planned = plan(ivecs(&small).into_iter(), &ItemView::default(), Format::Json, caps).unwrap();
+        assert_eq!((planned.items, planned.rows), (2, 2));
+        let caps = ResponseCaps { max_rows: 100, max_bytes: 2 + 8 * 2 };
+        assert_eq!(plan(ivecs(&small).into_iter(), &ItemView::default(), Format::Json, caps).unwrap().items, 2);
+    }
+
+    #[test]
+    fn chunks_join_into_the_same_document() {
+        let items: Vec<Vec<u8>> = (0..50).map(|i| serde_json::to_vec(&json!({"i": i, "l": [1, 2]})).unwrap()).collect();
+        let view = ItemView { unwind: vec!["l".into()], ..Default::default() };
+        let whole = render(&items, &view, Format::Json).unwrap();
+        let mut chunked = Vec::new();
+        let mut r = Renderer::new(&view, Format::Json, 16);
+        for raw in &items {
+            r.item(raw, &mut |c| {
+                chunked.extend_from_slice(&c);
+                true
+            })
+            .unwrap();
+        }
+        chunked.extend_from_slice(&r.finish());
+        assert_eq!(whole, chunked);
+        assert_eq!(serde_json::from_slice::<Vec<Value>>(&whole).unwrap().len(), 100);
     }
 }

@@ -4,7 +4,6 @@ use wasmtime::component::Resource;
 
 use super::bindings::wactor::actor::dataset::{Host, HostDataset, ItemsPage};
 use super::{ActorHost, HostResult};
-use crate::platform::error::PlatformError;
 
 /// A guest's open dataset.
 pub struct DatasetHandle {
@@ -39,16 +38,8 @@ impl HostDataset for ActorHost<'_> {
 
     async fn push_items(&mut self, r: Resource<DatasetHandle>, items: Vec<String>) -> HostResult<()> {
         let id = self.dataset_id(&r)?;
-        // The byte cap is the core's (`Platform::push_items`), the same for both doors.
-        let values = items
-            .iter()
-            .enumerate()
-            .map(|(i, text)| {
-                serde_json::from_str::<serde_json::Value>(text)
-                    .map_err(|e| PlatformError::invalid_kind("invalid-value", format!("Dataset item at index {i} is not valid JSON: {e}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        self.ctx.platform.push_items(&id, serde_json::Value::Array(values))?;
+        // The byte cap (on the raw texts, before parsing) is the core's, the same for both doors.
+        self.ctx.platform.push_items_texts(&id, &items)?;
         self.ctx.platform.commit().await;
         Ok(())
     }
@@ -56,7 +47,9 @@ impl HostDataset for ActorHost<'_> {
     async fn get_items(&mut self, r: Resource<DatasetHandle>, offset: u64, limit: u32) -> HostResult<ItemsPage> {
         let id = self.dataset_id(&r)?;
         let max = self.ctx.platform.config.limits.max_items_per_guest_read;
-        let page = self.ctx.platform.datasets.get_items(&id, offset, limit.min(max) as u64, false)?;
+        // Bounded in bytes too: the host holds what it reads before the guest gets it.
+        let max_bytes = self.ctx.platform.config.limits.max_guest_read_bytes;
+        let page = self.ctx.platform.datasets.get_items(&id, offset, limit.min(max) as u64, false, max_bytes)?;
         Ok(ItemsPage {
             items: page.items.into_iter().map(|b| String::from_utf8_lossy(&b).into_owned()).collect(),
             total: page.total,
