@@ -17,6 +17,9 @@
 //! - [`api`]: the Apify-compatible HTTP API (axum), the other door, the
 //!   Standby router (`<username>--<actor>.<domain>`, `/standby/...`) and the
 //!   proxy behind each run's `containerUrl` (`<key>.<domain>`).
+//! - [`server`]: the server as a library (`server::run(listener, options,
+//!   shutdown)`): start-up, preload, the HTTP listener with its connection
+//!   caps and timeouts, graceful shutdown.
 //! - [`cli`]: the client side of the `wactor` binary (push, call, logs).
 //! - [`limits`]: every limit, with the reason for its value.
 //! - [`ids`]: IDs and timestamps in the shapes Apify clients expect.
@@ -28,6 +31,7 @@ pub mod executor;
 pub mod ids;
 pub mod limits;
 pub mod platform;
+pub mod server;
 
 /// The text of a caught panic, for logs and status messages.
 pub fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {

@@ -1,20 +1,17 @@
 //! The `wactor` binary: `serve` runs the platform; the other commands are
 //! clients of a running server.
 
-use std::future::IntoFuture;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
-use axum::serve::ListenerExt;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use wactor::cli::{client::Client, package};
 use wactor::limits::Limits;
-use wactor::platform::actors::{ActorPatch, ActorVersion};
 use wactor::platform::durability::Durability;
-use wactor::platform::{Platform, PlatformOptions};
+use wactor::platform::PlatformOptions;
+use wactor::server::{HttpLimits, ServeOptions};
 
 #[derive(Parser)]
 #[command(name = "wactor", version, about = "An open runtime for Actors")]
@@ -87,6 +84,15 @@ struct ServeArgs {
     /// How long a Standby container may take to answer its readiness probe.
     #[arg(long, default_value_t = Limits::default().standby_readiness_timeout_secs)]
     standby_readiness_timeout_secs: u64,
+    /// HTTP connections open at once; when full, the oldest idle one makes room (kept under the file limit).
+    #[arg(long, default_value_t = HttpLimits::default().max_connections)]
+    max_connections: usize,
+    /// How long a client may take to send a request's headers (and an HTTP/1 connection may wait for its next request).
+    #[arg(long, default_value_t = HttpLimits::default().header_read_timeout.as_secs())]
+    header_read_timeout_secs: u64,
+    /// How long a connection may stay open without a request in flight.
+    #[arg(long, default_value_t = HttpLimits::default().idle_timeout.as_secs())]
+    idle_timeout_secs: u64,
 }
 
 #[derive(Subcommand)]
@@ -222,14 +228,9 @@ fn init_tracing(json: bool) {
     }
 }
 
-/// Long polls and log streams still open at shutdown get this long to finish.
-const HTTP_DRAIN: std::time::Duration = std::time::Duration::from_secs(3);
-
 async fn serve(args: ServeArgs) -> Result<()> {
-    let ServeArgs { listen, data_dir, preload, .. } = &args;
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+    let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
-    let grace = std::time::Duration::from_secs(args.shutdown_grace_secs);
     let limits = Limits {
         max_concurrent_runs: args.max_concurrent_runs,
         abort_grace_secs: args.abort_grace_secs,
@@ -240,97 +241,26 @@ async fn serve(args: ServeArgs) -> Result<()> {
         standby_readiness_timeout_secs: args.standby_readiness_timeout_secs,
         ..Limits::default()
     };
-    let opts = PlatformOptions {
-        data_dir: data_dir.clone(),
-        token: args.token.clone(),
-        public_url: args.public_url.clone().unwrap_or_else(|| format!("http://{addr}")),
-        username: args.username.clone(),
-        standby_domain: args.standby_domain.clone(),
-        docker_network: args.docker_network.clone(),
-        limits,
-        durability: args.durability,
+    let options = ServeOptions {
+        platform: PlatformOptions {
+            data_dir: args.data_dir,
+            token: args.token,
+            public_url: args.public_url.unwrap_or_else(|| format!("http://{addr}")),
+            username: args.username,
+            standby_domain: args.standby_domain,
+            docker_network: args.docker_network,
+            limits,
+            durability: args.durability,
+        },
+        preload: args.preload,
+        shutdown_grace: std::time::Duration::from_secs(args.shutdown_grace_secs),
+        http: HttpLimits {
+            max_connections: args.max_connections,
+            header_read_timeout: std::time::Duration::from_secs(args.header_read_timeout_secs),
+            idle_timeout: std::time::Duration::from_secs(args.idle_timeout_secs),
+        },
     };
-    let platform = tokio::task::spawn_blocking(move || Platform::open(opts)).await??;
-    platform.start_background();
-    for dir in preload {
-        preload_dir(&platform, dir).await?;
-    }
-    let resumed = platform.resume_interrupted_runs().await?;
-    if resumed > 0 {
-        println!("Resumed {resumed} interrupted run(s)");
-    }
-    println!("wactor listening on http://{addr}");
-    println!("API token: {}", platform.config.token);
-    println!("data dir: {}", data_dir.display());
-    let app = wactor::api::app(platform.clone());
-    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
-    // Small responses (Standby answers, API JSON) go out at once: without
-    // TCP_NODELAY a response written in two parts waits for a delayed ACK (~40 ms).
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::warn!(error = %e, "setting TCP_NODELAY");
-        }
-    });
-    let server = tokio::spawn(
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = http_stopped.await;
-            })
-            .into_future(),
-    );
-    shutdown_signal().await;
-    // Runs first (they stop as migrations and resume on the next start), then HTTP.
-    platform.shutdown(grace).await;
-    let _ = stop_http.send(());
-    if tokio::time::timeout(HTTP_DRAIN, server).await.is_err() {
-        tracing::warn!("closing connections still open after {HTTP_DRAIN:?}");
-    }
-    platform.flush().await?;
-    Ok(())
-}
-
-/// Registers and builds every Actor directory under `root` (or `root` itself).
-async fn preload_dir(platform: &Arc<Platform>, root: &Path) -> Result<()> {
-    let dirs: Vec<PathBuf> = if root.join(".actor/actor.json").exists() {
-        vec![root.to_path_buf()]
-    } else {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(root)
-            .with_context(|| format!("reading {}", root.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.join(".actor/actor.json").exists())
-            .collect();
-        v.sort();
-        v
-    };
-    if dirs.is_empty() {
-        bail!("{} holds no Actor directory (.actor/actor.json)", root.display());
-    }
-    for dir in dirs {
-        let d = dir.clone();
-        let pkg = tokio::task::spawn_blocking(move || package::prepare(&d)).await??;
-        let def = pkg.definition.clone();
-        let patch = || ActorPatch {
-            name: Some(def.name.clone()),
-            title: def.title.clone(),
-            description: def.description.clone(),
-            default_run_options: Some(def.default_run_options.clone()),
-            versions: Some(vec![ActorVersion {
-                version_number: def.version.clone(),
-                source_type: Some("WASM_COMPONENT".into()),
-                build_tag: Some(def.build_tag.clone().unwrap_or_else(|| "latest".into())),
-                actor_definition: Some(def.clone()),
-                extra: Default::default(),
-            }]),
-            ..Default::default()
-        };
-        let actor = match platform.get_actor(&def.name) {
-            Ok(a) => platform.update_actor(&a.id, patch())?,
-            Err(_) => platform.create_actor(patch())?,
-        };
-        let build = platform.build_actor(&actor.id, Some(&def.version), None, pkg.component).await?;
-        println!("Actor {} ready (build {})", actor.full_name(), build.build_number);
-    }
-    Ok(())
+    wactor::server::run(listener, options, shutdown_signal()).await
 }
 
 async fn shutdown_signal() {
@@ -349,5 +279,4 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
-    tracing::info!("shutting down");
 }

@@ -1,0 +1,106 @@
+//! The server as a library: [`run`] opens the platform on a data
+//! directory, registers the Actors to preload, resumes interrupted runs,
+//! serves the HTTP API on a listener until `shutdown` resolves, and then
+//! stops the runs as migrations. `main.rs` only parses arguments.
+
+mod connections;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use tokio::net::TcpListener;
+
+pub use self::connections::HttpLimits;
+use crate::cli::package;
+use crate::platform::actors::{ActorPatch, ActorVersion};
+use crate::platform::{Platform, PlatformOptions};
+
+/// Everything `wactor serve` is told.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub platform: PlatformOptions,
+    /// Actor directories (or folders of them) registered and built at start.
+    pub preload: Vec<PathBuf>,
+    /// How long running runs get after `migrating` before they are stopped.
+    pub shutdown_grace: Duration,
+    pub http: HttpLimits,
+}
+
+/// Runs a server on `listener` until `shutdown` resolves.
+pub async fn run(listener: TcpListener, options: ServeOptions, shutdown: impl Future<Output = ()>) -> Result<()> {
+    let addr = listener.local_addr()?;
+    let data_dir = options.platform.data_dir.clone();
+    let platform_options = options.platform.clone();
+    let platform = tokio::task::spawn_blocking(move || Platform::open(platform_options)).await??;
+    platform.start_background();
+    for dir in &options.preload {
+        preload_dir(&platform, dir).await?;
+    }
+    let resumed = platform.resume_interrupted_runs().await?;
+    if resumed > 0 {
+        println!("Resumed {resumed} interrupted run(s)");
+    }
+    println!("wactor listening on http://{addr}");
+    println!("API token: {}", platform.config.token);
+    println!("data dir: {}", data_dir.display());
+    let app = crate::api::app(platform.clone());
+    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let http = tokio::spawn(connections::serve(listener, app, options.http.clone(), async move {
+        let _ = http_stopped.await;
+    }));
+    shutdown.await;
+    tracing::info!("shutting down");
+    // Runs first (they stop as migrations and resume on the next start), then HTTP.
+    platform.shutdown(options.shutdown_grace).await;
+    let _ = stop_http.send(());
+    let _ = http.await;
+    platform.flush().await?;
+    Ok(())
+}
+
+/// Registers and builds every Actor directory under `root` (or `root` itself).
+async fn preload_dir(platform: &Arc<Platform>, root: &Path) -> Result<()> {
+    let dirs: Vec<PathBuf> = if root.join(".actor/actor.json").exists() {
+        vec![root.to_path_buf()]
+    } else {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(root)
+            .with_context(|| format!("reading {}", root.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.join(".actor/actor.json").exists())
+            .collect();
+        v.sort();
+        v
+    };
+    if dirs.is_empty() {
+        bail!("{} holds no Actor directory (.actor/actor.json)", root.display());
+    }
+    for dir in dirs {
+        let d = dir.clone();
+        let pkg = tokio::task::spawn_blocking(move || package::prepare(&d)).await??;
+        let def = pkg.definition.clone();
+        let patch = || ActorPatch {
+            name: Some(def.name.clone()),
+            title: def.title.clone(),
+            description: def.description.clone(),
+            default_run_options: Some(def.default_run_options.clone()),
+            versions: Some(vec![ActorVersion {
+                version_number: def.version.clone(),
+                source_type: Some("WASM_COMPONENT".into()),
+                build_tag: Some(def.build_tag.clone().unwrap_or_else(|| "latest".into())),
+                actor_definition: Some(def.clone()),
+                extra: Default::default(),
+            }]),
+            ..Default::default()
+        };
+        let actor = match platform.get_actor(&def.name) {
+            Ok(a) => platform.update_actor(&a.id, patch())?,
+            Err(_) => platform.create_actor(patch())?,
+        };
+        let build = platform.build_actor(&actor.id, Some(&def.version), None, pkg.component).await?;
+        println!("Actor {} ready (build {})", actor.full_name(), build.build_number);
+    }
+    Ok(())
+}
