@@ -9,6 +9,7 @@ mod host;
 mod limiter;
 mod output;
 mod standby;
+mod threads;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -235,8 +236,17 @@ impl WasmExecutor {
         self.pres.lock().remove(build_id);
     }
 
-    /// Runs the component's `run` export to completion, a trap, or a stop.
-    pub async fn execute(&self, job: RunJob) -> Report {
+    /// Runs the component's `run` export to completion, a trap, or a stop,
+    /// on the guest threads (never the ones serving HTTP).
+    pub async fn execute(self: &Arc<Self>, job: RunJob) -> Report {
+        let this = self.clone();
+        match threads::spawn(async move { this.execute_here(job).await }).await {
+            Ok(report) => report,
+            Err(panic) => Report { outcome: Outcome::Crashed(format!("The executor failed (internal error: {panic})")), mem_max_bytes: 0 },
+        }
+    }
+
+    async fn execute_here(&self, job: RunJob) -> Report {
         let memory_limit = job.run.options.memory_mbytes as u64 * 1024 * 1024;
         let pre = match self.load(&job.build.id) {
             Ok(Prepared { batch: Some(pre), .. }) => pre,

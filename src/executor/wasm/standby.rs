@@ -23,7 +23,10 @@ use crate::executor::{HttpRequest, HttpResponse, HttpServer, Outcome, RunJob, Se
 /// the request deadline before its instance is dropped.
 const BODY_GRACE: Duration = Duration::from_secs(1);
 
-pub struct WasmHttpServer {
+/// A Standby run's server; its requests execute on the guest threads.
+pub struct WasmHttpServer(Arc<Serving>);
+
+struct Serving {
     executor: Arc<WasmExecutor>,
     pre: ProxyPre<RunState>,
     job: RunJob,
@@ -39,9 +42,11 @@ impl WasmHttpServer {
         let env = crate::executor::env::actor_env(&job);
         let memory_limit = job.run.options.memory_mbytes as u64 * 1024 * 1024;
         let host = HostCtx::new(&job);
-        WasmHttpServer { executor, pre, job, env, host, memory_limit, request_timeout }
+        WasmHttpServer(Arc::new(Serving { executor, pre, job, env, host, memory_limit, request_timeout }))
     }
+}
 
+impl Serving {
     /// What a failed handler call means for the client.
     fn failure(&self, e: &wasmtime::Error, what: &str) -> ServeError {
         if let Some(Interrupted(reason)) = e.downcast_ref::<Interrupted>() {
@@ -67,12 +72,17 @@ impl WasmHttpServer {
 impl HttpServer for WasmHttpServer {
     async fn handle(&self, request: HttpRequest) -> Result<HttpResponse, ServeError> {
         let what = format!("{} {}", request.method(), request.uri().path());
-        let span = tracing::debug_span!("standby_request", run_id = %self.job.run.id, request = %what);
-        self.serve(request, what).instrument(span).await
+        let span = tracing::debug_span!("standby_request", run_id = %self.0.job.run.id, request = %what);
+        let serving = self.0.clone();
+        // The handler runs on the guest threads; a client that goes away drops (and so cancels) it.
+        match super::threads::spawn(async move { serving.serve(request, what).await }.instrument(span)).await {
+            Ok(answer) => answer,
+            Err(panic) => Err(ServeError::Crashed(format!("the executor failed (internal error: {panic})"))),
+        }
     }
 }
 
-impl WasmHttpServer {
+impl Serving {
     async fn serve(&self, request: HttpRequest, what: String) -> Result<HttpResponse, ServeError> {
         let now = Instant::now();
         let deadline = now.checked_add(self.request_timeout).unwrap_or(now + Duration::from_secs(crate::limits::MAX_STANDBY_REQUEST_TIMEOUT_SECS));
@@ -107,7 +117,7 @@ impl WasmHttpServer {
             let proxy = pre.instantiate_async(&mut store).await?;
             proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await
         });
-        // The guest runs right here until it answers: most handlers finish
+        // The guest runs right here, in this guest task, until it answers: most handlers finish
         // with their whole body buffered, and then no task is spawned. One
         // that streams on after the head goes on in a task of its own,
         // bounded by the deadline (the epoch stops it if busy, the timeout
