@@ -41,6 +41,16 @@ pub struct Limits {
     pub max_keys_per_page: usize,
     /// Items a guest may read in one `get-items` call.
     pub max_items_per_guest_read: u32,
+    /// Largest body of one outbound request a guest sends.
+    pub max_outbound_request_bytes: u64,
+    /// Largest body of one outbound response a guest receives (a page, a file).
+    pub max_outbound_response_bytes: u64,
+    /// Outbound requests one run may have in flight: each holds a socket.
+    pub max_outbound_requests_in_flight: usize,
+    /// Longest an outbound connection (DNS, TCP, TLS) may take.
+    pub outbound_connect_timeout_secs: u64,
+    /// Longest an outbound response may take to start, or pause between chunks.
+    pub outbound_response_timeout_secs: u64,
     /// Rows one dataset export response holds at most (`unwind` multiplies
     /// rows; the pagination headers tell the client where to continue).
     pub max_export_rows: u64,
@@ -98,6 +108,11 @@ impl Default for Limits {
             max_keys_per_page: 1000,
             max_items_per_guest_read: 10_000,
             max_guest_read_bytes: 16 * 1024 * 1024,
+            max_outbound_request_bytes: 16 * 1024 * 1024,
+            max_outbound_response_bytes: 128 * 1024 * 1024,
+            max_outbound_requests_in_flight: 64,
+            outbound_connect_timeout_secs: 30,
+            outbound_response_timeout_secs: 300,
             max_export_rows: 1_000_000,
             max_export_bytes: 256 * 1024 * 1024,
             max_wait_for_finish_secs: 60,

@@ -51,6 +51,10 @@ struct ServeArgs {
     /// Docker network mode of container runs (`host` lets them reach the API on 127.0.0.1).
     #[arg(long, default_value = "host")]
     docker_network: String,
+    /// Let guests' outbound HTTP reach loopback, private and link-local addresses
+    /// (this server's own API among them): for development only.
+    #[arg(long)]
+    allow_private_outbound: bool,
     /// Register (and build) every Actor directory under these folders at start.
     #[arg(long)]
     preload: Vec<PathBuf>,
@@ -72,6 +76,9 @@ struct ServeArgs {
     /// How often runs get `persist-state` (a run may ask for its own interval).
     #[arg(long, default_value_t = Limits::default().persist_state_interval_millis)]
     persist_state_interval_millis: u64,
+    /// Reboots one run may do; a run rebooting itself in a loop is refused after this.
+    #[arg(long, default_value_t = Limits::default().max_reboots_per_run)]
+    max_reboots_per_run: u32,
     /// How long a Standby request waits for a free run before a 503 with Retry-After.
     #[arg(long, default_value_t = Limits::default().standby_queue_wait_secs)]
     standby_queue_wait_secs: u64,
@@ -239,6 +246,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         max_standby_queue_per_actor: args.standby_queue_per_actor,
         max_standby_runs_per_actor: args.standby_runs_per_actor,
         standby_readiness_timeout_secs: args.standby_readiness_timeout_secs,
+        max_reboots_per_run: args.max_reboots_per_run,
         ..Limits::default()
     };
     let options = ServeOptions {
@@ -249,6 +257,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             username: args.username,
             standby_domain: args.standby_domain,
             docker_network: args.docker_network,
+            allow_private_outbound: args.allow_private_outbound,
             limits,
             durability: args.durability,
         },

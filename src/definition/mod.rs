@@ -48,6 +48,10 @@ pub struct ActorDefinition {
     pub environment_variables: Option<serde_json::Map<String, Value>>,
     #[serde(default)]
     pub uses_standby_mode: Option<bool>,
+    /// The hosts the Actor's outbound HTTP may reach (`[scheme://]host[:port]`,
+    /// `*` and `*.domain` allowed); none given: every public host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_hosts: Option<Vec<String>>,
     /// Standby settings (Apify's `actorStandby`); the Actor's own settings override them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor_standby: Option<StandbyOptions>,
@@ -216,6 +220,7 @@ impl ActorDefinition {
             InputSchema::compile(schema).map_err(|e| format!("input schema: {e}"))?;
         }
         self.default_run_options.validate(limits)?;
+        crate::platform::outbound::OutboundPolicy::new(self.allowed_hosts.as_deref(), false)?;
         if let Some(standby) = &self.actor_standby {
             standby.validate(limits)?;
         }

@@ -111,4 +111,6 @@ pub struct RunUsage {
     pub mem_peak_bytes: std::sync::atomic::AtomicU64,
     /// Epoch ticks the guest spent executing (one tick = `EPOCH_TICK`).
     pub busy_ticks: std::sync::atomic::AtomicU64,
+    /// Outbound HTTP requests the guest sent.
+    pub outbound_requests: std::sync::atomic::AtomicU64,
 }

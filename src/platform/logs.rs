@@ -6,7 +6,9 @@
 //! no file (and inode) per run, and the same group commit as every other
 //! write, so a crash never leaves a log that disagrees with its run.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+
 use parking_lot::Mutex;
 
 use crate::ids;
@@ -16,6 +18,9 @@ use crate::platform::db::{owned_key, owner_prefix, remove_owned};
 pub struct LogStore {
     chunks: sled::Tree,
     max_bytes: u64,
+    /// The writers open now: every writer of one run is the same one, so
+    /// two never append at the same offset (and overwrite each other).
+    open: Arc<Mutex<HashMap<String, Weak<Mutex<LogInner>>>>>,
 }
 
 fn chunk_key(run_id: &str, offset: u64) -> Vec<u8> {
@@ -29,11 +34,23 @@ fn chunk_offset(key: &[u8]) -> u64 {
 
 impl LogStore {
     pub fn new(chunks: sled::Tree, max_bytes: u64) -> LogStore {
-        LogStore { chunks, max_bytes }
+        LogStore { chunks, max_bytes, open: Arc::default() }
     }
 
-    /// Opens (or reopens, after a restart) the log of a run for appending.
+    /// The log of a run for appending: the writer already open for it, or
+    /// a new one that goes on after what is stored (after a restart).
     pub fn writer(&self, run_id: &str) -> sled::Result<RunLog> {
+        let mut open = self.open.lock();
+        if let Some(inner) = open.get(run_id).and_then(Weak::upgrade) {
+            return Ok(RunLog { inner });
+        }
+        open.retain(|_, w| w.strong_count() > 0);
+        let log = self.new_writer(run_id)?;
+        open.insert(run_id.to_owned(), Arc::downgrade(&log.inner));
+        Ok(log)
+    }
+
+    fn new_writer(&self, run_id: &str) -> sled::Result<RunLog> {
         let written = match self.chunks.scan_prefix(owner_prefix(run_id)).next_back() {
             Some(entry) => {
                 let (k, v) = entry?;

@@ -9,6 +9,7 @@ pub mod durability;
 pub mod error;
 pub mod events;
 pub mod logs;
+pub mod outbound;
 pub mod runs;
 pub mod standby;
 pub mod storage;
@@ -46,6 +47,8 @@ pub struct PlatformOptions {
     pub standby_domain: String,
     /// Docker network mode of container runs (`host`: they reach the API on 127.0.0.1).
     pub docker_network: String,
+    /// Let guests' outbound requests reach loopback and private addresses (development only).
+    pub allow_private_outbound: bool,
     pub limits: Limits,
     pub durability: durability::Durability,
 }
@@ -62,6 +65,7 @@ pub struct Config {
     pub user_id: String,
     pub standby_domain: String,
     pub docker_network: String,
+    pub allow_private_outbound: bool,
     pub limits: Limits,
 }
 
@@ -109,6 +113,7 @@ impl Platform {
             user_id: user_id.clone(),
             standby_domain: opts.standby_domain.trim_matches('.').to_ascii_lowercase(),
             docker_network: opts.docker_network.clone(),
+            allow_private_outbound: opts.allow_private_outbound,
             limits: opts.limits.clone(),
         };
         let executor = Arc::new(WasmExecutor::new(&opts.data_dir.join("components"), &opts.limits)?);

@@ -108,6 +108,9 @@ pub struct RunStats {
     pub mem_max_bytes: Option<u64>,
     #[serde(default)]
     pub compute_units: f64,
+    /// wactor: outbound HTTP requests the Actor sent.
+    #[serde(default)]
+    pub outbound_requests: u64,
 }
 
 /// A run, stored in the shape the API returns (computed fields are added by the API).

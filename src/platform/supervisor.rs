@@ -411,7 +411,8 @@ impl Platform {
         }
         let (status, exit_code, message) = conclude(stopping, report.as_ref(), run.options.timeout_secs);
         let mem = report.map(|r| r.mem_max_bytes).unwrap_or(0);
-        let finished = self.finish_run(&run.id, status, exit_code, message, Some((elapsed, mem)))?;
+        let outbound = usage.outbound_requests.load(std::sync::atomic::Ordering::Relaxed);
+        let finished = self.finish_run(&run.id, status, exit_code, message, Some((elapsed, mem, outbound)))?;
         log.system(&format!(
             "Run finished: {}{}",
             finished.status.as_str(),
@@ -488,7 +489,7 @@ impl Platform {
         status: RunStatus,
         exit_code: Option<i32>,
         default_message: Option<String>,
-        usage: Option<(Duration, u64)>,
+        usage: Option<(Duration, u64, u64)>,
     ) -> Result<Run> {
         let now = ids::now();
         let run = self.modify_run(run_id, |run| {
@@ -507,7 +508,8 @@ impl Platform {
                 }
             }
             run.is_status_message_terminal = Some(true);
-            if let Some((elapsed, mem)) = usage {
+            if let Some((elapsed, mem, outbound)) = usage {
+                run.stats.outbound_requests = outbound;
                 run.stats.duration_millis = Some(elapsed.as_millis() as u64);
                 run.stats.run_time_secs = Some(elapsed.as_secs_f64());
                 run.stats.mem_max_bytes = Some(mem);

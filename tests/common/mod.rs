@@ -97,6 +97,18 @@ impl Server {
         Server { child, url, data_dir: data_dir.to_path_buf(), http: reqwest::Client::new() }
     }
 
+    /// The server's process ID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The server's peak resident memory so far, in bytes (`VmHWM`).
+    pub fn peak_rss_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let kb: u64 = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).unwrap().trim().trim_end_matches("kB").trim().parse().unwrap();
+        kb * 1024
+    }
+
     pub fn api(&self, path: &str) -> String {
         format!("{}/v2{}", self.url, path)
     }

@@ -40,6 +40,7 @@ pub mod bindings {
     });
 }
 
+pub mod fetch;
 pub mod http;
 
 #[doc(hidden)]
@@ -205,6 +206,11 @@ impl Dataset {
             serde_json::Value::Array(a) => a.iter().map(serde_json::to_string).collect::<std::result::Result<Vec<_>, _>>()?,
             one => vec![serde_json::to_string(&one)?],
         };
+        Ok(self.inner.push_items(&texts)?)
+    }
+
+    /// Pushes items already serialised, one JSON object per text (no re-encoding).
+    pub fn push_texts(&self, texts: Vec<String>) -> Result<()> {
         Ok(self.inner.push_items(&texts)?)
     }
 

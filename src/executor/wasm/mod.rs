@@ -7,6 +7,7 @@
 
 mod host;
 mod limiter;
+mod outbound;
 mod output;
 mod standby;
 mod threads;
@@ -26,6 +27,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use self::host::{bindings::ActorPre, HostCtx};
 use self::limiter::{MemoryLimitExceeded, MemoryLimiter};
+use self::outbound::{OutboundHttp, OutboundShared};
 use super::{HttpServer, Outcome, Report, RunJob, StopReason};
 use crate::limits::Limits;
 use crate::platform::actors::ComponentExports;
@@ -53,6 +55,7 @@ pub struct RunState {
     table: ResourceTable,
     limiter: MemoryLimiter,
     host: HostCtx,
+    outbound: OutboundHttp,
 }
 
 impl WasiView for RunState {
@@ -63,7 +66,7 @@ impl WasiView for RunState {
 
 impl WasiHttpView for RunState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: Default::default() }
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.outbound }
     }
 }
 
@@ -264,6 +267,7 @@ impl WasmExecutor {
         let mut store = self.new_store(
             output::wasi_ctx(&env, &job),
             HostCtx::new(&job),
+            OutboundShared::for_run(&job),
             memory_limit,
             job.usage.clone(),
             job.stop.clone(),
@@ -290,13 +294,14 @@ impl WasmExecutor {
         &self,
         wasi: WasiCtx,
         host: HostCtx,
+        outbound: Arc<OutboundShared>,
         memory_limit: u64,
         usage: Arc<RunUsage>,
         stop: watch::Receiver<Option<StopReason>>,
         deadline: Option<tokio::time::Instant>,
     ) -> Store<RunState> {
         let limiter = MemoryLimiter::new(memory_limit, usage.clone());
-        let mut store = Store::new(&self.engine, RunState { wasi, http: WasiHttpCtx::new(), table: ResourceTable::new(), limiter, host });
+        let mut store = Store::new(&self.engine, RunState { wasi, http: WasiHttpCtx::new(), table: ResourceTable::new(), limiter, host, outbound: OutboundHttp(outbound) });
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {

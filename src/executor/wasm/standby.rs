@@ -16,6 +16,7 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::WasiHttpView;
 
 use super::host::HostCtx;
+use super::outbound::OutboundShared;
 use super::{classify_error, output, Interrupted, RunState, WasmExecutor};
 use crate::executor::{HttpRequest, HttpResponse, HttpServer, Outcome, RunJob, ServeError, StopReason};
 
@@ -33,6 +34,7 @@ struct Serving {
     env: Vec<(String, String)>,
     /// Cloned into each request's store.
     host: HostCtx,
+    outbound: Arc<OutboundShared>,
     memory_limit: u64,
     request_timeout: Duration,
 }
@@ -42,7 +44,8 @@ impl WasmHttpServer {
         let env = crate::executor::env::actor_env(&job);
         let memory_limit = job.run.options.memory_mbytes as u64 * 1024 * 1024;
         let host = HostCtx::new(&job);
-        WasmHttpServer(Arc::new(Serving { executor, pre, job, env, host, memory_limit, request_timeout }))
+        let outbound = OutboundShared::for_run(&job);
+        WasmHttpServer(Arc::new(Serving { executor, pre, job, env, host, outbound, memory_limit, request_timeout }))
     }
 }
 
@@ -96,6 +99,7 @@ impl Serving {
         let mut store = self.executor.new_store(
             output::wasi_ctx(&self.env, &self.job),
             self.host.clone(),
+            self.outbound.clone(),
             self.memory_limit,
             self.job.usage.clone(),
             self.job.stop.clone(),

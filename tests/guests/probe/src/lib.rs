@@ -15,6 +15,12 @@ struct Input {
     batch: u64,
     #[serde(default)]
     code: i32,
+    #[serde(default)]
+    urls: Vec<String>,
+    #[serde(default)]
+    port: u16,
+    #[serde(default)]
+    mbytes: usize,
 }
 
 fn default_batch() -> u64 {
@@ -141,6 +147,51 @@ fn main(input: Input) -> wactor_sdk::Result<()> {
                 queue.mark_handled(&request)?;
             }
             set_value("OUTPUT", &json!({"order": order, "dedup": again.was_already_present, "bad": bad.to_string(), "queue": queue.id()}))
+        }
+        "fetch" => {
+            // Outbound HTTP to each URL: what came back, or the error.
+            let results: Vec<_> = input
+                .urls
+                .iter()
+                .map(|url| match wactor_sdk::fetch::get(url) {
+                    Ok(r) => json!({"url": url, "status": r.status, "body": r.text()}),
+                    Err(e) => json!({"url": url, "error": e.to_string()}),
+                })
+                .collect();
+            set_value("OUTPUT", &results)
+        }
+        "tcp" => {
+            // A raw socket past wasi:http: there must be none.
+            let connected = std::net::TcpStream::connect(("127.0.0.1", input.port));
+            set_value("OUTPUT", &json!({"connected": connected.is_ok(), "error": connected.err().map(|e| e.to_string())}))
+        }
+        "bigpush" => {
+            // One item of `mbytes` MB in one host call: refused on its size, before the host parses it.
+            let text = format!("{{\"x\":\"{}\"}}", "a".repeat(input.mbytes << 20));
+            let err = Dataset::open_default()?.push_texts(vec![text]).unwrap_err();
+            set_value("OUTPUT", &json!({"error": err.to_string()}))
+        }
+        "reboot-on-migrating" => {
+            // As the JavaScript SDK does: answer `migrating` with a reboot.
+            let mut starts = PersistedState::<u64>::load("STARTS")?;
+            *starts += 1;
+            starts.save()?;
+            if *starts > 1 {
+                return set_value("OUTPUT", &json!({ "starts": *starts }));
+            }
+            loop {
+                if let Event::Migrating { .. } = events::wait() {
+                    wactor_sdk::reboot()?;
+                    return Err(Error::msg("reboot returned"));
+                }
+            }
+        }
+        "reboot-loop" => {
+            // Reboots itself at every start until the platform refuses.
+            match wactor_sdk::reboot() {
+                Ok(()) => Err(Error::msg("reboot returned")),
+                Err(e) => set_value("OUTPUT", &json!({"refused": e.to_string(), "run": wactor_sdk::run_info().run_id})),
+            }
         }
         other => Err(Error::msg(format!("unknown mode {other}"))),
     }
