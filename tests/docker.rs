@@ -608,3 +608,69 @@ async fn a_standby_container_that_never_serves_fails_its_run_and_its_requests_sa
     tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
     assert_eq!(containers_of(&run_id), 0);
 }
+
+const JS_SDK_IMAGE: &str = "wactor-test/js-sdk:1";
+const JS_IMAGE: &str = "wactor-test/js-actor:1";
+
+/// The JavaScript SDK image (this machine's Node.js and the `apify` package; built once per Docker host).
+fn js_image_ready() -> bool {
+    static READY: OnceLock<bool> = OnceLock::new();
+    *READY.get_or_init(|| {
+        if !docker_ready() {
+            return false;
+        }
+        let have = Command::new("docker").args(["image", "inspect", JS_SDK_IMAGE]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        if !have.is_ok_and(|s| s.success()) {
+            let status = Command::new(common::repo().join("tests/docker/js-actor/build-image.sh")).arg(JS_SDK_IMAGE).status().unwrap();
+            assert!(status.success(), "building the JavaScript SDK image failed");
+        }
+        let mut build = Command::new("docker")
+            .args(["build", "-q", "-t", JS_IMAGE, "-f", "-"])
+            .arg(common::repo().join("tests/docker/js-actor"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        write!(build.stdin.take().unwrap(), "FROM {JS_SDK_IMAGE}\nCOPY main.mjs /actor/main.mjs\n").unwrap();
+        assert!(build.wait().unwrap().success(), "adding main.mjs to the JavaScript SDK image failed");
+        true
+    })
+}
+
+/// Issue 10, defect 14: the real JavaScript SDK answers `migrating` with
+/// `Actor.reboot()`; during a shutdown that reboot must become the migration,
+/// never a new container on the server going down.
+#[tokio::test]
+async fn the_real_js_sdk_rebooting_on_migrating_joins_the_migration() {
+    if !js_image_ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_with(dir.path(), false, &["--shutdown-grace-secs", "3"]);
+    assert_eq!(create_container_actor(&s, "js", JS_IMAGE).await.status(), 201);
+    let run = start_run(&s, "js", &json!({})).await;
+    let run_id = run["id"].as_str().unwrap().to_owned();
+    // Wait for the first start to be up (its log says so).
+    let mut up = false;
+    for _ in 0..600 {
+        if log_of(&s, &run).await.contains("start 1") {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(up, "the JavaScript Actor did not start: {}", log_of(&s, &run).await);
+    s.stop();
+    assert_eq!(containers_of(&run_id), 0, "a container outlived its server");
+    let s = Server::start_in(dir.path(), false);
+    let done = s.get_json(&format!("/actor-runs/{run_id}?waitForFinish=60")).await["data"].clone();
+    let log = log_of(&s, &run).await;
+    assert_eq!(done["status"], "SUCCEEDED", "{done}\n{log}");
+    assert!(log.contains("A reboot was asked for while the server shuts down"), "{log}");
+    // One container before the shutdown, one after it.
+    assert_eq!(log.matches("start 1").count(), 1, "{log}");
+    assert_eq!(log.matches("start 2").count(), 1, "{log}");
+    let output = s.get_json(&format!("/key-value-stores/{}/records/OUTPUT", run["defaultKeyValueStoreId"].as_str().unwrap())).await;
+    assert_eq!(output, json!({"starts": 2}));
+}
