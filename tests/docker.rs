@@ -647,7 +647,7 @@ async fn the_real_js_sdk_rebooting_on_migrating_joins_the_migration() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let s = Server::start_with(dir.path(), false, &["--shutdown-grace-secs", "3"]);
+    let s = Server::start_in(dir.path(), false);
     assert_eq!(create_container_actor(&s, "js", JS_IMAGE).await.status(), 201);
     let run = start_run(&s, "js", &json!({})).await;
     let run_id = run["id"].as_str().unwrap().to_owned();
