@@ -67,6 +67,7 @@ pub fn app(platform: Arc<Platform>) -> Router {
         // Standby requests go to their Actor as they came (no decoding, no API auth).
         .layer(from_fn_with_state(platform.clone(), standby::route))
         .layer(TraceLayer::new_for_http())
+        .layer(contain_panics())
         .layer(
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
@@ -91,6 +92,20 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .map_err(|e| crate::platform::error::PlatformError::internal(format!("a storage task failed: {e}")))?
 }
 
+/// A panic in a handler answers 500 with Apify's error body (and is
+/// logged) instead of dropping the connection; the server goes on.
+pub fn contain_panics() -> tower_http::catch_panic::CatchPanicLayer<fn(Box<dyn std::any::Any + Send>) -> Response> {
+    fn answer(panic: Box<dyn std::any::Any + Send>) -> Response {
+        tracing::error!(panic = %crate::panic_message(&panic), "a request handler panicked");
+        axum::response::IntoResponse::into_response(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal-server-error",
+            "The server failed on this request; the failure was logged",
+        ))
+    }
+    tower_http::catch_panic::CatchPanicLayer::custom(answer as fn(_) -> _)
+}
+
 /// A write is acknowledged only once it is durable (see `platform::durability`).
 async fn commit_writes(State(p): State<Arc<Platform>>, req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let writes = !matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS);
@@ -112,4 +127,26 @@ async fn me(State(p): State<Arc<Platform>>) -> Response {
         "profile": {},
         "proxy": {"password": "", "groups": []},
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_and_the_router_goes_on() {
+        let app = axum::Router::new()
+            .route("/boom", axum::routing::get(|| async { panic!("on purpose") as &'static str }))
+            .route("/ok", axum::routing::get(|| async { "ok" }))
+            .layer(super::contain_panics());
+        let resp = app.clone().oneshot(Request::get("/boom").body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(resp.status(), 500);
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 16).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"]["type"], "internal-server-error");
+        let resp = app.oneshot(Request::get("/ok").body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(resp.status(), 200);
+    }
 }

@@ -12,6 +12,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post, put};
 use axum::Router;
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 use super::body::read_body;
@@ -145,12 +146,37 @@ async fn add_request(State(p): P, Path(ids): Ids, q: Params, body: Body) -> ApiR
     Ok(views::created(processed_view(&processed[0])))
 }
 
+/// A batch body: a JSON array, split without parsing its elements. The
+/// first `MAX_BATCH_REQUESTS` are processed; the rest are only looked at for
+/// what the answer reports, so a 9 MB body never becomes a tree of values.
+async fn batch_body(p: &Platform, body: Body, what: &str) -> ApiResult<Vec<Box<RawValue>>> {
+    let bytes = read_body(body, p.config.limits.max_push_bytes).await?;
+    serde_json::from_slice::<Vec<Box<RawValue>>>(&bytes).map_err(|e| ApiError::bad_request("invalid-value", format!("The body must be a JSON array of {what}: {e}")))
+}
+
+/// What the answer says of a request left unprocessed.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Unprocessed {
+    unique_key: Option<Value>,
+    url: Option<Value>,
+    method: Option<Value>,
+}
+
+fn unprocessed_view(raw: &RawValue) -> ApiResult<Value> {
+    let r: Unprocessed = serde_json::from_str(raw.get()).map_err(|_| ApiError::bad_request("invalid-value", "Each request must be a JSON object"))?;
+    Ok(json!({"uniqueKey": r.unique_key.or(r.url.clone()), "url": r.url, "method": r.method.unwrap_or(json!("GET"))}))
+}
+
 async fn batch_add(State(p): P, Path(ids): Ids, q: Params, body: Body) -> ApiResult<Response> {
     let id = queue_id(&p, &ids)?;
-    let Value::Array(items) = json(&p, body).await? else {
-        return Err(ApiError::bad_request("invalid-value", "The body must be a JSON array of requests"));
-    };
-    let requests = items.into_iter().map(|v| object(v, "Each request")).collect::<ApiResult<Vec<_>>>()?;
+    let mut items = batch_body(&p, body, "requests").await?;
+    let rest = items.split_off(items.len().min(MAX_BATCH_REQUESTS));
+    let requests = items
+        .iter()
+        .map(|raw| serde_json::from_str::<Value>(raw.get()).map_err(|e| ApiError::bad_request("invalid-value", e.to_string())).and_then(|v| object(v, "Each request")))
+        .collect::<ApiResult<Vec<_>>>()?;
+    let rest = rest.iter().map(|raw| unprocessed_view(raw)).collect::<ApiResult<Vec<_>>>()?;
     let (processed, unprocessed) = p.queues.add(&id, requests, q.flag("forefront")?, &client_key(&q)?)?;
     let processed: Vec<Value> = processed
         .iter()
@@ -160,26 +186,25 @@ async fn batch_add(State(p): P, Path(ids): Ids, q: Params, body: Body) -> ApiRes
             v
         })
         .collect();
-    let unprocessed: Vec<Value> = unprocessed
+    let mut unprocessed: Vec<Value> = unprocessed
         .iter()
         .map(|r| json!({"uniqueKey": r.get("uniqueKey").or(r.get("url")), "url": r.get("url"), "method": r.get("method").cloned().unwrap_or(json!("GET"))}))
         .collect();
+    unprocessed.extend(rest);
     Ok(views::created(json!({"processedRequests": processed, "unprocessedRequests": unprocessed})))
 }
 
 async fn batch_delete(State(p): P, Path(ids): Ids, q: Params, body: Body) -> ApiResult<Response> {
     let id = queue_id(&p, &ids)?;
-    let Value::Array(items) = json(&p, body).await? else {
-        return Err(ApiError::bad_request("invalid-value", "The body must be a JSON array of {id} or {uniqueKey} objects"));
-    };
+    let mut items = batch_body(&p, body, "{id} or {uniqueKey} objects").await?;
     let client = client_key(&q)?;
     // At most a batch's worth per request, as for adds; the rest comes back
-    // unprocessed. Every request of the batch is checked before any is deleted.
-    let mut items = items.into_iter();
+    // unprocessed as it was sent. Every request of the batch is checked before any is deleted.
+    let rest = items.split_off(items.len().min(MAX_BATCH_REQUESTS));
     let batch: Vec<(Value, String)> = items
-        .by_ref()
-        .take(MAX_BATCH_REQUESTS)
-        .map(|item| {
+        .iter()
+        .map(|raw| {
+            let item: Value = serde_json::from_str(raw.get()).map_err(|e| ApiError::bad_request("invalid-value", e.to_string()))?;
             let request_id = match (item.get("id").and_then(Value::as_str), item.get("uniqueKey").and_then(Value::as_str)) {
                 (Some(id), _) => id.to_owned(),
                 (None, Some(key)) => crate::platform::storage::queue::request_id(key),
@@ -188,7 +213,7 @@ async fn batch_delete(State(p): P, Path(ids): Ids, q: Params, body: Body) -> Api
             Ok((item, request_id))
         })
         .collect::<ApiResult<_>>()?;
-    let (mut processed, mut unprocessed) = (Vec::new(), Vec::new());
+    let (mut processed, mut unprocessed) = (Vec::new(), Vec::<serde_json::Value>::new());
     for (item, request_id) in batch {
         match p.queues.delete_request(&id, &request_id, &client) {
             Ok(_) => processed.push(item),
@@ -196,8 +221,19 @@ async fn batch_delete(State(p): P, Path(ids): Ids, q: Params, body: Body) -> Api
             Err(e) => return Err(e.into()),
         }
     }
-    unprocessed.extend(items);
-    Ok(views::data(json!({"processedRequests": processed, "unprocessedRequests": unprocessed})))
+    // The rest goes back byte for byte, never parsed.
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Answer<'a> {
+        processed_requests: Vec<Value>,
+        unprocessed_requests: Vec<&'a RawValue>,
+    }
+    let unprocessed: Vec<Box<RawValue>> = unprocessed.iter().filter_map(|v| serde_json::value::to_raw_value(v).ok()).collect();
+    let answer = Answer {
+        processed_requests: processed,
+        unprocessed_requests: unprocessed.iter().map(AsRef::as_ref).chain(rest.iter().map(AsRef::as_ref)).collect(),
+    };
+    Ok(views::raw_data(&answer))
 }
 
 async fn get_request(State(p): P, Path(ids): Ids) -> ApiResult<Response> {

@@ -24,6 +24,15 @@ pub fn data(v: Value) -> Response {
     Json(json!({ "data": v })).into_response()
 }
 
+/// `{"data": v}` of anything serialisable, without building a `Value` first.
+pub fn raw_data<T: serde::Serialize>(v: &T) -> Response {
+    #[derive(serde::Serialize)]
+    struct Envelope<'a, T> {
+        data: &'a T,
+    }
+    Json(Envelope { data: v }).into_response()
+}
+
 /// `{"data": v}` with 201.
 pub fn created(v: Value) -> Response {
     (StatusCode::CREATED, Json(json!({ "data": v }))).into_response()

@@ -262,6 +262,10 @@ impl Platform {
         delay: Duration,
     ) -> Result<()> {
         let log = self.logs.writer(&run.id).map_err(|e| PlatformError::internal(format!("opening the run log: {e}")))?;
+        #[cfg(test)]
+        if run.meta.origin == tests::PANIC_ORIGIN {
+            panic!("a fault injected by a test");
+        }
         // Wait out the delay, then for a slot; a stop while waiting ends the run right here.
         let slot = async {
             tokio::time::sleep(delay).await;
@@ -807,5 +811,58 @@ fn conclude(stopping: Option<StopReason>, report: Option<&Report>, timeout_secs:
             }
             None => (RunStatus::Failed, None, Some("The run stopped without a result".into())),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use crate::platform::runs::{Run, RunStatus};
+    use crate::platform::{Platform, PlatformOptions};
+
+    /// Runs with this origin panic in their supervisor (a fault only tests inject).
+    pub(super) const PANIC_ORIGIN: &str = "TEST-PANIC";
+
+    #[tokio::test]
+    async fn a_panic_in_a_runs_task_fails_that_run_and_is_not_replayed() {
+        let dir = tempfile::tempdir().unwrap();
+        let platform = Platform::open(PlatformOptions {
+            data_dir: dir.path().to_path_buf(),
+            token: Some("t".into()),
+            public_url: "http://127.0.0.1:1".into(),
+            username: "me".into(),
+            standby_domain: "localhost".into(),
+            docker_network: "host".into(),
+            allow_private_outbound: false,
+            limits: Default::default(),
+            durability: crate::platform::durability::Durability::Periodic,
+        })
+        .unwrap();
+        let now = crate::ids::format_ts(&crate::ids::now());
+        let run: Run = serde_json::from_value(json!({
+            "id": "panickingRun00001", "actId": "a", "userId": "u", "actorTaskId": null, "startedAt": now, "finishedAt": null,
+            "status": "READY", "statusMessage": null, "isStatusMessageTerminal": null, "meta": {"origin": PANIC_ORIGIN},
+            "stats": {}, "options": {"build": "latest", "timeoutSecs": 60, "memoryMbytes": 128, "diskMbytes": 256},
+            "buildId": "b", "buildNumber": "0.1.1", "exitCode": null, "defaultKeyValueStoreId": "k", "defaultDatasetId": "d",
+            "defaultRequestQueueId": "q", "generalAccess": "RESTRICTED", "usageTotalUsd": 0.0, "inputKey": "INPUT",
+        }))
+        .unwrap();
+        crate::platform::db::put_json(&platform.db.runs, &run.id, &run).unwrap();
+        let build = serde_json::from_value(json!({
+            "id": "b", "actId": "a", "userId": "u", "startedAt": now, "finishedAt": now, "status": "SUCCEEDED", "meta": {},
+            "buildNumber": "0.1.1", "actorDefinition": {"name": "x"}, "componentBytes": 0, "componentSha256": "", "statusMessage": null,
+        }))
+        .unwrap();
+        platform.supervise(run.clone(), build);
+        let ended = platform.wait_for_finish(&run.id, Duration::from_secs(10)).await.unwrap();
+        assert_eq!(ended.status, RunStatus::Failed);
+        let message = ended.status_message.unwrap();
+        assert!(message.contains("internal error: a fault injected by a test"), "{message}");
+        assert_eq!(platform.resume_interrupted_runs().await.unwrap(), 0, "a failed run is not resumed");
+        let log = String::from_utf8(platform.logs.read_from(&run.id, 0).unwrap()).unwrap();
+        assert!(log.contains("a fault injected by a test"), "{log}");
     }
 }
