@@ -241,28 +241,27 @@ const PYTHON_IMAGE: &str = "wactor-test/python-actor:2";
 /// The Python SDK image (built once per Docker host: debootstrap + pip, a few minutes).
 fn python_image_ready() -> bool {
     static READY: OnceLock<bool> = OnceLock::new();
-    *READY.get_or_init(|| {
-        if !docker_ready() {
-            return false;
-        }
-        // The SDK image is built once per Docker host (minutes); main.py goes on top each time (a second).
-        let have = Command::new("docker").args(["image", "inspect", PYTHON_SDK_IMAGE]).stdout(Stdio::null()).stderr(Stdio::null()).status();
-        if !have.is_ok_and(|s| s.success()) {
-            let status = Command::new(common::repo().join("tests/docker/python-actor/build-image.sh")).arg(PYTHON_SDK_IMAGE).status().unwrap();
-            assert!(status.success(), "building the Python SDK image failed");
-        }
-        let mut build = Command::new("docker")
-            .args(["build", "-q", "-t", PYTHON_IMAGE, "-f", "-"])
-            .arg(common::repo().join("tests/docker/python-actor"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        write!(build.stdin.take().unwrap(), "FROM {PYTHON_SDK_IMAGE}\nCOPY main.py /actor/main.py\n").unwrap();
-        assert!(build.wait().unwrap().success(), "adding main.py to the Python SDK image failed");
-        true
-    })
+    *READY.get_or_init(|| sdk_image_ready(PYTHON_SDK_IMAGE, "tests/docker/python-actor", PYTHON_IMAGE, "main.py"))
+}
+
+/// An SDK image built once per Docker host by `<dir>/build-image.sh` (minutes),
+/// with the test's `main` file put on top each time (a second) as `image`.
+fn sdk_image_ready(sdk_image: &str, dir: &str, image: &str, main: &str) -> bool {
+    if !docker_ready() {
+        return false;
+    }
+    let dir = common::repo().join(dir);
+    let have = Command::new("docker").args(["image", "inspect", sdk_image]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    if !have.is_ok_and(|s| s.success()) {
+        let status = Command::new(dir.join("build-image.sh")).arg(sdk_image).status().unwrap();
+        assert!(status.success(), "building {sdk_image} failed");
+    }
+    let mut build =
+        Command::new("docker").args(["build", "-q", "-t", image, "-f", "-"]).arg(&dir).stdin(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
+    use std::io::Write;
+    write!(build.stdin.take().unwrap(), "FROM {sdk_image}\nCOPY {main} /actor/{main}\n").unwrap();
+    assert!(build.wait().unwrap().success(), "adding {main} to {sdk_image} failed");
+    true
 }
 
 #[tokio::test]
@@ -615,27 +614,7 @@ const JS_IMAGE: &str = "wactor-test/js-actor:1";
 /// The JavaScript SDK image (this machine's Node.js and the `apify` package; built once per Docker host).
 fn js_image_ready() -> bool {
     static READY: OnceLock<bool> = OnceLock::new();
-    *READY.get_or_init(|| {
-        if !docker_ready() {
-            return false;
-        }
-        let have = Command::new("docker").args(["image", "inspect", JS_SDK_IMAGE]).stdout(Stdio::null()).stderr(Stdio::null()).status();
-        if !have.is_ok_and(|s| s.success()) {
-            let status = Command::new(common::repo().join("tests/docker/js-actor/build-image.sh")).arg(JS_SDK_IMAGE).status().unwrap();
-            assert!(status.success(), "building the JavaScript SDK image failed");
-        }
-        let mut build = Command::new("docker")
-            .args(["build", "-q", "-t", JS_IMAGE, "-f", "-"])
-            .arg(common::repo().join("tests/docker/js-actor"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        write!(build.stdin.take().unwrap(), "FROM {JS_SDK_IMAGE}\nCOPY main.mjs /actor/main.mjs\n").unwrap();
-        assert!(build.wait().unwrap().success(), "adding main.mjs to the JavaScript SDK image failed");
-        true
-    })
+    *READY.get_or_init(|| sdk_image_ready(JS_SDK_IMAGE, "tests/docker/js-actor", JS_IMAGE, "main.mjs"))
 }
 
 /// Issue 10, defect 14: the real JavaScript SDK answers `migrating` with
