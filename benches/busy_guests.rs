@@ -91,8 +91,7 @@ async fn main() {
     // Every guest spinning before the measurement starts.
     for id in &run_ids {
         loop {
-            let run: Value =
-                http.get(format!("{url}/v2/actor-runs/{id}")).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap();
+            let run: Value = http.get(format!("{url}/v2/actor-runs/{id}")).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap();
             if run["data"]["status"] == "RUNNING" {
                 break;
             }
@@ -106,6 +105,7 @@ async fn main() {
         let _ = http.post(format!("{url}/v2/actor-runs/{id}/abort")).bearer_auth(TOKEN).send().await;
     }
     let _ = child.kill();
+    let _ = child.wait();
 
     println!("| request ({requests} sequential) | idle p50 | idle p99 | {guests} busy guests p50 | {guests} busy guests p99 |");
     println!("|---|---|---|---|---|");

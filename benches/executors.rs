@@ -98,15 +98,8 @@ async fn standby_cold(http: &reqwest::Client, url: &str, actor: &str) -> Duratio
     assert!(!ids.is_empty(), "no Standby run after a request: {runs}");
     for id in ids {
         http.post(format!("{url}/v2/actor-runs/{id}/abort")).bearer_auth(TOKEN).send().await.unwrap();
-        let run: Value = http
-            .get(format!("{url}/v2/actor-runs/{id}?waitForFinish=60"))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let run: Value =
+            http.get(format!("{url}/v2/actor-runs/{id}?waitForFinish=60")).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap();
         assert_eq!(run["data"]["status"], "ABORTED", "{run}");
     }
     elapsed

@@ -5,14 +5,16 @@
 //! - [`platform`]: the core. Actors and builds, runs (status state machine
 //!   and the supervisor that drives them), storages on sled (key-value
 //!   stores, datasets, request queues), run logs, Standby run pools
-//!   (`platform::standby`), run web servers (`platform::web_servers`).
-//!   Every capability is a method here.
+//!   (`platform::standby`), run web servers (`platform::web_servers`), the
+//!   token check (`platform::auth`) and the outbound network policy
+//!   (`platform::outbound`). Every capability is a method here.
 //! - [`definition`]: `.actor/actor.json` and the input schema (defaults,
 //!   validation) checked before a run exists.
 //! - [`executor`]: runs a build's code for one run, or answers a Standby
 //!   run's requests ([`executor::HttpServer`]). [`executor::wasm`] hosts
-//!   WASI components in wasmtime; its `host` module is the WIT door onto the
-//!   platform. [`executor::docker`] runs image-based Actors, one container
+//!   WASI components in wasmtime, on threads of their own
+//!   (`executor::wasm::threads`); its `host` module is the WIT door onto the
+//!   platform, and its `outbound` module sends guests' HTTP under the policy. [`executor::docker`] runs image-based Actors, one container
 //!   per run, which reach the platform through the HTTP API.
 //! - [`api`]: the Apify-compatible HTTP API (axum), the other door, the
 //!   Standby router (`<username>--<actor>.<domain>`, `/standby/...`) and the

@@ -256,8 +256,13 @@ fn sdk_image_ready(sdk_image: &str, dir: &str, image: &str, main: &str) -> bool 
         let status = Command::new(dir.join("build-image.sh")).arg(sdk_image).status().unwrap();
         assert!(status.success(), "building {sdk_image} failed");
     }
-    let mut build =
-        Command::new("docker").args(["build", "-q", "-t", image, "-f", "-"]).arg(&dir).stdin(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
+    let mut build = Command::new("docker")
+        .args(["build", "-q", "-t", image, "-f", "-"])
+        .arg(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
     use std::io::Write;
     write!(build.stdin.take().unwrap(), "FROM {sdk_image}\nCOPY {main} /actor/{main}\n").unwrap();
     assert!(build.wait().unwrap().success(), "adding {main} to {sdk_image} failed");

@@ -15,7 +15,11 @@ use serde_json::{json, Value};
 async fn error_of(resp: reqwest::Response) -> (u16, String, String) {
     let status = resp.status().as_u16();
     let body: Value = resp.json().await.unwrap();
-    (status, body["error"]["type"].as_str().unwrap_or_default().to_owned(), body["error"]["message"].as_str().unwrap_or_default().to_owned())
+    (
+        status,
+        body["error"]["type"].as_str().unwrap_or_default().to_owned(),
+        body["error"]["message"].as_str().unwrap_or_default().to_owned(),
+    )
 }
 
 async fn output_of(s: &Server, run: &Value) -> Value {
@@ -404,18 +408,14 @@ async fn rejected_uploads_leave_nothing_and_leftovers_are_collected() {
     let (s, dir) = Server::start();
     let components = dir.path().join("components");
     let files = || {
-        let mut v: Vec<String> = std::fs::read_dir(&components).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let mut v: Vec<String> =
+            std::fs::read_dir(&components).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         v.sort();
         v
     };
     let before = files();
     let upload = |actor: &'static str, body: Vec<u8>| {
-        s.http
-            .post(s.api(&format!("/acts/{actor}/builds")))
-            .bearer_auth(TOKEN)
-            .header("content-type", "application/wasm")
-            .body(body)
-            .send()
+        s.http.post(s.api(&format!("/acts/{actor}/builds"))).bearer_auth(TOKEN).header("content-type", "application/wasm").body(body).send()
     };
     // Not a component; a component that does not export what the Actor needs.
     assert_eq!(upload("hello", b"\0asm garbage".to_vec()).await.unwrap().status(), 400);

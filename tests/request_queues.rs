@@ -38,8 +38,13 @@ async fn order_dedup_and_handled_requests() {
     }
     // Forefront requests come first, the newest first.
     for u in ["f1", "f2"] {
-        send(&s, post.clone(), &format!("/request-queues/{q}/requests?forefront=true"), Some(json!({"url": format!("https://x.test/{u}")})))
-            .await;
+        send(
+            &s,
+            post.clone(),
+            &format!("/request-queues/{q}/requests?forefront=true"),
+            Some(json!({"url": format!("https://x.test/{u}")})),
+        )
+        .await;
     }
     let head = s.get_json(&format!("/request-queues/{q}/head")).await;
     assert_eq!(urls(&head), ["https://x.test/f2", "https://x.test/f1", "https://x.test/a", "https://x.test/b"]);
@@ -63,7 +68,10 @@ async fn order_dedup_and_handled_requests() {
     let (_, again) = send(&s, post.clone(), &format!("/request-queues/{q}/requests"), Some(json!({"url": "https://x.test/a"}))).await;
     assert_eq!(again["data"]["wasAlreadyHandled"], true);
     let meta = s.get_json(&format!("/request-queues/{q}")).await["data"].clone();
-    assert_eq!((meta["totalRequestCount"].as_u64(), meta["handledRequestCount"].as_u64(), meta["pendingRequestCount"].as_u64()), (Some(4), Some(1), Some(3)));
+    assert_eq!(
+        (meta["totalRequestCount"].as_u64(), meta["handledRequestCount"].as_u64(), meta["pendingRequestCount"].as_u64()),
+        (Some(4), Some(1), Some(3))
+    );
 
     // Over 25 in one batch: the rest come back unprocessed, for the client to resend.
     let batch: Vec<Value> = (0..30).map(|i| json!({"url": format!("https://x.test/p{i}")})).collect();
@@ -92,9 +100,11 @@ async fn locks_belong_to_one_client() {
     let (s, _dir) = Server::start();
     let q = new_queue(&s, "shared").await;
     for i in 0..3 {
-        send(&s, reqwest::Method::POST, &format!("/request-queues/{q}/requests"), Some(json!({"url": format!("https://x.test/{i}")}))).await;
+        send(&s, reqwest::Method::POST, &format!("/request-queues/{q}/requests"), Some(json!({"url": format!("https://x.test/{i}")})))
+            .await;
     }
-    let (status, locked) = send(&s, reqwest::Method::POST, &format!("/request-queues/{q}/head/lock?lockSecs=60&limit=2&clientKey=a"), None).await;
+    let (status, locked) =
+        send(&s, reqwest::Method::POST, &format!("/request-queues/{q}/head/lock?lockSecs=60&limit=2&clientKey=a"), None).await;
     assert_eq!(status, 201);
     assert_eq!(locked["data"]["lockSecs"], 60);
     let ids: Vec<String> = locked["data"]["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_owned()).collect();
@@ -103,16 +113,19 @@ async fn locks_belong_to_one_client() {
     // Client b gets what is left, and cannot touch a's locks.
     let (_, other) = send(&s, reqwest::Method::POST, &format!("/request-queues/{q}/head/lock?lockSecs=60&clientKey=b"), None).await;
     assert_eq!(urls(&other), ["https://x.test/2"]);
-    let (status, body) = send(&s, reqwest::Method::PUT, &format!("/request-queues/{q}/requests/{}/lock?lockSecs=60&clientKey=b", ids[0]), None).await;
+    let (status, body) =
+        send(&s, reqwest::Method::PUT, &format!("/request-queues/{q}/requests/{}/lock?lockSecs=60&clientKey=b", ids[0]), None).await;
     assert_eq!((status, body["error"]["type"].as_str()), (409, Some("request-handled-or-locked")));
     let (status, _) = send(&s, reqwest::Method::DELETE, &format!("/request-queues/{q}/requests/{}?clientKey=b", ids[0]), None).await;
     assert_eq!(status, 409);
-    let (status, prolonged) = send(&s, reqwest::Method::PUT, &format!("/request-queues/{q}/requests/{}/lock?lockSecs=120&clientKey=a", ids[0]), None).await;
+    let (status, prolonged) =
+        send(&s, reqwest::Method::PUT, &format!("/request-queues/{q}/requests/{}/lock?lockSecs=120&clientKey=a", ids[0]), None).await;
     assert_eq!(status, 200);
     assert!(prolonged["data"]["lockExpiresAt"].as_str().is_some());
 
     // Released with forefront, a request goes back to the front for everyone.
-    let (status, _) = send(&s, reqwest::Method::DELETE, &format!("/request-queues/{q}/requests/{}/lock?forefront=true&clientKey=a", ids[1]), None).await;
+    let (status, _) =
+        send(&s, reqwest::Method::DELETE, &format!("/request-queues/{q}/requests/{}/lock?forefront=true&clientKey=a", ids[1]), None).await;
     assert_eq!(status, 204);
     let head = s.get_json(&format!("/request-queues/{q}/head?clientKey=c")).await;
     assert_eq!(head["data"]["items"][0]["id"], json!(ids[1]));
@@ -132,7 +145,8 @@ async fn a_run_has_its_default_queue_and_bad_input_gets_clear_errors() {
     assert_eq!(queue["data"]["id"], run["defaultRequestQueueId"]);
     assert_eq!(queue["data"]["actRunId"], run["id"]);
     let (status, _) =
-        send(&s, reqwest::Method::POST, &format!("/actor-runs/{run_id}/request-queue/requests"), Some(json!({"url": "https://x.test/"}))).await;
+        send(&s, reqwest::Method::POST, &format!("/actor-runs/{run_id}/request-queue/requests"), Some(json!({"url": "https://x.test/"})))
+            .await;
     assert_eq!(status, 201);
     let head = s.get_json(&format!("/request-queues/{}/head", queue["data"]["id"].as_str().unwrap())).await;
     assert_eq!(urls(&head), ["https://x.test/"]);
@@ -144,7 +158,13 @@ async fn a_run_has_its_default_queue_and_bad_input_gets_clear_errors() {
         (reqwest::Method::POST, format!("/request-queues/{q}/requests/batch"), Some(json!({"url": "x"})), 400, "invalid-value"),
         (reqwest::Method::POST, format!("/request-queues/{q}/head/lock"), None, 400, "invalid-parameter"),
         (reqwest::Method::GET, format!("/request-queues/{q}/head?clientKey={}", "k".repeat(33)), None, 400, "invalid-client-key"),
-        (reqwest::Method::PUT, format!("/request-queues/{q}/requests/AAAAAAAAAAAAAAA"), Some(json!({"url": "https://x.test/"})), 400, "invalid-value"),
+        (
+            reqwest::Method::PUT,
+            format!("/request-queues/{q}/requests/AAAAAAAAAAAAAAA"),
+            Some(json!({"url": "https://x.test/"})),
+            400,
+            "invalid-value",
+        ),
         (reqwest::Method::GET, "/request-queues/noSuchQueue123/head".to_owned(), None, 404, "record-not-found"),
         (reqwest::Method::GET, format!("/request-queues/{q}/requests/noSuchRequest12"), None, 404, "record-not-found"),
     ];

@@ -16,8 +16,7 @@ pub async fn handle(platform: &Platform, key: &str, req: Request) -> Response {
     let server = match platform.web_server(key) {
         Ok(s) => s,
         Err(WebServerError::NoRun) => {
-            return ApiError::not_found("No running Actor serves this URL: its run has finished, or it has no web server")
-                .into_response()
+            return ApiError::not_found("No running Actor serves this URL: its run has finished, or it has no web server").into_response()
         }
         Err(WebServerError::NotReady { run_id }) => {
             let message = format!("The web server of run {run_id} is not listening yet (the Actor serves it on ACTOR_WEB_SERVER_PORT)");

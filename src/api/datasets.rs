@@ -16,9 +16,9 @@ use super::error::{ApiError, ApiResult};
 use super::params::Params;
 use super::storages::{self, StorageApi};
 use super::views;
+use crate::platform::error::PlatformError;
 use crate::platform::storage::catalog::Catalog;
 use crate::platform::storage::dataset::DatasetMeta;
-use crate::platform::error::PlatformError;
 use crate::platform::storage::export::{self, Format, ItemView, ResponseCaps};
 use crate::platform::Platform;
 

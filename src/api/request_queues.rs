@@ -151,7 +151,8 @@ async fn add_request(State(p): P, Path(ids): Ids, q: Params, body: Body) -> ApiR
 /// what the answer reports, so a 9 MB body never becomes a tree of values.
 async fn batch_body(p: &Platform, body: Body, what: &str) -> ApiResult<Vec<Box<RawValue>>> {
     let bytes = read_body(body, p.config.limits.max_push_bytes).await?;
-    serde_json::from_slice::<Vec<Box<RawValue>>>(&bytes).map_err(|e| ApiError::bad_request("invalid-value", format!("The body must be a JSON array of {what}: {e}")))
+    serde_json::from_slice::<Vec<Box<RawValue>>>(&bytes)
+        .map_err(|e| ApiError::bad_request("invalid-value", format!("The body must be a JSON array of {what}: {e}")))
 }
 
 /// What the answer says of a request left unprocessed.
@@ -164,7 +165,8 @@ struct Unprocessed {
 }
 
 fn unprocessed_view(raw: &RawValue) -> ApiResult<Value> {
-    let r: Unprocessed = serde_json::from_str(raw.get()).map_err(|_| ApiError::bad_request("invalid-value", "Each request must be a JSON object"))?;
+    let r: Unprocessed =
+        serde_json::from_str(raw.get()).map_err(|_| ApiError::bad_request("invalid-value", "Each request must be a JSON object"))?;
     Ok(json!({"uniqueKey": r.unique_key.or(r.url.clone()), "url": r.url, "method": r.method.unwrap_or(json!("GET"))}))
 }
 
@@ -174,7 +176,11 @@ async fn batch_add(State(p): P, Path(ids): Ids, q: Params, body: Body) -> ApiRes
     let rest = items.split_off(items.len().min(MAX_BATCH_REQUESTS));
     let requests = items
         .iter()
-        .map(|raw| serde_json::from_str::<Value>(raw.get()).map_err(|e| ApiError::bad_request("invalid-value", e.to_string())).and_then(|v| object(v, "Each request")))
+        .map(|raw| {
+            serde_json::from_str::<Value>(raw.get())
+                .map_err(|e| ApiError::bad_request("invalid-value", e.to_string()))
+                .and_then(|v| object(v, "Each request"))
+        })
         .collect::<ApiResult<Vec<_>>>()?;
     let rest = rest.iter().map(|raw| unprocessed_view(raw)).collect::<ApiResult<Vec<_>>>()?;
     let (processed, unprocessed) = p.queues.add(&id, requests, q.flag("forefront")?, &client_key(&q)?)?;

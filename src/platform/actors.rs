@@ -372,7 +372,13 @@ impl Platform {
                 let ms = (build.finished_at.unwrap_or(build.started_at) - build.started_at).num_milliseconds();
                 log.system(&match &build.image {
                     Some(image) => {
-                        format!("Build {} of {}: image {} ({}) in {ms} ms.", build.build_number, actor.full_name(), image.tag, image.image_id)
+                        format!(
+                            "Build {} of {}: image {} ({}) in {ms} ms.",
+                            build.build_number,
+                            actor.full_name(),
+                            image.tag,
+                            image.image_id
+                        )
                     }
                     None => format!(
                         "Build {} of {}: component of {} bytes (sha256 {}) compiled in {ms} ms.",
@@ -435,7 +441,11 @@ impl Platform {
             BuildStatus::Succeeded => Ok(build),
             BuildStatus::Running => Err(PlatformError::invalid_kind(
                 "build-not-finished",
-                format!("Build {} of {} is still running; wait for it (waitForFinish) and start the run then", build.build_number, actor.full_name()),
+                format!(
+                    "Build {} of {} is still running; wait for it (waitForFinish) and start the run then",
+                    build.build_number,
+                    actor.full_name()
+                ),
             )),
             BuildStatus::Failed => Err(PlatformError::invalid_kind(
                 "build-failed",

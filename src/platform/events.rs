@@ -2,9 +2,9 @@
 //! system-info). The supervisor is the one event source; each executor
 //! delivers them its own way (the WIT `events` interface for components).
 
+use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::sync::Arc;
-use parking_lot::Mutex;
 
 use serde_json::{json, Value};
 use tokio::sync::Notify;
@@ -67,7 +67,8 @@ const MAX_QUEUED_EVENTS: usize = 64;
 impl EventQueue {
     pub fn push(&self, event: RunEvent) {
         let (queue, notify) = &*self.inner;
-        { let mut q = queue.lock();
+        {
+            let mut q = queue.lock();
             if q.len() >= MAX_QUEUED_EVENTS {
                 match q.iter().position(|e| matches!(e, RunEvent::SystemInfo(_))) {
                     Some(i) => {

@@ -16,10 +16,10 @@ pub mod storage;
 mod supervisor;
 pub mod web_servers;
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Weak};
-use parking_lot::Mutex;
 
 use tokio::sync::Semaphore;
 

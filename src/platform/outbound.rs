@@ -73,8 +73,8 @@ impl HostPattern {
         };
         let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
         let name = host.strip_prefix("*.").unwrap_or(&host);
-        let valid = host == "*"
-            || (!name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b':' | b'_')));
+        let valid =
+            host == "*" || (!name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b':' | b'_')));
         if !valid || rest.contains('/') {
             return Err(bad());
         }
@@ -188,9 +188,25 @@ mod tests {
     fn only_public_addresses_pass_by_default() {
         let policy = OutboundPolicy::default();
         for denied in [
-            "127.0.0.1", "127.1.2.3", "10.0.0.1", "172.16.5.4", "192.168.1.1", "169.254.169.254", "0.0.0.0", "100.64.0.1",
-            "224.0.0.1", "255.255.255.255", "::1", "::", "fe80::1", "fc00::1", "fd12:3456::1", "::ffff:127.0.0.1",
-            "::ffff:169.254.169.254", "64:ff9b::a00:1", "::127.0.0.1",
+            "127.0.0.1",
+            "127.1.2.3",
+            "10.0.0.1",
+            "172.16.5.4",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "224.0.0.1",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fe80::1",
+            "fc00::1",
+            "fd12:3456::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "64:ff9b::a00:1",
+            "::127.0.0.1",
         ] {
             let ip: IpAddr = denied.parse().unwrap();
             assert!(policy.check_ip("h", ip).is_err(), "{denied} should be denied");

@@ -10,12 +10,12 @@
 //! 503 with `Retry-After`. The executor only answers the request
 //! ([`HttpServer`]); picking, scaling and idling are here, whatever the executor.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use parking_lot::Mutex;
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -26,9 +26,9 @@ use super::error::{PlatformError, Result};
 use super::events::RunEvent;
 use super::runs::{RunStatus, StartOptions};
 use super::Platform;
-use crate::limits::{MAX_STANDBY_IDLE_TIMEOUT_SECS, MAX_STANDBY_REQUESTS_PER_RUN, MAX_STANDBY_REQUEST_TIMEOUT_SECS};
 use crate::executor::docker::Probe;
 use crate::executor::{HttpRequest, HttpResponse, HttpServer, Outcome, Report, RunJob, ServeError, StopReason};
+use crate::limits::{MAX_STANDBY_IDLE_TIMEOUT_SECS, MAX_STANDBY_REQUESTS_PER_RUN, MAX_STANDBY_REQUEST_TIMEOUT_SECS};
 
 /// Apify's defaults for `actorStandby`.
 const DEFAULT_MAX_REQUESTS_PER_RUN: u32 = 4;
@@ -60,7 +60,10 @@ pub enum StandbyError {
     },
     Serve(ServeError),
     /// The Actor's last Standby run failed before it could serve (the reason).
-    StartFailed { why: String, retry_after_secs: u64 },
+    StartFailed {
+        why: String,
+        retry_after_secs: u64,
+    },
 }
 
 impl From<PlatformError> for StandbyError {
@@ -341,7 +344,8 @@ impl Platform {
             ));
         }
         // Settings are range-checked when set; the clamps keep records stored before that in range too.
-        let max = options.max_requests_per_actor_run.unwrap_or(DEFAULT_MAX_REQUESTS_PER_RUN).clamp(1, MAX_STANDBY_REQUESTS_PER_RUN) as usize;
+        let max =
+            options.max_requests_per_actor_run.unwrap_or(DEFAULT_MAX_REQUESTS_PER_RUN).clamp(1, MAX_STANDBY_REQUESTS_PER_RUN) as usize;
         let desired =
             options.desired_requests_per_actor_run.unwrap_or(DEFAULT_DESIRED_REQUESTS_PER_RUN.min(max as u32)).clamp(1, max as u32);
         let settings = StandbySettings {
@@ -415,8 +419,9 @@ impl Platform {
             notified.as_mut().enable();
             let ahead = pool.waiting.load(Ordering::SeqCst) - queued.is_some() as usize;
             let backoff = Duration::from_secs(limits.standby_start_backoff_secs);
-            let (lease, start) =
-                pool.pick(settings, limits.max_standby_runs_per_actor, ahead, backoff).map_err(|why| StandbyError::StartFailed { why, retry_after_secs: backoff.as_secs().max(1) })?;
+            let (lease, start) = pool
+                .pick(settings, limits.max_standby_runs_per_actor, ahead, backoff)
+                .map_err(|why| StandbyError::StartFailed { why, retry_after_secs: backoff.as_secs().max(1) })?;
             if start {
                 self.start_standby_run(actor, settings, &pool)?;
             }

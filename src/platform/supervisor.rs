@@ -1,9 +1,9 @@
 //! The run supervisor: takes a READY run through its lifecycle, enforces its
 //! timeout, relays aborts, and records how it ended. Executors only execute.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
-use parking_lot::Mutex;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -14,8 +14,8 @@ use super::error::{PlatformError, Result};
 use super::events::{EventQueue, RunEvent, RunUsage, SystemInfo};
 use super::runs::{ResurrectOptions, Run, RunStatus};
 use super::Platform;
-use crate::executor::wasm::EPOCH_TICK;
 use crate::executor::docker::Probe;
+use crate::executor::wasm::EPOCH_TICK;
 use crate::executor::{Outcome, Report, RunJob, StopReason};
 use crate::ids;
 

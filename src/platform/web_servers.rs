@@ -5,9 +5,9 @@
 //! and the run ID, so the URL needs no storage; the table below only holds
 //! the runs whose executor can serve one, for as long as they run.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
-use parking_lot::Mutex;
 
 use super::Platform;
 use crate::executor::HttpServer;
@@ -76,10 +76,7 @@ impl Platform {
     /// Puts a starting run in the table; its URL answers "not ready" until `ready`.
     pub(crate) fn open_web_server(&self, run_id: &str) -> WebServerSlot {
         let key = self.web_server_key(run_id);
-        self.web_servers
-            .by_key
-            .lock()
-            .insert(key.clone(), Entry { run_id: run_id.to_owned(), server: None });
+        self.web_servers.by_key.lock().insert(key.clone(), Entry { run_id: run_id.to_owned(), server: None });
         WebServerSlot { platform: self.arc(), key }
     }
 

@@ -155,7 +155,7 @@ fn fd_budget() -> usize {
             }
         }
     }
-    (lim.rlim_cur as u64).saturating_sub(RESERVED_FDS).max(64).try_into().unwrap_or(usize::MAX)
+    lim.rlim_cur.saturating_sub(RESERVED_FDS).max(64).try_into().unwrap_or(usize::MAX)
 }
 
 /// The open connections.

@@ -66,7 +66,10 @@ pub fn fetch(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> 
     let pending = outgoing_handler::handle(request, None).map_err(|e| failed(url, e))?;
     if !body.is_empty() {
         let mut stream = outgoing.write().map_err(|()| Error::Internal("the request body is not writable".into()))?;
-        stream.write_all(body).and_then(|()| Write::flush(&mut stream)).map_err(|e| Error::Internal(format!("sending the request body: {e}")))?;
+        stream
+            .write_all(body)
+            .and_then(|()| Write::flush(&mut stream))
+            .map_err(|e| Error::Internal(format!("sending the request body: {e}")))?;
     }
     OutgoingBody::finish(outgoing, None).map_err(|e| failed(url, e))?;
     pending.subscribe().block();

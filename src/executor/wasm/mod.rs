@@ -12,13 +12,13 @@ mod output;
 mod standby;
 mod threads;
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use parking_lot::Mutex;
 use std::time::Duration;
 
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::Semaphore;
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -32,7 +32,6 @@ use super::{HttpServer, Outcome, Report, RunJob, StopReason};
 use crate::limits::Limits;
 use crate::platform::actors::ComponentExports;
 use crate::platform::error::{PlatformError, Result};
-use crate::platform::events::RunUsage;
 
 /// How often the epoch advances. A busy guest yields to tokio this often and
 /// notices a timeout or abort within one tick.
@@ -269,8 +268,7 @@ impl WasmExecutor {
             HostCtx::new(&job),
             OutboundShared::for_run(&job),
             memory_limit,
-            job.usage.clone(),
-            job.stop.clone(),
+            &job,
             job.deadline,
         );
         let result = async {
@@ -289,19 +287,22 @@ impl WasmExecutor {
     }
 
     /// A store for one instance, under the run's memory budget, stopped by
-    /// the run's stop signal and by `deadline`.
+    /// the run's stop signal and by `deadline` (the run's, or a request's).
     fn new_store(
         &self,
         wasi: WasiCtx,
         host: HostCtx,
         outbound: Arc<OutboundShared>,
         memory_limit: u64,
-        usage: Arc<RunUsage>,
-        stop: watch::Receiver<Option<StopReason>>,
+        job: &RunJob,
         deadline: Option<tokio::time::Instant>,
     ) -> Store<RunState> {
+        let (usage, stop) = (job.usage.clone(), job.stop.clone());
         let limiter = MemoryLimiter::new(memory_limit, usage.clone());
-        let mut store = Store::new(&self.engine, RunState { wasi, http: WasiHttpCtx::new(), table: ResourceTable::new(), limiter, host, outbound: OutboundHttp(outbound) });
+        let mut store = Store::new(
+            &self.engine,
+            RunState { wasi, http: WasiHttpCtx::new(), table: ResourceTable::new(), limiter, host, outbound: OutboundHttp(outbound) },
+        );
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {

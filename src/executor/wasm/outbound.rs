@@ -78,7 +78,8 @@ impl WasiHttpHooks for OutboundHttp {
         request: hyper::Request<WasiBody>,
         options: Option<RequestOptions>,
         _fut: Box<dyn Future<Output = Result<(), Error>> + Send>,
-    ) -> Box<dyn Future<Output = Result<(hyper::Response<WasiBody>, Box<dyn Future<Output = Result<(), Error>> + Send>), Error>> + Send> {
+    ) -> Box<dyn Future<Output = Result<(hyper::Response<WasiBody>, Box<dyn Future<Output = Result<(), Error>> + Send>), Error>> + Send>
+    {
         let shared = self.0.clone();
         Box::new(async move {
             let what = format!("{} {}", request.method(), request.uri());
@@ -162,7 +163,8 @@ async fn send(shared: Arc<OutboundShared>, mut request: hyper::Request<WasiBody>
     };
     // The request line carries the path only (the authority went in `Host`).
     *request.uri_mut() = uri.path_and_query().map_or("/", |p| p.as_str()).parse().map_err(|_| Error::HttpRequestUriInvalid)?;
-    let request = request.map(|body| Capped::new(body, limits.max_request_bytes, Error::HttpRequestBodySize(Some(limits.max_request_bytes))).boxed_unsync());
+    let request = request
+        .map(|body| Capped::new(body, limits.max_request_bytes, Error::HttpRequestBodySize(Some(limits.max_request_bytes))).boxed_unsync());
     // The connection is driven while the response head is awaited; it may
     // finish first (a server that closes after answering).
     let mut conn = Some(Box::pin(conn));

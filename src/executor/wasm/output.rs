@@ -2,9 +2,9 @@
 //! run log, no filesystem, no sockets (outbound HTTP comes through
 //! wasi-http under a host policy, not raw sockets).
 
+use parking_lot::Mutex;
 use std::pin::Pin;
 use std::sync::Arc;
-use parking_lot::Mutex;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -39,13 +39,15 @@ impl LogOutput {
     }
 
     fn write(&self, bytes: &[u8]) {
-        { let mut s = self.splitter.lock();
+        {
+            let mut s = self.splitter.lock();
             s.write(bytes);
         }
     }
 
     fn flush(&self) {
-        { let mut s = self.splitter.lock();
+        {
+            let mut s = self.splitter.lock();
             s.flush();
         }
     }

@@ -88,7 +88,8 @@ impl HttpServer for WasmHttpServer {
 impl Serving {
     async fn serve(&self, request: HttpRequest, what: String) -> Result<HttpResponse, ServeError> {
         let now = Instant::now();
-        let deadline = now.checked_add(self.request_timeout).unwrap_or(now + Duration::from_secs(crate::limits::MAX_STANDBY_REQUEST_TIMEOUT_SECS));
+        let deadline =
+            now.checked_add(self.request_timeout).unwrap_or(now + Duration::from_secs(crate::limits::MAX_STANDBY_REQUEST_TIMEOUT_SECS));
         let deadline = self.job.deadline.map_or(deadline, |d| d.min(deadline));
         let permit = match timeout_at(deadline, self.executor.standby_slots.clone().acquire_owned()).await {
             Ok(Ok(p)) => p,
@@ -101,8 +102,7 @@ impl Serving {
             self.host.clone(),
             self.outbound.clone(),
             self.memory_limit,
-            self.job.usage.clone(),
-            self.job.stop.clone(),
+            &self.job,
             Some(deadline),
         );
         let (parts, body) = request.into_parts();

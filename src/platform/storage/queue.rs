@@ -9,9 +9,9 @@
 //! disagree with the requests. Locks live in memory: they last seconds to
 //! minutes, and a restarted server simply starts with none.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::ops::Deref;
-use parking_lot::Mutex;
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -276,8 +276,9 @@ impl RequestQueues {
         let metas = self.catalog.metas();
         (metas, &self.requests, &self.order)
             .transaction(|(m, r, o)| {
-                let mut meta: QueueMeta = tx_json(m.get(queue_id)?)?
-                    .ok_or_else(|| ConflictableTransactionError::Abort(PlatformError::not_found(format!("Request queue was not found: {queue_id}"))))?;
+                let mut meta: QueueMeta = tx_json(m.get(queue_id)?)?.ok_or_else(|| {
+                    ConflictableTransactionError::Abort(PlatformError::not_found(format!("Request queue was not found: {queue_id}")))
+                })?;
                 let out = f(&mut meta, r, o)?;
                 meta.info.modified_at = ids::now();
                 meta.info.accessed_at = meta.info.modified_at;
@@ -351,7 +352,14 @@ impl RequestQueues {
     /// Replaces a request (its ID and `uniqueKey` stay). `handledAt` set marks
     /// it handled and drops its lock; a pending one moves to the end, or to
     /// the front with `forefront` (as on Apify).
-    pub fn update(&self, queue_id: &str, request_id: &str, request: Map<String, Value>, forefront: bool, client: &str) -> Result<Processed> {
+    pub fn update(
+        &self,
+        queue_id: &str,
+        request_id: &str,
+        request: Map<String, Value>,
+        forefront: bool,
+        client: &str,
+    ) -> Result<Processed> {
         self.seen_client(queue_id, client)?;
         let (id, request) = normalize(request)?;
         if id != request_id {
@@ -447,7 +455,12 @@ impl RequestQueues {
                 items.push(head_item(&stored.request, None));
             }
         }
-        Ok(Head { items, queue_modified_at: meta.info.modified_at, had_multiple_clients: meta.had_multiple_clients, queue_has_locked_requests: false })
+        Ok(Head {
+            items,
+            queue_modified_at: meta.info.modified_at,
+            had_multiple_clients: meta.had_multiple_clients,
+            queue_has_locked_requests: false,
+        })
     }
 
     /// Takes up to `limit` pending requests nobody holds and locks them for `lock_secs`.
@@ -593,7 +606,9 @@ impl RequestQueues {
 
     /// Marks a request handled (`handledAt` now); it leaves the pending requests and its lock goes.
     pub fn mark_handled(&self, queue_id: &str, request_id: &str, client: &str) -> Result<()> {
-        let mut request = self.get_request(queue_id, request_id)?.ok_or_else(|| PlatformError::not_found(format!("Request was not found: {request_id}")))?;
+        let mut request = self
+            .get_request(queue_id, request_id)?
+            .ok_or_else(|| PlatformError::not_found(format!("Request was not found: {request_id}")))?;
         if !is_handled(&request) {
             request.insert("handledAt".into(), Value::String(ids::format_ts(&ids::now())));
             self.update(queue_id, request_id, request, false, client)?;
@@ -603,7 +618,9 @@ impl RequestQueues {
 
     /// Gives a request back for another try: retry count + 1, unlocked, at the front with `forefront`.
     pub fn reclaim(&self, queue_id: &str, request_id: &str, forefront: bool, client: &str) -> Result<()> {
-        let mut request = self.get_request(queue_id, request_id)?.ok_or_else(|| PlatformError::not_found(format!("Request was not found: {request_id}")))?;
+        let mut request = self
+            .get_request(queue_id, request_id)?
+            .ok_or_else(|| PlatformError::not_found(format!("Request was not found: {request_id}")))?;
         let retries = request.get("retryCount").and_then(Value::as_u64).unwrap_or(0) + 1;
         request.insert("retryCount".into(), Value::from(retries));
         request.remove("handledAt");
