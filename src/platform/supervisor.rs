@@ -268,7 +268,10 @@ impl Platform {
         }
         // Wait out the delay, then for a slot; a stop while waiting ends the run right here.
         let slot = async {
-            tokio::time::sleep(delay).await;
+            // Not even a zero sleep: the timer would hold the start to its next tick (~1 ms).
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
             self.run_slots.clone().acquire_owned().await
         };
         tokio::pin!(slot);

@@ -12,6 +12,11 @@ use serde_json::Value;
 
 pub const TOKEN: &str = "test-token-0123456789";
 
+/// How long a test waits for a run to finish before it fails.
+pub const RUN_DEADLINE: Duration = Duration::from_secs(180);
+/// How long a server may take to exit after SIGTERM (grace periods are short in tests).
+const STOP_DEADLINE: Duration = Duration::from_secs(60);
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -132,11 +137,22 @@ impl Server {
         let resp = self.post_json(&format!("/actors/{actor}/runs?waitForFinish=60&{query}"), input).await;
         assert_eq!(resp.status(), 201, "start {actor}: {}", resp.text().await.unwrap());
         let run: Value = resp.json().await.unwrap();
-        let mut run = run["data"].clone();
-        while !is_terminal(&run) {
-            run = self.get_json(&format!("/actor-runs/{}?waitForFinish=60", run["id"].as_str().unwrap())).await["data"].clone();
+        self.wait_terminal(run["data"]["id"].as_str().unwrap(), RUN_DEADLINE).await
+    }
+
+    /// Waits for a run to finish; past `within` it fails, printing the run and its log.
+    pub async fn wait_terminal(&self, run_id: &str, within: Duration) -> Value {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let run = self.get_json(&format!("/actor-runs/{run_id}?waitForFinish=5")).await["data"].clone();
+            if is_terminal(&run) {
+                return run;
+            }
+            if std::time::Instant::now() >= deadline {
+                let log = self.get(&format!("/logs/{run_id}")).await.text().await.unwrap_or_default();
+                panic!("run {run_id} did not finish within {within:?}:\n{run:#}\nlog:\n{log}");
+            }
         }
-        run
     }
 
     pub fn cli(&self) -> Command {
@@ -145,11 +161,21 @@ impl Server {
         cmd
     }
 
-    /// SIGTERM, then wait for a clean exit.
+    /// SIGTERM, then wait (at most `STOP_DEADLINE`) for a clean exit.
     pub fn stop(mut self) {
         let pid = self.child.id() as i32;
         unsafe_kill(pid, 15);
-        let status = self.child.wait().unwrap();
+        let deadline = std::time::Instant::now() + STOP_DEADLINE;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if std::time::Instant::now() >= deadline {
+                let _ = self.child.kill();
+                panic!("the server did not exit within {STOP_DEADLINE:?} of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
         assert!(status.success(), "server exited with {status} after SIGTERM");
     }
 
@@ -169,6 +195,19 @@ impl Drop for Server {
 
 fn unsafe_kill(pid: i32, sig: i32) {
     let _ = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status();
+}
+
+/// Records that the calling test could not run here and why: printed now,
+/// and appended to `$WACTOR_SKIPPED_FILE` for the summary of `scripts/test.sh`.
+pub fn record_skip(reason: &str) {
+    let test = std::thread::current().name().unwrap_or("a test").to_owned();
+    eprintln!("SKIPPED {test}: {reason}");
+    if let Ok(path) = std::env::var("WACTOR_SKIPPED_FILE") {
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+            let _ = writeln!(f, "{test}: {reason}");
+        }
+    }
 }
 
 pub fn is_terminal(run: &Value) -> bool {

@@ -1,13 +1,35 @@
 """Starts a real `wactor serve` (the binary built by cargo) with the example Actors preloaded."""
 import os
 import pathlib
+import queue
 import subprocess
+import threading
 import tempfile
 
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 TOKEN = "compat-token"
+
+
+def _listening_url(proc, timeout):
+    """The URL the server prints, read with a deadline (a hung start fails instead of hanging)."""
+    found = queue.Queue()
+
+    def read():
+        for line in proc.stdout:
+            if line.startswith("wactor listening on "):
+                found.put(line.split()[-1])
+                break
+        for _ in proc.stdout:  # keep draining so the server never blocks on a full pipe
+            pass
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        return found.get(timeout=timeout)
+    except queue.Empty:
+        proc.kill()
+        return None
 
 
 @pytest.fixture(scope="session")
@@ -20,12 +42,8 @@ def server():
              "--preload", "examples", "--preload", "tests/guests/probe"],
             cwd=REPO, stdout=subprocess.PIPE, text=True, env={**os.environ, "RUST_LOG": "wactor=warn"},
         )
-        url = None
-        for line in proc.stdout:
-            if line.startswith("wactor listening on "):
-                url = line.split()[-1]
-                break
-        assert url, "wactor did not start"
+        url = _listening_url(proc, timeout=300)
+        assert url, "wactor did not start within 300 s"
         yield url
         proc.terminate()
         proc.wait(timeout=30)

@@ -12,9 +12,12 @@ use std::sync::OnceLock;
 use tokio::runtime::{Handle, Runtime};
 use tokio::task::JoinHandle;
 
-/// The `nice` value of guest threads: the API's threads (0) win the CPU
-/// whenever both want it, and guests get everything the API leaves.
-const GUEST_NICE: libc::c_int = 10;
+/// The `nice` value of guest threads: when both want the CPU, the API's
+/// threads (nice 0, weight 1024) get more of it than guests (weight 655),
+/// without starving the guests of the throughput Standby needs (measured in
+/// `benches/RESULTS.md`: nice 10 cut warm Standby requests/s by a third,
+/// for no gain in API latency that matters).
+const GUEST_NICE: libc::c_int = 2;
 
 /// The process's guest runtime, started on first use and kept for the
 /// process's life (a runtime must not be dropped inside another's task).

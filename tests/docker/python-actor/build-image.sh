@@ -15,7 +15,7 @@ chroot "$root" python3 -m venv /opt/venv
 bundle=etc/ssl/certs/ca-certificates.crt
 cp "$root/$bundle" "$root/$bundle.image"
 cp "/$bundle" "$root/$bundle"
-chroot "$root" env -u PIP_FIND_LINKS /opt/venv/bin/pip install --quiet --disable-pip-version-check "apify>=4,<5"
+chroot "$root" env -u PIP_FIND_LINKS /opt/venv/bin/pip install --quiet --disable-pip-version-check "apify==4.1.0"
 mv "$root/$bundle.image" "$root/$bundle"
 mkdir -p "$root/actor"
 cp "$here/main.py" "$root/actor/main.py"

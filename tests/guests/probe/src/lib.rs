@@ -160,6 +160,15 @@ fn main(input: Input) -> wactor_sdk::Result<()> {
                 .collect();
             set_value("OUTPUT", &results)
         }
+        "push-report" => {
+            // One push per host call; each acknowledged push is reported to `urls[0]` + its index.
+            let report = input.urls.first().cloned().unwrap_or_default();
+            for i in 0..input.items {
+                push_data(&json!({ "i": i }))?;
+                wactor_sdk::fetch::get(&format!("{report}{i}"))?;
+            }
+            Ok(())
+        }
         "tcp" => {
             // A raw socket past wasi:http: there must be none.
             let connected = std::net::TcpStream::connect(("127.0.0.1", input.port));
