@@ -64,3 +64,49 @@ impl GroupCommit {
         let _ = rx.wait_for(|&done| done >= ticket).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{Durability, GroupCommit};
+
+    fn db() -> (tempfile::TempDir, sled::Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::Config::new().path(dir.path()).flush_every_ms(None).open().unwrap();
+        (dir, db)
+    }
+
+    #[tokio::test]
+    async fn every_commit_waits_for_a_flush_that_covers_it_and_many_share_one() {
+        let (_dir, db) = db();
+        let commits = GroupCommit::new(db.clone(), Durability::Acknowledged);
+        // Without the flusher nothing is acknowledged.
+        let t = db.open_tree("t").unwrap();
+        t.insert("a", "1").unwrap();
+        assert!(tokio::time::timeout(Duration::from_millis(200), commits.commit()).await.is_err(), "acknowledged before any flush");
+        tokio::spawn(commits.clone().run_flusher());
+        let waiters: Vec<_> = (0..64)
+            .map(|i| {
+                let (commits, t) = (commits.clone(), t.clone());
+                tokio::spawn(async move {
+                    t.insert(format!("k{i}"), "v").unwrap();
+                    commits.commit().await;
+                })
+            })
+            .collect();
+        for w in waiters {
+            tokio::time::timeout(Duration::from_secs(10), w).await.expect("a commit never returned").unwrap();
+        }
+        assert!(*commits.flushed.borrow() >= 65, "the flushes covered every ticket");
+        // Nothing is left unwritten: sled has no dirty data after the last acknowledged commit.
+        assert_eq!(db.flush().unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn periodic_mode_does_not_wait() {
+        let (_dir, db) = db();
+        let commits = GroupCommit::new(db, Durability::Periodic);
+        tokio::time::timeout(Duration::from_millis(50), commits.commit()).await.expect("periodic commits return at once");
+    }
+}
