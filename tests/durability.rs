@@ -21,7 +21,6 @@ mod common;
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use common::{Server, TOKEN};
 use serde_json::{json, Value};

@@ -21,31 +21,12 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Builds every guest component once per test binary (cargo makes repeats no-ops).
+/// Builds every guest component once per test binary, by the script that
+/// keeps the one list of them (cargo makes repeats no-ops).
 pub fn build_guests() {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let status = Command::new(env!("CARGO"))
-            .current_dir(repo())
-            .args(["build", "--release", "--target", "wasm32-wasip2"])
-            .args([
-                "-p",
-                "hello",
-                "-p",
-                "counter",
-                "-p",
-                "long-job",
-                "-p",
-                "standby-hello",
-                "-p",
-                "kv-api",
-                "-p",
-                "probe",
-                "-p",
-                "standby-probe",
-            ])
-            .status()
-            .expect("running cargo");
+        let status = Command::new(repo().join("scripts/build-guests.sh")).env("CARGO", env!("CARGO")).status().expect("running scripts/build-guests.sh");
         assert!(status.success(), "building guest components failed (rustup target add wasm32-wasip2?)");
     });
 }
@@ -55,13 +36,20 @@ pub struct Server {
     pub url: String,
     pub data_dir: PathBuf,
     pub http: reqwest::Client,
+    /// The server's own log (its stderr), printed when the test fails.
+    log: tempfile::NamedTempFile,
+    /// A data dir this server was started on by `start`: removed only after the server is gone.
+    _owned_dir: Option<std::sync::Arc<tempfile::TempDir>>,
 }
 
 impl Server {
-    /// Starts a server on a fresh data dir with the examples and the probe preloaded.
-    pub fn start() -> (Server, tempfile::TempDir) {
-        let dir = tempfile::tempdir().unwrap();
-        let server = Server::start_in(dir.path(), true);
+    /// Starts a server on a fresh data dir with the examples and the probe
+    /// preloaded. The dir is shared with the server, so it outlives the
+    /// server process whichever is dropped first.
+    pub fn start() -> (Server, std::sync::Arc<tempfile::TempDir>) {
+        let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+        let mut server = Server::start_in(dir.path(), true);
+        server._owned_dir = Some(dir.clone());
         (server, dir)
     }
 
@@ -72,6 +60,7 @@ impl Server {
     /// Like `start_in`, with extra `wactor serve` flags.
     pub fn start_with(data_dir: &Path, preload: bool, extra: &[&str]) -> Server {
         build_guests();
+        let log = tempfile::NamedTempFile::new().unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_wactor"));
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--token", TOKEN, "--max-concurrent-runs", "64"])
             // Short grace periods keep the lifecycle tests quick.
@@ -80,7 +69,7 @@ impl Server {
             .current_dir(repo())
             .env("RUST_LOG", "wactor=warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(Stdio::from(log.reopen().unwrap()));
         if preload {
             cmd.args(["--preload", "examples", "--preload", "tests/guests/probe", "--preload", "tests/guests/standby-probe"]);
         }
@@ -99,7 +88,7 @@ impl Server {
             }
         });
         let url = rx.recv_timeout(Duration::from_secs(300)).expect("server did not start");
-        Server { child, url, data_dir: data_dir.to_path_buf(), http: reqwest::Client::new() }
+        Server { child, url, data_dir: data_dir.to_path_buf(), http: reqwest::Client::new(), log, _owned_dir: None }
     }
 
     /// The server's process ID.
@@ -190,6 +179,14 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(self.log.path()).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(200).collect();
+            eprintln!("--- log of the server at {} (last {} lines) ---", self.url, tail.len());
+            for line in tail.into_iter().rev() {
+                eprintln!("{line}");
+            }
+        }
     }
 }
 
