@@ -49,7 +49,9 @@ scripts/build-guests.sh
 
 echo "== running Rust tests"
 # An outer limit: a hang fails the run instead of holding CI.
-timeout --kill-after=30s 45m cargo test "$@"
+# Every target of the workspace: the server's tests, the guest SDK's own, and
+# the benchmarks (built, not run: they return at once without --bench).
+timeout --kill-after=30s 45m cargo test --workspace --all-targets "$@"
 
 echo "== compatibility tests with the real Python apify-client"
 venv="$CARGO_TARGET_DIR/compat-venv"
