@@ -526,6 +526,8 @@ impl Platform {
             Ok(())
         })?;
         self.standby.forget_run(&run.act_id, run_id);
+        // What the run fetched from request queues and did not handle goes back to their heads.
+        self.queues.release_client(run_id);
         self.active.finish(run_id, run.status);
         Ok(run)
     }

@@ -109,11 +109,16 @@ impl<M: StorageMeta> Catalog<M> {
             }
             let mut meta = self.fresh(None, None);
             meta.info_mut().name = Some(name.to_owned());
-            // Claim the name first; when a concurrent creator wins, use theirs.
+            // The storage exists before its name points at it, so a name
+            // without a storage is only ever a deletion left half done (a
+            // concurrent creator that had claimed the name first but not yet
+            // written its storage was taken for one). When a concurrent
+            // creator wins the name, ours goes and theirs is used.
+            put_json(&self.metas, &meta.info().id, &meta)?;
             if self.names.compare_and_swap(name, None as Option<&[u8]>, Some(meta.info().id.as_bytes()))?.is_ok() {
-                put_json(&self.metas, &meta.info().id, &meta)?;
                 return Ok((meta, true));
             }
+            self.metas.remove(meta.info().id.as_bytes())?;
         }
     }
 

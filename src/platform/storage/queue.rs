@@ -545,6 +545,19 @@ impl RequestQueues {
         Ok(())
     }
 
+    /// Releases every lock `client` holds in any queue (a run that ended
+    /// gives back what it fetched and did not handle); how many.
+    pub fn release_client(&self, client: &str) -> usize {
+        let mut locks = self.locks.lock();
+        let mut released = 0;
+        for q in locks.values_mut() {
+            let before = q.by_request.len();
+            q.by_request.retain(|_, l| l.client != client);
+            released += before - q.by_request.len();
+        }
+        released
+    }
+
     /// Releases every lock `client` holds in the queue; how many.
     pub fn unlock_all(&self, queue_id: &str, client: &str) -> Result<usize> {
         self.must_exist(queue_id)?;

@@ -169,6 +169,13 @@ fn main(input: Input) -> wactor_sdk::Result<()> {
             }
             Ok(())
         }
+        "fetch-then-trap" => {
+            // Holds the next request of the named queue, then crashes without handing it back.
+            let queue = RequestQueue::open(input.urls.first().map(String::as_str).unwrap_or("shared"))?;
+            let held = queue.fetch_next()?.map(|r| r.url);
+            set_value("OUTPUT", &json!({ "held": held }))?;
+            panic!("crashing while holding a request");
+        }
         "tcp" => {
             // A raw socket past wasi:http: there must be none.
             let connected = std::net::TcpStream::connect(("127.0.0.1", input.port));
