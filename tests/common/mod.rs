@@ -62,9 +62,14 @@ impl Server {
         build_guests();
         let log = tempfile::NamedTempFile::new().unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_wactor"));
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--token", TOKEN, "--max-concurrent-runs", "64"])
-            // Short grace periods keep the lifecycle tests quick.
-            .args(["--shutdown-grace-secs", "1", "--abort-grace-secs", "2", "--data-dir"])
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--token", TOKEN]);
+        // Defaults a test may override with its own `extra`; short grace periods keep the lifecycle tests quick.
+        for (flag, value) in [("--max-concurrent-runs", "64"), ("--shutdown-grace-secs", "1"), ("--abort-grace-secs", "2")] {
+            if !extra.contains(&flag) {
+                cmd.args([flag, value]);
+            }
+        }
+        cmd.arg("--data-dir")
             .arg(data_dir)
             .current_dir(repo())
             .env("RUST_LOG", "wactor=warn")
@@ -151,9 +156,13 @@ impl Server {
     }
 
     /// SIGTERM, then wait (at most `STOP_DEADLINE`) for a clean exit.
-    pub fn stop(mut self) {
-        let pid = self.child.id() as i32;
-        unsafe_kill(pid, 15);
+    pub fn stop(self) {
+        self.stop_with_signal(15)
+    }
+
+    /// Sends `signal` (15 SIGTERM, 2 SIGINT), then waits for a clean exit.
+    pub fn stop_with_signal(mut self, signal: i32) {
+        self.signal(signal);
         let deadline = std::time::Instant::now() + STOP_DEADLINE;
         let status = loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -166,6 +175,11 @@ impl Server {
             std::thread::sleep(Duration::from_millis(20));
         };
         assert!(status.success(), "server exited with {status} after SIGTERM");
+    }
+
+    /// Sends a signal and returns at once.
+    pub fn signal(&self, signal: i32) {
+        unsafe_kill(self.child.id() as i32, signal);
     }
 
     /// SIGKILL: a crash.

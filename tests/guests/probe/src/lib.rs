@@ -176,6 +176,34 @@ fn main(input: Input) -> wactor_sdk::Result<()> {
             set_value("OUTPUT", &json!({ "held": held }))?;
             panic!("crashing while holding a request");
         }
+        "migration-events" => {
+            // Records every event but system-info until the platform stops it; the next start reports them.
+            let mut seen = PersistedState::<Vec<String>>::load("SEEN")?;
+            if seen.iter().any(|e| e.starts_with("Migrating")) {
+                return set_value("OUTPUT", &*seen);
+            }
+            loop {
+                match events::wait() {
+                    Event::SystemInfo { .. } => continue,
+                    other => {
+                        seen.push(format!("{other:?}"));
+                        seen.save()?;
+                    }
+                }
+            }
+        }
+        "limits" => {
+            // Over-limit host calls come back as typed errors, not traps.
+            let record = KeyValueStore::open_default()?.set_bytes("BIG", &vec![0u8; 10 << 20], "application/octet-stream").unwrap_err();
+            let mut handles = Vec::new();
+            let handle = loop {
+                match Dataset::open_default() {
+                    Ok(d) => handles.push(d),
+                    Err(e) => break e,
+                }
+            };
+            set_value("OUTPUT", &json!({"record": record.to_string(), "handles": handle.to_string(), "opened": handles.len()}))
+        }
         "tcp" => {
             // A raw socket past wasi:http: there must be none.
             let connected = std::net::TcpStream::connect(("127.0.0.1", input.port));
