@@ -729,6 +729,8 @@ impl Platform {
                 }
             }
         }
+        // What resuming recorded (migration counts, runs finished) survives another crash right away.
+        self.commit().await;
         Ok(resumed)
     }
 
