@@ -664,3 +664,38 @@ async fn the_real_js_sdk_rebooting_on_migrating_joins_the_migration() {
     let output = s.get_json(&format!("/key-value-stores/{}/records/OUTPUT", run["defaultKeyValueStoreId"].as_str().unwrap())).await;
     assert_eq!(output, json!({"starts": 2}));
 }
+
+/// A run's container gets the limits the README promises: memory without
+/// swap, a CPU share, a pids limit, no privileges, no mounts.
+#[tokio::test]
+async fn a_runs_container_is_confined() {
+    if !docker_ready() {
+        return;
+    }
+    let (s, _dir) = Server::start();
+    assert_eq!(create_container_actor(&s, "shell-confined", IMAGE).await.status(), 201);
+    let resp = s.post_json("/acts/shell-confined/runs?memory=512", &json!({"mode": "sleep", "secs": 60})).await;
+    let run: Value = resp.json().await.unwrap();
+    let run_id = run["data"]["id"].as_str().unwrap().to_owned();
+    let name = format!("wactor-run-{}", run_id.to_ascii_lowercase());
+    let mut inspected = Value::Null;
+    for _ in 0..200 {
+        let out = Command::new("docker").args(["inspect", &name]).output().unwrap();
+        if out.status.success() {
+            inspected = serde_json::from_slice::<Value>(&out.stdout).unwrap()[0].clone();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let host = &inspected["HostConfig"];
+    assert_eq!(host["Memory"], 512u64 << 20, "{host}");
+    assert_eq!(host["MemorySwap"], 512u64 << 20, "no swap beyond the memory limit: {host}");
+    assert!(host["NanoCpus"].as_u64().unwrap() > 0, "{host}");
+    assert!(host["PidsLimit"].as_u64().unwrap() > 0, "{host}");
+    assert_eq!(host["Privileged"], false);
+    assert!(host["SecurityOpt"].as_array().unwrap().iter().any(|o| o == "no-new-privileges"), "{host}");
+    assert!(host["Binds"].is_null() || host["Binds"].as_array().is_some_and(|b| b.is_empty()), "{host}");
+    assert!(inspected["Mounts"].as_array().is_some_and(|m| m.is_empty()), "{}", inspected["Mounts"]);
+    assert_eq!(inspected["Config"]["Labels"]["wactor.run-id"], run_id.as_str());
+    let _ = s.http.post(s.api(&format!("/actor-runs/{run_id}/abort"))).bearer_auth(TOKEN).send().await;
+}

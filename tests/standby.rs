@@ -296,3 +296,32 @@ async fn actors_without_standby_get_clear_errors() {
     // The API itself is unaffected by the Standby router.
     assert_eq!(s.get("/acts/hello").await.status(), 200);
 }
+
+/// `actorStandby.build`, `memoryMbytes` and `shouldPassActorInput` shape the Standby runs of a component Actor.
+#[tokio::test]
+async fn standby_settings_choose_the_build_memory_and_input_of_its_runs() {
+    let (s, _dir) = Server::start();
+    let build = s.get_json("/acts/standby-probe/builds/default").await["data"].clone();
+    let number = build["buildNumber"].as_str().unwrap().to_owned();
+    let resp = s
+        .http
+        .put(s.api("/acts/standby-probe"))
+        .bearer_auth(TOKEN)
+        .json(&json!({
+            "actorStandby": {"build": number, "memoryMbytes": 512, "shouldPassActorInput": true},
+            "exampleRunInput": {"body": "{\"greeting\": \"from the example\"}", "contentType": "application/json"},
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    let echo: Value = s.http.get(by_path(&s, "standby-probe", "/echo")).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap();
+    let run = s.get_json(&format!("/actor-runs/{}", echo["runId"].as_str().unwrap())).await["data"].clone();
+    assert_eq!(run["options"]["memoryMbytes"], 512, "{run}");
+    assert_eq!(run["buildNumber"], number.as_str());
+    assert_eq!(run["meta"]["origin"], "STANDBY");
+    let store = run["defaultKeyValueStoreId"].as_str().unwrap();
+    let input = s.get_json(&format!("/key-value-stores/{store}/records/INPUT")).await;
+    assert_eq!(input, json!({"greeting": "from the example"}));
+    let _ = s.http.post(s.api(&format!("/actor-runs/{}/abort", run["id"].as_str().unwrap()))).bearer_auth(TOKEN).send().await;
+}
