@@ -4,28 +4,10 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Server, TOKEN};
 use serde_json::{json, Value};
-
-async fn start(s: &Server, actor: &str, query: &str, input: &Value) -> String {
-    let resp = s.post_json(&format!("/acts/{actor}/runs?{query}"), input).await;
-    assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
-    resp.json::<Value>().await.unwrap()["data"]["id"].as_str().unwrap().to_owned()
-}
-
-async fn wait_until(s: &Server, run_id: &str, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let run = s.get_json(&format!("/actor-runs/{run_id}")).await["data"].clone();
-        if ok(&run) {
-            return run;
-        }
-        assert!(Instant::now() < deadline, "run {run_id} never got {what}: {run}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 async fn abort(s: &Server, run_id: &str) {
     let _ = s.http.post(s.api(&format!("/actor-runs/{run_id}/abort"))).bearer_auth(TOKEN).send().await;
@@ -36,9 +18,9 @@ async fn a_crash_while_ready_or_aborting_ends_each_run_as_it_was_heading() {
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start_with(dir.path(), true, &["--max-concurrent-runs", "1", "--abort-grace-secs", "600"]);
     // One run holds the only slot and ignores a graceful abort: ABORTING until its grace runs out.
-    let busy = start(&s, "probe", "", &json!({"mode": "loop"})).await;
-    wait_until(&s, &busy, "RUNNING", |r| r["status"] == "RUNNING").await;
-    let waiting = start(&s, "probe", "", &json!({"mode": "ok"})).await;
+    let busy = s.start_run("probe", "", &json!({"mode": "loop"})).await;
+    s.wait_until(&busy, "RUNNING", |r| r["status"] == "RUNNING").await;
+    let waiting = s.start_run("probe", "", &json!({"mode": "ok"})).await;
     let resp = s.http.post(s.api(&format!("/actor-runs/{busy}/abort?gracefully=true"))).bearer_auth(TOKEN).send().await.unwrap();
     assert_eq!(resp.json::<Value>().await.unwrap()["data"]["status"], "ABORTING");
     assert_eq!(s.get_json(&format!("/actor-runs/{waiting}")).await["data"]["status"], "READY");
@@ -55,8 +37,8 @@ async fn a_crash_while_timing_out_times_the_run_out() {
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start_in(dir.path(), true);
     // Asleep in a host call, the guest is stopped only after a grace: TIMING-OUT meanwhile.
-    let id = start(&s, "probe", "timeout=1", &json!({"mode": "sleep"})).await;
-    wait_until(&s, &id, "TIMING-OUT", |r| r["status"] == "TIMING-OUT").await;
+    let id = s.start_run("probe", "timeout=1", &json!({"mode": "sleep"})).await;
+    s.wait_until(&id, "TIMING-OUT", |r| r["status"] == "TIMING-OUT").await;
     s.crash();
     let s = Server::start_in(dir.path(), false);
     let run = s.wait_terminal(&id, common::RUN_DEADLINE).await;
@@ -67,9 +49,9 @@ async fn a_crash_while_timing_out_times_the_run_out() {
 async fn a_crash_while_rebooting_keeps_the_reboot_limit() {
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start_with(dir.path(), true, &["--max-reboots-per-run", "5"]);
-    let id = start(&s, "probe", "", &json!({"mode": "reboot-loop"})).await;
+    let id = s.start_run("probe", "", &json!({"mode": "reboot-loop"})).await;
     // Crash in the backoff between two reboots.
-    wait_until(&s, &id, "three reboots", |r| r["stats"]["rebootCount"].as_u64() >= Some(3)).await;
+    s.wait_until(&id, "three reboots", |r| r["stats"]["rebootCount"].as_u64() >= Some(3)).await;
     s.crash();
     let s = Server::start_with(dir.path(), false, &["--max-reboots-per-run", "5"]);
     let run = s.wait_terminal(&id, common::RUN_DEADLINE).await;
@@ -82,8 +64,8 @@ async fn a_crash_while_rebooting_keeps_the_reboot_limit() {
 async fn a_second_crash_while_runs_resume_still_finishes_each_step_once() {
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start_in(dir.path(), true);
-    let id = start(&s, "long-job", "", &json!({"steps": 20, "stepMillis": 100})).await;
-    wait_until(&s, &id, "progress", |r| r["status"] == "RUNNING").await;
+    let id = s.start_run("long-job", "", &json!({"steps": 20, "stepMillis": 100})).await;
+    s.wait_until(&id, "progress", |r| r["status"] == "RUNNING").await;
     tokio::time::sleep(Duration::from_millis(600)).await;
     s.crash();
     // The restart resumes the run; crash again as soon as it listens.

@@ -27,7 +27,7 @@ async fn graceful_abort_lets_the_actor_save_its_state() {
     let (s, _dir) = Server::start();
     let resp = s.post_json("/actors/probe/runs", &json!({"mode": "abortable"})).await;
     let id = resp.json::<Value>().await.unwrap()["data"]["id"].as_str().unwrap().to_owned();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.wait_status(&id, "RUNNING").await;
     let resp = s.http.post(s.api(&format!("/actor-runs/{id}/abort?gracefully=true"))).bearer_auth(TOKEN).send().await.unwrap();
     assert_eq!(resp.json::<Value>().await.unwrap()["data"]["status"], "ABORTING");
     let run = s.get_json(&format!("/actor-runs/{id}?waitForFinish=30")).await["data"].clone();
@@ -42,7 +42,7 @@ async fn graceful_abort_lets_the_actor_save_its_state() {
 
     // Resurrected, it continues counting from the saved state.
     s.http.post(s.api(&format!("/actor-runs/{id}/resurrect"))).bearer_auth(TOKEN).send().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.wait_status(&id, "RUNNING").await;
     s.http.post(s.api(&format!("/actor-runs/{id}/abort?gracefully=true"))).bearer_auth(TOKEN).send().await.unwrap();
     let run = s.get_json(&format!("/actor-runs/{id}?waitForFinish=30")).await["data"].clone();
     assert_eq!(run["status"], "ABORTED");
@@ -54,7 +54,7 @@ async fn an_actor_ignoring_aborting_is_stopped_at_the_hard_deadline() {
     let (s, _dir) = Server::start();
     let resp = s.post_json("/actors/probe/runs", &json!({"mode": "loop"})).await;
     let id = resp.json::<Value>().await.unwrap()["data"]["id"].as_str().unwrap().to_owned();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    s.wait_status(&id, "RUNNING").await;
     let asked = Instant::now();
     s.http.post(s.api(&format!("/actor-runs/{id}/abort?gracefully=true"))).bearer_auth(TOKEN).send().await.unwrap();
     let run = s.get_json(&format!("/actor-runs/{id}?waitForFinish=30")).await["data"].clone();

@@ -160,7 +160,7 @@ async fn abort_stops_a_running_guest() {
     let resp = s.post_json("/actors/probe/runs", &json!({"mode": "loop"})).await;
     let run: Value = resp.json().await.unwrap();
     let id = run["data"]["id"].as_str().unwrap().to_owned();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    s.wait_status(&id, "RUNNING").await;
     let resp = s.http.post(s.api(&format!("/actor-runs/{id}/abort"))).bearer_auth(TOKEN).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     let run = s.get_json(&format!("/actor-runs/{id}?waitForFinish=10")).await;

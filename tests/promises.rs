@@ -10,24 +10,6 @@ use std::time::{Duration, Instant};
 use common::{Server, TOKEN};
 use serde_json::{json, Value};
 
-async fn start(s: &Server, actor: &str, query: &str, input: &Value) -> String {
-    let resp = s.post_json(&format!("/acts/{actor}/runs?{query}"), input).await;
-    assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
-    resp.json::<Value>().await.unwrap()["data"]["id"].as_str().unwrap().to_owned()
-}
-
-async fn wait_status(s: &Server, run_id: &str, status: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let run = s.get_json(&format!("/actor-runs/{run_id}")).await["data"].clone();
-        if run["status"] == status {
-            return run;
-        }
-        assert!(Instant::now() < deadline, "run {run_id} never became {status}: {run}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 async fn output(s: &Server, run: &Value) -> Value {
     s.get_json(&format!("/key-value-stores/{}/records/OUTPUT", run["defaultKeyValueStoreId"].as_str().unwrap())).await
 }
@@ -39,8 +21,8 @@ async fn a_shutdown_tells_the_guest_before_it_stops_it() {
     for signal in [15, 2] {
         let dir = tempfile::tempdir().unwrap();
         let s = Server::start_in(dir.path(), true);
-        let id = start(&s, "probe", "", &json!({"mode": "migration-events"})).await;
-        wait_status(&s, &id, "RUNNING").await;
+        let id = s.start_run("probe", "", &json!({"mode": "migration-events"})).await;
+        s.wait_status(&id, "RUNNING").await;
         s.stop_with_signal(signal);
         let s = Server::start_in(dir.path(), false);
         let run = s.wait_terminal(&id, common::RUN_DEADLINE).await;
@@ -58,8 +40,8 @@ async fn a_shutdown_tells_the_guest_before_it_stops_it() {
 async fn new_runs_are_refused_during_shutdown() {
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start_with(dir.path(), true, &["--shutdown-grace-secs", "5"]);
-    let id = start(&s, "probe", "", &json!({"mode": "migration-events"})).await;
-    wait_status(&s, &id, "RUNNING").await;
+    let id = s.start_run("probe", "", &json!({"mode": "migration-events"})).await;
+    s.wait_status(&id, "RUNNING").await;
     s.signal(15);
     let deadline = Instant::now() + Duration::from_secs(4);
     let refused = loop {
@@ -149,7 +131,7 @@ async fn the_cli_reads_input_files_follows_logs_and_reports_failure() {
     let out = s.cli().args(["call", "probe", "--input-file"]).arg(dir.path().join("missing.json")).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
 
-    let id = start(&s, "long-job", "", &json!({"steps": 6, "stepMillis": 150})).await;
+    let id = s.start_run("long-job", "", &json!({"steps": 6, "stepMillis": 150})).await;
     let t = Instant::now();
     let out = s.cli().args(["logs", &id, "--follow"]).output().unwrap();
     assert!(out.status.success());
@@ -197,7 +179,7 @@ async fn deflate_bodies_are_decoded() {
 #[tokio::test(flavor = "multi_thread")]
 async fn wait_for_finish_is_capped() {
     let (s, _dir) = Server::start();
-    let id = start(&s, "probe", "timeout=120", &json!({"mode": "loop"})).await;
+    let id = s.start_run("probe", "timeout=120", &json!({"mode": "loop"})).await;
     let t = Instant::now();
     let run = s.get_json(&format!("/actor-runs/{id}?waitForFinish=999999")).await["data"].clone();
     let waited = t.elapsed();
@@ -219,8 +201,8 @@ async fn runs_and_storages_can_be_deleted() {
     let ds = run["defaultDatasetId"].as_str().unwrap();
     assert_eq!(s.get(&format!("/datasets/{ds}")).await.status(), 200, "a deleted run's storages stay");
 
-    let running = start(&s, "probe", "", &json!({"mode": "loop"})).await;
-    wait_status(&s, &running, "RUNNING").await;
+    let running = s.start_run("probe", "", &json!({"mode": "loop"})).await;
+    s.wait_status(&running, "RUNNING").await;
     let resp = s.http.delete(s.api(&format!("/actor-runs/{running}"))).bearer_auth(TOKEN).send().await.unwrap();
     assert_eq!(resp.status(), 409);
     assert_eq!(s.get_json(&format!("/actor-runs/{running}")).await["data"]["status"], "RUNNING");
@@ -241,11 +223,11 @@ async fn runs_and_storages_can_be_deleted() {
 async fn runs_beyond_the_concurrency_limit_wait_ready() {
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start_with(dir.path(), true, &["--max-concurrent-runs", "2"]);
-    let a = start(&s, "probe", "", &json!({"mode": "loop"})).await;
-    let b = start(&s, "probe", "", &json!({"mode": "loop"})).await;
-    wait_status(&s, &a, "RUNNING").await;
-    wait_status(&s, &b, "RUNNING").await;
-    let c = start(&s, "probe", "", &json!({"mode": "ok"})).await;
+    let a = s.start_run("probe", "", &json!({"mode": "loop"})).await;
+    let b = s.start_run("probe", "", &json!({"mode": "loop"})).await;
+    s.wait_status(&a, "RUNNING").await;
+    s.wait_status(&b, "RUNNING").await;
+    let c = s.start_run("probe", "", &json!({"mode": "ok"})).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(s.get_json(&format!("/actor-runs/{c}")).await["data"]["status"], "READY");
     let _ = s.http.post(s.api(&format!("/actor-runs/{a}/abort"))).bearer_auth(TOKEN).send().await;

@@ -179,13 +179,15 @@ async fn beyond_the_limits_requests_queue_and_then_get_503_with_retry_after() {
     );
     // One run, two requests at a time, two may wait: of five held requests, two are served,
     // two wait a second and give up, one is turned away at once.
+    // The run is up first, so all five arrive at once at a serving run (no stagger to rely on).
+    let warm = s.http.get(by_path(&s, "standby-probe", "/echo")).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(warm.status(), 200);
     let url = by_path(&s, "standby-probe", "/sleep?ms=2000");
     let started = Instant::now();
-    let requests = (0..5).map(|i| {
+    let requests = (0..5).map(|_| {
         let http = s.http.clone();
         let url = url.clone();
         tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(150 * i)).await;
             let resp = http.get(&url).bearer_auth(TOKEN).send().await.unwrap();
             let retry = resp.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
             (resp.status().as_u16(), retry, resp.json::<Value>().await.unwrap())

@@ -134,6 +134,31 @@ impl Server {
         self.wait_terminal(run["data"]["id"].as_str().unwrap(), RUN_DEADLINE).await
     }
 
+    /// Starts a run without waiting; its ID.
+    pub async fn start_run(&self, actor: &str, query: &str, input: &Value) -> String {
+        let resp = self.post_json(&format!("/acts/{actor}/runs?{query}"), input).await;
+        assert_eq!(resp.status(), 201, "start {actor}: {}", resp.text().await.unwrap());
+        resp.json::<Value>().await.unwrap()["data"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Polls a run until `ok` holds (at most 30 s; then fails, saying what it waited for).
+    pub async fn wait_until(&self, run_id: &str, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let run = self.get_json(&format!("/actor-runs/{run_id}")).await["data"].clone();
+            if ok(&run) {
+                return run;
+            }
+            assert!(std::time::Instant::now() < deadline, "run {run_id} never got {what}: {run:#}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Polls a run until it has `status`.
+    pub async fn wait_status(&self, run_id: &str, status: &str) -> Value {
+        self.wait_until(run_id, status, |r| r["status"] == status).await
+    }
+
     /// Waits for a run to finish; past `within` it fails, printing the run and its log.
     pub async fn wait_terminal(&self, run_id: &str, within: Duration) -> Value {
         let deadline = std::time::Instant::now() + within;
