@@ -107,9 +107,7 @@ async fn a_shell_actor_reads_its_input_and_pushes_items_through_the_api() {
     let log = log_of(&s, &run).await;
     assert!(log.contains("input: {\"count\":3}") && log.contains("pushed 3 items"), "{log}");
     common::assert_timestamped(&log);
-    let id = run["id"].as_str().unwrap().to_ascii_lowercase();
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    assert!(!containers_left().contains(&id), "the run's container was not removed");
+    wait_containers_gone(run["id"].as_str().unwrap()).await;
 }
 
 #[tokio::test]
@@ -149,13 +147,11 @@ async fn timeout_and_abort_stop_the_container() {
     let resp = s.post_json("/acts/shell-slow/runs", &json!({"mode": "sleep", "secs": 60})).await;
     let run: Value = resp.json().await.unwrap();
     let id = run["data"]["id"].as_str().unwrap().to_owned();
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    s.wait_status(&id, "RUNNING").await;
     let aborted = s.http.post(s.api(&format!("/actor-runs/{id}/abort"))).bearer_auth(TOKEN).send().await.unwrap();
     let aborted: Value = aborted.json().await.unwrap();
     assert_eq!(aborted["data"]["status"], "ABORTED", "{aborted}");
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    let left = containers_left();
-    assert!(!left.contains(&id.to_ascii_lowercase()), "containers left: {left}");
+    wait_containers_gone(&id).await;
 }
 
 #[tokio::test]
@@ -413,8 +409,7 @@ async fn a_standby_container_answers_through_the_standby_url() {
     // Idle for 2 s: the run finishes and its container goes.
     let run = s.get_json(&format!("/actor-runs/{run_id}?waitForFinish=20")).await;
     assert_eq!(run["data"]["status"], "SUCCEEDED", "{run}");
-    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
-    assert!(!containers_left().contains(&run_id.to_ascii_lowercase()));
+    wait_containers_gone(&run_id).await;
 }
 
 /// A client that reaches a run's `containerUrl` host at the test server, on loopback.
@@ -497,6 +492,15 @@ async fn wait_starts(s: &Server, run: &Value, n: usize) {
     panic!("the Actor did not start {n} times");
 }
 
+/// Waits (at most 15 s) until no container of the run is left.
+async fn wait_containers_gone(run_id: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while containers_of(run_id) > 0 {
+        assert!(std::time::Instant::now() < deadline, "the container of run {run_id} was not removed: {}", containers_left());
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 fn containers_of(run_id: &str) -> usize {
     containers_left().lines().filter(|l| l.contains(&run_id.to_ascii_lowercase())).count()
 }
@@ -520,8 +524,7 @@ async fn reboot_restarts_the_container_with_the_same_storages() {
     assert_eq!(containers_of(&run_id), 1, "the old container is gone, one runs");
     let aborted = s.http.post(s.api(&format!("/actor-runs/{run_id}/abort"))).bearer_auth(TOKEN).send().await.unwrap();
     assert_eq!(aborted.json::<Value>().await.unwrap()["data"]["status"], "ABORTED");
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    assert_eq!(containers_of(&run_id), 0);
+    wait_containers_gone(&run_id).await;
     assert_eq!(starts_of(&s, &run).await, 2);
 }
 
@@ -548,7 +551,6 @@ async fn a_container_run_migrates_with_the_server_and_resumes_after_restart() {
     assert!(log.contains("goes on when the server is back") && log.matches("started").count() >= 2, "{log}");
 
     // A killed server leaves its container running; the next start removes it and runs the Actor anew.
-    tokio::time::sleep(std::time::Duration::from_millis(700)).await; // sled's write-back
     s.crash();
     assert_eq!(containers_of(&run_id), 1);
     let s = Server::start_in(dir.path(), false);
@@ -556,8 +558,7 @@ async fn a_container_run_migrates_with_the_server_and_resumes_after_restart() {
     assert_eq!(containers_of(&run_id), 1);
     let aborted = s.http.post(s.api(&format!("/actor-runs/{run_id}/abort"))).bearer_auth(TOKEN).send().await.unwrap();
     assert_eq!(aborted.json::<Value>().await.unwrap()["data"]["status"], "ABORTED");
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    assert_eq!(containers_of(&run_id), 0);
+    wait_containers_gone(&run_id).await;
 }
 
 async fn create_standby_container_actor(s: &Server, name: &str, extra: Value, standby: Value) {
@@ -615,8 +616,7 @@ async fn a_standby_container_that_never_serves_fails_its_run_and_its_requests_sa
     let run = s.get_json(&format!("/actor-runs/{run_id}?waitForFinish=10")).await["data"].clone();
     assert_eq!(run["status"], "FAILED", "{run}");
     assert!(run["statusMessage"].as_str().unwrap().contains("readiness probe"), "{run}");
-    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
-    assert_eq!(containers_of(&run_id), 0);
+    wait_containers_gone(&run_id).await;
 }
 
 const JS_SDK_IMAGE: &str = "wactor-test/js-sdk:1";

@@ -216,6 +216,15 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // A failed test's server stops gracefully, so it removes the containers it
+            // started (a killed one would leave them on the Docker host).
+            self.signal(15);
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while self.child.try_wait().ok().flatten().is_none() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         if std::thread::panicking() {
