@@ -100,7 +100,8 @@ async fn reboot_restarts_the_run_in_place() {
     assert_eq!(run["stats"]["rebootCount"], 1);
     // Only running runs reboot.
     let resp = s.http.post(s.api(&format!("/actor-runs/{run_id}/reboot"))).bearer_auth(common::TOKEN).send().await.unwrap();
-    assert_eq!(resp.status(), 400);
+    common::assert_error(resp, 400, "invalid-run-status").await;
+    assert_eq!(s.get_json(&format!("/actor-runs/{run_id}")).await["data"]["stats"]["rebootCount"], 1, "unchanged");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -119,9 +120,19 @@ async fn a_resurrected_run_continues_where_it_stopped() {
     let run = assert_finishes_exactly_once(&s, &run_id, 30).await;
     assert_eq!(run["stats"]["resurrectCount"], 1);
     assert_eq!(run["defaultDatasetId"], body["data"]["defaultDatasetId"]);
-    // Only finished runs can be resurrected... and a finished one can be again.
+    // A resurrection asking for an impossible memory is refused, the run unchanged.
     let resp = s.http.post(s.api(&format!("/actor-runs/{run_id}/resurrect?memory=1"))).bearer_auth(common::TOKEN).send().await.unwrap();
-    assert_eq!(resp.status(), 400);
+    let message = common::assert_error(resp, 400, "invalid-value").await;
+    assert!(message.contains("memory"), "{message}");
+    assert_eq!(s.get_json(&format!("/actor-runs/{run_id}")).await["data"]["stats"]["resurrectCount"], 1);
+    // Only finished runs can be resurrected: a running one is refused as it is.
+    let running = s.start_run("probe", "", &json!({"mode": "loop"})).await;
+    s.wait_status(&running, "RUNNING").await;
+    let resp = s.http.post(s.api(&format!("/actor-runs/{running}/resurrect"))).bearer_auth(common::TOKEN).send().await.unwrap();
+    common::assert_error(resp, 400, "invalid-run-status").await;
+    let still = s.get_json(&format!("/actor-runs/{running}")).await["data"].clone();
+    assert_eq!((still["status"].as_str(), still["stats"]["resurrectCount"].as_u64()), (Some("RUNNING"), Some(0)));
+    let _ = s.http.post(s.api(&format!("/actor-runs/{running}/abort"))).bearer_auth(common::TOKEN).send().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

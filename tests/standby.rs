@@ -283,7 +283,7 @@ async fn actors_without_standby_get_clear_errors() {
     assert!(body["error"]["message"].as_str().unwrap().contains("usesStandbyMode"));
 
     let resp = s.http.get(by_path(&s, "no-such-actor", "/")).bearer_auth(TOKEN).send().await.unwrap();
-    assert_eq!(resp.status(), 404);
+    common::assert_error(resp, 404, "record-not-found").await;
     let (client, url) = by_host(&s, "no-such-actor", "/");
     assert_eq!(client.get(&url).bearer_auth(TOKEN).send().await.unwrap().status(), 404);
     let client = client_for(&s, "nodashes.localhost");

@@ -103,7 +103,8 @@ async fn key_value_records_keys_and_errors() {
     assert_eq!(resp.json::<Value>().await.unwrap()["error"]["type"], "invalid-record-key");
     let too_big = vec![0u8; 9 * 1024 * 1024 + 1];
     let resp = s.http.put(s.api(&format!("/key-value-stores/{id}/records/big"))).bearer_auth(TOKEN).body(too_big).send().await.unwrap();
-    assert_eq!(resp.status(), 413);
+    common::assert_error(resp, 413, "record-too-large").await;
+    assert_eq!(s.get(&format!("/key-value-stores/{id}/records/big")).await.status(), 404, "nothing was stored");
 
     let resp = s.http.delete(s.api(&format!("/key-value-stores/{id}/records/gz"))).bearer_auth(TOKEN).send().await.unwrap();
     assert_eq!(resp.status(), 204);
@@ -137,7 +138,7 @@ async fn dataset_push_list_and_formats() {
 
     // A batch with one bad item is rejected whole.
     let resp = s.post_json(&format!("/datasets/{id}/items"), &json!([{"ok": 1}, 2])).await;
-    assert_eq!(resp.status(), 400);
+    common::assert_error(resp, 400, "invalid-value").await;
     let meta = s.get_json(&format!("/datasets/{id}")).await;
     assert_eq!(meta["data"]["itemCount"], 51);
     assert!(meta["data"]["consoleUrl"].as_str().unwrap().starts_with("http://"));
@@ -162,7 +163,8 @@ async fn dataset_push_list_and_formats() {
     assert_eq!(resp.text().await.unwrap(), "{\"i\":0}\n{\"i\":1}\n{\"i\":2}\n");
 
     let resp = s.get(&format!("/datasets/{id}/items?format=pdf")).await;
-    assert_eq!(resp.status(), 400);
+    let message = common::assert_error(resp, 400, "invalid-parameter").await;
+    assert!(message.contains("pdf"), "{message}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -218,7 +220,8 @@ async fn runs_can_reuse_existing_storages() {
 
     let before = s.get_json("/actor-runs").await["data"]["total"].as_u64().unwrap();
     let resp = s.post_json("/actors/hello/runs?defaultKeyValueStoreId=no-such-store", &json!({})).await;
-    assert_eq!(resp.status(), 400);
+    let message = common::assert_error(resp, 400, "invalid-parameter").await;
+    assert!(message.contains("no-such-store"), "{message}");
     assert_eq!(s.get_json("/actor-runs").await["data"]["total"].as_u64().unwrap(), before);
 }
 
@@ -231,9 +234,10 @@ async fn actors_are_created_updated_and_deleted() {
     assert_eq!(actor["data"]["username"], "me");
     assert_eq!(actor["data"]["categories"], json!(["TEST"]));
     let resp = s.post_json("/actors", &json!({"name": "scratch"})).await;
-    assert_eq!(resp.status(), 409);
+    common::assert_error(resp, 409, "conflict").await;
     let resp = s.post_json("/actors", &json!({"name": "Bad Name"})).await;
-    assert_eq!(resp.status(), 400);
+    common::assert_error(resp, 400, "invalid-input").await;
+    assert_eq!(s.get("/actors/Bad%20Name").await.status(), 404, "nothing was created");
 
     let resp =
         s.http.put(s.api("/actors/me~scratch")).bearer_auth(TOKEN).json(&json!({"title": "Renamed", "id": "hijack"})).send().await.unwrap();

@@ -255,6 +255,14 @@ pub fn record_skip(reason: &str) {
     }
 }
 
+/// Asserts an Apify error answer: its status and `error.type`; returns `error.message`.
+pub async fn assert_error(resp: reqwest::Response, status: u16, kind: &str) -> String {
+    let got = resp.status().as_u16();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    assert_eq!((got, body["error"]["type"].as_str().unwrap_or("")), (status, kind), "{body}");
+    body["error"]["message"].as_str().unwrap_or_default().to_owned()
+}
+
 pub fn is_terminal(run: &Value) -> bool {
     matches!(run["status"].as_str(), Some("SUCCEEDED" | "FAILED" | "TIMED-OUT" | "ABORTED"))
 }
