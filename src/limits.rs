@@ -18,6 +18,9 @@ pub struct Limits {
     pub max_request_bytes: usize,
     /// Largest uploaded component: the Python guest toolchain produces ~18 MB, leave headroom.
     pub max_component_bytes: usize,
+    /// HTTP requests in flight before new ones are shed with 503 (clients retry
+    /// 5xx with backoff). Long polls (`waitForFinish`, log streams) count, so it is generous.
+    pub max_in_flight_requests: usize,
     /// Runs executing at once; more wait in READY. Bounded by the instance pool.
     pub max_concurrent_runs: u32,
     /// Memory a run may ask for (MB); at least 128, Apify's minimum. wasm32 linear memory cannot exceed 4 GiB.
@@ -96,6 +99,7 @@ impl Default for Limits {
             max_push_bytes: 9 * 1024 * 1024,
             max_request_bytes: 10 * 1024 * 1024,
             max_component_bytes: 64 * 1024 * 1024,
+            max_in_flight_requests: 4096,
             max_concurrent_runs: 256,
             max_memory_mbytes: 4096,
             default_memory_mbytes: 256,

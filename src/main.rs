@@ -76,6 +76,9 @@ struct ServeArgs {
     /// How often runs get `persist-state` (a run may ask for its own interval).
     #[arg(long, default_value_t = Limits::default().persist_state_interval_millis)]
     persist_state_interval_millis: u64,
+    /// HTTP requests in flight before new ones are shed with 503.
+    #[arg(long, default_value_t = Limits::default().max_in_flight_requests)]
+    max_in_flight_requests: usize,
     /// Reboots one run may do; a run rebooting itself in a loop is refused after this.
     #[arg(long, default_value_t = Limits::default().max_reboots_per_run)]
     max_reboots_per_run: u32,
@@ -247,6 +250,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         max_standby_runs_per_actor: args.standby_runs_per_actor,
         standby_readiness_timeout_secs: args.standby_readiness_timeout_secs,
         max_reboots_per_run: args.max_reboots_per_run,
+        max_in_flight_requests: args.max_in_flight_requests.max(1),
         ..Limits::default()
     };
     let options = ServeOptions {

@@ -80,10 +80,18 @@ async fn acknowledged_writes_survive_kill_9() {
             let resp = s.post_json(&format!("/datasets/{dataset}/items"), &json!(items)).await;
             assert_eq!(resp.status(), 201);
             pushed += 10;
-            let resp = s.http.put(s.api(&format!("/key-value-stores/{store}/records/k{puts}"))).bearer_auth(TOKEN).json(&json!({"n": puts})).send().await.unwrap();
+            let resp = s
+                .http
+                .put(s.api(&format!("/key-value-stores/{store}/records/k{puts}")))
+                .bearer_auth(TOKEN)
+                .json(&json!({"n": puts}))
+                .send()
+                .await
+                .unwrap();
             assert_eq!(resp.status(), 201);
             puts += 1;
-            let resp = s.post_json(&format!("/request-queues/{queue}/requests"), &json!({"url": format!("https://acked.test/{adds}")})).await;
+            let resp =
+                s.post_json(&format!("/request-queues/{queue}/requests"), &json!({"url": format!("https://acked.test/{adds}")})).await;
             assert_eq!(resp.status(), 201);
             adds += 1;
             round += 1;

@@ -235,3 +235,34 @@ async fn runs_beyond_the_concurrency_limit_wait_ready() {
     assert_eq!(run["status"], "SUCCEEDED");
     let _ = s.http.post(s.api(&format!("/actor-runs/{b}/abort"))).bearer_auth(TOKEN).send().await;
 }
+
+/// Past `--max-in-flight-requests`, requests are shed at once with a 503 clients retry.
+#[tokio::test(flavor = "multi_thread")]
+async fn overload_is_shed_with_503() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_with(dir.path(), true, &["--max-in-flight-requests", "2"]);
+    let id = s.start_run("probe", "timeout=60", &json!({"mode": "loop"})).await;
+    s.wait_status(&id, "RUNNING").await;
+    // Two long polls hold both places.
+    let polls: Vec<_> = (0..2)
+        .map(|_| {
+            let (http, url) = (s.http.clone(), s.api(&format!("/actor-runs/{id}?waitForFinish=5")));
+            tokio::spawn(async move { http.get(url).bearer_auth(TOKEN).send().await.unwrap().status() })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(4);
+    let shed = loop {
+        let resp = s.get("/actors").await;
+        if resp.status() == 503 {
+            break resp;
+        }
+        assert!(Instant::now() < deadline, "nothing was shed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    common::assert_error(shed, 503, "server-overloaded").await;
+    for p in polls {
+        assert_eq!(p.await.unwrap(), 200);
+    }
+    assert_eq!(s.get("/actors").await.status(), 200, "served again once the load is gone");
+    let _ = s.http.post(s.api(&format!("/actor-runs/{id}/abort"))).bearer_auth(TOKEN).send().await;
+}

@@ -35,10 +35,6 @@ use tower_http::trace::TraceLayer;
 use self::error::ApiError;
 use crate::platform::Platform;
 
-/// Requests in flight before new ones are shed with 503 (clients retry 5xx
-/// with backoff). Long polls (`waitForFinish`, log streams) count, so it is generous.
-const MAX_IN_FLIGHT_REQUESTS: usize = 4096;
-
 /// The whole HTTP surface.
 pub fn app(platform: Arc<Platform>) -> Router {
     let actor_routes = actors::routes();
@@ -56,7 +52,7 @@ pub fn app(platform: Arc<Platform>) -> Router {
         .fallback(not_found)
         .layer(from_fn_with_state(platform.clone(), commit_writes))
         .layer(from_fn_with_state(platform.clone(), auth::require_token));
-    Router::new()
+    let routes = Router::new()
         .nest("/v2", v2)
         .route("/health", get(|| async { "ok" }))
         // A run's events websocket; the URL itself authorises it (see `events`).
@@ -68,15 +64,16 @@ pub fn app(platform: Arc<Platform>) -> Router {
         .layer(from_fn_with_state(platform.clone(), standby::route))
         .layer(TraceLayer::new_for_http())
         .layer(contain_panics())
-        .layer(
-            ServiceBuilder::new()
-                .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
-                    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "server-overloaded", "The server is overloaded; retry shortly")
-                }))
-                .load_shed()
-                .concurrency_limit(MAX_IN_FLIGHT_REQUESTS),
-        )
-        .with_state(platform)
+        .with_state(platform.clone());
+    // One limit for the whole server (a `Router::layer` would give every route its own).
+    let limited = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "server-overloaded", "The server is overloaded; retry shortly")
+        }))
+        .load_shed()
+        .concurrency_limit(platform.config.limits.max_in_flight_requests)
+        .service(routes);
+    Router::new().fallback_service(limited)
 }
 
 /// Runs storage work whose cost grows with the data (scans, deletes of

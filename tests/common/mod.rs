@@ -26,7 +26,10 @@ pub fn repo() -> PathBuf {
 pub fn build_guests() {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let status = Command::new(repo().join("scripts/build-guests.sh")).env("CARGO", env!("CARGO")).status().expect("running scripts/build-guests.sh");
+        let status = Command::new(repo().join("scripts/build-guests.sh"))
+            .env("CARGO", env!("CARGO"))
+            .status()
+            .expect("running scripts/build-guests.sh");
         assert!(status.success(), "building guest components failed (rustup target add wasm32-wasip2?)");
     });
 }
