@@ -41,11 +41,11 @@ pub async fn run(listener: TcpListener, options: ServeOptions, shutdown: impl Fu
     }
     let resumed = platform.resume_interrupted_runs().await?;
     if resumed > 0 {
-        println!("Resumed {resumed} interrupted run(s)");
+        say(&format!("Resumed {resumed} interrupted run(s)"));
     }
-    println!("wactor listening on http://{addr}");
-    println!("API token: {}", platform.config.token);
-    println!("data dir: {}", data_dir.display());
+    say(&format!("wactor listening on http://{addr}"));
+    say(&format!("API token: {}", platform.config.token));
+    say(&format!("data dir: {}", data_dir.display()));
     let app = crate::api::app(platform.clone());
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let http = tokio::spawn(connections::serve(listener, app, options.http.clone(), async move {
@@ -59,6 +59,14 @@ pub async fn run(listener: TcpListener, options: ServeOptions, shutdown: impl Fu
     let _ = http.await;
     platform.flush().await?;
     Ok(())
+}
+
+/// A line on stdout for whoever started the server. A closed stdout (the
+/// reader went away) must not stop a server, as `println!` would by panicking.
+fn say(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }
 
 /// Registers and builds every Actor directory under `root` (or `root` itself).
@@ -100,7 +108,7 @@ async fn preload_dir(platform: &Arc<Platform>, root: &Path) -> Result<()> {
             Err(_) => platform.create_actor(patch())?,
         };
         let build = platform.build_actor(&actor.id, Some(&def.version), None, pkg.component).await?;
-        println!("Actor {} ready (build {})", actor.full_name(), build.build_number);
+        say(&format!("Actor {} ready (build {})", actor.full_name(), build.build_number));
     }
     Ok(())
 }
