@@ -65,8 +65,12 @@ async fn a_second_crash_while_runs_resume_still_finishes_each_step_once() {
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start_in(dir.path(), true);
     let id = s.start_run("long-job", "", &json!({"steps": 20, "stepMillis": 100})).await;
-    s.wait_until(&id, "progress", |r| r["status"] == "RUNNING").await;
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // Crash mid-run: some steps pushed, most to come.
+    common::eventually("the first steps pushed", || async {
+        let items: Value = s.get(&format!("/actor-runs/{id}/dataset/items")).await.json().await.unwrap();
+        items.as_array().is_some_and(|a| a.len() >= 3)
+    })
+    .await;
     s.crash();
     // The restart resumes the run; crash again as soon as it listens.
     let s = Server::start_in(dir.path(), false);

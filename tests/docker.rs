@@ -365,16 +365,20 @@ async fn wactor_push_builds_a_dockerfile_and_a_failed_build_says_why() {
 
 const STANDBY_IMAGE: &str = "wactor-test/standby-shell:1";
 
-/// busybox httpd with an echoing CGI, as a Standby container image.
+/// busybox httpd with an echoing CGI, as a Standby container image. `/` is
+/// a CGI too (httpd runs `cgi-bin/index.cgi` when there is no index.html),
+/// which notes whether the readiness-probe header came.
 fn build_standby_image() {
     import_busybox_image(STANDBY_IMAGE, "/actor/serve.sh", &["sh", "httpd", "echo", "printf"], |r| {
         let dir = common::repo().join("tests/docker/standby-shell");
         std::fs::create_dir_all(r.join("www/cgi-bin")).unwrap();
         std::fs::copy(dir.join("serve.sh"), r.join("actor/serve.sh")).unwrap();
-        std::fs::copy(dir.join("echo.cgi"), r.join("www/cgi-bin/echo")).unwrap();
-        std::fs::write(r.join("www/index.html"), "ready\n").unwrap();
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(r.join("www/cgi-bin/echo"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        for (cgi, name) in [("echo.cgi", "echo"), ("index.cgi", "index.cgi")] {
+            let target = r.join("www/cgi-bin").join(name);
+            std::fs::copy(dir.join(cgi), &target).unwrap();
+            std::fs::set_permissions(target, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
     });
 }
 
@@ -400,6 +404,10 @@ async fn a_standby_container_answers_through_the_standby_url() {
     assert_eq!(resp.status(), 200);
     let text = resp.text().await.unwrap();
     assert!(text.contains("method=GET path=/deep query=x=1"), "{text}");
+    // The container was only sent traffic after its readiness probe, which
+    // carried Apify's header; no client request reached `/`.
+    let root: Vec<&str> = text.lines().filter(|l| l.starts_with("root: ")).collect();
+    assert_eq!(root, ["root: probe-header=1"], "{text}");
     let run_id = text.trim().rsplit("run=").next().unwrap().to_owned();
     let second = s.http.post(&url).bearer_auth(TOKEN).body("x").send().await.unwrap().text().await.unwrap();
     assert!(second.contains("method=POST") && second.contains(&run_id), "{second}");

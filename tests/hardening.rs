@@ -445,13 +445,11 @@ async fn a_reboot_during_shutdown_joins_the_migration() {
     let s = Server::start_with(dir.path(), true, &[]);
     let run: Value = s.post_json("/acts/probe/runs", &json!({"mode": "reboot-on-migrating"})).await.json().await.unwrap();
     let id = run["data"]["id"].as_str().unwrap().to_owned();
-    for _ in 0..500 {
-        if s.get_json(&format!("/actor-runs/{id}")).await["data"]["status"] == "RUNNING" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Its first start is counted (then it waits for `migrating`).
+    common::eventually("the first start recorded", || async {
+        s.get(&format!("/actor-runs/{id}/key-value-store/records/STARTS")).await.status() == 200
+    })
+    .await;
     s.stop();
     let s = Server::start_in(dir.path(), false);
     let run = s.get_json(&format!("/actor-runs/{id}?waitForFinish=30")).await["data"].clone();

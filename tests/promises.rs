@@ -228,8 +228,11 @@ async fn runs_beyond_the_concurrency_limit_wait_ready() {
     s.wait_status(&a, "RUNNING").await;
     s.wait_status(&b, "RUNNING").await;
     let c = s.start_run("probe", "", &json!({"mode": "ok"})).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(s.get_json(&format!("/actor-runs/{c}")).await["data"]["status"], "READY");
+    // Not a synchronisation: a window in which it must stay READY.
+    for _ in 0..10 {
+        assert_eq!(s.get_json(&format!("/actor-runs/{c}")).await["data"]["status"], "READY");
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
     let _ = s.http.post(s.api(&format!("/actor-runs/{a}/abort"))).bearer_auth(TOKEN).send().await;
     let run = s.wait_terminal(&c, Duration::from_secs(30)).await;
     assert_eq!(run["status"], "SUCCEEDED");

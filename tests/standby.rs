@@ -242,7 +242,15 @@ async fn a_trapping_looping_or_greedy_handler_fails_only_its_request() {
     // A spinning handler gets 504 at its deadline while another request is answered meanwhile.
     let started = Instant::now();
     let looping = tokio::spawn(s.http.get(by_path(&s, "standby-probe", "/loop")).bearer_auth(TOKEN).send());
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    common::eventually("the /loop handler spinning", || async {
+        let mut spinning = false;
+        for run in standby_runs(&s, "standby-probe").await {
+            let log = s.get(&format!("/logs/{}", run["id"].as_str().unwrap())).await.text().await.unwrap();
+            spinning |= log.contains("spinning forever");
+        }
+        spinning
+    })
+    .await;
     let during = get("/echo").await.unwrap();
     assert_eq!(during.status(), 200);
     let looping = looping.await.unwrap().unwrap();

@@ -266,6 +266,19 @@ pub async fn assert_error(resp: reqwest::Response, status: u16, kind: &str) -> S
     body["error"]["message"].as_str().unwrap_or_default().to_owned()
 }
 
+/// Polls `check` until it holds; fails after 30 s naming `what`.
+pub async fn eventually<F, Fut>(what: &str, check: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !check().await {
+        assert!(std::time::Instant::now() < deadline, "never saw {what} within 30 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 pub fn is_terminal(run: &Value) -> bool {
     matches!(run["status"].as_str(), Some("SUCCEEDED" | "FAILED" | "TIMED-OUT" | "ABORTED"))
 }

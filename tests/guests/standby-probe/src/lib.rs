@@ -3,7 +3,7 @@
 //! - `/echo` — method, path, query, body, the run's ID and Standby env
 //! - `/sleep?ms=N` — holds the request N ms (to pile up concurrency)
 //! - `/trap` — panics (a trap)
-//! - `/loop` — spins forever
+//! - `/loop` — logs "spinning forever", then does
 //! - `/memory?mb=N` — touches N MB
 //! - `/status?m=...` — sets the run's status message
 
@@ -19,6 +19,7 @@ fn handle(req: Request) -> wactor_sdk::Result<Response> {
         }
         "/trap" => panic!("the handler panicked on purpose"),
         "/loop" => {
+            eprintln!("spinning forever");
             let mut x: u64 = 0;
             loop {
                 x = std::hint::black_box(x.wrapping_add(1));
