@@ -34,6 +34,8 @@ pub mod ids;
 pub mod limits;
 pub mod platform;
 pub mod server;
+#[cfg(test)]
+pub(crate) mod testing;
 
 /// The text of a caught panic, for logs and status messages.
 pub fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {

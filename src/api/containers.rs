@@ -8,7 +8,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
-use crate::executor::ServeError;
+use crate::platform::executors::ServeError;
 use crate::platform::web_servers::WebServerError;
 use crate::platform::Platform;
 

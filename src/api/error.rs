@@ -44,6 +44,7 @@ impl From<PlatformError> for ApiError {
             PlatformError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "insufficient-permissions", m),
             PlatformError::Locked(m) => ApiError::new(StatusCode::CONFLICT, "request-handled-or-locked", m),
             PlatformError::Unavailable(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "server-shutting-down", m),
+            PlatformError::ExecutorMissing { kind, message } => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, kind, message),
             e @ (PlatformError::Storage(_) | PlatformError::Internal(_)) => {
                 tracing::error!(error = %e, "internal error");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal-error", e.to_string())

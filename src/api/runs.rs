@@ -16,7 +16,7 @@ use super::body::{content_type, read_body};
 use super::error::{ApiError, ApiResult};
 use super::params::Params;
 use super::{datasets, kv, logs, views};
-use crate::platform::runs::{ResurrectOptions, Run, RunFilter, RunStatus, StartOptions};
+use crate::platform::runs::{ResurrectOptions, Run, RunFilter, RunOrigin, RunStatus, StartOptions};
 use crate::platform::Platform;
 
 type P = State<Arc<Platform>>;
@@ -61,7 +61,7 @@ async fn start_options(p: &Platform, q: &Params, headers: &HeaderMap, body: Body
         max_items: q.u64("maxItems")?,
         max_total_charge_usd: q.f64("maxTotalChargeUsd")?,
         persist_state_interval_millis: q.u64("persistStateIntervalMillis")?,
-        origin: Some("API".to_owned()),
+        origin: Some(RunOrigin::Api),
         client_ip: None,
         user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
         // wactor: run on existing storages instead of new default ones.
@@ -147,7 +147,11 @@ fn filter_from(q: &Params, act_id: Option<String>) -> ApiResult<RunFilter> {
                 .collect::<ApiResult<Vec<_>>>()?,
         )
     };
-    Ok(RunFilter { act_id, statuses, started_after: q.datetime("startedAfter")?, started_before: q.datetime("startedBefore")? })
+    let origin = match q.str("origin") {
+        Some(o) => Some(RunOrigin::parse(o).ok_or_else(|| ApiError::bad_request("invalid-parameter", format!("Unknown run origin \"{o}\"")))?),
+        None => None,
+    };
+    Ok(RunFilter { act_id, statuses, started_after: q.datetime("startedAfter")?, started_before: q.datetime("startedBefore")?, origin })
 }
 
 async fn list_all(State(p): P, q: Params) -> ApiResult<Response> {
@@ -169,9 +173,6 @@ pub async fn last(State(p): P, Path(actor): Path<String>, q: Params) -> ApiResul
     let actor = p.get_actor(&actor)?;
     let filter = filter_from(&q, Some(actor.id.clone()))?;
     let mut runs = super::blocking(&p, move |p| p.list_runs(&filter)).await?;
-    if let Some(origin) = q.str("origin") {
-        runs.retain(|r| r.meta.origin == origin);
-    }
     let run = runs.pop().ok_or_else(|| ApiError::not_found(format!("Actor {} has no matching run", actor.full_name())))?;
     let run = match wait_secs(&p, &q)? {
         Some(w) => p.wait_for_finish(&run.id, w).await?,

@@ -16,7 +16,7 @@ use http_body_util::Limited;
 
 use super::auth::{query_without_token, request_token, unauthorized, TokenSource};
 use super::error::ApiError;
-use crate::executor::ServeError;
+use crate::platform::executors::ServeError;
 use crate::platform::standby::StandbyError;
 use crate::platform::Platform;
 

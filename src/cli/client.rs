@@ -54,7 +54,7 @@ impl Client {
             "versions": [{
                 "versionNumber": def.version,
                 "sourceType": if pkg.content_type == "application/wasm" { "WASM_COMPONENT" } else { "SOURCE_FILES" },
-                "buildTag": def.build_tag.clone().unwrap_or_else(|| "latest".into()),
+                "buildTag": def.build_tag.clone().unwrap_or_else(|| crate::platform::actors::LATEST_TAG.into()),
                 "actorDefinition": def,
             }],
         });

@@ -2,7 +2,7 @@
 //! IDs, storages, input key, memory, times; a component sees it through
 //! `wasi:cli/environment`, a container as its process environment.
 
-use super::RunJob;
+use crate::platform::executors::RunJob;
 use crate::ids;
 
 /// The `ACTOR_*` environment of a run (with the Actor's own `environmentVariables`).
@@ -23,7 +23,7 @@ pub fn actor_env(job: &RunJob) -> Vec<(String, String)> {
         ("ACTOR_STARTED_AT", ids::format_ts(&run.started_at)),
         ("ACTOR_TIMEOUT_AT", ids::format_ts(&timeout_at)),
         ("APIFY_USER_ID", run.user_id.clone()),
-        ("APIFY_META_ORIGIN", run.meta.origin.clone()),
+        ("APIFY_META_ORIGIN", run.meta.origin.as_str().to_owned()),
         ("APIFY_IS_AT_HOME", "1".to_owned()),
         (
             "ACTOR_PERSIST_STATE_INTERVAL_MILLIS",

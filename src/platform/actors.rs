@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::db::{get_json, put_json};
 use super::error::{PlatformError, Result};
+use super::executors::{Artifact, ArtifactKind, BuildJob, BuildPace, Built, ContainerImage};
 use super::Platform;
 use crate::definition::{validate_actor_name, validate_version, ActorDefinition, DefaultRunOptions, StandbyOptions};
 use crate::ids::{self, ts};
@@ -90,31 +91,102 @@ pub enum BuildStatus {
     Failed,
 }
 
-/// A build: a frozen definition plus its compiled component.
+/// A build: a frozen definition plus the artifact its executor made.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(from = "BuildRecord", into = "BuildRecord")]
 pub struct Build {
     pub id: String,
     pub act_id: String,
     pub user_id: String,
-    #[serde(with = "ts")]
     pub started_at: DateTime<Utc>,
-    #[serde(with = "ts::option")]
     pub finished_at: Option<DateTime<Utc>>,
     pub status: BuildStatus,
     pub meta: Value,
     pub build_number: String,
     pub actor_definition: ActorDefinition,
-    /// Size and SHA-256 of the uploaded component.
+    /// Size and SHA-256 of the upload (a component, or an image's build context).
     pub component_bytes: u64,
     pub component_sha256: String,
     pub status_message: Option<String>,
-    /// What the component exports: a batch `run`, an HTTP handler (Standby), or both.
-    #[serde(default = "ComponentExports::batch_only")]
+    /// What the artifact exports: a batch `run`, an HTTP handler (Standby), or both.
     pub exports: ComponentExports,
-    /// For container Actors: the image the runs start (the Docker executor).
+    /// What the build made; `None` while it runs and when it failed.
+    pub artifact: Option<Artifact>,
+}
+
+/// A build as stored and as the API shows it: the artifact is the `image`
+/// field (a container image) or, for a succeeded build without one, a component.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BuildRecord {
+    id: String,
+    act_id: String,
+    user_id: String,
+    #[serde(with = "ts")]
+    started_at: DateTime<Utc>,
+    #[serde(with = "ts::option")]
+    finished_at: Option<DateTime<Utc>>,
+    status: BuildStatus,
+    meta: Value,
+    build_number: String,
+    actor_definition: ActorDefinition,
+    component_bytes: u64,
+    component_sha256: String,
+    status_message: Option<String>,
+    #[serde(default = "ComponentExports::batch_only")]
+    exports: ComponentExports,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub image: Option<crate::executor::docker::ContainerImage>,
+    image: Option<ContainerImage>,
+}
+
+impl From<BuildRecord> for Build {
+    fn from(r: BuildRecord) -> Build {
+        let artifact = match (r.image, r.status) {
+            (Some(image), _) => Some(Artifact::Image(image)),
+            (None, BuildStatus::Succeeded) => Some(Artifact::Component),
+            (None, _) => None,
+        };
+        Build {
+            id: r.id,
+            act_id: r.act_id,
+            user_id: r.user_id,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            status: r.status,
+            meta: r.meta,
+            build_number: r.build_number,
+            actor_definition: r.actor_definition,
+            component_bytes: r.component_bytes,
+            component_sha256: r.component_sha256,
+            status_message: r.status_message,
+            exports: r.exports,
+            artifact,
+        }
+    }
+}
+
+impl From<Build> for BuildRecord {
+    fn from(b: Build) -> BuildRecord {
+        BuildRecord {
+            id: b.id,
+            act_id: b.act_id,
+            user_id: b.user_id,
+            started_at: b.started_at,
+            finished_at: b.finished_at,
+            status: b.status,
+            meta: b.meta,
+            build_number: b.build_number,
+            actor_definition: b.actor_definition,
+            component_bytes: b.component_bytes,
+            component_sha256: b.component_sha256,
+            status_message: b.status_message,
+            exports: b.exports,
+            image: match b.artifact {
+                Some(Artifact::Image(image)) => Some(image),
+                _ => None,
+            },
+        }
+    }
 }
 
 /// The entry points a build's component has.
@@ -148,6 +220,9 @@ pub struct ActorPatch {
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
+
+/// The tag a build gets unless its version names another, and the build a run gets unless it names one.
+pub const LATEST_TAG: &str = "latest";
 
 /// Fields that belong to the server and are never taken from a request.
 const READ_ONLY: &[&str] = &["id", "userId", "username", "createdAt", "modifiedAt", "stats", "taggedBuilds"];
@@ -239,7 +314,9 @@ impl Platform {
             let Ok(build) = serde_json::from_slice::<Build>(&raw) else { continue };
             if build.act_id == actor.id {
                 self.db.builds.remove(&id)?;
-                self.executor.remove_build(&build.id);
+                if let Ok(executor) = self.executors.get(ArtifactKind::of(&build.actor_definition)) {
+                    executor.remove_build(&build.id);
+                }
             }
         }
         Ok(())
@@ -251,49 +328,71 @@ impl Platform {
         let live = |build_id: &str| {
             get_json::<Build>(&self.db.builds, build_id).ok().flatten().is_some_and(|b| b.status == BuildStatus::Succeeded)
         };
-        self.executor.collect_garbage(live)
+        self.executors.all().map(|e| e.collect_garbage(&live)).sum()
     }
 
     pub fn get_build(&self, build_id: &str) -> Result<Build> {
         get_json(&self.db.builds, build_id)?.ok_or_else(|| PlatformError::not_found(format!("Build was not found: {build_id}")))
     }
 
-    /// Builds `version` of an Actor from an uploaded component: checks the
-    /// definition, compiles the component once, tags the build.
-    pub async fn build_actor(&self, reference: &str, version: Option<&str>, tag: Option<&str>, component: Vec<u8>) -> Result<Build> {
+    /// Builds `version` of an Actor from an upload: checks the definition,
+    /// has the executor for it make the artifact (a compiled component, an
+    /// image), tags the build. A quick build that fails is no build; a
+    /// background one is answered RUNNING and may end FAILED.
+    pub async fn build_actor(&self, reference: &str, version: Option<&str>, tag: Option<&str>, upload: Vec<u8>) -> Result<Build> {
         let actor = self.get_actor(reference)?;
-        let version = match version {
-            Some(v) => actor
-                .versions
-                .iter()
-                .find(|x| x.version_number == v)
-                .ok_or_else(|| PlatformError::invalid(format!("The Actor has no version {v}")))?,
-            None => actor.versions.last().ok_or_else(|| PlatformError::invalid("The Actor has no version to build"))?,
-        };
+        let version = find_version(&actor, version)?;
         let definition = version
             .actor_definition
             .clone()
             .ok_or_else(|| PlatformError::invalid(format!("Version {} has no actorDefinition", version.version_number)))?;
         definition.validate(&self.config.limits).map_err(PlatformError::invalid)?;
-        if definition.image.is_none() && component.is_empty() {
-            return Err(PlatformError::invalid_kind(
-                "invalid-request",
-                match definition.dockerfile {
-                    Some(_) => {
-                        "Upload the build context (a tar of the Actor directory) as the request body with Content-Type: application/x-tar"
+        check_upload(&definition, &upload, &self.config.limits)?;
+        let executor = self.executors.get(ArtifactKind::of(&definition))?.clone();
+        let tag = tag.map(str::to_owned).or_else(|| version.build_tag.clone()).unwrap_or_else(|| LATEST_TAG.to_owned());
+        let build = self.new_build(&actor, &version.version_number, definition, &upload)?;
+        let log = self.logs.writer(&build.id).map_err(|e| PlatformError::internal(format!("opening the build log: {e}")))?;
+        let job = BuildJob {
+            build_id: build.id.clone(),
+            build_number: build.build_number.clone(),
+            actor_name: actor.name.clone(),
+            definition: build.actor_definition.clone(),
+            upload,
+            log: log.clone(),
+        };
+        match executor.build_pace(&build.actor_definition) {
+            BuildPace::Quick => {
+                let built = executor.build(job).await?;
+                if let Err(e) = check_exports(&build.actor_definition, built.exports) {
+                    executor.remove_build(&build.id);
+                    return Err(e);
+                }
+                self.finish_build(with_artifact(build, built), &tag).await
+            }
+            BuildPace::Background => {
+                put_json(&self.db.builds, &build.id, &build)?;
+                let (platform, running) = (self.arc(), build.clone());
+                tokio::spawn(async move {
+                    let built = executor.build(job).await.and_then(|b| check_exports(&running.actor_definition, b.exports).map(|()| b));
+                    let build = match built {
+                        Ok(built) => with_artifact(running, built),
+                        Err(why) => {
+                            log.system(&format!("The build failed: {why}"));
+                            Build { status_message: Some(format!("The build failed: {why}")), ..running }
+                        }
+                    };
+                    if let Err(e) = platform.finish_build(build, &tag).await {
+                        tracing::error!(error = %e, "recording a finished background build");
                     }
-                    None => "Upload the compiled component as the request body with Content-Type: application/wasm",
-                },
-            ));
+                });
+                Ok(build)
+            }
         }
-        if component.len() > self.config.limits.max_component_bytes {
-            return Err(PlatformError::too_large(
-                "request-too-large",
-                format!("The component is {} bytes, over the limit of {}", component.len(), self.config.limits.max_component_bytes),
-            ));
-        }
-        let tag = tag.map(str::to_owned).or_else(|| version.build_tag.clone()).unwrap_or_else(|| "latest".to_owned());
-        let counter_key = format!("build-counter/{}/{}", actor.id, version.version_number);
+    }
+
+    /// A RUNNING build of `version`, numbered by the version's build counter.
+    fn new_build(&self, actor: &Actor, version: &str, definition: ActorDefinition, upload: &[u8]) -> Result<Build> {
+        let counter_key = format!("build-counter/{}/{version}", actor.id);
         let n = self
             .db
             .meta
@@ -303,62 +402,23 @@ impl Platform {
             })?
             .map(|b| u64::from_be_bytes(b.as_ref().try_into().unwrap_or([0; 8])))
             .unwrap_or(1);
-        let build_id = ids::new_id();
-        let mut build = Build {
-            id: build_id.clone(),
+        Ok(Build {
+            id: ids::new_id(),
             act_id: actor.id.clone(),
             user_id: actor.user_id.clone(),
             started_at: ids::now(),
             finished_at: None,
             status: BuildStatus::Running,
             meta: serde_json::json!({"origin": "API"}),
-            build_number: format!("{}.{}", version.version_number, n),
-            actor_definition: definition.clone(),
-            component_bytes: component.len() as u64,
-            component_sha256: sha256_hex(&component),
-            status_message: None,
-            // A container serves HTTP (Standby) on its web server port when actor.json says so.
+            build_number: format!("{version}.{n}"),
+            // Until the executor says: a Standby definition serves HTTP.
             exports: ComponentExports { run: true, http: definition.uses_standby_mode == Some(true) },
-            image: None,
-        };
-        match (&definition.image, &definition.dockerfile) {
-            // A container Actor: its image must be on the Docker host.
-            (Some(reference), _) => build.image = Some(self.docker()?.resolve_image(reference).await?),
-            // A Dockerfile: built on the Docker host from the uploaded context,
-            // in the background (minutes, perhaps); its log shows the progress.
-            (None, Some(dockerfile)) => {
-                let docker = self.docker()?;
-                let log = self.logs.writer(&build_id).map_err(|e| PlatformError::internal(format!("opening the build log: {e}")))?;
-                let image_tag = format!("wactor/{}:{}", actor.name, build.build_number);
-                log.system(&format!("Building image {image_tag} from {dockerfile} ({} bytes of context).", component.len()));
-                put_json(&self.db.builds, &build.id, &build)?;
-                let (platform, dockerfile, running) = (self.arc(), dockerfile.clone(), build.clone());
-                tokio::spawn(async move {
-                    let mut build = running;
-                    match docker.build_image(component, &dockerfile, &image_tag, &log).await {
-                        Ok(image) => build.image = Some(image),
-                        Err(why) => {
-                            log.system(&format!("The build failed: {why}"));
-                            build.status_message = Some(format!("The image build failed: {why}"));
-                        }
-                    }
-                    if let Err(e) = platform.finish_build(build, &tag).await {
-                        tracing::error!(error = %e, "recording a finished image build");
-                    }
-                });
-                return Ok(build);
-            }
-            // Compile before recording: a component that does not compile is no build.
-            (None, None) => {
-                let exports = self.executor.prepare_build(&build_id, component).await?;
-                if let Err(e) = check_exports(&definition, exports) {
-                    self.executor.remove_build(&build_id);
-                    return Err(e);
-                }
-                build.exports = exports;
-            }
-        }
-        self.finish_build(build, &tag).await
+            actor_definition: definition,
+            component_bytes: upload.len() as u64,
+            component_sha256: crate::ids::sha256_hex(upload),
+            status_message: None,
+            artifact: None,
+        })
     }
 
     /// Records how a build ended; a successful one gets the version's tag.
@@ -370,8 +430,8 @@ impl Platform {
             let actor = self.get_actor(&build.act_id)?;
             if let Ok(log) = self.logs.writer(&build.id) {
                 let ms = (build.finished_at.unwrap_or(build.started_at) - build.started_at).num_milliseconds();
-                log.system(&match &build.image {
-                    Some(image) => {
+                log.system(&match &build.artifact {
+                    Some(Artifact::Image(image)) => {
                         format!(
                             "Build {} of {}: image {} ({}) in {ms} ms.",
                             build.build_number,
@@ -380,7 +440,7 @@ impl Platform {
                             image.image_id
                         )
                     }
-                    None => format!(
+                    _ => format!(
                         "Build {} of {}: component of {} bytes (sha256 {}) compiled in {ms} ms.",
                         build.build_number,
                         actor.full_name(),
@@ -460,7 +520,7 @@ impl Platform {
     }
 
     fn find_build(&self, actor: &Actor, wanted: Option<&str>) -> Result<Build> {
-        let wanted = wanted.map(str::to_owned).or_else(|| actor.default_run_options.build.clone()).unwrap_or_else(|| "latest".to_owned());
+        let wanted = wanted.map(str::to_owned).or_else(|| actor.default_run_options.build.clone()).unwrap_or_else(|| LATEST_TAG.to_owned());
         if let Some(tagged) = actor.tagged_builds.get(&wanted) {
             return self.get_build(&tagged.build_id);
         }
@@ -545,8 +605,37 @@ fn check_exports(definition: &ActorDefinition, exports: ComponentExports) -> Res
     Ok(())
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(bytes);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+/// The version a build is of: the one named, or the newest.
+fn find_version<'a>(actor: &'a Actor, wanted: Option<&str>) -> Result<&'a ActorVersion> {
+    match wanted {
+        Some(v) => {
+            actor.versions.iter().find(|x| x.version_number == v).ok_or_else(|| PlatformError::invalid(format!("The Actor has no version {v}")))
+        }
+        None => actor.versions.last().ok_or_else(|| PlatformError::invalid("The Actor has no version to build")),
+    }
+}
+
+/// Every build but an image reference needs an upload, within the size limit.
+fn check_upload(definition: &ActorDefinition, upload: &[u8], limits: &crate::limits::Limits) -> Result<()> {
+    if definition.image.is_none() && upload.is_empty() {
+        return Err(PlatformError::invalid_kind(
+            "invalid-request",
+            match definition.dockerfile {
+                Some(_) => "Upload the build context (a tar of the Actor directory) as the request body with Content-Type: application/x-tar",
+                None => "Upload the compiled component as the request body with Content-Type: application/wasm",
+            },
+        ));
+    }
+    if upload.len() > limits.max_component_bytes {
+        return Err(PlatformError::too_large(
+            "request-too-large",
+            format!("The component is {} bytes, over the limit of {}", upload.len(), limits.max_component_bytes),
+        ));
+    }
+    Ok(())
+}
+
+/// A build that succeeded with what its executor made.
+fn with_artifact(build: Build, built: Built) -> Build {
+    Build { artifact: Some(built.artifact), exports: built.exports, ..build }
 }

@@ -23,7 +23,33 @@ pub fn same_secret(presented: &str, expected: &str) -> bool {
     same_digest(&digest(presented), &digest(expected))
 }
 
+/// What a keyed secret is for; each purpose derives different values.
+#[derive(Debug, Clone, Copy)]
+pub enum KeyPurpose {
+    /// The secret in a run's events websocket URL.
+    EventsUrl,
+    /// The host label of a run's `containerUrl`.
+    ContainerUrl,
+}
+
+impl KeyPurpose {
+    fn label(self) -> &'static str {
+        match self {
+            KeyPurpose::EventsUrl => "wactor-events",
+            KeyPurpose::ContainerUrl => "wactor-container",
+        }
+    }
+}
+
 impl Platform {
+    /// A secret that names exactly one run for one purpose: 32 hex digits
+    /// derived from the server's token, so it needs no storage. Every keyed
+    /// URL of a run is derived here.
+    pub(crate) fn run_key(&self, purpose: KeyPurpose, run_id: &str) -> String {
+        let digest = Sha256::digest(format!("{}/{}/{run_id}", purpose.label(), self.config.token).as_bytes());
+        crate::ids::hex(&digest[..16])
+    }
+
     /// Whether `presented` is the server's API token.
     pub fn is_api_token(&self, presented: &str) -> bool {
         same_digest(&digest(presented), &self.config.token_digest)

@@ -31,6 +31,10 @@ pub enum PlatformError {
     /// The server cannot take this now (shutting down); retrying later helps.
     #[error("{0}")]
     Unavailable(String),
+    /// The executor this needs is not on this server (no Docker, say).
+    /// `kind` as for `Invalid` (`docker-not-available`).
+    #[error("{message}")]
+    ExecutorMissing { kind: &'static str, message: String },
     /// Storage failure.
     #[error("storage error: {0}")]
     Storage(#[from] sled::Error),

@@ -1,6 +1,7 @@
-//! System events to a running Actor (persist-state, migrating, aborting,
-//! system-info). The supervisor is the one event source; each executor
-//! delivers them its own way (the WIT `events` interface for components).
+//! Platform layer: system events to a running Actor (persist-state,
+//! migrating, aborting, system-info). The supervisor is the one event
+//! source; each executor delivers them its own way (the WIT `events`
+//! interface for components, the events websocket for containers).
 
 use parking_lot::Mutex;
 use std::collections::VecDeque;
@@ -9,6 +10,9 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use tokio::sync::Notify;
 
+use super::auth::KeyPurpose;
+use super::runs::RunStatus;
+use super::Platform;
 use crate::ids;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -110,8 +114,29 @@ pub struct RunUsage {
     pub mem_current_bytes: std::sync::atomic::AtomicU64,
     /// The most `mem_current_bytes` has been.
     pub mem_peak_bytes: std::sync::atomic::AtomicU64,
-    /// Epoch ticks the guest spent executing (one tick = `EPOCH_TICK`).
-    pub busy_ticks: std::sync::atomic::AtomicU64,
+    /// CPU time the guest has used, nanoseconds.
+    pub cpu_busy_nanos: std::sync::atomic::AtomicU64,
     /// Outbound HTTP requests the guest sent.
     pub outbound_requests: std::sync::atomic::AtomicU64,
+}
+
+impl Platform {
+    /// The events of a running run, for its events websocket.
+    pub fn run_event_source(&self, run_id: &str) -> Option<(EventQueue, tokio::sync::watch::Receiver<RunStatus>)> {
+        self.active.event_source(run_id)
+    }
+
+    /// The secret in a run's events URL: derived from the server's token, so
+    /// it needs no storage and names exactly one run.
+    pub fn run_events_secret(&self, run_id: &str) -> String {
+        self.run_key(KeyPurpose::EventsUrl, run_id)
+    }
+
+    /// `ACTOR_EVENTS_WEBSOCKET_URL` of a run.
+    pub fn run_events_url(&self, run_id: &str) -> String {
+        let base = &self.config.public_url;
+        let ws = base.strip_prefix("https://").map(|r| format!("wss://{r}")).unwrap_or_else(|| base.replacen("http://", "ws://", 1));
+        format!("{ws}/events/{run_id}/{}", self.run_events_secret(run_id))
+    }
+
 }

@@ -1,6 +1,7 @@
 //! The platform core: every capability an Actor or a client has is a method
-//! here. The HTTP API (`crate::api`) and the WIT host
-//! (`crate::executor::wasm::host`) are thin doors onto it.
+//! here. The HTTP API (`crate::api`) and the WIT host (in the component
+//! executor) are thin doors onto it; executors run below it, behind
+//! [`executors::Executor`].
 
 pub mod actors;
 pub mod auth;
@@ -8,6 +9,7 @@ pub mod db;
 pub mod durability;
 pub mod error;
 pub mod events;
+pub mod executors;
 pub mod logs;
 pub mod outbound;
 pub mod runs;
@@ -29,8 +31,8 @@ use self::logs::LogStore;
 use self::storage::dataset::{Datasets, PreparedItems};
 use self::storage::kv::KvStores;
 use self::supervisor::ActiveRuns;
+use self::executors::Executors;
 use crate::definition::InputSchema;
-use crate::executor::wasm::WasmExecutor;
 use crate::ids;
 use crate::limits::Limits;
 
@@ -77,9 +79,8 @@ pub struct Platform {
     pub datasets: Datasets,
     pub queues: storage::queue::RequestQueues,
     pub logs: LogStore,
-    pub(crate) executor: Arc<WasmExecutor>,
-    /// Container Actors; `None` until the first one needs it.
-    docker: std::sync::OnceLock<Arc<crate::executor::docker::DockerExecutor>>,
+    /// What runs builds, by the artifact they made.
+    executors: Executors,
     pub(crate) active: ActiveRuns,
     pub(crate) standby: standby::StandbyPools,
     web_servers: web_servers::WebServers,
@@ -95,8 +96,9 @@ pub struct Platform {
 }
 
 impl Platform {
-    /// Opens (or creates) the data directory and brings the platform up.
-    pub fn open(opts: PlatformOptions) -> anyhow::Result<Arc<Platform>> {
+    /// Opens (or creates) the data directory and brings the platform up
+    /// with the executors the server has.
+    pub fn open(opts: PlatformOptions, executors: Executors) -> anyhow::Result<Arc<Platform>> {
         std::fs::create_dir_all(&opts.data_dir)?;
         let db = Db::open(&opts.data_dir)?;
         let user_id = meta_value(&db, "user-id", ids::new_id)?;
@@ -116,7 +118,6 @@ impl Platform {
             allow_private_outbound: opts.allow_private_outbound,
             limits: opts.limits.clone(),
         };
-        let executor = Arc::new(WasmExecutor::new(&opts.data_dir.join("components"), &opts.limits)?);
         let logs = LogStore::new(db.log_chunks.clone(), opts.limits.max_log_bytes_per_run);
         let commits = durability::GroupCommit::new(db.inner.clone(), opts.durability);
         let platform = Arc::new_cyclic(|this| Platform {
@@ -125,8 +126,7 @@ impl Platform {
             datasets: Datasets::new(&db, user_id.clone(), opts.username.clone()),
             queues: storage::queue::RequestQueues::new(&db, user_id.clone(), opts.username.clone()),
             logs,
-            executor,
-            docker: std::sync::OnceLock::new(),
+            executors,
             active: ActiveRuns::default(),
             standby: standby::StandbyPools::default(),
             web_servers: web_servers::WebServers::default(),
@@ -145,7 +145,7 @@ impl Platform {
         }
         let collected = platform.collect_build_garbage();
         if collected > 0 {
-            tracing::info!(files = collected, "removed component artifacts no build references");
+            tracing::info!(files = collected, "removed build artifacts no build references");
         }
         Ok(platform)
     }
@@ -179,15 +179,6 @@ impl Platform {
         Ok(())
     }
 
-    /// The Docker executor (connects on first use).
-    pub(crate) fn docker(&self) -> Result<Arc<crate::executor::docker::DockerExecutor>> {
-        if let Some(d) = self.docker.get() {
-            return Ok(d.clone());
-        }
-        let d = Arc::new(crate::executor::docker::DockerExecutor::new(&self.config.docker_network)?);
-        Ok(self.docker.get_or_init(|| d).clone())
-    }
-
     /// Marks cached views of Actors stale.
     pub(crate) fn actors_changed(&self) {
         self.actors_version.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
@@ -211,6 +202,14 @@ impl Platform {
     /// Flushes storage to disk; called on shutdown.
     pub async fn flush(&self) -> Result<()> {
         self.db.flush().await
+    }
+}
+
+/// Sleeps until `at`; never, for `None` (a run without a timeout, say).
+pub(crate) async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -61,10 +61,46 @@ impl RunStatus {
     }
 }
 
+/// Where a run came from (`meta.origin`), in Apify's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RunOrigin {
+    Development,
+    Web,
+    Api,
+    Scheduler,
+    Test,
+    Webhook,
+    Actor,
+    Cli,
+    /// Started by a request to the Actor's Standby URL.
+    Standby,
+}
+
+impl RunOrigin {
+    pub fn parse(s: &str) -> Option<RunOrigin> {
+        serde_json::from_value(Value::String(s.to_owned())).ok()
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunOrigin::Development => "DEVELOPMENT",
+            RunOrigin::Web => "WEB",
+            RunOrigin::Api => "API",
+            RunOrigin::Scheduler => "SCHEDULER",
+            RunOrigin::Test => "TEST",
+            RunOrigin::Webhook => "WEBHOOK",
+            RunOrigin::Actor => "ACTOR",
+            RunOrigin::Cli => "CLI",
+            RunOrigin::Standby => "STANDBY",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunMeta {
-    pub origin: String,
+    pub origin: RunOrigin,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_ip: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -170,7 +206,7 @@ pub struct StartOptions {
     pub max_items: Option<u64>,
     pub max_total_charge_usd: Option<f64>,
     pub persist_state_interval_millis: Option<u64>,
-    pub origin: Option<String>,
+    pub origin: Option<RunOrigin>,
     pub client_ip: Option<String>,
     pub user_agent: Option<String>,
     /// Use these existing storages instead of creating new defaults.
@@ -193,6 +229,7 @@ pub struct RunFilter {
     pub statuses: Option<Vec<RunStatus>>,
     pub started_after: Option<DateTime<Utc>>,
     pub started_before: Option<DateTime<Utc>>,
+    pub origin: Option<RunOrigin>,
 }
 
 pub use crate::limits::MIN_MEMORY_MBYTES;
@@ -254,6 +291,9 @@ impl Platform {
             if filter.started_after.is_some_and(|t| run.started_at <= t) || filter.started_before.is_some_and(|t| run.started_at >= t) {
                 continue;
             }
+            if filter.origin.is_some_and(|o| run.meta.origin != o) {
+                continue;
+            }
             out.push(run);
         }
         Ok(out)
@@ -269,7 +309,7 @@ impl Platform {
         }
         let actor = self.get_actor(actor_ref)?;
         let build = self.resolve_build(&actor, opts.build.as_deref())?;
-        let standby = opts.origin.as_deref() == Some("STANDBY");
+        let standby = opts.origin == Some(RunOrigin::Standby);
         if !build.exports.run && !standby {
             return Err(PlatformError::invalid_kind(
                 "actor-standby-only",
@@ -337,13 +377,13 @@ impl Platform {
             status_message: None,
             is_status_message_terminal: None,
             meta: RunMeta {
-                origin: opts.origin.unwrap_or_else(|| "API".to_owned()),
+                origin: opts.origin.unwrap_or(RunOrigin::Api),
                 client_ip: opts.client_ip,
                 user_agent: opts.user_agent,
             },
             stats: RunStats { input_body_len: input_len as u64, ..Default::default() },
             options: RunOptions {
-                build: opts.build.or(actor.default_run_options.build.clone()).unwrap_or_else(|| "latest".to_owned()),
+                build: opts.build.or(actor.default_run_options.build.clone()).unwrap_or_else(|| super::actors::LATEST_TAG.to_owned()),
                 timeout_secs,
                 memory_mbytes,
                 disk_mbytes: memory_mbytes.saturating_mul(2),

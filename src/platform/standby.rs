@@ -1,4 +1,4 @@
-//! Standby: Actors that serve HTTP on their own URL.
+//! Platform layer: Standby, Actors that serve HTTP on their own URL.
 //!
 //! A request for an Actor goes to one of its Standby runs (ordinary runs
 //! with `meta.origin = STANDBY`, their own storages and log). Each Actor has
@@ -24,10 +24,10 @@ use tokio::time::Instant;
 use super::actors::{Actor, Build};
 use super::error::{PlatformError, Result};
 use super::events::RunEvent;
-use super::runs::{RunStatus, StartOptions};
-use super::Platform;
-use crate::executor::docker::Probe;
-use crate::executor::{HttpRequest, HttpResponse, HttpServer, Outcome, Report, RunJob, ServeError, StopReason};
+use super::runs::{RunOrigin, RunStatus, StartOptions};
+use super::executors::{Execution, HttpRequest, HttpResponse, HttpServer, Outcome, Report, RunJob, RunMode, ServeError, StopReason};
+use super::web_servers::WebServerSlot;
+use super::{sleep_until, Platform};
 use crate::limits::{MAX_STANDBY_IDLE_TIMEOUT_SECS, MAX_STANDBY_REQUESTS_PER_RUN, MAX_STANDBY_REQUEST_TIMEOUT_SECS};
 
 /// Apify's defaults for `actorStandby`.
@@ -455,7 +455,7 @@ impl Platform {
                 memory_mbytes: settings.memory_mbytes,
                 // A Standby run ends by idling out, not by a timeout.
                 timeout_secs: Some(0),
-                origin: Some("STANDBY".to_owned()),
+                origin: Some(RunOrigin::Standby),
                 ..Default::default()
             },
         );
@@ -469,87 +469,96 @@ impl Platform {
         Ok(())
     }
 
-    /// A Standby run's life: serve until idle, aborted or stopped.
+    /// A Standby run's life: start serving, then serve until idle, aborted or stopped.
     pub(super) async fn serve_standby(self: Arc<Self>, job: RunJob) -> Report {
         let report = |outcome| Report { outcome, mem_max_bytes: job.usage.mem_peak_bytes.load(Ordering::Relaxed) };
         let (actor, settings) = match self.standby_target(&job.run.act_id) {
             Ok(t) => t,
             Err(e) => return report(Outcome::Crashed(format!("The Actor cannot serve in Standby mode: {e}"))),
         };
-        // A container serves once its web server answers the readiness probe;
-        // it keeps running beside the serve loop below.
         let pool = self.standby.pool(&actor.id);
-        // A run that cannot serve fails, and the requests waiting for it are told why.
-        let failed = |why: String| {
-            pool.start_failed(&job.run.id, &why);
-            report(Outcome::Crashed(why))
-        };
-        let mut container: Option<Pin<Box<dyn Future<Output = Report> + Send>>> = None;
-        let web_server = job.build.image.is_some().then(|| self.open_web_server(&job.run.id));
-        let server = if job.build.image.is_some() {
-            let docker = match self.docker() {
-                Ok(d) => d,
-                Err(e) => return failed(e.to_string()),
-            };
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            let serving_job = job.clone();
-            let within = Duration::from_secs(self.config.limits.standby_readiness_timeout_secs);
-            let probe = Probe::Readiness { within, request_timeout: settings.request_timeout };
-            let mut exec: Pin<Box<dyn Future<Output = Report> + Send>> =
-                Box::pin(async move { docker.execute(serving_job, tx, probe).await });
-            let mut stop = job.stop.clone();
-            let server = tokio::select! {
-                // First: a container that ended also drops its readiness sender.
-                biased;
-                ended = &mut exec => return failed(match ended.outcome {
-                    Outcome::Exited { exit_code, .. } => {
-                        format!("The Actor exited with code {exit_code} before its web server answered the readiness probe")
-                    }
-                    Outcome::Crashed(why) => why,
-                    Outcome::Stopped(_) => return ended,
-                }),
-                ready = rx => match ready {
-                    Ok(server) => server,
-                    Err(_) => return failed(format!(
-                        "The container's web server did not answer the readiness probe (GET / on ACTOR_WEB_SERVER_PORT) within {} s",
-                        within.as_secs()
-                    )),
-                },
-                reason = stop.wait_for(Option::is_some) => {
-                    return report(Outcome::Stopped(reason.map(|r| r.unwrap_or(StopReason::Abort)).unwrap_or(StopReason::Abort)));
-                }
-            };
-            container = Some(exec);
-            server
-        } else {
-            match self.executor.http_server(&job, settings.request_timeout) {
-                Ok(s) => s,
-                Err(e) => return failed(format!("The Standby server could not start: {e}")),
+        let (mut ended, server, web_server) = match self.start_serving(&job, &settings).await {
+            Ok(serving) => serving,
+            // A run that cannot serve fails, and the requests waiting for it are told why.
+            Err(ServeStart::Failed(why)) => {
+                pool.start_failed(&job.run.id, &why);
+                return report(Outcome::Crashed(why));
             }
+            Err(ServeStart::Stopped(reason)) => return report(Outcome::Stopped(reason)),
         };
         if let Some(slot) = &web_server {
             slot.ready(server.clone());
         }
-        let run_id = job.run.id.clone();
-        pool.register(&run_id, server, &settings);
+        pool.register(&job.run.id, server, &settings);
         job.log.system(&format!(
             "Serving Standby requests at {} (at most {} at once, idle timeout {} s).",
             self.standby_url(&actor.name),
             settings.max_requests_per_run,
             settings.idle_timeout.as_secs()
         ));
+        let outcome = self.serve_until_done(&job, &settings, &pool, &mut ended).await;
+        pool.remove(&job.run.id);
+        report(outcome)
+    }
+
+    /// Starts the run's code in serve mode and waits until it answers HTTP:
+    /// its server, the code's execution (which lives on beside it), and the
+    /// run's `containerUrl` slot if the server answers there too.
+    async fn start_serving(
+        &self,
+        job: &RunJob,
+        settings: &StandbySettings,
+    ) -> std::result::Result<(BoxedExecution, Arc<dyn HttpServer>, Option<WebServerSlot>), ServeStart> {
+        let executor = self.executors.for_build(&job.build).map_err(|e| ServeStart::Failed(e.to_string()))?.clone();
+        let ready_within = Duration::from_secs(self.config.limits.standby_readiness_timeout_secs);
+        let mode = RunMode::Serve { ready_within, request_timeout: settings.request_timeout };
+        let Execution { mut ended, server, at_container_url } = executor.start(job.clone(), mode);
+        let web_server = at_container_url.then(|| self.open_web_server(&job.run.id));
+        let ready = async {
+            match server {
+                Some(server) => server.await,
+                None => std::future::pending().await,
+            }
+        };
         let mut stop = job.stop.clone();
-        let mut status = self.active.subscribe(&run_id);
+        let server = tokio::select! {
+            // First: code that ended also drops its server's sender.
+            biased;
+            done = &mut ended => return Err(match done.outcome {
+                Outcome::Exited { exit_code, .. } => {
+                    ServeStart::Failed(format!("The Actor exited with code {exit_code} before its web server answered the readiness probe"))
+                }
+                Outcome::Crashed(why) => ServeStart::Failed(why),
+                Outcome::Stopped(reason) => ServeStart::Stopped(reason),
+            }),
+            ready = ready => match ready {
+                Ok(Ok(server)) => server,
+                Ok(Err(why)) => return Err(ServeStart::Failed(why)),
+                Err(_) => return Err(ServeStart::Failed("The run's HTTP server never came up".into())),
+            },
+            reason = stop.wait_for(Option::is_some) => {
+                return Err(ServeStart::Stopped(reason.ok().and_then(|r| *r).unwrap_or(StopReason::Abort)));
+            }
+        };
+        Ok((ended, server, web_server))
+    }
+
+    /// Serves until the run idles out, is aborted (it drains its requests
+    /// first), is stopped, or its code ends; how it ended.
+    async fn serve_until_done(&self, job: &RunJob, settings: &StandbySettings, pool: &Pool, ended: &mut BoxedExecution) -> Outcome {
+        let run_id = &job.run.id;
+        let mut stop = job.stop.clone();
+        let mut status = self.active.subscribe(run_id);
         let mut draining = false;
-        let outcome = loop {
+        loop {
             let notified = pool.changed.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let Some((in_flight, last_active, accepting)) = pool.load(&run_id) else {
-                break Outcome::Exited { exit_code: 0, message: None };
+            let Some((in_flight, last_active, accepting)) = pool.load(run_id) else {
+                return Outcome::Exited { exit_code: 0, message: None };
             };
             if !accepting && in_flight == 0 {
-                break Outcome::Exited { exit_code: 0, message: None };
+                return Outcome::Exited { exit_code: 0, message: None };
             }
             draining |= !accepting;
             let idle_at = (in_flight == 0 && !draining).then(|| last_active + settings.idle_timeout);
@@ -563,29 +572,30 @@ impl Platform {
             };
             tokio::select! {
                 reason = stop.wait_for(Option::is_some) => {
-                    break Outcome::Stopped(reason.map(|r| r.unwrap_or(StopReason::Abort)).unwrap_or(StopReason::Abort));
+                    return Outcome::Stopped(reason.ok().and_then(|r| *r).unwrap_or(StopReason::Abort));
                 }
                 _ = aborting, if !draining => {
-                    pool.close(&run_id);
+                    pool.close(run_id);
                     draining = true;
                 }
-                _ = sleep_until_opt(idle_at) => {
-                    if pool.retire_if_idle(&run_id, settings.idle_timeout) {
-                        let secs = settings.idle_timeout.as_secs();
-                        job.events.push(RunEvent::Aborting);
-                        job.log.system(&format!("No Standby request for {secs} s: the run finishes."));
-                        let _ = self.set_status_message(&run_id, &format!("The Standby run finished after {secs} s without requests"), true);
-                        break Outcome::Exited { exit_code: 0, message: None };
+                _ = sleep_until(idle_at) => {
+                    if pool.retire_if_idle(run_id, settings.idle_timeout) {
+                        self.idled_out(job, settings.idle_timeout);
+                        return Outcome::Exited { exit_code: 0, message: None };
                     }
                 }
-                ended = container_ended(&mut container) => {
-                    break ended.outcome;
-                }
+                done = &mut *ended => return done.outcome,
                 _ = notified => {}
             }
-        };
-        pool.remove(&run_id);
-        report(outcome)
+        }
+    }
+
+    /// A run without requests for `idle` finishes, and says so.
+    fn idled_out(&self, job: &RunJob, idle: Duration) {
+        let secs = idle.as_secs();
+        job.events.push(RunEvent::Aborting);
+        job.log.system(&format!("No Standby request for {secs} s: the run finishes."));
+        let _ = self.set_status_message(&job.run.id, &format!("The Standby run finished after {secs} s without requests"), true);
     }
 
     /// Standby runs finish once their requests are answered (server shutdown).
@@ -594,23 +604,17 @@ impl Platform {
     }
 }
 
-/// Resolves when a serving container ends by itself; never for a component.
-async fn container_ended(container: &mut Option<Pin<Box<dyn Future<Output = Report> + Send>>>) -> Report {
-    match container {
-        Some(exec) => exec.await,
-        None => std::future::pending().await,
-    }
+/// A run's code, executing beside its server.
+type BoxedExecution = Pin<Box<dyn Future<Output = Report> + Send>>;
+
+/// Why a Standby run did not get to serve.
+enum ServeStart {
+    Failed(String),
+    Stopped(StopReason),
 }
 
 fn retry_after(wait: Duration) -> u64 {
     wait.as_secs().clamp(1, 30)
-}
-
-async fn sleep_until_opt(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
 }
 
 /// The Actor's `exampleRunInput`, for `shouldPassActorInput`.

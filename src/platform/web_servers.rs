@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::Platform;
-use crate::executor::HttpServer;
+use super::executors::HttpServer;
 
 /// Runs that may serve their `containerUrl`, by URL key.
 #[derive(Default)]
@@ -58,9 +58,7 @@ impl Platform {
     /// The label that names a run's web server: 32 hex digits (a Standby
     /// label always has `--`, so the two never meet).
     fn web_server_key(&self, run_id: &str) -> String {
-        use sha2::Digest;
-        let digest = sha2::Sha256::digest(format!("wactor-container/{}/{run_id}", self.config.token).as_bytes());
-        digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+        self.run_key(super::auth::KeyPurpose::ContainerUrl, run_id)
     }
 
     /// `Run.containerUrl` (and the run's `ACTOR_WEB_SERVER_URL`).

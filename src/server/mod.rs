@@ -34,7 +34,8 @@ pub async fn run(listener: TcpListener, options: ServeOptions, shutdown: impl Fu
     let addr = listener.local_addr()?;
     let data_dir = options.platform.data_dir.clone();
     let platform_options = options.platform.clone();
-    let platform = tokio::task::spawn_blocking(move || Platform::open(platform_options)).await??;
+    let executors = crate::executor::standard(&platform_options)?;
+    let platform = tokio::task::spawn_blocking(move || Platform::open(platform_options, executors)).await??;
     platform.start_background();
     for dir in &options.preload {
         preload_dir(&platform, dir).await?;
@@ -97,7 +98,7 @@ async fn preload_dir(platform: &Arc<Platform>, root: &Path) -> Result<()> {
             versions: Some(vec![ActorVersion {
                 version_number: def.version.clone(),
                 source_type: Some("WASM_COMPONENT".into()),
-                build_tag: Some(def.build_tag.clone().unwrap_or_else(|| "latest".into())),
+                build_tag: Some(def.build_tag.clone().unwrap_or_else(|| crate::platform::actors::LATEST_TAG.into())),
                 actor_definition: Some(def.clone()),
                 extra: Default::default(),
             }]),

@@ -14,10 +14,13 @@ use bollard::query_parameters::{
 };
 use bollard::Docker;
 use futures::StreamExt;
-use serde::{Deserialize, Serialize};
-
-use super::{HttpRequest, HttpResponse, HttpServer, Outcome, Report, RunJob, ServeError};
+use crate::definition::ActorDefinition;
+use crate::platform::actors::ComponentExports;
 use crate::platform::error::{PlatformError, Result};
+use crate::platform::executors::{
+    Artifact, BuildJob, BuildPace, Built, ContainerImage, Execution, Executor, HttpRequest, HttpResponse, HttpServer, Outcome,
+    Report, RunJob, RunMode, ServeError, ServerReadySender,
+};
 use crate::platform::logs::LineSplitter;
 
 /// Processes one container may have: a fork bomb stops here, not at the host's limit.
@@ -30,14 +33,6 @@ const STOP_TIMEOUT_SECS: i32 = 1;
 /// Names the server (its user ID) a container belongs to: several servers may share a Docker host.
 const SERVER_LABEL: &str = "wactor.server";
 
-/// The image a build runs: the reference it was built from and the image ID it resolved to.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ContainerImage {
-    pub tag: String,
-    pub image_id: String,
-}
-
 pub struct DockerExecutor {
     docker: Docker,
     /// `host` in tests and on single machines: the container reaches the API on 127.0.0.1.
@@ -47,14 +42,13 @@ pub struct DockerExecutor {
 impl DockerExecutor {
     /// Connects lazily to the local daemon (`DOCKER_HOST` or the default socket).
     pub fn new(network_mode: &str) -> Result<DockerExecutor> {
-        let docker =
-            Docker::connect_with_local_defaults().map_err(|e| PlatformError::Unavailable(format!("Docker is not available: {e}")))?;
+        let docker = Docker::connect_with_local_defaults().map_err(|e| not_available(&e))?;
         Ok(DockerExecutor { docker, network_mode: network_mode.to_owned() })
     }
 
     /// Removes the containers an earlier process of this server left behind
     /// (it was killed): their runs resume in new containers.
-    pub async fn remove_leftovers(&self, server_id: &str) -> usize {
+    async fn remove_containers_of(&self, server_id: &str) -> usize {
         let filters = HashMap::from([("label".to_owned(), vec![format!("{SERVER_LABEL}={server_id}")])]);
         let opts = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
         let Ok(containers) = self.docker.list_containers(Some(opts)).await else { return 0 };
@@ -69,20 +63,20 @@ impl DockerExecutor {
     }
 
     /// Resolves an image present on the Docker host.
-    pub async fn resolve_image(&self, reference: &str) -> Result<ContainerImage> {
+    async fn resolve_image(&self, reference: &str) -> Result<ContainerImage> {
         match self.docker.inspect_image(reference).await {
             Ok(image) => Ok(ContainerImage { tag: reference.to_owned(), image_id: image.id.unwrap_or_default() }),
             Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Err(PlatformError::invalid_kind(
                 "image-not-found",
                 format!("The image \"{reference}\" is not on the Docker host (no registry is used: build or load it there first)"),
             )),
-            Err(e) => Err(PlatformError::Unavailable(format!("Docker is not available: {e}"))),
+            Err(e) => Err(not_available(&e)),
         }
     }
 
     /// Builds an image from a build context (a tar of the Actor directory),
     /// streaming the builder's output into `log`. `Err` says why it failed.
-    pub async fn build_image(
+    async fn build_image(
         &self,
         context: Vec<u8>,
         dockerfile: &str,
@@ -120,9 +114,9 @@ impl DockerExecutor {
     /// into the run log, wait for the exit or a stop, remove. Once the
     /// container's web server is up (per `probe`), a proxy to it is sent to
     /// `ready`.
-    pub async fn execute(&self, job: RunJob, ready: ReadySender, probe: Probe) -> Report {
-        let Some(image) = job.build.image.clone() else {
-            return crashed("The build has no container image");
+    async fn execute(&self, job: RunJob, ready: ServerReadySender, probe: Probe) -> Report {
+        let Some(Artifact::Image(image)) = job.build.artifact.clone() else {
+            return Report::crashed("The build has no container image");
         };
         let name = format!("wactor-run-{}", job.run.id.to_ascii_lowercase());
         // A container left over from a crash of this server under the same name goes first.
@@ -155,7 +149,7 @@ impl DockerExecutor {
         };
         let create = self.docker.create_container(Some(CreateContainerOptionsBuilder::default().name(&name).build()), body).await;
         if let Err(e) = create {
-            return crashed(&format!("The container could not be created: {e}"));
+            return Report::crashed(format!("The container could not be created: {e}"));
         }
         let cleanup = RemoveOnDrop { docker: self.docker.clone(), name: name.clone() };
         let proxy = ContainerProxy::new(port, probe.request_timeout());
@@ -198,7 +192,7 @@ impl DockerExecutor {
                         usage.mem_peak_bytes.fetch_max(mem, Relaxed);
                     }
                     if let Some(cpu_ns) = s.cpu_stats.and_then(|c| c.cpu_usage).and_then(|u| u.total_usage) {
-                        usage.busy_ticks.store(cpu_ns / crate::executor::wasm::EPOCH_TICK.as_nanos() as u64, Relaxed);
+                        usage.cpu_busy_nanos.store(cpu_ns, Relaxed);
                     }
                 }
             })
@@ -266,12 +260,9 @@ impl Drop for RemoveOnDrop {
     }
 }
 
-/// Where a serving container's proxy goes once its web server answers.
-pub type ReadySender = tokio::sync::oneshot::Sender<Arc<dyn HttpServer>>;
-
 /// How a container's web server is known to be up.
 #[derive(Debug, Clone, Copy)]
-pub enum Probe {
+enum Probe {
     /// Standby: `GET /` with the readiness-probe header gets an answer
     /// within `within`; requests time out after `request_timeout`.
     Readiness { within: Duration, request_timeout: Duration },
@@ -291,7 +282,7 @@ impl Probe {
         }
     }
 
-    async fn wait_until_up(self, proxy: ContainerProxy, ready: ReadySender) {
+    async fn wait_until_up(self, proxy: ContainerProxy, ready: ServerReadySender) {
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], proxy.port));
         let started = tokio::time::Instant::now();
         let mut pause = Duration::from_millis(20);
@@ -308,12 +299,16 @@ impl Probe {
                 Probe::Listening => tokio::net::TcpStream::connect(addr).await.is_ok(),
             };
             if up {
-                let _ = ready.send(Arc::new(proxy));
+                let _ = ready.send(Ok(Arc::new(proxy)));
                 return;
             }
             if let Probe::Readiness { within, .. } = self {
                 if started.elapsed() >= within {
-                    return; // `ready` dropped: the caller learns the server never came up
+                    let _ = ready.send(Err(format!(
+                        "The container's web server did not answer the readiness probe (GET / on ACTOR_WEB_SERVER_PORT) within {} s",
+                        within.as_secs()
+                    )));
+                    return;
                 }
             }
             tokio::time::sleep(pause).await;
@@ -380,8 +375,52 @@ impl Drop for AbortOnDrop {
     }
 }
 
-fn crashed(message: &str) -> Report {
-    Report { outcome: Outcome::Crashed(message.to_owned()), mem_max_bytes: 0 }
+fn not_available(e: &bollard::errors::Error) -> PlatformError {
+    PlatformError::ExecutorMissing { kind: "docker-not-available", message: format!("Docker is not available: {e}") }
+}
+
+#[async_trait::async_trait]
+impl Executor for DockerExecutor {
+    /// An image reference resolves at once; a Dockerfile may take minutes.
+    fn build_pace(&self, definition: &ActorDefinition) -> BuildPace {
+        match definition.image {
+            Some(_) => BuildPace::Quick,
+            None => BuildPace::Background,
+        }
+    }
+
+    async fn build(&self, job: BuildJob) -> Result<Built> {
+        // A container serves HTTP (Standby) on its web server port when actor.json says so.
+        let exports = ComponentExports { run: true, http: job.definition.uses_standby_mode == Some(true) };
+        let image = match (&job.definition.image, &job.definition.dockerfile) {
+            // Its image must be on the Docker host.
+            (Some(reference), _) => self.resolve_image(reference).await?,
+            // Built on the Docker host from the uploaded context; the log shows the progress.
+            (None, Some(dockerfile)) => {
+                let tag = format!("wactor/{}:{}", job.actor_name, job.build_number);
+                job.log.system(&format!("Building image {tag} from {dockerfile} ({} bytes of context).", job.upload.len()));
+                self.build_image(job.upload, dockerfile, &tag, &job.log).await.map_err(|why| PlatformError::invalid_kind("build-failed", why))?
+            }
+            (None, None) => return Err(PlatformError::internal("The definition names neither an image nor a Dockerfile")),
+        };
+        Ok(Built { artifact: Artifact::Image(image), exports })
+    }
+
+    fn start(self: Arc<Self>, job: RunJob, mode: RunMode) -> Execution {
+        let probe = match mode {
+            RunMode::Batch => Probe::Listening,
+            RunMode::Serve { ready_within, request_timeout } => Probe::Readiness { within: ready_within, request_timeout },
+        };
+        let (ready, server) = tokio::sync::oneshot::channel();
+        Execution { ended: Box::pin(async move { self.execute(job, ready, probe).await }), server: Some(server), at_container_url: true }
+    }
+
+    /// Images stay on the Docker host: other builds, or other tags, may use them.
+    fn remove_build(&self, _build_id: &str) {}
+
+    async fn remove_leftovers(&self, server_id: &str) -> usize {
+        self.remove_containers_of(server_id).await
+    }
 }
 
 /// API-COMPAT §3.1: what the Apify SDKs read at home, under every alias they accept.

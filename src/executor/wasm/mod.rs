@@ -28,14 +28,17 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use self::host::{bindings::ActorPre, HostCtx};
 use self::limiter::{MemoryLimitExceeded, MemoryLimiter};
 use self::outbound::{OutboundHttp, OutboundShared};
-use super::{HttpServer, Outcome, Report, RunJob, StopReason};
+use crate::definition::ActorDefinition;
 use crate::limits::Limits;
 use crate::platform::actors::ComponentExports;
 use crate::platform::error::{PlatformError, Result};
+use crate::platform::executors::{
+    Artifact, BuildJob, BuildPace, Built, Execution, Executor, HttpServer, Outcome, Report, RunJob, RunMode, StopReason,
+};
 
 /// How often the epoch advances. A busy guest yields to tokio this often and
 /// notices a timeout or abort within one tick.
-pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Core instances, memories and tables one component may have: Rust guests
 /// have one of each; componentize-py and JS guests have a handful.
@@ -162,7 +165,7 @@ impl WasmExecutor {
     }
 
     /// Drops a build's cached `InstancePre` and deletes its artifacts.
-    pub fn remove_build(&self, build_id: &str) {
+    fn delete_build(&self, build_id: &str) {
         self.forget_build(build_id);
         let (wasm_path, cwasm_path) = self.paths(build_id);
         for path in [partial(&wasm_path), partial(&cwasm_path), wasm_path, cwasm_path] {
@@ -172,7 +175,7 @@ impl WasmExecutor {
 
     /// Deletes every artifact whose build `is_live` does not know (builds
     /// rejected or deleted, uploads a crash cut short). Returns how many files went.
-    pub fn collect_garbage(&self, is_live: impl Fn(&str) -> bool) -> usize {
+    fn delete_unreferenced(&self, is_live: &dyn Fn(&str) -> bool) -> usize {
         let Ok(entries) = std::fs::read_dir(&self.dir) else { return 0 };
         let mut removed = 0;
         for entry in entries.flatten() {
@@ -240,12 +243,28 @@ impl WasmExecutor {
 
     /// Runs the component's `run` export to completion, a trap, or a stop,
     /// on the guest threads (never the ones serving HTTP).
-    pub async fn execute(self: &Arc<Self>, job: RunJob) -> Report {
-        let this = self.clone();
-        match threads::spawn(async move { this.execute_here(job).await }).await {
+    async fn execute(self: Arc<Self>, job: RunJob) -> Report {
+        match threads::spawn(async move { self.execute_here(job).await }).await {
             Ok(report) => report,
-            Err(panic) => Report { outcome: Outcome::Crashed(format!("The executor failed (internal error: {panic})")), mem_max_bytes: 0 },
+            Err(panic) => Report::crashed(format!("The executor failed (internal error: {panic})")),
         }
+    }
+
+    /// A Standby run: requests get instances of their own (see `standby`);
+    /// the run itself lasts until the platform stops it.
+    fn serve(self: Arc<Self>, job: RunJob, request_timeout: Duration) -> Execution {
+        let server = match self.http_server(&job, request_timeout) {
+            Ok(server) => server,
+            Err(e) => return Execution::failed(format!("The Standby server could not start: {e}")),
+        };
+        let (ready, server_ready) = tokio::sync::oneshot::channel();
+        let _ = ready.send(Ok(server));
+        let (mut stop, usage) = (job.stop.clone(), job.usage.clone());
+        let ended = Box::pin(async move {
+            let reason = stop.wait_for(Option::is_some).await.ok().and_then(|r| *r).unwrap_or(StopReason::Abort);
+            Report { outcome: Outcome::Stopped(reason), mem_max_bytes: usage.mem_peak_bytes.load(std::sync::atomic::Ordering::Relaxed) }
+        });
+        Execution { ended, server: Some(server_ready), at_container_url: false }
     }
 
     async fn execute_here(&self, job: RunJob) -> Report {
@@ -253,14 +272,9 @@ impl WasmExecutor {
         let pre = match self.load(&job.build.id) {
             Ok(Prepared { batch: Some(pre), .. }) => pre,
             Ok(Prepared { batch: None, .. }) => {
-                return Report {
-                    outcome: Outcome::Crashed(
-                        "This Actor only serves HTTP: it runs in Standby mode, started by requests to its Standby URL".into(),
-                    ),
-                    mem_max_bytes: 0,
-                }
+                return Report::crashed("This Actor only serves HTTP: it runs in Standby mode, started by requests to its Standby URL")
             }
-            Err(e) => return Report { outcome: Outcome::Crashed(format!("The component could not be loaded: {e}")), mem_max_bytes: 0 },
+            Err(e) => return Report::crashed(format!("The component could not be loaded: {e}")),
         };
         let env = crate::executor::env::actor_env(&job);
         let mut store = self.new_store(
@@ -307,7 +321,7 @@ impl WasmExecutor {
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
             // Called once per tick the guest spends executing: its CPU time.
-            usage.busy_ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            usage.cpu_busy_nanos.fetch_add(EPOCH_TICK.as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
             if let Some(reason) = *stop.borrow() {
                 return Err(Interrupted(reason).into());
             }
@@ -321,11 +335,39 @@ impl WasmExecutor {
 
     /// The server that answers a Standby run's requests: one fresh instance
     /// per request, from the build's cached `InstancePre`.
-    pub fn http_server(self: &Arc<Self>, job: &RunJob, request_timeout: Duration) -> Result<Arc<dyn HttpServer>> {
+    fn http_server(self: &Arc<Self>, job: &RunJob, request_timeout: Duration) -> Result<Arc<dyn HttpServer>> {
         let pre = self.load(&job.build.id)?.http.ok_or_else(|| {
             PlatformError::invalid_kind("invalid-component", "The build's component does not export wasi:http/incoming-handler")
         })?;
         Ok(Arc::new(standby::WasmHttpServer::new(self.clone(), pre, job.clone(), request_timeout)))
+    }
+}
+
+#[async_trait::async_trait]
+impl Executor for WasmExecutor {
+    /// Compiling takes well under the push's time: a component that does not compile is no build.
+    fn build_pace(&self, _definition: &ActorDefinition) -> BuildPace {
+        BuildPace::Quick
+    }
+
+    async fn build(&self, job: BuildJob) -> Result<Built> {
+        let exports = self.prepare_build(&job.build_id, job.upload).await?;
+        Ok(Built { artifact: Artifact::Component, exports })
+    }
+
+    fn start(self: Arc<Self>, job: RunJob, mode: RunMode) -> Execution {
+        match mode {
+            RunMode::Batch => Execution { ended: Box::pin(self.execute(job)), server: None, at_container_url: false },
+            RunMode::Serve { request_timeout, .. } => self.serve(job, request_timeout),
+        }
+    }
+
+    fn remove_build(&self, build_id: &str) {
+        self.delete_build(build_id)
+    }
+
+    fn collect_garbage(&self, is_live: &dyn Fn(&str) -> bool) -> usize {
+        self.delete_unreferenced(is_live)
     }
 }
 

@@ -20,7 +20,7 @@ use tokio::net::TcpStream;
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
-use crate::executor::RunJob;
+use crate::platform::executors::RunJob;
 use crate::limits::Limits;
 use crate::platform::events::RunUsage;
 use crate::platform::logs::RunLog;

@@ -13,7 +13,7 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
 
-use crate::executor::RunJob;
+use crate::platform::executors::RunJob;
 use crate::platform::logs::{LineSplitter, RunLog};
 
 /// A guest's WASI context; `env` is [`actor_env`], computed once per run.

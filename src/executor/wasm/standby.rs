@@ -18,7 +18,7 @@ use wasmtime_wasi_http::WasiHttpView;
 use super::host::HostCtx;
 use super::outbound::OutboundShared;
 use super::{classify_error, output, Interrupted, RunState, WasmExecutor};
-use crate::executor::{HttpRequest, HttpResponse, HttpServer, Outcome, RunJob, ServeError, StopReason};
+use crate::platform::executors::{HttpRequest, HttpResponse, HttpServer, Outcome, RunJob, ServeError, StopReason};
 
 /// How long a handler that has answered may go on streaming its body past
 /// the request deadline before its instance is dropped.

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
 use super::RunState;
-use crate::executor::RunJob;
+use crate::platform::executors::RunJob;
 use crate::platform::error::PlatformError;
 use crate::platform::runs::Run;
 use crate::platform::Platform;
@@ -144,7 +144,7 @@ impl types::Host for ActorHost<'_> {
             PlatformError::Conflict(m) | PlatformError::Locked(m) => types::Error::InvalidInput(m),
             PlatformError::TooLarge { message, .. } | PlatformError::Limit { message, .. } => types::Error::LimitExceeded(message),
             PlatformError::Forbidden(m) => types::Error::Forbidden(m),
-            PlatformError::Unavailable(m) => types::Error::Internal(m),
+            PlatformError::Unavailable(m) | PlatformError::ExecutorMissing { message: m, .. } => types::Error::Internal(m),
             e @ (PlatformError::Storage(_) | PlatformError::Internal(_)) => {
                 tracing::error!(error = %e, "host call failed");
                 types::Error::Internal(e.to_string())

@@ -3,7 +3,7 @@
 use super::bindings::wactor::actor::runtime::{Host, RunInfo, StoredValue};
 use super::{ActorHost, HostError, HostResult};
 use crate::executor::wasm::Interrupted;
-use crate::executor::StopReason;
+use crate::platform::executors::StopReason;
 use crate::ids;
 
 impl Host for ActorHost<'_> {

@@ -1,0 +1,123 @@
+//! Platform layer: how a run ends: its status moves only as the state
+//! machine allows, its end is recorded once, and waiters are woken.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::platform::error::{PlatformError, Result};
+use crate::platform::executors::{Outcome, Report, StopReason};
+use crate::platform::runs::{Run, RunStatus};
+use crate::platform::Platform;
+use crate::ids;
+
+/// The status message of an aborted run.
+pub(super) const ABORTED_MESSAGE: &str = "The run was aborted";
+
+/// The status message of a run that timed out.
+pub(super) fn timed_out_message(timeout_secs: u64) -> String {
+    format!("The run timed out after {timeout_secs} s")
+}
+
+impl Platform {
+    /// Moves a run to `next` if the state machine allows it.
+    pub(crate) fn transition(&self, run_id: &str, next: RunStatus) -> Result<Run> {
+        let run = self.modify_run(run_id, |run| {
+            if run.status == next || run.status.can_become(next) {
+                run.status = next;
+                Ok(())
+            } else {
+                Err(PlatformError::Conflict(format!("The run is {} and cannot become {}", run.status.as_str(), next.as_str())))
+            }
+        })?;
+        self.active.set_status(run_id, next);
+        Ok(run)
+    }
+
+    /// Records the end of a run and wakes everyone waiting for it.
+    pub(super) fn finish_run(
+        &self,
+        run_id: &str,
+        status: RunStatus,
+        exit_code: Option<i32>,
+        default_message: Option<String>,
+        usage: Option<(Duration, u64, u64)>,
+    ) -> Result<Run> {
+        let now = ids::now();
+        let run = self.modify_run(run_id, |run| {
+            if run.status.is_terminal() {
+                return Ok(());
+            }
+            run.status = status;
+            run.exit_code = exit_code;
+            run.finished_at = Some(now);
+            // The Actor's own final message wins over the platform's default.
+            // On success an Actor's last message stays, as on Apify.
+            let keep = run.is_status_message_terminal == Some(true) || (status == RunStatus::Succeeded && run.status_message.is_some());
+            if !keep {
+                if let Some(m) = &default_message {
+                    run.status_message = Some(m.clone());
+                }
+            }
+            run.is_status_message_terminal = Some(true);
+            if let Some((elapsed, mem, outbound)) = usage {
+                run.stats.outbound_requests = outbound;
+                run.stats.duration_millis = Some(elapsed.as_millis() as u64);
+                run.stats.run_time_secs = Some(elapsed.as_secs_f64());
+                run.stats.mem_max_bytes = Some(mem);
+                // Apify's compute unit: 1 GB of memory for one hour.
+                run.stats.compute_units = run.options.memory_mbytes as f64 / 1024.0 * elapsed.as_secs_f64() / 3600.0;
+            }
+            Ok(())
+        })?;
+        self.standby.forget_run(&run.act_id, run_id);
+        // What the run fetched from request queues and did not handle goes back to their heads.
+        self.queues.release_client(run_id);
+        self.active.finish(run_id, run.status);
+        Ok(run)
+    }
+
+    /// Waits until the run is terminal or `max` passes, then returns it as it is.
+    pub async fn wait_for_finish(&self, run_id: &str, max: Duration) -> Result<Run> {
+        let deadline = Instant::now() + max;
+        while let Some(mut rx) = self.active.subscribe(run_id) {
+            match tokio::time::timeout_at(deadline, rx.wait_for(|s| s.is_terminal())).await {
+                // Finished, or out of time.
+                Ok(Ok(_)) | Err(_) => break,
+                // The supervisor went away: replaced by a reboot (follow the
+                // new one) or detached by a migration (the run goes on later).
+                Ok(Err(_)) if self.is_shutting_down() => break,
+                Ok(Err(_)) => continue,
+            }
+        }
+        self.get_run(run_id)
+    }
+}
+
+/// Status, exit code and default status message from how the run ended.
+pub(super) fn conclude(stopping: Option<StopReason>, report: Option<&Report>, timeout_secs: u64) -> (RunStatus, Option<i32>, Option<String>) {
+    match stopping {
+        Some(StopReason::Timeout) => (RunStatus::TimedOut, None, Some(timed_out_message(timeout_secs))),
+        Some(StopReason::Abort) => (RunStatus::Aborted, None, Some(ABORTED_MESSAGE.into())),
+        Some(StopReason::Migrate | StopReason::Reboot) => unreachable!("migrating and rebooting runs are detached, not concluded"),
+        None => match report.map(|r| &r.outcome) {
+            Some(Outcome::Exited { exit_code: 0, .. }) => {
+                (RunStatus::Succeeded, Some(0), Some("Actor finished successfully (exit code 0)".into()))
+            }
+            Some(Outcome::Exited { exit_code, message }) => (
+                RunStatus::Failed,
+                Some(*exit_code),
+                Some(message.clone().unwrap_or_else(|| format!("Actor finished with exit code {exit_code}"))),
+            ),
+            Some(Outcome::Crashed(why)) => (RunStatus::Failed, Some(1), Some(why.clone())),
+            Some(Outcome::Stopped(StopReason::Timeout)) => {
+                (RunStatus::TimedOut, None, Some(timed_out_message(timeout_secs)))
+            }
+            Some(Outcome::Stopped(StopReason::Abort)) => (RunStatus::Aborted, None, Some(ABORTED_MESSAGE.into())),
+            Some(Outcome::Stopped(StopReason::Migrate | StopReason::Reboot)) => {
+                unreachable!("migrating and rebooting runs are detached, not concluded")
+            }
+            None => (RunStatus::Failed, None, Some("The run stopped without a result".into())),
+        },
+    }
+}
