@@ -9,7 +9,9 @@ use clap::{Parser, Subcommand};
 
 use wactor::cli::{client::Client, package};
 use wactor::limits::Limits;
+use wactor::platform::actors::BuildStatus;
 use wactor::platform::durability::Durability;
+use wactor::platform::runs::RunStatus;
 use wactor::platform::PlatformOptions;
 use wactor::server::{HttpLimits, ServeOptions};
 
@@ -177,7 +179,7 @@ async fn run(cli: Cli) -> Result<i32> {
                 build = client.wait_build(&id).await?;
             }
             let number = build["buildNumber"].as_str().unwrap_or("");
-            if build["status"] != "SUCCEEDED" {
+            if wactor::cli::client::build_status(&build) != Some(BuildStatus::Succeeded) {
                 eprintln!("Build {number} of {full_name} failed: {}", build["statusMessage"].as_str().unwrap_or("no reason given"));
                 return Ok(1);
             }
@@ -208,8 +210,8 @@ async fn run(cli: Cli) -> Result<i32> {
             let run_id = run["id"].as_str().unwrap_or_default().to_owned();
             eprintln!("Run {run_id} started");
             let run = client.wait(&run_id).await?;
-            let status = run["status"].as_str().unwrap_or("?");
-            eprintln!("Status: {status}");
+            let status = wactor::cli::client::run_status(&run);
+            eprintln!("Status: {}", status.map_or("?", RunStatus::as_str));
             if let Some(m) = run["statusMessage"].as_str() {
                 eprintln!("Status message: {m}");
             }
@@ -219,7 +221,7 @@ async fn run(cli: Cli) -> Result<i32> {
             } else if let Some((body, _)) = client.record(run["defaultKeyValueStoreId"].as_str().unwrap_or_default(), "OUTPUT").await? {
                 println!("{}", String::from_utf8_lossy(&body));
             }
-            Ok(if status == "SUCCEEDED" { 0 } else { 2 })
+            Ok(if status == Some(RunStatus::Succeeded) { 0 } else { 2 })
         }
         Command::Logs { run_id, follow, server } => {
             Client::new(&server.server, &server.token)?.print_log(&run_id, follow).await?;

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::platform::executors::Executors;
 use crate::platform::{durability::Durability, Platform, PlatformOptions};
 
 pub(crate) fn options(dir: &std::path::Path) -> PlatformOptions {
@@ -21,8 +22,17 @@ pub(crate) fn options(dir: &std::path::Path) -> PlatformOptions {
 
 /// The platform and the directory it lives in (removed when dropped).
 pub(crate) fn open_temp() -> (Arc<Platform>, tempfile::TempDir) {
+    open_temp_with(|_| {}, |opts| crate::executor::standard(opts).unwrap())
+}
+
+/// [`open_temp`] with options changed by `adjust` and the executors `wire` returns.
+pub(crate) fn open_temp_with(
+    adjust: impl FnOnce(&mut PlatformOptions),
+    wire: impl FnOnce(&PlatformOptions) -> Executors,
+) -> (Arc<Platform>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let opts = options(dir.path());
-    let executors = crate::executor::standard(&opts).unwrap();
+    let mut opts = options(dir.path());
+    adjust(&mut opts);
+    let executors = wire(&opts);
     (Platform::open(opts, executors).unwrap(), dir)
 }

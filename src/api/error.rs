@@ -26,6 +26,18 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, kind, message)
     }
 
+    /// A 500 for the server's own failure. The details stay in the server's
+    /// log under a request ID; the client gets only that ID to quote.
+    pub fn internal(details: &dyn std::fmt::Display) -> Self {
+        let request_id = crate::ids::new_id();
+        tracing::error!(request_id, error = %details, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal-server-error",
+            format!("The server failed on this request; quote request ID {request_id} when reporting it"),
+        )
+    }
+
     /// A 404. The type must be `record-not-found`: the JS client treats any
     /// other 404 body as an error instead of "absent".
     pub fn not_found(message: impl Into<String>) -> Self {
@@ -45,10 +57,7 @@ impl From<PlatformError> for ApiError {
             PlatformError::Locked(m) => ApiError::new(StatusCode::CONFLICT, "request-handled-or-locked", m),
             PlatformError::Unavailable(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "server-shutting-down", m),
             PlatformError::ExecutorMissing { kind, message } => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, kind, message),
-            e @ (PlatformError::Storage(_) | PlatformError::Internal(_)) => {
-                tracing::error!(error = %e, "internal error");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal-error", e.to_string())
-            }
+            e @ (PlatformError::Storage(_) | PlatformError::Internal(_)) => ApiError::internal(&e),
         }
     }
 }

@@ -48,9 +48,7 @@ async fn keys(State(p): P, Path(store): Path<String>, q: Params) -> ApiResult<Re
 }
 
 pub(super) fn keys_response(p: &Platform, store_id: &str, q: &Params) -> ApiResult<Response> {
-    let max = p.config.limits.max_keys_per_page;
-    let limit = q.u64("limit")?.map(|l| (l as usize).clamp(1, max)).unwrap_or(max);
-    let page = p.kv.list_keys(store_id, q.str("exclusiveStartKey"), limit, q.str("prefix"))?;
+    let page = p.kv.list_keys(store_id, q.str("exclusiveStartKey"), q.u64("limit")?, q.str("prefix"))?;
     let base = &p.config.public_url;
     let items: Vec<_> = page
         .items
@@ -94,7 +92,8 @@ async fn set_record(State(p): P, Path((store, key)): Path<(String, String)>, hea
 /// Stores the decoded body under `key` with the request's content type.
 pub(super) async fn put_record(p: &Platform, store_id: &str, key: &str, headers: &HeaderMap, body: Body) -> ApiResult<Response> {
     crate::platform::storage::kv::validate_key(key)?;
-    let max = p.config.limits.max_record_bytes;
+    let max = p.kv.max_record_bytes();
+    // Read one byte past the cap, so the store's own check sees the record is too large.
     let bytes = read_body(body, max + 1).await.map_err(|e| {
         if e.status == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "record-too-large", format!("The record is over the limit of {max} bytes"))
@@ -103,7 +102,7 @@ pub(super) async fn put_record(p: &Platform, store_id: &str, key: &str, headers:
         }
     })?;
     let ct = content_type(headers, "application/octet-stream");
-    p.kv.set_record(store_id, key, &bytes, &ct, max)?;
+    p.kv.set_record(store_id, key, &bytes, &ct)?;
     Ok((StatusCode::CREATED, axum::Json(json!({}))).into_response())
 }
 

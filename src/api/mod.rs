@@ -93,12 +93,8 @@ pub(crate) async fn blocking<T: Send + 'static>(
 /// logged) instead of dropping the connection; the server goes on.
 pub fn contain_panics() -> tower_http::catch_panic::CatchPanicLayer<fn(Box<dyn std::any::Any + Send>) -> Response> {
     fn answer(panic: Box<dyn std::any::Any + Send>) -> Response {
-        tracing::error!(panic = %crate::panic_message(&panic), "a request handler panicked");
-        axum::response::IntoResponse::into_response(ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal-server-error",
-            "The server failed on this request; the failure was logged",
-        ))
+        let what = format!("a request handler panicked: {}", crate::panic_message(&panic));
+        axum::response::IntoResponse::into_response(ApiError::internal(&what))
     }
     tower_http::catch_panic::CatchPanicLayer::custom(answer as fn(_) -> _)
 }
@@ -127,7 +123,10 @@ async fn me(State(p): State<Arc<Platform>>) -> Response {
 }
 
 #[cfg(test)]
-mod tests {
+mod tests;
+
+#[cfg(test)]
+mod panic_tests {
     use axum::body::Body;
     use axum::http::Request;
     use tower::ServiceExt;

@@ -16,7 +16,7 @@ use super::body::{content_type, read_body};
 use super::error::{ApiError, ApiResult};
 use super::params::Params;
 use super::{datasets, kv, logs, views};
-use crate::platform::runs::{ResurrectOptions, Run, RunFilter, RunOrigin, RunStatus, StartOptions};
+use crate::platform::runs::{GeneralAccess, ResurrectOptions, Run, RunFilter, RunOrigin, RunStatus, StartOptions};
 use crate::platform::Platform;
 
 type P = State<Arc<Platform>>;
@@ -148,7 +148,9 @@ fn filter_from(q: &Params, act_id: Option<String>) -> ApiResult<RunFilter> {
         )
     };
     let origin = match q.str("origin") {
-        Some(o) => Some(RunOrigin::parse(o).ok_or_else(|| ApiError::bad_request("invalid-parameter", format!("Unknown run origin \"{o}\"")))?),
+        Some(o) => {
+            Some(RunOrigin::parse(o).ok_or_else(|| ApiError::bad_request("invalid-parameter", format!("Unknown run origin \"{o}\"")))?)
+        }
         None => None,
     };
     Ok(RunFilter { act_id, statuses, started_after: q.datetime("startedAfter")?, started_before: q.datetime("startedBefore")?, origin })
@@ -199,20 +201,16 @@ struct RunUpdate {
 
 async fn update(State(p): P, Path(run): Path<String>, body: Body) -> ApiResult<Response> {
     let upd: RunUpdate = super::actors::json_body(body, p.config.limits.max_request_bytes).await?;
+    // Checked before anything changes: a bad value leaves the message as it was too.
     if let Some(access) = &upd.general_access {
-        if !matches!(access.as_str(), "RESTRICTED" | "ANYONE_WITH_ID_CAN_READ" | "ANYONE_WITH_NAME_CAN_READ" | "FOLLOW_USER_SETTING") {
-            return Err(ApiError::bad_request("invalid-value", format!("Unknown generalAccess \"{access}\"")));
-        }
+        GeneralAccess::parse(access)?;
     }
     let mut current = p.get_run(&run)?;
     if let Some(msg) = &upd.status_message {
         current = p.set_status_message(&run, msg, upd.is_status_message_terminal.unwrap_or(false))?;
     }
-    if let Some(access) = upd.general_access {
-        current = p.modify_run(&run, |r| {
-            r.general_access = access.clone();
-            Ok(())
-        })?;
+    if let Some(access) = &upd.general_access {
+        current = p.set_general_access(&run, access)?;
     }
     Ok(views::data(views::run(&p, &current)))
 }

@@ -4,7 +4,20 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use reqwest::{Method, StatusCode};
-use serde_json::{json, Value};
+use serde_json::Value;
+
+use crate::platform::actors::BuildStatus;
+use crate::platform::runs::RunStatus;
+
+/// A run's status as the API gave it (`None`: a shape this CLI does not know).
+pub fn run_status(run: &Value) -> Option<RunStatus> {
+    serde_json::from_value(run["status"].clone()).ok()
+}
+
+/// A build's status as the API gave it.
+pub fn build_status(build: &Value) -> Option<BuildStatus> {
+    serde_json::from_value(build["status"].clone()).ok()
+}
 
 use super::package::Package;
 
@@ -46,18 +59,7 @@ impl Client {
     /// Creates or updates the Actor from the package, then uploads and builds its component.
     pub async fn push(&self, pkg: &Package) -> Result<(Value, Value)> {
         let def = &pkg.definition;
-        let body = json!({
-            "name": def.name,
-            "title": def.title,
-            "description": def.description,
-            "defaultRunOptions": def.default_run_options,
-            "versions": [{
-                "versionNumber": def.version,
-                "sourceType": if pkg.content_type == "application/wasm" { "WASM_COMPONENT" } else { "SOURCE_FILES" },
-                "buildTag": def.build_tag.clone().unwrap_or_else(|| crate::platform::actors::LATEST_TAG.into()),
-                "actorDefinition": def,
-            }],
-        });
+        let body = crate::platform::actors::ActorPatch::from_definition(def);
         let actor = match self.send(self.request(Method::GET, &format!("/actors/{}", def.name))).await? {
             Some(existing) => {
                 let id = existing["id"].as_str().unwrap_or_default().to_owned();
@@ -90,7 +92,7 @@ impl Client {
         loop {
             let run =
                 self.expect(self.request(Method::GET, &format!("/actor-runs/{run_id}")).query(&[("waitForFinish", "60")]), "Run").await?;
-            if matches!(run["status"].as_str(), Some("SUCCEEDED" | "FAILED" | "TIMED-OUT" | "ABORTED")) {
+            if run_status(&run).is_some_and(RunStatus::is_terminal) {
                 return Ok(run);
             }
         }
@@ -101,7 +103,7 @@ impl Client {
             let build = self
                 .expect(self.request(Method::GET, &format!("/actor-builds/{build_id}")).query(&[("waitForFinish", "60")]), "Build")
                 .await?;
-            if build["status"] != "RUNNING" {
+            if build_status(&build) != Some(BuildStatus::Running) {
                 return Ok(build);
             }
         }

@@ -2,8 +2,8 @@
 //! IDs, storages, input key, memory, times; a component sees it through
 //! `wasi:cli/environment`, a container as its process environment.
 
-use crate::platform::executors::RunJob;
 use crate::ids;
+use crate::platform::executors::RunJob;
 
 /// The `ACTOR_*` environment of a run (with the Actor's own `environmentVariables`).
 pub fn actor_env(job: &RunJob) -> Vec<(String, String)> {

@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::db::{get_json, put_json};
 use super::error::{PlatformError, Result};
 use super::executors::{Artifact, ArtifactKind, BuildJob, BuildPace, Built, ContainerImage};
+use super::runs::RunOrigin;
 use super::Platform;
 use crate::definition::{validate_actor_name, validate_version, ActorDefinition, DefaultRunOptions, StandbyOptions};
 use crate::ids::{self, ts};
@@ -28,8 +29,8 @@ pub struct ActorStats {
 #[serde(rename_all = "camelCase")]
 pub struct ActorVersion {
     pub version_number: String,
-    /// `WASM_COMPONENT` for component Actors.
-    pub source_type: Option<String>,
+    /// `WASM_COMPONENT` for component Actors, `SOURCE_FILES` for image ones.
+    pub source_type: Option<SourceType>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build_tag: Option<String>,
     /// wactor: the actor.json (input schema inlined) the next build of this version uses.
@@ -37,6 +38,28 @@ pub struct ActorVersion {
     pub actor_definition: Option<ActorDefinition>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// Where a version's code comes from, in Apify's names plus wactor's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SourceType {
+    /// A compiled WASI component, uploaded as the build's body.
+    WasmComponent,
+    SourceFiles,
+    GitRepo,
+    Tarball,
+    GithubGist,
+}
+
+impl SourceType {
+    /// What a definition pushed from a directory is: a component, or the files of an image Actor.
+    pub fn of(definition: &ActorDefinition) -> SourceType {
+        match ArtifactKind::of(definition) {
+            ArtifactKind::Component => SourceType::WasmComponent,
+            ArtifactKind::Image => SourceType::SourceFiles,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -101,7 +124,7 @@ pub struct Build {
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     pub status: BuildStatus,
-    pub meta: Value,
+    pub meta: BuildMeta,
     pub build_number: String,
     pub actor_definition: ActorDefinition,
     /// Size and SHA-256 of the upload (a component, or an image's build context).
@@ -112,6 +135,19 @@ pub struct Build {
     pub exports: ComponentExports,
     /// What the build made; `None` while it runs and when it failed.
     pub artifact: Option<Artifact>,
+}
+
+/// Where a build came from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct BuildMeta {
+    pub origin: RunOrigin,
+}
+
+impl Default for BuildMeta {
+    fn default() -> Self {
+        BuildMeta { origin: RunOrigin::Api }
+    }
 }
 
 /// A build as stored and as the API shows it: the artifact is the `image`
@@ -127,7 +163,8 @@ struct BuildRecord {
     #[serde(with = "ts::option")]
     finished_at: Option<DateTime<Utc>>,
     status: BuildStatus,
-    meta: Value,
+    #[serde(default)]
+    meta: BuildMeta,
     build_number: String,
     actor_definition: ActorDefinition,
     component_bytes: u64,
@@ -207,18 +244,46 @@ impl ComponentExports {
 }
 
 /// Fields a create or update request may set; everything else is kept in `extra`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActorPatch {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub is_public: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub versions: Option<Vec<ActorVersion>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub default_run_options: Option<DefaultRunOptions>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub actor_standby: Option<StandbyOptions>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+impl ActorPatch {
+    /// The Actor an Actor directory's definition describes, with the one
+    /// version it defines: what `wactor push` sends and `--preload` applies.
+    pub fn from_definition(definition: &ActorDefinition) -> ActorPatch {
+        ActorPatch {
+            name: Some(definition.name.clone()),
+            title: definition.title.clone(),
+            description: definition.description.clone(),
+            default_run_options: Some(definition.default_run_options.clone()),
+            versions: Some(vec![ActorVersion {
+                version_number: definition.version.clone(),
+                source_type: Some(SourceType::of(definition)),
+                build_tag: Some(definition.build_tag.clone().unwrap_or_else(|| LATEST_TAG.into())),
+                actor_definition: Some(definition.clone()),
+                extra: Map::new(),
+            }]),
+            ..Default::default()
+        }
+    }
 }
 
 /// The tag a build gets unless its version names another, and the build a run gets unless it names one.
@@ -288,19 +353,35 @@ impl Platform {
     }
 
     pub fn update_actor(&self, reference: &str, patch: ActorPatch) -> Result<Actor> {
-        let mut actor = self.get_actor(reference)?;
-        let old_name = actor.name.clone();
-        apply_patch(&mut actor, patch, &self.config.limits)?;
-        if actor.name != old_name {
-            if self.db.actor_names.compare_and_swap(actor.name.as_str(), None as Option<&[u8]>, Some(actor.id.as_bytes()))?.is_err() {
-                return Err(PlatformError::Conflict(format!("An Actor named \"{}\" already exists", actor.name)));
-            }
-            self.db.actor_names.remove(old_name.as_str())?;
+        let current = self.get_actor(reference)?;
+        // Checked once before anything changes, so a bad patch claims no name.
+        let mut patched = current.clone();
+        apply_patch(&mut patched, patch.clone(), &self.config.limits)?;
+        let renamed = patched.name != current.name;
+        if renamed
+            && self.db.actor_names.compare_and_swap(patched.name.as_str(), None as Option<&[u8]>, Some(current.id.as_bytes()))?.is_err()
+        {
+            return Err(PlatformError::Conflict(format!("An Actor named \"{}\" already exists", patched.name)));
         }
-        actor.modified_at = ids::now();
-        put_json(&self.db.actors, &actor.id, &actor)?;
+        let now = ids::now();
+        let actor = self.modify_actor(&current.id, |actor| {
+            apply_patch(actor, patch.clone(), &self.config.limits)?;
+            actor.modified_at = now;
+            Ok(())
+        })?;
+        if renamed {
+            self.db.actor_names.remove(current.name.as_str())?;
+        }
         self.actors_changed();
         Ok(actor)
+    }
+
+    /// Changes a stored Actor without losing a concurrent change
+    /// (compare-and-swap). The caller marks derived views stale if the change
+    /// touches them (run counters do not).
+    pub(crate) fn modify_actor(&self, actor_id: &str, change: impl FnMut(&mut Actor) -> Result<()>) -> Result<Actor> {
+        super::db::modify_json(&self.db.actors, actor_id, change)?
+            .ok_or_else(|| PlatformError::not_found(format!("Actor was not found: {actor_id}")))
     }
 
     /// Deletes the Actor and its builds (records and artifacts). Its runs and their storages stay.
@@ -409,7 +490,7 @@ impl Platform {
             started_at: ids::now(),
             finished_at: None,
             status: BuildStatus::Running,
-            meta: serde_json::json!({"origin": "API"}),
+            meta: BuildMeta::default(),
             build_number: format!("{version}.{n}"),
             // Until the executor says: a Standby definition serves HTTP.
             exports: ComponentExports { run: true, http: definition.uses_standby_mode == Some(true) },
@@ -449,13 +530,12 @@ impl Platform {
                     ),
                 });
             }
-            // Re-read the Actor so a concurrent update is not lost, then tag.
-            let mut actor = self.get_actor(&build.act_id)?;
-            actor.tagged_builds.insert(
-                tag.to_owned(),
-                TaggedBuild { build_id: build.id.clone(), build_number: build.build_number.clone(), finished_at: build.finished_at },
-            );
-            put_json(&self.db.actors, &actor.id, &actor)?;
+            let tagged =
+                TaggedBuild { build_id: build.id.clone(), build_number: build.build_number.clone(), finished_at: build.finished_at };
+            self.modify_actor(&build.act_id, |actor| {
+                actor.tagged_builds.insert(tag.to_owned(), tagged.clone());
+                Ok(())
+            })?;
             self.actors_changed();
         }
         self.builds_finished.notify_waiters();
@@ -608,9 +688,11 @@ fn check_exports(definition: &ActorDefinition, exports: ComponentExports) -> Res
 /// The version a build is of: the one named, or the newest.
 fn find_version<'a>(actor: &'a Actor, wanted: Option<&str>) -> Result<&'a ActorVersion> {
     match wanted {
-        Some(v) => {
-            actor.versions.iter().find(|x| x.version_number == v).ok_or_else(|| PlatformError::invalid(format!("The Actor has no version {v}")))
-        }
+        Some(v) => actor
+            .versions
+            .iter()
+            .find(|x| x.version_number == v)
+            .ok_or_else(|| PlatformError::invalid(format!("The Actor has no version {v}"))),
         None => actor.versions.last().ok_or_else(|| PlatformError::invalid("The Actor has no version to build")),
     }
 }
@@ -621,7 +703,9 @@ fn check_upload(definition: &ActorDefinition, upload: &[u8], limits: &crate::lim
         return Err(PlatformError::invalid_kind(
             "invalid-request",
             match definition.dockerfile {
-                Some(_) => "Upload the build context (a tar of the Actor directory) as the request body with Content-Type: application/x-tar",
+                Some(_) => {
+                    "Upload the build context (a tar of the Actor directory) as the request body with Content-Type: application/x-tar"
+                }
                 None => "Upload the compiled component as the request body with Content-Type: application/wasm",
             },
         ));

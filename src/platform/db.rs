@@ -90,6 +90,26 @@ pub(crate) fn put_json<T: Serialize>(tree: &sled::Tree, key: impl AsRef<[u8]>, v
     Ok(())
 }
 
+/// Read-modify-write of one JSON record with compare-and-swap: `change`
+/// runs again on the newer value when a concurrent writer got there first,
+/// so no update is lost. `None` when there is no record under `key`.
+pub(crate) fn modify_json<T: Serialize + DeserializeOwned>(
+    tree: &sled::Tree,
+    key: impl AsRef<[u8]>,
+    mut change: impl FnMut(&mut T) -> Result<()>,
+) -> Result<Option<T>> {
+    let key = key.as_ref();
+    loop {
+        let Some(old) = tree.get(key)? else { return Ok(None) };
+        let mut value: T = serde_json::from_slice(&old)?;
+        change(&mut value)?;
+        let new = serde_json::to_vec(&value)?;
+        if tree.compare_and_swap(key, Some(&old), Some(new))?.is_ok() {
+            return Ok(Some(value));
+        }
+    }
+}
+
 /// `owner ++ 0x00 ++ rest`: the key of something owned by `owner`.
 pub(crate) fn owned_key(owner: &str, rest: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(owner.len() + 1 + rest.len());

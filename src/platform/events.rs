@@ -138,5 +138,4 @@ impl Platform {
         let ws = base.strip_prefix("https://").map(|r| format!("wss://{r}")).unwrap_or_else(|| base.replacen("http://", "ws://", 1));
         format!("{ws}/events/{run_id}/{}", self.run_events_secret(run_id))
     }
-
 }

@@ -27,11 +27,11 @@ use tokio::sync::Semaphore;
 
 use self::db::Db;
 use self::error::{PlatformError, Result};
+use self::executors::Executors;
 use self::logs::LogStore;
 use self::storage::dataset::{Datasets, PreparedItems};
 use self::storage::kv::KvStores;
 use self::supervisor::ActiveRuns;
-use self::executors::Executors;
 use crate::definition::InputSchema;
 use crate::ids;
 use crate::limits::Limits;
@@ -122,9 +122,9 @@ impl Platform {
         let commits = durability::GroupCommit::new(db.inner.clone(), opts.durability);
         let platform = Arc::new_cyclic(|this| Platform {
             commits,
-            kv: KvStores::new(&db, user_id.clone(), opts.username.clone()),
+            kv: KvStores::new(&db, user_id.clone(), opts.username.clone(), &opts.limits),
             datasets: Datasets::new(&db, user_id.clone(), opts.username.clone()),
-            queues: storage::queue::RequestQueues::new(&db, user_id.clone(), opts.username.clone()),
+            queues: storage::queue::RequestQueues::new(&db, user_id.clone(), opts.username.clone(), &opts.limits),
             logs,
             executors,
             active: ActiveRuns::default(),

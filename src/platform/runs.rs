@@ -173,7 +173,7 @@ pub struct Run {
     pub default_key_value_store_id: String,
     pub default_dataset_id: String,
     pub default_request_queue_id: String,
-    pub general_access: String,
+    pub general_access: GeneralAccess,
     pub usage_total_usd: f64,
     /// The record key of the run's input in its default store (`INPUT`).
     pub input_key: String,
@@ -192,6 +192,33 @@ impl Run {
         }
         let secs = i64::try_from(self.options.timeout_secs).ok()?;
         self.timeout_counts_from.unwrap_or(self.started_at).checked_add_signed(chrono::TimeDelta::try_seconds(secs)?)
+    }
+}
+
+/// The record key of a run's input in its default key-value store.
+pub const INPUT_KEY: &str = "INPUT";
+
+/// The IDs of a run's default storages.
+struct RunStorages {
+    kv: String,
+    dataset: String,
+    queue: String,
+}
+
+/// Who may read a run and its storages besides its owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum GeneralAccess {
+    Restricted,
+    AnyoneWithIdCanRead,
+    AnyoneWithNameCanRead,
+    FollowUserSetting,
+}
+
+impl GeneralAccess {
+    pub fn parse(s: &str) -> Result<GeneralAccess> {
+        serde_json::from_value(Value::String(s.to_owned()))
+            .map_err(|_| PlatformError::invalid_kind("invalid-value", format!("Unknown generalAccess \"{s}\"")))
     }
 }
 
@@ -260,16 +287,9 @@ impl Platform {
     }
 
     /// Read-modify-write of a run record, atomic against concurrent writers.
-    pub(crate) fn modify_run(&self, run_id: &str, f: impl Fn(&mut Run) -> Result<()>) -> Result<Run> {
-        loop {
-            let old = self.db.runs.get(run_id)?.ok_or_else(|| PlatformError::not_found(format!("Actor run was not found: {run_id}")))?;
-            let mut run: Run = serde_json::from_slice(&old)?;
-            f(&mut run)?;
-            let new = serde_json::to_vec(&run)?;
-            if self.db.runs.compare_and_swap(run_id, Some(&old), Some(new))?.is_ok() {
-                return Ok(run);
-            }
-        }
+    pub(crate) fn modify_run(&self, run_id: &str, f: impl FnMut(&mut Run) -> Result<()>) -> Result<Run> {
+        super::db::modify_json(&self.db.runs, run_id, f)?
+            .ok_or_else(|| PlatformError::not_found(format!("Actor run was not found: {run_id}")))
     }
 
     /// Runs in start order, filtered.
@@ -302,72 +322,32 @@ impl Platform {
     /// Validates the input against the build's schema, creates the run and its
     /// storages, stores the input, and hands the run to the supervisor.
     /// Nothing is created when the input is rejected.
-    pub fn start_run(&self, actor_ref: &str, opts: StartOptions) -> Result<Run> {
-        let limits = &self.config.limits;
+    pub fn start_run(&self, actor_ref: &str, mut opts: StartOptions) -> Result<Run> {
         if self.is_shutting_down() {
             return Err(PlatformError::Unavailable("The server is shutting down; start the run again in a moment".into()));
         }
         let actor = self.get_actor(actor_ref)?;
         let build = self.resolve_build(&actor, opts.build.as_deref())?;
-        let standby = opts.origin == Some(RunOrigin::Standby);
-        if !build.exports.run && !standby {
-            return Err(PlatformError::invalid_kind(
-                "actor-standby-only",
-                format!(
-                    "Actor {} only serves HTTP: it runs in Standby mode, started on demand by requests to {}",
-                    actor.full_name(),
-                    self.standby_url(&actor.name)
-                ),
-            ));
-        }
-
+        self.check_startable(&actor, &build, opts.origin)?;
         let input_len = opts.input.as_ref().map_or(0, |(b, _)| b.len());
-        if input_len > limits.max_input_bytes {
+        let max_input = self.config.limits.max_input_bytes;
+        if input_len > max_input {
             return Err(PlatformError::too_large(
                 "input-too-large",
-                format!("The input is {input_len} bytes, over the limit of {} bytes", limits.max_input_bytes),
+                format!("The input is {input_len} bytes, over the limit of {max_input} bytes"),
             ));
         }
-        let input = self.prepare_input(&build, opts.input)?;
-
-        let memory_mbytes = opts
-            .memory_mbytes
-            .or(actor.default_run_options.memory_mbytes)
-            .or(build.actor_definition.default_run_options.memory_mbytes)
-            .unwrap_or(limits.default_memory_mbytes);
-        limits.check_memory_mbytes("memory", memory_mbytes as u64).map_err(invalid_value)?;
-        let timeout_secs = opts
-            .timeout_secs
-            .or(actor.default_run_options.timeout_secs)
-            .or(build.actor_definition.default_run_options.timeout_secs)
-            .unwrap_or(limits.default_timeout_secs);
-        limits.check_timeout_secs("timeout", timeout_secs).map_err(invalid_value)?;
-        if let Some(millis) = opts.persist_state_interval_millis {
-            limits.check_persist_state_interval("persistStateIntervalMillis", millis).map_err(invalid_value)?;
-        }
-
+        let input = self.prepare_input(&build, opts.input.take())?;
+        let options = self.run_options(&actor, &build, &opts)?;
         let run_id = ids::new_id();
-        // Storages the caller names must exist; that is checked before anything is created.
-        let named_kv =
-            opts.key_value_store_id.as_deref().map(|r| self.kv.get(r).map_err(|_| missing_storage("key-value store", r))).transpose()?;
-        let named_dataset =
-            opts.dataset_id.as_deref().map(|r| self.datasets.get(r).map_err(|_| missing_storage("dataset", r))).transpose()?;
-        let kv = match named_kv {
-            Some(kv) => kv,
-            None => self.kv.create(Some(&actor.id), Some(&run_id))?,
-        };
-        let dataset = match named_dataset {
-            Some(d) => d,
-            None => self.datasets.create(Some(&actor.id), Some(&run_id))?,
-        };
-        let queue = self.queues.create(Some(&actor.id), Some(&run_id))?;
-        let input_key = "INPUT".to_owned();
-        if let Some(input) = &input {
-            self.kv.set_record(&kv.info.id, &input_key, &input.0, &input.1, limits.max_input_bytes.max(limits.max_record_bytes))?;
+        let storages = self.run_storages(&actor.id, &run_id, &opts)?;
+        if let Some((body, content_type)) = &input {
+            let max = max_input.max(self.config.limits.max_record_bytes);
+            self.kv.set_record_within(&storages.kv, INPUT_KEY, body, content_type, max)?;
         }
         let now = ids::now();
         let run = Run {
-            id: run_id.clone(),
+            id: run_id,
             act_id: actor.id.clone(),
             user_id: actor.user_id.clone(),
             actor_task_id: None,
@@ -376,30 +356,18 @@ impl Platform {
             status: RunStatus::Ready,
             status_message: None,
             is_status_message_terminal: None,
-            meta: RunMeta {
-                origin: opts.origin.unwrap_or(RunOrigin::Api),
-                client_ip: opts.client_ip,
-                user_agent: opts.user_agent,
-            },
+            meta: RunMeta { origin: opts.origin.unwrap_or(RunOrigin::Api), client_ip: opts.client_ip, user_agent: opts.user_agent },
             stats: RunStats { input_body_len: input_len as u64, ..Default::default() },
-            options: RunOptions {
-                build: opts.build.or(actor.default_run_options.build.clone()).unwrap_or_else(|| super::actors::LATEST_TAG.to_owned()),
-                timeout_secs,
-                memory_mbytes,
-                disk_mbytes: memory_mbytes.saturating_mul(2),
-                max_items: opts.max_items.or(actor.default_run_options.max_items),
-                max_total_charge_usd: opts.max_total_charge_usd,
-                persist_state_interval_millis: opts.persist_state_interval_millis,
-            },
+            options,
             build_id: build.id.clone(),
             build_number: build.build_number.clone(),
             exit_code: None,
-            default_key_value_store_id: kv.info.id,
-            default_dataset_id: dataset.info.id,
-            default_request_queue_id: queue.info.id,
-            general_access: "RESTRICTED".to_owned(),
+            default_key_value_store_id: storages.kv,
+            default_dataset_id: storages.dataset,
+            default_request_queue_id: storages.queue,
+            general_access: GeneralAccess::Restricted,
             usage_total_usd: 0.0,
-            input_key,
+            input_key: INPUT_KEY.to_owned(),
             timeout_counts_from: None,
         };
         put_json(&self.db.runs, &run.id, &run)?;
@@ -408,6 +376,72 @@ impl Platform {
         self.note_actor_run(&actor.id, now)?;
         self.supervise(run.clone(), build);
         Ok(run)
+    }
+
+    /// Sets who besides its owner may read the run (`generalAccess`).
+    pub fn set_general_access(&self, run_id: &str, access: &str) -> Result<Run> {
+        let access = GeneralAccess::parse(access)?;
+        self.modify_run(run_id, |r| {
+            r.general_access = access;
+            Ok(())
+        })
+    }
+
+    /// A build that only serves HTTP starts only as a Standby run.
+    fn check_startable(&self, actor: &super::actors::Actor, build: &super::actors::Build, origin: Option<RunOrigin>) -> Result<()> {
+        if build.exports.run || origin == Some(RunOrigin::Standby) {
+            return Ok(());
+        }
+        Err(PlatformError::invalid_kind(
+            "actor-standby-only",
+            format!(
+                "Actor {} only serves HTTP: it runs in Standby mode, started on demand by requests to {}",
+                actor.full_name(),
+                self.standby_url(&actor.name)
+            ),
+        ))
+    }
+
+    /// The run's options: the caller's, over the Actor's defaults, over its
+    /// build's actor.json, over the server's; each range-checked.
+    fn run_options(&self, actor: &super::actors::Actor, build: &super::actors::Build, opts: &StartOptions) -> Result<RunOptions> {
+        let limits = &self.config.limits;
+        let (own, built) = (&actor.default_run_options, &build.actor_definition.default_run_options);
+        let memory_mbytes = opts.memory_mbytes.or(own.memory_mbytes).or(built.memory_mbytes).unwrap_or(limits.default_memory_mbytes);
+        limits.check_memory_mbytes("memory", memory_mbytes as u64).map_err(invalid_value)?;
+        let timeout_secs = opts.timeout_secs.or(own.timeout_secs).or(built.timeout_secs).unwrap_or(limits.default_timeout_secs);
+        limits.check_timeout_secs("timeout", timeout_secs).map_err(invalid_value)?;
+        if let Some(millis) = opts.persist_state_interval_millis {
+            limits.check_persist_state_interval("persistStateIntervalMillis", millis).map_err(invalid_value)?;
+        }
+        Ok(RunOptions {
+            build: opts.build.clone().or(own.build.clone()).unwrap_or_else(|| super::actors::LATEST_TAG.to_owned()),
+            timeout_secs,
+            memory_mbytes,
+            disk_mbytes: memory_mbytes.saturating_mul(2),
+            max_items: opts.max_items.or(own.max_items),
+            max_total_charge_usd: opts.max_total_charge_usd,
+            persist_state_interval_millis: opts.persist_state_interval_millis,
+        })
+    }
+
+    /// The run's default storages: those the caller names (which must
+    /// exist; checked before anything is created), else new ones.
+    fn run_storages(&self, actor_id: &str, run_id: &str, opts: &StartOptions) -> Result<RunStorages> {
+        let named_kv =
+            opts.key_value_store_id.as_deref().map(|r| self.kv.get(r).map_err(|_| missing_storage("key-value store", r))).transpose()?;
+        let named_dataset =
+            opts.dataset_id.as_deref().map(|r| self.datasets.get(r).map_err(|_| missing_storage("dataset", r))).transpose()?;
+        let kv = match named_kv {
+            Some(kv) => kv,
+            None => self.kv.create(Some(actor_id), Some(run_id))?,
+        };
+        let dataset = match named_dataset {
+            Some(d) => d,
+            None => self.datasets.create(Some(actor_id), Some(run_id))?,
+        };
+        let queue = self.queues.create(Some(actor_id), Some(run_id))?;
+        Ok(RunStorages { kv: kv.info.id, dataset: dataset.info.id, queue: queue.info.id })
     }
 
     /// Checks an input as a run of `build` would, without starting anything.
@@ -456,12 +490,10 @@ impl Platform {
     }
 
     fn note_actor_run(&self, act_id: &str, at: DateTime<Utc>) -> Result<()> {
-        self.db.actors.fetch_and_update(act_id, |old| {
-            let old = old?;
-            let mut actor: super::actors::Actor = serde_json::from_slice(old).ok()?;
+        self.modify_actor(act_id, |actor| {
             actor.stats.total_runs += 1;
             actor.stats.last_run_started_at = Some(at);
-            serde_json::to_vec(&actor).ok()
+            Ok(())
         })?;
         Ok(())
     }
@@ -497,7 +529,7 @@ impl Platform {
 
 #[cfg(test)]
 mod tests {
-    use super::RunStatus::*;
+    use super::RunStatus::{self, *};
 
     #[test]
     fn terminal_statuses_only_move_by_resurrection() {
@@ -514,5 +546,47 @@ mod tests {
     fn statuses_serialise_as_apify_does() {
         assert_eq!(serde_json::to_string(&TimingOut).unwrap(), "\"TIMING-OUT\"");
         assert_eq!(super::RunStatus::parse("TIMED-OUT"), Some(TimedOut));
+    }
+
+    const ALL: [RunStatus; 8] = [Ready, Running, Succeeded, Failed, TimingOut, TimedOut, Aborting, Aborted];
+
+    /// Every move the state machine allows, and nothing else.
+    #[test]
+    fn the_status_machine_allows_exactly_the_documented_moves() {
+        let allowed = [
+            (Ready, &[Running, Aborting, Aborted, Failed][..]),
+            (Running, &[Succeeded, Failed, TimingOut, TimedOut, Aborting, Aborted]),
+            (TimingOut, &[TimedOut, Failed, Aborted]),
+            (Aborting, &[Aborted, Failed]),
+            (Succeeded, &[Ready]),
+            (Failed, &[Ready]),
+            (TimedOut, &[Ready]),
+            (Aborted, &[Ready]),
+        ];
+        for (from, to) in allowed {
+            for next in ALL {
+                assert_eq!(from.can_become(next), to.contains(&next), "{from:?} -> {next:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn terminal_statuses_are_the_four_ends_and_round_trip_their_names() {
+        for s in ALL {
+            assert_eq!(s.is_terminal(), matches!(s, Succeeded | Failed | TimedOut | Aborted), "{s:?}");
+            assert_eq!(RunStatus::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(RunStatus::parse("DONE"), None);
+    }
+
+    #[test]
+    fn general_access_and_origin_parse_apify_names_only() {
+        assert_eq!(super::GeneralAccess::parse("ANYONE_WITH_ID_CAN_READ").unwrap(), super::GeneralAccess::AnyoneWithIdCanRead);
+        assert!(matches!(
+            super::GeneralAccess::parse("PUBLIC"),
+            Err(crate::platform::error::PlatformError::Invalid { kind: "invalid-value", .. })
+        ));
+        assert_eq!(super::RunOrigin::parse("STANDBY"), Some(super::RunOrigin::Standby));
+        assert_eq!(super::RunOrigin::parse("standby"), None);
     }
 }

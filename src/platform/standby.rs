@@ -24,8 +24,8 @@ use tokio::time::Instant;
 use super::actors::{Actor, Build};
 use super::error::{PlatformError, Result};
 use super::events::RunEvent;
-use super::runs::{RunOrigin, RunStatus, StartOptions};
 use super::executors::{Execution, HttpRequest, HttpResponse, HttpServer, Outcome, Report, RunJob, RunMode, ServeError, StopReason};
+use super::runs::{RunOrigin, RunStatus, StartOptions};
 use super::web_servers::WebServerSlot;
 use super::{sleep_until, Platform};
 use crate::limits::{MAX_STANDBY_IDLE_TIMEOUT_SECS, MAX_STANDBY_REQUESTS_PER_RUN, MAX_STANDBY_REQUEST_TIMEOUT_SECS};
@@ -623,4 +623,96 @@ fn example_input(actor: &Actor) -> Option<(Vec<u8>, String)> {
     let body = example.get("body")?.as_str()?.as_bytes().to_vec();
     let content_type = example.get("contentType").and_then(|c| c.as_str()).unwrap_or("application/json").to_owned();
     Some((body, content_type))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use tokio::time::Instant;
+
+    use super::{Pool, StandbySettings};
+    use crate::platform::executors::{HttpRequest, HttpResponse, HttpServer, ServeError};
+
+    /// The decision under test never calls the server.
+    struct Unused;
+
+    #[async_trait::async_trait]
+    impl HttpServer for Unused {
+        async fn handle(&self, _: HttpRequest) -> Result<HttpResponse, ServeError> {
+            unreachable!("pick only chooses a run")
+        }
+    }
+
+    fn settings() -> StandbySettings {
+        StandbySettings {
+            max_requests_per_run: 4,
+            desired_requests_per_run: 3,
+            idle_timeout: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(30),
+            build: None,
+            memory_mbytes: None,
+            is_public: false,
+            pass_actor_input: false,
+        }
+    }
+
+    /// A pool whose serving runs `r0, r1, ...` hold these requests, with `pending` starts under way.
+    fn pool(in_flight: &[usize], pending: usize) -> Arc<Pool> {
+        let pool = Arc::new(Pool::default());
+        for (i, n) in in_flight.iter().enumerate() {
+            pool.register(&format!("r{i}"), Arc::new(Unused), &settings());
+            pool.state.lock().runs[i].in_flight = *n;
+        }
+        pool.state.lock().pending = pending;
+        pool
+    }
+
+    /// `(in flight per run, starts pending, queued requests)` → `(run picked, start another)`,
+    /// with at most 3 runs: fill the oldest run up to `desired`, spread up to
+    /// `max`, start a run when demand exceeds `desired` per run.
+    #[test]
+    fn pick_fills_then_spreads_then_scales_out_within_the_limits() {
+        let cases: &[(&[usize], usize, usize, Option<&str>, bool)] = &[
+            (&[], 0, 0, None, true),
+            (&[], 1, 0, None, false),
+            (&[0], 0, 0, Some("r0"), false),
+            (&[2], 0, 0, Some("r0"), false),
+            (&[3], 0, 0, Some("r0"), true),
+            (&[4], 0, 0, None, true),
+            (&[4], 1, 0, None, false),
+            (&[1, 0], 0, 0, Some("r0"), false),
+            (&[3, 3], 0, 0, Some("r0"), true),
+            (&[3, 2], 0, 0, Some("r1"), false),
+            (&[4, 4, 4], 0, 0, None, false),
+            (&[0], 0, 5, Some("r0"), true),
+        ];
+        for &(in_flight, pending, queued, picked, start) in cases {
+            let pool = pool(in_flight, pending);
+            let (lease, started) = pool.pick(&settings(), 3, queued, Duration::from_secs(5)).unwrap();
+            let case = format!("{in_flight:?} pending {pending} queued {queued}");
+            assert_eq!(lease.as_ref().map(|l| l.run_id.as_str()), picked, "{case}");
+            assert_eq!(started, start, "{case}");
+            assert_eq!(pool.state.lock().pending, pending + started as usize, "{case}: a start is counted at once");
+        }
+    }
+
+    #[test]
+    fn a_failed_start_is_reported_while_no_run_serves_until_the_backoff_ends() {
+        let pool = pool(&[], 0);
+        pool.start_failed("r9", "the Actor exited");
+        assert_eq!(pool.pick(&settings(), 3, 0, Duration::from_secs(5)).err().as_deref(), Some("the Actor exited"));
+        pool.state.lock().start_failure.as_mut().unwrap().0 = Instant::now() - Duration::from_secs(6);
+        assert!(pool.pick(&settings(), 3, 0, Duration::from_secs(5)).is_ok(), "after the backoff a new run may start");
+        // A serving run answers even while a recent start failure stands.
+        let pool = pool_with_failure(&[0]);
+        assert_eq!(pool.pick(&settings(), 3, 0, Duration::from_secs(5)).unwrap().0.map(|l| l.run_id.clone()), Some("r0".to_owned()));
+    }
+
+    fn pool_with_failure(in_flight: &[usize]) -> Arc<Pool> {
+        let pool = pool(in_flight, 0);
+        pool.start_failed("r9", "the Actor exited");
+        pool
+    }
 }

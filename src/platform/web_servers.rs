@@ -9,8 +9,8 @@ use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::Platform;
 use super::executors::HttpServer;
+use super::Platform;
 
 /// Runs that may serve their `containerUrl`, by URL key.
 #[derive(Default)]

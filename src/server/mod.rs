@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 
 pub use self::connections::HttpLimits;
 use crate::cli::package;
-use crate::platform::actors::{ActorPatch, ActorVersion};
+use crate::platform::actors::ActorPatch;
 use crate::platform::{Platform, PlatformOptions};
 
 /// Everything `wactor serve` is told.
@@ -90,20 +90,7 @@ async fn preload_dir(platform: &Arc<Platform>, root: &Path) -> Result<()> {
         let d = dir.clone();
         let pkg = tokio::task::spawn_blocking(move || package::prepare(&d)).await??;
         let def = pkg.definition.clone();
-        let patch = || ActorPatch {
-            name: Some(def.name.clone()),
-            title: def.title.clone(),
-            description: def.description.clone(),
-            default_run_options: Some(def.default_run_options.clone()),
-            versions: Some(vec![ActorVersion {
-                version_number: def.version.clone(),
-                source_type: Some("WASM_COMPONENT".into()),
-                build_tag: Some(def.build_tag.clone().unwrap_or_else(|| crate::platform::actors::LATEST_TAG.into())),
-                actor_definition: Some(def.clone()),
-                extra: Default::default(),
-            }]),
-            ..Default::default()
-        };
+        let patch = || ActorPatch::from_definition(&def);
         let actor = match platform.get_actor(&def.name) {
             Ok(a) => platform.update_actor(&a.id, patch())?,
             Err(_) => platform.create_actor(patch())?,

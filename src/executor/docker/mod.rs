@@ -7,6 +7,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::definition::ActorDefinition;
+use crate::platform::actors::ComponentExports;
+use crate::platform::error::{PlatformError, Result};
+use crate::platform::executors::{
+    Artifact, BuildJob, BuildPace, Built, ContainerImage, Execution, Executor, HttpRequest, HttpResponse, HttpServer, Outcome, Report,
+    RunJob, RunMode, ServeError, ServerReadySender,
+};
+use crate::platform::logs::LineSplitter;
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
     BuildImageOptionsBuilder, CreateContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
@@ -14,14 +22,6 @@ use bollard::query_parameters::{
 };
 use bollard::Docker;
 use futures::StreamExt;
-use crate::definition::ActorDefinition;
-use crate::platform::actors::ComponentExports;
-use crate::platform::error::{PlatformError, Result};
-use crate::platform::executors::{
-    Artifact, BuildJob, BuildPace, Built, ContainerImage, Execution, Executor, HttpRequest, HttpResponse, HttpServer, Outcome,
-    Report, RunJob, RunMode, ServeError, ServerReadySender,
-};
-use crate::platform::logs::LineSplitter;
 
 /// Processes one container may have: a fork bomb stops here, not at the host's limit.
 const PIDS_LIMIT: i64 = 1024;
@@ -399,7 +399,9 @@ impl Executor for DockerExecutor {
             (None, Some(dockerfile)) => {
                 let tag = format!("wactor/{}:{}", job.actor_name, job.build_number);
                 job.log.system(&format!("Building image {tag} from {dockerfile} ({} bytes of context).", job.upload.len()));
-                self.build_image(job.upload, dockerfile, &tag, &job.log).await.map_err(|why| PlatformError::invalid_kind("build-failed", why))?
+                self.build_image(job.upload, dockerfile, &tag, &job.log)
+                    .await
+                    .map_err(|why| PlatformError::invalid_kind("build-failed", why))?
             }
             (None, None) => return Err(PlatformError::internal("The definition names neither an image nor a Dockerfile")),
         };

@@ -20,9 +20,9 @@ use tokio::net::TcpStream;
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
-use crate::platform::executors::RunJob;
 use crate::limits::Limits;
 use crate::platform::events::RunUsage;
+use crate::platform::executors::RunJob;
 use crate::platform::logs::RunLog;
 use crate::platform::outbound::{Denied, OutboundPolicy};
 

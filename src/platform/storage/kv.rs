@@ -94,6 +94,10 @@ fn record_size(raw: &[u8]) -> u64 {
 pub struct KvStores {
     catalog: Catalog<KvStoreMeta>,
     records: sled::Tree,
+    /// The largest record a client or guest may store.
+    max_record_bytes: usize,
+    /// The most keys one page lists.
+    max_keys_per_page: usize,
 }
 
 impl Deref for KvStores {
@@ -104,8 +108,18 @@ impl Deref for KvStores {
 }
 
 impl KvStores {
-    pub fn new(db: &Db, user_id: String, username: String) -> Self {
-        KvStores { catalog: Catalog::new(db.kv_stores.clone(), db.kv_names.clone(), user_id, username), records: db.kv_records.clone() }
+    pub fn new(db: &Db, user_id: String, username: String, limits: &crate::limits::Limits) -> Self {
+        KvStores {
+            catalog: Catalog::new(db.kv_stores.clone(), db.kv_names.clone(), user_id, username),
+            records: db.kv_records.clone(),
+            max_record_bytes: limits.max_record_bytes,
+            max_keys_per_page: limits.max_keys_per_page,
+        }
+    }
+
+    /// The largest record `set_record` takes.
+    pub fn max_record_bytes(&self) -> usize {
+        self.max_record_bytes
     }
 
     /// Deletes the store and all its records.
@@ -122,7 +136,13 @@ impl KvStores {
         }
     }
 
-    pub fn set_record(&self, store_id: &str, key: &str, value: &[u8], content_type: &str, max_bytes: usize) -> Result<()> {
+    /// Stores a record of at most [`Self::max_record_bytes`].
+    pub fn set_record(&self, store_id: &str, key: &str, value: &[u8], content_type: &str) -> Result<()> {
+        self.set_record_within(store_id, key, value, content_type, self.max_record_bytes)
+    }
+
+    /// Stores a record of at most `max_bytes` (a run's input has a cap of its own).
+    pub(crate) fn set_record_within(&self, store_id: &str, key: &str, value: &[u8], content_type: &str, max_bytes: usize) -> Result<()> {
         validate_key(key)?;
         if value.len() > max_bytes {
             return Err(PlatformError::too_large(
@@ -145,8 +165,18 @@ impl KvStores {
         Ok(())
     }
 
-    /// Keys after `exclusive_start_key`, in UTF-8 binary order.
-    pub fn list_keys(&self, store_id: &str, exclusive_start_key: Option<&str>, limit: usize, prefix: Option<&str>) -> Result<KeyPage> {
+    /// Keys after `exclusive_start_key`, in UTF-8 binary order. `limit` is
+    /// clamped to 1..=the page maximum (the whole page when absent), as
+    /// Apify does, through either door.
+    pub fn list_keys(
+        &self,
+        store_id: &str,
+        exclusive_start_key: Option<&str>,
+        limit: Option<u64>,
+        prefix: Option<&str>,
+    ) -> Result<KeyPage> {
+        let max = self.max_keys_per_page;
+        let limit = limit.map_or(max, |l| usize::try_from(l).unwrap_or(max).clamp(1, max));
         let owner = owner_prefix(store_id);
         let scan_prefix = owned_key(store_id, prefix.unwrap_or("").as_bytes());
         let mut items = Vec::new();

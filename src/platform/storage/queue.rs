@@ -150,6 +150,8 @@ pub struct RequestQueues {
     /// One writer at a time: transactions never conflict, locks stay consistent with them.
     writes: Mutex<()>,
     locks: Mutex<HashMap<String, QueueLocks>>,
+    /// The largest request one add takes, as JSON text.
+    max_request_bytes: usize,
 }
 
 impl Deref for RequestQueues {
@@ -230,8 +232,9 @@ fn tx_error(e: TransactionError<PlatformError>) -> PlatformError {
 }
 
 impl RequestQueues {
-    pub fn new(db: &Db, user_id: String, username: String) -> Self {
+    pub fn new(db: &Db, user_id: String, username: String, limits: &crate::limits::Limits) -> Self {
         RequestQueues {
+            max_request_bytes: limits.max_push_bytes,
             catalog: Catalog::new(db.queues.clone(), db.queue_names.clone(), user_id, username),
             requests: db.queue_requests.clone(),
             order: db.queue_order.clone(),
@@ -291,6 +294,22 @@ impl RequestQueues {
     fn next_order(&self, forefront: bool) -> Result<u64> {
         let seq = self.ids.generate_id()? + 1;
         Ok(if forefront { ORDER_MIDDLE - seq } else { ORDER_MIDDLE + seq })
+    }
+
+    /// Adds one request given as JSON text (a JSON object with a `url`):
+    /// size-checked on the raw bytes before it is parsed, through either door.
+    pub fn add_json(&self, queue_id: &str, request: &[u8], forefront: bool, client: &str) -> Result<Processed> {
+        let max = self.max_request_bytes;
+        if request.len() > max {
+            return Err(PlatformError::too_large("request-too-large", format!("The request is over the limit of {max} bytes")));
+        }
+        let request = match serde_json::from_slice(request) {
+            Ok(Value::Object(m)) => m,
+            Ok(_) => return Err(invalid("The request must be a JSON object with a \"url\"")),
+            Err(e) => return Err(invalid(format!("The request is not valid JSON: {e}"))),
+        };
+        let (mut processed, _) = self.add(queue_id, vec![request], forefront, client)?;
+        Ok(processed.remove(0))
     }
 
     /// Adds requests (deduplicated by `uniqueKey`). Beyond `MAX_BATCH_REQUESTS`

@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::ids;
 use crate::platform::error::{PlatformError, Result};
 use crate::platform::executors::{Outcome, Report, StopReason};
 use crate::platform::runs::{Run, RunStatus};
 use crate::platform::Platform;
-use crate::ids;
 
 /// The status message of an aborted run.
 pub(super) const ABORTED_MESSAGE: &str = "The run was aborted";
@@ -95,7 +95,11 @@ impl Platform {
 }
 
 /// Status, exit code and default status message from how the run ended.
-pub(super) fn conclude(stopping: Option<StopReason>, report: Option<&Report>, timeout_secs: u64) -> (RunStatus, Option<i32>, Option<String>) {
+pub(super) fn conclude(
+    stopping: Option<StopReason>,
+    report: Option<&Report>,
+    timeout_secs: u64,
+) -> (RunStatus, Option<i32>, Option<String>) {
     match stopping {
         Some(StopReason::Timeout) => (RunStatus::TimedOut, None, Some(timed_out_message(timeout_secs))),
         Some(StopReason::Abort) => (RunStatus::Aborted, None, Some(ABORTED_MESSAGE.into())),
@@ -110,14 +114,46 @@ pub(super) fn conclude(stopping: Option<StopReason>, report: Option<&Report>, ti
                 Some(message.clone().unwrap_or_else(|| format!("Actor finished with exit code {exit_code}"))),
             ),
             Some(Outcome::Crashed(why)) => (RunStatus::Failed, Some(1), Some(why.clone())),
-            Some(Outcome::Stopped(StopReason::Timeout)) => {
-                (RunStatus::TimedOut, None, Some(timed_out_message(timeout_secs)))
-            }
+            Some(Outcome::Stopped(StopReason::Timeout)) => (RunStatus::TimedOut, None, Some(timed_out_message(timeout_secs))),
             Some(Outcome::Stopped(StopReason::Abort)) => (RunStatus::Aborted, None, Some(ABORTED_MESSAGE.into())),
             Some(Outcome::Stopped(StopReason::Migrate | StopReason::Reboot)) => {
                 unreachable!("migrating and rebooting runs are detached, not concluded")
             }
             None => (RunStatus::Failed, None, Some("The run stopped without a result".into())),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::conclude;
+    use crate::platform::executors::{Outcome, Report, StopReason};
+    use crate::platform::runs::RunStatus::{self, *};
+
+    fn report(outcome: Outcome) -> Option<Report> {
+        Some(Report { outcome, mem_max_bytes: 0 })
+    }
+
+    /// How each way of ending becomes a status, an exit code and a message.
+    #[test]
+    fn each_ending_concludes_as_apify_reports_it() {
+        let exited = |code, message: Option<&str>| report(Outcome::Exited { exit_code: code, message: message.map(str::to_owned) });
+        let cases: Vec<(Option<StopReason>, Option<Report>, RunStatus, Option<i32>, &str)> = vec![
+            (None, exited(0, None), Succeeded, Some(0), "Actor finished successfully (exit code 0)"),
+            (None, exited(3, None), Failed, Some(3), "Actor finished with exit code 3"),
+            (None, exited(1, Some("bad input")), Failed, Some(1), "bad input"),
+            (None, report(Outcome::Crashed("out of memory".into())), Failed, Some(1), "out of memory"),
+            (None, report(Outcome::Stopped(StopReason::Timeout)), TimedOut, None, "The run timed out after 30 s"),
+            (None, report(Outcome::Stopped(StopReason::Abort)), Aborted, None, "The run was aborted"),
+            (None, None, Failed, None, "The run stopped without a result"),
+            // A stop the platform asked for wins over how the code says it ended.
+            (Some(StopReason::Timeout), exited(0, None), TimedOut, None, "The run timed out after 30 s"),
+            (Some(StopReason::Abort), exited(0, None), Aborted, None, "The run was aborted"),
+            (Some(StopReason::Abort), None, Aborted, None, "The run was aborted"),
+        ];
+        for (stopping, report, status, code, message) in cases {
+            let got = conclude(stopping, report.as_ref(), 30);
+            assert_eq!(got, (status, code, Some(message.to_owned())), "{stopping:?} {report:?}");
+        }
     }
 }

@@ -31,4 +31,5 @@ impl Platform {
 
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(std::sync::atomic::Ordering::SeqCst)
-    }}
+    }
+}

@@ -4,7 +4,6 @@ use wasmtime::component::Resource;
 
 use super::bindings::wactor::actor::key_value_store::{Host, HostStore, KeyInfo, KeyPage, StoredValue};
 use super::{ActorHost, HostResult};
-use crate::platform::error::PlatformError;
 
 /// A guest's open key-value store.
 pub struct KvHandle {
@@ -30,8 +29,7 @@ impl ActorHost<'_> {
     }
 
     async fn set_in(&mut self, store_id: &str, key: &str, value: &[u8], content_type: &str) -> HostResult<()> {
-        let max = self.ctx.platform.config.limits.max_record_bytes;
-        self.ctx.platform.kv.set_record(store_id, key, value, content_type, max)?;
+        self.ctx.platform.kv.set_record(store_id, key, value, content_type)?;
         self.ctx.platform.commit().await;
         Ok(())
     }
@@ -89,11 +87,7 @@ impl HostStore for ActorHost<'_> {
         prefix: Option<String>,
     ) -> HostResult<KeyPage> {
         let id = self.kv_id(&r)?;
-        let max = self.ctx.platform.config.limits.max_keys_per_page;
-        if limit == 0 || limit as usize > max {
-            return Err(PlatformError::invalid(format!("limit must be between 1 and {max}")).into());
-        }
-        let page = self.ctx.platform.kv.list_keys(&id, exclusive_start_key.as_deref(), limit as usize, prefix.as_deref())?;
+        let page = self.ctx.platform.kv.list_keys(&id, exclusive_start_key.as_deref(), Some(limit.into()), prefix.as_deref())?;
         Ok(KeyPage {
             items: page.items.into_iter().map(|k| KeyInfo { key: k.key, size: k.size }).collect(),
             is_truncated: page.is_truncated,

@@ -14,8 +14,8 @@ use std::sync::Arc;
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
 use super::RunState;
-use crate::platform::executors::RunJob;
 use crate::platform::error::PlatformError;
+use crate::platform::executors::RunJob;
 use crate::platform::runs::Run;
 use crate::platform::Platform;
 

@@ -6,7 +6,6 @@ use wasmtime::component::Resource;
 
 use super::bindings::wactor::actor::request_queue::{Added, Host, HostQueue, Request};
 use super::{ActorHost, HostResult};
-use crate::platform::error::PlatformError;
 
 /// A guest's open request queue.
 pub struct QueueHandle {
@@ -45,18 +44,8 @@ impl HostQueue for ActorHost<'_> {
 
     async fn add(&mut self, r: Resource<QueueHandle>, request: String, forefront: bool) -> HostResult<Added> {
         let id = self.queue_id(&r)?;
-        // The same cap as a request body over HTTP.
-        let max = self.ctx.platform.config.limits.max_push_bytes;
-        if request.len() > max {
-            return Err(PlatformError::too_large("request-too-large", format!("The request is over {max} bytes")).into());
-        }
-        let request = match serde_json::from_str(&request) {
-            Ok(serde_json::Value::Object(m)) => m,
-            _ => return Err(PlatformError::invalid_kind("invalid-value", "The request must be a JSON object with a \"url\"").into()),
-        };
-        let (done, _) = self.ctx.platform.queues.add(&id, vec![request], forefront, &self.client())?;
+        let done = self.ctx.platform.queues.add_json(&id, request.as_bytes(), forefront, &self.client())?;
         self.ctx.platform.commit().await;
-        let done = &done[0];
         Ok(Added {
             request_id: done.request_id.clone(),
             was_already_present: done.was_already_present,

@@ -3,8 +3,8 @@
 use super::bindings::wactor::actor::runtime::{Host, RunInfo, StoredValue};
 use super::{ActorHost, HostError, HostResult};
 use crate::executor::wasm::Interrupted;
-use crate::platform::executors::StopReason;
 use crate::ids;
+use crate::platform::executors::StopReason;
 
 impl Host for ActorHost<'_> {
     async fn info(&mut self) -> wasmtime::Result<RunInfo> {
