@@ -1,30 +1,40 @@
 //! wactor: an open runtime for Actors.
 //!
-//! Module map (start at `platform`; everything else is a door onto it):
+//! Module map. One core, two doors, executors below the core
+//! (`../shared/DESIGN.md`); start at `platform`.
 //!
-//! - [`platform`]: the core. Actors and builds, runs (status state machine
-//!   and the supervisor that drives them), storages on sled (key-value
-//!   stores, datasets, request queues), run logs, Standby run pools
-//!   (`platform::standby`), run web servers (`platform::web_servers`), the
-//!   token check (`platform::auth`) and the outbound network policy
-//!   (`platform::outbound`). Every capability is a method here.
+//! - [`platform`]: the core. Every capability is a method here.
+//!   - `actors`: Actors and builds (a build records the typed artifact its
+//!     executor made); `runs`: the run record and its status machine;
+//!     `supervisor/`: a run's lifecycle (slot, execution, events, timeout,
+//!     stops, reboot, resurrect, resume, shutdown as a migration).
+//!   - `executors`: the executor interface the core needs (build an
+//!     artifact, start a run in batch or serve mode, forget a build, clean up
+//!     after a crash) and the registry the server wires in at start.
+//!   - `storage/`: key-value stores, datasets (+ export), request queues on
+//!     sled, each owning its limits; `logs`: run and build logs;
+//!     `durability`: group commit before an acknowledgement.
+//!   - `standby`: Standby pools (pick, scale out, idle out) over any
+//!     executor's HTTP server; `web_servers`: each run's `containerUrl`.
+//!   - `events`: system events; `auth`: the token and keyed run secrets;
+//!     `outbound`: the guests' network policy.
 //! - [`definition`]: `.actor/actor.json` and the input schema (defaults,
 //!   validation) checked before a run exists.
-//! - [`executor`]: runs a build's code for one run, or answers a Standby
-//!   run's requests ([`executor::HttpServer`]). [`executor::wasm`] hosts
-//!   WASI components in wasmtime, on threads of their own
-//!   (`executor::wasm::threads`); its `host` module is the WIT door onto the
-//!   platform, and its `outbound` module sends guests' HTTP under the policy. [`executor::docker`] runs image-based Actors, one container
-//!   per run, which reach the platform through the HTTP API.
-//! - [`api`]: the Apify-compatible HTTP API (axum), the other door, the
-//!   Standby router (`<username>--<actor>.<domain>`, `/standby/...`) and the
-//!   proxy behind each run's `containerUrl` (`<key>.<domain>`).
+//! - [`executor`]: below the core, one module per artifact kind, each an
+//!   implementation of `platform::executors::Executor`; [`executor::standard`]
+//!   wires them. [`executor::wasm`] hosts WASI components in wasmtime on
+//!   threads of their own; its `host` module is the WIT door onto the core,
+//!   its `outbound` module sends guests' HTTP under the policy.
+//!   [`executor::docker`] runs image Actors, one container per run, which
+//!   reach the core through the HTTP API.
+//! - [`api`]: the HTTP door: the Apify-compatible API (axum), the Standby
+//!   router and the `containerUrl` proxy, one error type.
 //! - [`server`]: the server as a library (`server::run(listener, options,
-//!   shutdown)`): start-up, preload, the HTTP listener with its connection
-//!   caps and timeouts, graceful shutdown.
+//!   shutdown)`): executors, platform, preload, resume, the listener with
+//!   its connection caps, graceful shutdown. `main.rs` only parses arguments.
 //! - [`cli`]: the client side of the `wactor` binary (push, call, logs).
 //! - [`limits`]: every limit, with the reason for its value.
-//! - [`ids`]: IDs and timestamps in the shapes Apify clients expect.
+//! - [`ids`]: IDs, hex digests and timestamps in the shapes Apify clients expect.
 
 pub mod api;
 pub mod cli;

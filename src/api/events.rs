@@ -1,4 +1,4 @@
-//! The events websocket of container runs (`ACTOR_EVENTS_WEBSOCKET_URL`):
+//! HTTP door: the events websocket of container runs (`ACTOR_EVENTS_WEBSOCKET_URL`):
 //! the run's system events as JSON frames `{name, data, createdAt}`, from
 //! the same event source the WIT `events` interface reads for components.
 //! The URL names the run and carries a secret derived from the server's

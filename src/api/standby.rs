@@ -1,4 +1,4 @@
-//! The Standby router: requests to `<username>--<actor>.<standby domain>`
+//! HTTP door: the Standby router. Requests to `<username>--<actor>.<standby domain>`
 //! (by `Host`), or to `/standby/<username>~<actor>/...` for clients that
 //! cannot set `Host`, go to the Actor's Standby runs with their method,
 //! path, query and body untouched, except that the API token is taken out

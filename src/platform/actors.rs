@@ -1,5 +1,6 @@
-//! Actors and their builds. A build freezes an Actor version's definition
-//! (actor.json with the input schema inlined) together with its component.
+//! Platform layer: Actors and their builds. A build freezes an Actor
+//! version's definition (actor.json with the input schema inlined) together
+//! with the artifact its executor made (a component or an image).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

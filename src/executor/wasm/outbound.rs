@@ -122,45 +122,11 @@ async fn send(shared: Arc<OutboundShared>, mut request: hyper::Request<WasiBody>
 
     // Resolve here, check every address, connect to a checked one.
     let host_for_dns = host.trim_start_matches('[').trim_end_matches(']').to_owned();
-    let addrs: Vec<SocketAddr> = match tokio::time::timeout(connect_timeout, tokio::net::lookup_host((host_for_dns.as_str(), port))).await {
-        Err(_) => return Err(Error::DnsTimeout),
-        Ok(Err(e)) => return Err(Error::DnsError { rcode: Some(e.to_string()), info_code: None }),
-        Ok(Ok(addrs)) => addrs.collect(),
+    let allowed = match resolve_allowed(&shared, &host_for_dns, port, connect_timeout).await? {
+        Ok(allowed) => allowed,
+        Err(why) => return deny(why, Error::DestinationIpProhibited),
     };
-    let mut denied = None;
-    let allowed: Vec<SocketAddr> = addrs
-        .into_iter()
-        .filter(|a| match shared.policy.check_ip(&host_for_dns, a.ip()) {
-            Ok(()) => true,
-            Err(why) => {
-                denied.get_or_insert(why);
-                false
-            }
-        })
-        .collect();
-    if allowed.is_empty() {
-        return match denied {
-            Some(why) => deny(why, Error::DestinationIpProhibited),
-            None => Err(Error::DestinationNotFound),
-        };
-    }
-    let tcp = match tokio::time::timeout(connect_timeout, TcpStream::connect(allowed.as_slice())).await {
-        Err(_) => return Err(Error::ConnectionTimeout),
-        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => return Err(Error::ConnectionRefused),
-        Ok(Err(e)) => return Err(Error::Connect(e)),
-        Ok(Ok(tcp)) => tcp,
-    };
-    let _ = tcp.set_nodelay(true);
-    let (mut sender, conn) = if tls {
-        let name = rustls::pki_types::ServerName::try_from(host_for_dns.clone()).map_err(|_| Error::HttpRequestUriInvalid)?;
-        let stream = tokio::time::timeout(connect_timeout, tls_connector().connect(name, tcp))
-            .await
-            .map_err(|_| Error::ConnectionTimeout)?
-            .map_err(Error::Tls)?;
-        handshake(TokioIo::new(Box::new(stream) as Box<dyn Io>), connect_timeout).await?
-    } else {
-        handshake(TokioIo::new(Box::new(tcp) as Box<dyn Io>), connect_timeout).await?
-    };
+    let (mut sender, conn) = connect(&allowed, tls.then_some(host_for_dns.as_str()), connect_timeout).await?;
     // The request line carries the path only (the authority went in `Host`).
     *request.uri_mut() = uri.path_and_query().map_or("/", |p| p.as_str()).parse().map_err(|_| Error::HttpRequestUriInvalid)?;
     let request = request
@@ -195,6 +161,59 @@ async fn send(shared: Arc<OutboundShared>, mut request: hyper::Request<WasiBody>
         }
     });
     Ok((response, io))
+}
+
+/// The addresses `host` resolves to that the policy allows; `Ok(Err(why))`
+/// when it resolves only to denied ones.
+async fn resolve_allowed(
+    shared: &OutboundShared,
+    host: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<Result<Vec<SocketAddr>, Denied>, Error> {
+    let addrs: Vec<SocketAddr> = match tokio::time::timeout(timeout, tokio::net::lookup_host((host, port))).await {
+        Err(_) => return Err(Error::DnsTimeout),
+        Ok(Err(e)) => return Err(Error::DnsError { rcode: Some(e.to_string()), info_code: None }),
+        Ok(Ok(addrs)) => addrs.collect(),
+    };
+    let mut denied = None;
+    let allowed: Vec<SocketAddr> = addrs
+        .into_iter()
+        .filter(|a| match shared.policy.check_ip(host, a.ip()) {
+            Ok(()) => true,
+            Err(why) => {
+                denied.get_or_insert(why);
+                false
+            }
+        })
+        .collect();
+    match (allowed.is_empty(), denied) {
+        (true, Some(why)) => Ok(Err(why)),
+        (true, None) => Err(Error::DestinationNotFound),
+        (false, _) => Ok(Ok(allowed)),
+    }
+}
+
+/// An HTTP/1 connection to one of `addrs`, over TLS for `tls_name`.
+async fn connect(addrs: &[SocketAddr], tls_name: Option<&str>, timeout: Duration) -> Result<Handshake, Error> {
+    let tcp = match tokio::time::timeout(timeout, TcpStream::connect(addrs)).await {
+        Err(_) => return Err(Error::ConnectionTimeout),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => return Err(Error::ConnectionRefused),
+        Ok(Err(e)) => return Err(Error::Connect(e)),
+        Ok(Ok(tcp)) => tcp,
+    };
+    let _ = tcp.set_nodelay(true);
+    match tls_name {
+        Some(name) => {
+            let name = rustls::pki_types::ServerName::try_from(name.to_owned()).map_err(|_| Error::HttpRequestUriInvalid)?;
+            let stream = tokio::time::timeout(timeout, tls_connector().connect(name, tcp))
+                .await
+                .map_err(|_| Error::ConnectionTimeout)?
+                .map_err(Error::Tls)?;
+            handshake(TokioIo::new(Box::new(stream) as Box<dyn Io>), timeout).await
+        }
+        None => handshake(TokioIo::new(Box::new(tcp) as Box<dyn Io>), timeout).await,
+    }
 }
 
 trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}

@@ -1,4 +1,4 @@
-//! Standby requests on the wasm executor: every request gets a fresh
+//! Executor layer (wasm): Standby requests. Every request gets a fresh
 //! instance from the build's cached `InstancePre` (pooling allocator, so
 //! tens of microseconds), runs the `wasi:http/incoming-handler` export under
 //! the run's memory budget, and is bounded by its deadline twice: an epoch

@@ -1,6 +1,6 @@
 //! The part every storage kind shares: metadata records, unique names, and
-//! resolving an ID, `username~name` or bare name. Key-value stores and
-//! datasets (and request queues later) differ only in their content.
+//! resolving an ID, `username~name` or bare name. Key-value stores,
+//! datasets and request queues differ only in their content.
 
 use std::marker::PhantomData;
 

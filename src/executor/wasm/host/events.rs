@@ -1,4 +1,4 @@
-//! `wactor:actor/events`: the run's event queue as a `wasi:io` pollable plus
+//! WIT door (wasm executor): `wactor:actor/events`, the run's event queue as a `wasi:io` pollable plus
 //! a non-blocking `next`.
 
 use wasmtime::component::Resource;
