@@ -187,13 +187,16 @@ impl Run {
     /// A timeout too far away to represent (only stored data from before
     /// options were range-checked can have one) counts as none.
     pub fn timeout_at(&self) -> Option<DateTime<Utc>> {
-        if self.options.timeout_secs == 0 {
+        if self.options.timeout_secs == NO_TIMEOUT {
             return None;
         }
         let secs = i64::try_from(self.options.timeout_secs).ok()?;
         self.timeout_counts_from.unwrap_or(self.started_at).checked_add_signed(chrono::TimeDelta::try_seconds(secs)?)
     }
 }
+
+/// `timeoutSecs` of a run that never times out (a Standby run ends by idling out).
+pub const NO_TIMEOUT: u64 = 0;
 
 /// The record key of a run's input in its default key-value store.
 pub const INPUT_KEY: &str = "INPUT";

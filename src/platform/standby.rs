@@ -25,7 +25,7 @@ use super::actors::{Actor, Build};
 use super::error::{PlatformError, Result};
 use super::events::RunEvent;
 use super::executors::{Execution, HttpRequest, HttpResponse, HttpServer, Outcome, Report, RunJob, RunMode, ServeError, StopReason};
-use super::runs::{RunOrigin, RunStatus, StartOptions};
+use super::runs::{RunOrigin, RunStatus, StartOptions, NO_TIMEOUT};
 use super::web_servers::WebServerSlot;
 use super::{sleep_until, Platform};
 use crate::limits::{MAX_STANDBY_IDLE_TIMEOUT_SECS, MAX_STANDBY_REQUESTS_PER_RUN, MAX_STANDBY_REQUEST_TIMEOUT_SECS};
@@ -304,7 +304,12 @@ impl Drop for Queued<'_> {
 impl Platform {
     /// The Actor's Standby URL: `<scheme>://<username>--<actor>.<standby domain>[:<port>]`.
     pub fn standby_url(&self, actor_name: &str) -> String {
-        self.host_url(&format!("{}--{actor_name}", self.config.username))
+        self.host_url(&self.standby_label(actor_name))
+    }
+
+    /// `<username>--<actor>`: the host label that names an Actor's Standby URL.
+    pub fn standby_label(&self, actor_name: &str) -> String {
+        format!("{}--{actor_name}", self.config.username)
     }
 
     /// `<scheme>://<label>.<standby domain>[:<port>]`, scheme and port as in the public URL.
@@ -454,7 +459,7 @@ impl Platform {
                 build: settings.build.clone(),
                 memory_mbytes: settings.memory_mbytes,
                 // A Standby run ends by idling out, not by a timeout.
-                timeout_secs: Some(0),
+                timeout_secs: Some(NO_TIMEOUT),
                 origin: Some(RunOrigin::Standby),
                 ..Default::default()
             },
