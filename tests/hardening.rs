@@ -374,7 +374,9 @@ async fn reboots_are_limited_and_backed_off() {
 }
 
 /// Defect 10: 32 busy guests on 2 cores raised API latency from 1 ms to 0.6 s.
-/// (The figure is `benches/busy_guests.rs`; this checks the API stays responsive at all.)
+/// The latency figure is a benchmark's (`benches/busy_guests.rs`); this checks
+/// the promise behind it: guests spin on threads of their own, never on the
+/// ones that serve the API, and the API answers meanwhile.
 #[tokio::test]
 async fn busy_guests_do_not_starve_the_api() {
     let (s, _dir) = Server::start();
@@ -384,19 +386,19 @@ async fn busy_guests_do_not_starve_the_api() {
         ids.push(run["data"]["id"].as_str().unwrap().to_owned());
     }
     for id in &ids {
-        while s.get_json(&format!("/actor-runs/{id}")).await["data"]["status"] != "RUNNING" {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        s.wait_status(id, "RUNNING").await;
     }
-    let mut times = Vec::new();
+    let before = cpu_by_thread_kind(s.pid());
     for _ in 0..50 {
-        let t = Instant::now();
         assert_eq!(s.http.get(format!("{}/health", s.url)).send().await.unwrap().status(), 200);
         assert_eq!(s.get("/actors").await.status(), 200);
-        times.push(t.elapsed());
     }
-    times.sort();
-    assert!(times[times.len() / 2] < Duration::from_millis(100), "median {:?} with 32 busy guests", times[times.len() / 2]);
+    tokio::time::sleep(Duration::from_millis(500)).await; // a window long enough to measure CPU over
+    let after = cpu_by_thread_kind(s.pid());
+    let guests = after.0 - before.0;
+    let api = after.1 - before.1;
+    assert!(guests > 0, "the spinning guests used no CPU on wactor-guest threads ({before:?} -> {after:?})");
+    assert!(api * 4 < guests, "API threads used {api} ticks against the guests' {guests}: guests run on API threads");
     for id in &ids {
         let _ = s.http.post(s.api(&format!("/actor-runs/{id}/abort"))).bearer_auth(TOKEN).send().await;
     }
@@ -459,4 +461,24 @@ async fn a_reboot_during_shutdown_joins_the_migration() {
     // One start before the shutdown, one after it; none in between.
     assert_eq!(log.matches("started (build").count(), 2, "{log}");
     assert_eq!(output_of(&s, &run).await["starts"], 2);
+}
+
+/// CPU ticks (utime + stime) the server's guest threads and its API
+/// (tokio worker) threads have used, from `/proc/<pid>/task/*/stat`.
+fn cpu_by_thread_kind(pid: u32) -> (u64, u64) {
+    let (mut guests, mut api) = (0, 0);
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else { continue };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
+        let name = &stat[open + 1..close];
+        let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
+        // After the name: state is field 3, utime 14 and stime 15 (1-based, man proc).
+        let ticks = fields[11].parse::<u64>().unwrap_or(0) + fields[12].parse::<u64>().unwrap_or(0);
+        if name.starts_with("wactor-guest") {
+            guests += ticks;
+        } else if name.starts_with("tokio-runtime") {
+            api += ticks;
+        }
+    }
+    (guests, api)
 }
