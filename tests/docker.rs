@@ -213,13 +213,16 @@ async fn the_events_websocket_sends_system_info_and_aborting() {
 
     let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.expect("connecting to the events websocket");
     let mut info = None;
-    while info.is_none() {
+    for _ in 0..30 {
+        if info.is_some() {
+            break;
+        }
         let frame = next_frame(&mut ws).await.expect("a frame");
         if frame["name"] == "systemInfo" && frame["data"]["memCurrentBytes"].as_u64().unwrap_or(0) > 0 {
             info = Some(frame);
         }
     }
-    let info = info.unwrap();
+    let info = info.expect("no systemInfo with the memory in use among 30 frames");
     assert!(info["createdAt"].as_str().unwrap().ends_with('Z'));
     assert!(info["data"]["memMaxBytes"].as_u64().unwrap() >= 128 * 1024 * 1024, "{info}");
 
@@ -348,11 +351,14 @@ async fn wactor_push_builds_a_dockerfile_and_a_failed_build_says_why() {
     assert_eq!(resp.json::<Value>().await.unwrap()["error"]["type"], "build-not-finished");
     let mut log = s.http.get(s.api(&format!("/logs/{build_id}?stream=1"))).bearer_auth(TOKEN).send().await.unwrap();
     let mut seen = String::new();
+    // Each chunk within the deadline a build step may take.
+    let chunk_deadline = std::time::Duration::from_secs(120);
     while !seen.contains("about to fail") {
-        seen.push_str(&String::from_utf8_lossy(&log.chunk().await.unwrap().expect("the log ended early")));
+        let chunk = tokio::time::timeout(chunk_deadline, log.chunk()).await.expect("no log output for 120 s");
+        seen.push_str(&String::from_utf8_lossy(&chunk.unwrap().expect("the log ended early")));
     }
     assert_eq!(s.get_json(&format!("/actor-builds/{build_id}")).await["data"]["status"], "RUNNING", "the log came only at the end");
-    while let Some(chunk) = log.chunk().await.unwrap() {
+    while let Some(chunk) = tokio::time::timeout(chunk_deadline, log.chunk()).await.expect("no log output for 120 s").unwrap() {
         seen.push_str(&String::from_utf8_lossy(&chunk));
     }
     assert!(seen.contains("The build failed"), "{seen}");
