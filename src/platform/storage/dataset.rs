@@ -41,6 +41,10 @@ pub struct ItemsPage {
     pub offset: u64,
 }
 
+/// The first byte of a JSON object and of a JSON array.
+const OBJECT_OPEN: u8 = 0x7b;
+const ARRAY_OPEN: u8 = 0x5b;
+
 /// Items in their stored form (compact JSON objects), back to back in one
 /// buffer: a push costs about its own size in memory, never a tree of values.
 #[derive(Debug, Default)]
@@ -72,7 +76,7 @@ impl PreparedItems {
     fn push_from<'de, D: serde::Deserializer<'de>>(&mut self, de: D) -> std::result::Result<(), String> {
         let start = self.bytes.len();
         serde_transcode::transcode(de, &mut serde_json::Serializer::new(&mut self.bytes)).map_err(|e| e.to_string())?;
-        if self.bytes.get(start) != Some(&b'{') {
+        if self.bytes.get(start) != Some(&OBJECT_OPEN) {
             self.bytes.truncate(start);
             return Err(format!("Dataset item at index {} is not a JSON object", self.ends.len()));
         }
@@ -87,11 +91,11 @@ impl PreparedItems {
         let mut items = PreparedItems { bytes: Vec::with_capacity(body.len()), ends: Vec::new() };
         let mut de = serde_json::Deserializer::from_slice(body);
         match body.iter().find(|b| !b.is_ascii_whitespace()) {
-            Some(b'[') => {
+            Some(&ARRAY_OPEN) => {
                 serde::Deserializer::deserialize_seq(&mut de, ItemsVisitor(&mut items))
                     .map_err(|e| invalid(format!("The items are not valid: {e}")))?;
             }
-            Some(b'{') => items.push_from(&mut de).map_err(|e| invalid(format!("The item is not valid JSON: {e}")))?,
+            Some(&OBJECT_OPEN) => items.push_from(&mut de).map_err(|e| invalid(format!("The item is not valid JSON: {e}")))?,
             _ => return Err(invalid("Dataset items must be a JSON object or an array of objects".into())),
         }
         de.end().map_err(|e| invalid(format!("The request body is not valid JSON: {e}")))?;
