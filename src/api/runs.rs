@@ -201,15 +201,13 @@ struct RunUpdate {
 
 async fn update(State(p): P, Path(run): Path<String>, body: Body) -> ApiResult<Response> {
     let upd: RunUpdate = super::actors::json_body(body, p.config.limits.max_request_bytes).await?;
-    // Checked before anything changes: a bad value leaves the message as it was too.
-    if let Some(access) = &upd.general_access {
-        GeneralAccess::parse(access)?;
-    }
+    // Parsed before anything changes: a bad value leaves the message as it was too.
+    let access = upd.general_access.as_deref().map(GeneralAccess::parse).transpose()?;
     let mut current = p.get_run(&run)?;
     if let Some(msg) = &upd.status_message {
         current = p.set_status_message(&run, msg, upd.is_status_message_terminal.unwrap_or(false))?;
     }
-    if let Some(access) = &upd.general_access {
+    if let Some(access) = access {
         current = p.set_general_access(&run, access)?;
     }
     Ok(views::data(views::run(&p, &current)))

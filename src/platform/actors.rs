@@ -138,6 +138,14 @@ pub struct Build {
     pub artifact: Option<Artifact>,
 }
 
+impl Build {
+    /// The kind of artifact the build has, or will have while it runs (a
+    /// failed build's is what its definition asked for).
+    pub fn artifact_kind(&self) -> ArtifactKind {
+        self.artifact.as_ref().map_or_else(|| ArtifactKind::of(&self.actor_definition), Artifact::kind)
+    }
+}
+
 /// Where a build came from.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -396,7 +404,7 @@ impl Platform {
             let Ok(build) = serde_json::from_slice::<Build>(&raw) else { continue };
             if build.act_id == actor.id {
                 self.db.builds.remove(&id)?;
-                if let Ok(executor) = self.executors.get(ArtifactKind::of(&build.actor_definition)) {
+                if let Ok(executor) = self.executors.for_build(&build) {
                     executor.remove_build(&build.id);
                 }
             }

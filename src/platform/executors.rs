@@ -276,12 +276,9 @@ impl Executors {
         })
     }
 
-    /// The executor that runs `build`.
+    /// The executor that made (or is making) `build`, and runs it.
     pub fn for_build(&self, build: &Build) -> Result<&Arc<dyn Executor>> {
-        match &build.artifact {
-            Some(artifact) => self.get(artifact.kind()),
-            None => Err(PlatformError::invalid_kind("build-not-finished", format!("Build {} has nothing to run", build.build_number))),
-        }
+        self.get(build.artifact_kind())
     }
 
     pub fn all(&self) -> impl Iterator<Item = &Arc<dyn Executor>> {

@@ -381,9 +381,8 @@ impl Platform {
         Ok(run)
     }
 
-    /// Sets who besides its owner may read the run (`generalAccess`).
-    pub fn set_general_access(&self, run_id: &str, access: &str) -> Result<Run> {
-        let access = GeneralAccess::parse(access)?;
+    /// Sets who besides its owner may read the run (`generalAccess`, parsed by [`GeneralAccess::parse`]).
+    pub fn set_general_access(&self, run_id: &str, access: GeneralAccess) -> Result<Run> {
         self.modify_run(run_id, |r| {
             r.general_access = access;
             Ok(())

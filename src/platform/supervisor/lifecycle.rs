@@ -163,7 +163,7 @@ impl Platform {
     async fn remove_leftovers(&self, runs: &[Run]) {
         let mut kinds = Vec::new();
         for run in runs {
-            if let Some(kind) = self.get_build(&run.build_id).ok().and_then(|b| b.artifact).map(|a| a.kind()) {
+            if let Some(kind) = self.get_build(&run.build_id).ok().map(|b| b.artifact_kind()) {
                 if !kinds.contains(&kind) {
                     kinds.push(kind);
                 }
