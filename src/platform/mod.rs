@@ -188,15 +188,15 @@ impl Platform {
         self.actors_version.load(std::sync::atomic::Ordering::Acquire)
     }
 
-    /// Starts the background tasks (the group-commit flusher). Call once, inside the runtime.
-    pub fn start_background(&self) {
-        tokio::spawn(self.commits.clone().run_flusher());
-    }
-
     /// Waits until every write made before the call is on disk (per the
     /// server's durability mode). Both doors call it before acknowledging.
     pub async fn commit(&self) {
         self.commits.commit().await
+    }
+
+    /// Commits a guest instance's writes if it made any since the last time (see `durability`).
+    pub async fn settle(&self, writes: &durability::UnsyncedWrites) {
+        writes.settle(&self.commits).await
     }
 
     /// Flushes storage to disk; called on shutdown.

@@ -36,7 +36,6 @@ pub async fn run(listener: TcpListener, options: ServeOptions, shutdown: impl Fu
     let platform_options = options.platform.clone();
     let executors = crate::executor::standard(&platform_options)?;
     let platform = tokio::task::spawn_blocking(move || Platform::open(platform_options, executors)).await??;
-    platform.start_background();
     for dir in &options.preload {
         preload_dir(&platform, dir).await?;
     }

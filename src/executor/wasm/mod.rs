@@ -313,10 +313,9 @@ impl WasmExecutor {
     ) -> Store<RunState> {
         let (usage, stop) = (job.usage.clone(), job.stop.clone());
         let limiter = MemoryLimiter::new(memory_limit, usage.clone());
-        let mut store = Store::new(
-            &self.engine,
-            RunState { wasi, http: WasiHttpCtx::new(), table: ResourceTable::new(), limiter, host, outbound: OutboundHttp(outbound) },
-        );
+        let outbound = OutboundHttp { shared: outbound, writes: host.writes.clone(), platform: job.platform.clone() };
+        let mut store =
+            Store::new(&self.engine, RunState { wasi, http: WasiHttpCtx::new(), table: ResourceTable::new(), limiter, host, outbound });
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {

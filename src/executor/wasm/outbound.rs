@@ -21,10 +21,12 @@ use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::limits::Limits;
+use crate::platform::durability::UnsyncedWrites;
 use crate::platform::events::RunUsage;
 use crate::platform::executors::RunJob;
 use crate::platform::logs::RunLog;
 use crate::platform::outbound::{Denied, OutboundPolicy};
+use crate::platform::Platform;
 
 /// What every instance of one run shares for outbound HTTP.
 pub struct OutboundShared {
@@ -70,7 +72,12 @@ impl OutboundShared {
 }
 
 /// The hooks one instance's `wasi:http` context uses.
-pub struct OutboundHttp(pub Arc<OutboundShared>);
+pub struct OutboundHttp {
+    pub shared: Arc<OutboundShared>,
+    /// The instance's writes, settled before a request leaves (output commit).
+    pub writes: UnsyncedWrites,
+    pub platform: Arc<Platform>,
+}
 
 impl WasiHttpHooks for OutboundHttp {
     fn send_request(
@@ -80,8 +87,10 @@ impl WasiHttpHooks for OutboundHttp {
         _fut: Box<dyn Future<Output = Result<(), Error>> + Send>,
     ) -> Box<dyn Future<Output = Result<(hyper::Response<WasiBody>, Box<dyn Future<Output = Result<(), Error>> + Send>), Error>> + Send>
     {
-        let shared = self.0.clone();
+        let (shared, writes, platform) = (self.shared.clone(), self.writes.clone(), self.platform.clone());
         Box::new(async move {
+            // What the guest wrote is durable before anyone it calls can know of it.
+            platform.settle(&writes).await;
             let what = format!("{} {}", request.method(), request.uri());
             let sent = send(shared.clone(), request, options).await;
             match &sent {

@@ -99,7 +99,7 @@ impl Serving {
 
         let mut store = self.executor.new_store(
             output::wasi_ctx(&self.env, &self.job),
-            self.host.clone(),
+            self.host.for_instance(),
             self.outbound.clone(),
             self.memory_limit,
             &self.job,
@@ -114,6 +114,7 @@ impl Serving {
                 Ok((req, out))
             });
         let (req, out) = handles.map_err(|e| ServeError::Crashed(format!("{what}: the request cannot be handed to the Actor: {e:#}")))?;
+        let writes = store.data().host.writes.clone();
 
         let pre = self.pre.clone();
         let mut call = Box::pin(async move {
@@ -157,6 +158,8 @@ impl Serving {
                 }
             },
         };
+        // What the handler wrote is durable before its answer leaves (output commit).
+        self.job.platform.settle(&writes).await;
         match head {
             Ok(Ok(response)) => Ok(response.map(axum::body::Body::new)),
             Ok(Err(code)) => Err(ServeError::Crashed(format!("{what}: the handler answered with an error: {code:?}"))),

@@ -43,8 +43,22 @@ impl Platform {
         default_message: Option<String>,
         usage: Option<(Duration, u64, u64)>,
     ) -> Result<Run> {
+        let run = self.record_end(run_id, status, exit_code, default_message, usage)?;
+        self.announce_end(&run);
+        Ok(run)
+    }
+
+    /// Records the end of a run (once: a terminal run stays as it is).
+    pub(super) fn record_end(
+        &self,
+        run_id: &str,
+        status: RunStatus,
+        exit_code: Option<i32>,
+        default_message: Option<String>,
+        usage: Option<(Duration, u64, u64)>,
+    ) -> Result<Run> {
         let now = ids::now();
-        let run = self.modify_run(run_id, |run| {
+        self.modify_run(run_id, |run| {
             if run.status.is_terminal() {
                 return Ok(());
             }
@@ -69,12 +83,15 @@ impl Platform {
                 run.stats.compute_units = run.options.memory_mbytes as f64 / 1024.0 * elapsed.as_secs_f64() / 3600.0;
             }
             Ok(())
-        })?;
-        self.standby.forget_run(&run.act_id, run_id);
+        })
+    }
+
+    /// Lets go of an ended run and wakes everyone waiting for its end.
+    pub(super) fn announce_end(&self, run: &Run) {
+        self.standby.forget_run(&run.act_id, &run.id);
         // What the run fetched from request queues and did not handle goes back to their heads.
-        self.queues.release_client(run_id);
-        self.active.finish(run_id, run.status);
-        Ok(run)
+        self.queues.release_client(&run.id);
+        self.active.finish(&run.id, run.status);
     }
 
     /// Waits until the run is terminal or `max` passes, then returns it as it is.

@@ -151,7 +151,7 @@ impl Platform {
                 Ok(())
             }
             Some(StopReason::Reboot) => self.reboot_in_place(&run, stopped.lived, &log),
-            _ => self.conclude_run(&run, stopped, &usage, &log),
+            _ => self.conclude_run(&run, stopped, &usage, &log).await,
         }
     }
 
@@ -267,8 +267,9 @@ impl Platform {
         Ok(())
     }
 
-    /// Records how the run ended: status, exit code, message, usage.
-    fn conclude_run(&self, run: &Run, stopped: Stopped, usage: &RunUsage, log: &RunLog) -> Result<()> {
+    /// Records how the run ended: status, exit code, message, usage. Its
+    /// end is on disk, with all it wrote, before anyone learns of it.
+    async fn conclude_run(&self, run: &Run, stopped: Stopped, usage: &RunUsage, log: &RunLog) -> Result<()> {
         let mut reason = stopped.reason;
         // An Actor that ends by itself after a graceful abort request was aborted all the same.
         if reason.is_none() && self.active.status(&run.id) == Some(RunStatus::Aborting) {
@@ -277,12 +278,14 @@ impl Platform {
         let (status, exit_code, message) = ending::conclude(reason, stopped.report.as_ref(), run.options.timeout_secs);
         let mem = stopped.report.map(|r| r.mem_max_bytes).unwrap_or(0);
         let outbound = usage.outbound_requests.load(std::sync::atomic::Ordering::Relaxed);
-        let finished = self.finish_run(&run.id, status, exit_code, message, Some((stopped.lived, mem, outbound)))?;
+        let finished = self.record_end(&run.id, status, exit_code, message, Some((stopped.lived, mem, outbound)))?;
         log.system(&format!(
             "Run finished: {}{}",
             finished.status.as_str(),
             finished.status_message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default()
         ));
+        self.commit().await;
+        self.announce_end(&finished);
         Ok(())
     }
 }

@@ -40,7 +40,7 @@ impl HostDataset for ActorHost<'_> {
         let id = self.dataset_id(&r)?;
         // The byte cap (on the raw texts, before parsing) is the core's, the same for both doors.
         self.ctx.platform.push_items_texts(&id, &items)?;
-        self.ctx.platform.commit().await;
+        self.ctx.writes.note();
         Ok(())
     }
 

@@ -30,7 +30,7 @@ impl ActorHost<'_> {
 
     async fn set_in(&mut self, store_id: &str, key: &str, value: &[u8], content_type: &str) -> HostResult<()> {
         self.ctx.platform.kv.set_record(store_id, key, value, content_type)?;
-        self.ctx.platform.commit().await;
+        self.ctx.writes.note();
         Ok(())
     }
 }
@@ -75,7 +75,7 @@ impl HostStore for ActorHost<'_> {
     async fn delete(&mut self, r: Resource<KvHandle>, key: String) -> HostResult<()> {
         let id = self.kv_id(&r)?;
         self.ctx.platform.kv.delete_record(&id, &key)?;
-        self.ctx.platform.commit().await;
+        self.ctx.writes.note();
         Ok(())
     }
 

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
 use super::RunState;
+use crate::platform::durability::UnsyncedWrites;
 use crate::platform::error::PlatformError;
 use crate::platform::executors::RunJob;
 use crate::platform::runs::Run;
@@ -68,6 +69,8 @@ pub struct HostCtx {
     pub(super) actor_full_name: Arc<str>,
     pub(super) open_handles: usize,
     pub(super) events: crate::platform::events::EventQueue,
+    /// This instance's writes not yet known durable; a fresh set per instance.
+    pub(crate) writes: UnsyncedWrites,
 }
 
 impl HostCtx {
@@ -78,7 +81,13 @@ impl HostCtx {
             actor_full_name: job.actor_full_name.as_str().into(),
             open_handles: 0,
             events: job.events.clone(),
+            writes: UnsyncedWrites::default(),
         }
+    }
+
+    /// The host state of one more instance of the same run (a Standby request's).
+    pub fn for_instance(&self) -> Self {
+        HostCtx { writes: UnsyncedWrites::default(), ..self.clone() }
     }
 }
 

@@ -45,7 +45,7 @@ impl HostQueue for ActorHost<'_> {
     async fn add(&mut self, r: Resource<QueueHandle>, request: String, forefront: bool) -> HostResult<Added> {
         let id = self.queue_id(&r)?;
         let done = self.ctx.platform.queues.add_json(&id, request.as_bytes(), forefront, &self.client())?;
-        self.ctx.platform.commit().await;
+        self.ctx.writes.note();
         Ok(Added {
             request_id: done.request_id.clone(),
             was_already_present: done.was_already_present,
@@ -71,14 +71,14 @@ impl HostQueue for ActorHost<'_> {
     async fn mark_handled(&mut self, r: Resource<QueueHandle>, request_id: String) -> HostResult<()> {
         let id = self.queue_id(&r)?;
         self.ctx.platform.queues.mark_handled(&id, &request_id, &self.client())?;
-        self.ctx.platform.commit().await;
+        self.ctx.writes.note();
         Ok(())
     }
 
     async fn reclaim(&mut self, r: Resource<QueueHandle>, request_id: String, forefront: bool) -> HostResult<()> {
         let id = self.queue_id(&r)?;
         self.ctx.platform.queues.reclaim(&id, &request_id, forefront, &self.client())?;
-        self.ctx.platform.commit().await;
+        self.ctx.writes.note();
         Ok(())
     }
 

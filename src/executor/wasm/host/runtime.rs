@@ -36,18 +36,21 @@ impl Host for ActorHost<'_> {
     async fn set_status_message(&mut self, message: String, is_terminal: bool) -> HostResult<()> {
         let run_id = self.ctx.run.id.clone();
         self.ctx.platform.set_status_message(&run_id, &message, is_terminal)?;
-        self.ctx.platform.commit().await;
+        self.ctx.writes.note();
         Ok(())
     }
 
     async fn reboot(&mut self) -> HostResult<()> {
         let run_id = self.ctx.run.id.clone();
+        self.ctx.platform.settle(&self.ctx.writes).await;
         self.ctx.platform.reboot_run(&run_id).await?;
         // The run restarts; no more of this instance's code runs.
         Err(HostError::Trap(Interrupted(StopReason::Reboot).into()))
     }
 
     async fn abort(&mut self, run_id: String, gracefully: bool) -> HostResult<()> {
+        // Another run stopping is seen outside; what this one wrote comes first.
+        self.ctx.platform.settle(&self.ctx.writes).await;
         self.ctx.platform.abort_run_nowait(&run_id, gracefully)?;
         if run_id == self.ctx.run.id && !gracefully {
             return Err(HostError::Trap(Interrupted(StopReason::Abort).into()));
