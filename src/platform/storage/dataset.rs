@@ -2,6 +2,10 @@
 //! past the item count and then moves the count in one atomic update, so a
 //! crash never leaves a half-pushed batch visible or a count that disagrees
 //! with the items.
+//!
+//! Items are stored in chunks of up to [`MAX_CHUNK_BYTES`], keyed by the
+//! index of their first item: a push of 1,000 small items is one sled
+//! insert, not 1,000 (each insert copies the tree node it lands in).
 
 use std::ops::Deref;
 
@@ -72,6 +76,25 @@ impl PreparedItems {
         starts.zip(self.ends.iter().copied()).map(|(a, b)| &self.bytes[a..b])
     }
 
+    /// The items in stored chunks of at most `max_bytes` of items each (an
+    /// item bigger than that is a chunk of its own): how many each holds, and its bytes.
+    fn chunks(&self, max_bytes: usize) -> impl Iterator<Item = (usize, Vec<u8>)> + '_ {
+        let mut next = 0;
+        std::iter::from_fn(move || {
+            let first = next;
+            let start = if first == 0 { 0 } else { *self.ends.get(first - 1)? };
+            if first >= self.ends.len() {
+                return None;
+            }
+            let mut last = first + 1;
+            while last < self.ends.len() && self.ends[last] - start <= max_bytes {
+                last += 1;
+            }
+            next = last;
+            Some((last - first, encode_chunk(&self.bytes[start..self.ends[last - 1]], &self.ends[first..last], start)))
+        })
+    }
+
     /// Transcodes one JSON value from `de` onto the end of the buffer; it must be an object.
     fn push_from<'de, D: serde::Deserializer<'de>>(&mut self, de: D) -> std::result::Result<(), String> {
         let start = self.bytes.len();
@@ -116,22 +139,107 @@ impl PreparedItems {
     }
 }
 
+/// Items stored per chunk, at most (a bigger item is a chunk of its own).
+pub const MAX_CHUNK_BYTES: usize = 64 * 1024;
+
+/// The first byte of a chunk of several items. A chunk of one item is the
+/// item itself (a JSON object, so `{`), as items were stored one per key
+/// before chunks: those read as chunks of one.
+const CHUNK_TAG: u8 = 0;
+
+/// `CHUNK_TAG`, the item count (u32 LE), each item's end offset in the
+/// items (u32 LE), then the items back to back. `ends` are offsets into the
+/// push's buffer, of which `items` starts at `base`.
+fn encode_chunk(items: &[u8], ends: &[usize], base: usize) -> Vec<u8> {
+    if ends.len() == 1 {
+        return items.to_vec();
+    }
+    let mut out = Vec::with_capacity(1 + 4 + 4 * ends.len() + items.len());
+    out.push(CHUNK_TAG);
+    out.extend_from_slice(&(ends.len() as u32).to_le_bytes());
+    for end in ends {
+        out.extend_from_slice(&((end - base) as u32).to_le_bytes());
+    }
+    out.extend_from_slice(items);
+    out
+}
+
+/// One stored chunk: the index of its first item and its bytes.
+struct Chunk {
+    first: u64,
+    value: sled::IVec,
+}
+
+impl Chunk {
+    fn decode(key: &[u8], value: sled::IVec) -> Result<Chunk> {
+        let first = key.len().checked_sub(8).map(|at| u64::from_be_bytes(key[at..].try_into().expect("8 bytes")));
+        let first = first.ok_or_else(|| PlatformError::internal("a dataset chunk key without an index"))?;
+        let chunk = Chunk { first, value };
+        if chunk.is_many() && chunk.value.len() < 5 + 4 * chunk.len() as usize {
+            return Err(PlatformError::internal(format!("the dataset chunk at item {first} is damaged")));
+        }
+        Ok(chunk)
+    }
+
+    fn is_many(&self) -> bool {
+        self.value.first() == Some(&CHUNK_TAG)
+    }
+
+    fn len(&self) -> u64 {
+        match self.is_many() {
+            true => self.value.get(1..5).map_or(0, |n| u32::from_le_bytes(n.try_into().expect("4 bytes")) as u64),
+            false => 1,
+        }
+    }
+
+    /// The item at `index` (of the dataset), as a view into the chunk's bytes.
+    fn item(&self, index: u64) -> Result<sled::IVec> {
+        if !self.is_many() {
+            return Ok(self.value.clone());
+        }
+        let (i, n) = ((index - self.first) as usize, self.len() as usize);
+        let end_at = |j: usize| u32::from_le_bytes(self.value[5 + 4 * j..9 + 4 * j].try_into().expect("4 bytes")) as usize;
+        let items_at = 5 + 4 * n;
+        let (start, end) = (if i == 0 { 0 } else { end_at(i - 1) }, end_at(i));
+        if start > end || items_at + end > self.value.len() {
+            return Err(PlatformError::internal(format!("the dataset chunk at item {} is damaged", self.first)));
+        }
+        Ok(self.value.subslice(items_at + start, end - start))
+    }
+}
+
 /// Stored items in the order a read asked for, read from sled as iterated.
 pub struct ItemScan {
     /// Items in the dataset.
     pub total: u64,
     /// The indexes of the items scanned.
     pub range: std::ops::Range<u64>,
+    /// Chunks from the one holding `range.start` to the one holding the end.
     iter: sled::Iter,
     desc: bool,
+    /// The chunk being read and the indexes of it still to yield.
+    current: Option<(Chunk, std::ops::Range<u64>)>,
 }
 
 impl Iterator for ItemScan {
     type Item = Result<sled::IVec>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let entry = if self.desc { self.iter.next_back() } else { self.iter.next() };
-        entry.map(|e| e.map(|(_, v)| v).map_err(PlatformError::from))
+        loop {
+            if let Some((chunk, left)) = &mut self.current {
+                if let Some(index) = if self.desc { left.next_back() } else { left.next() } {
+                    return Some(chunk.item(index));
+                }
+                self.current = None;
+            }
+            let entry = if self.desc { self.iter.next_back()? } else { self.iter.next()? };
+            let chunk = match entry.map_err(PlatformError::from).and_then(|(k, v)| Chunk::decode(&k, v)) {
+                Ok(chunk) => chunk,
+                Err(e) => return Some(Err(e)),
+            };
+            let left = chunk.first.max(self.range.start)..(chunk.first + chunk.len()).min(self.range.end);
+            self.current = Some((chunk, left));
+        }
     }
 }
 
@@ -213,11 +321,17 @@ impl Datasets {
         // One pusher per dataset at a time, so the indexes it writes are its own.
         let _pushing = self.push_locks[shard(dataset_id)].lock();
         let first = self.meta(dataset_id)?.item_count;
-        // One insert per item: sled's batches and transactions hold
-        // kilobytes per key in memory until applied (a 9 MB push of small
-        // items took gigabytes); single inserts cost a couple hundred bytes.
-        for (i, item) in items.iter().enumerate() {
-            self.items.insert(item_key(dataset_id, first + i as u64), item)?;
+        // What a push cut short by a crash left past the count goes first:
+        // a chunk of it could otherwise be taken for one of ours.
+        for stale in self.items.range(item_key(dataset_id, first)..=item_key(dataset_id, u64::MAX)).keys() {
+            self.items.remove(stale?)?;
+        }
+        // One insert per chunk, not one batch: sled's batches hold
+        // kilobytes per key in memory until applied.
+        let mut index = first;
+        for (len, chunk) in items.chunks(MAX_CHUNK_BYTES) {
+            self.items.insert(item_key(dataset_id, index), chunk)?;
+            index += len as u64;
         }
         let count = first + items.len() as u64;
         loop {
@@ -253,8 +367,17 @@ impl Datasets {
 
     /// Items by their index in the dataset, `range.start` first (last when `desc`).
     pub fn scan_range(&self, dataset_id: &str, range: std::ops::Range<u64>, desc: bool, total: u64) -> ItemScan {
-        let iter = self.items.range(item_key(dataset_id, range.start)..item_key(dataset_id, range.end));
-        ItemScan { total, range, iter, desc }
+        // From the chunk that holds the first item asked for (it may start before it).
+        let holding_start = match range.is_empty() {
+            true => None,
+            false => self.items.range(item_key(dataset_id, 0)..=item_key(dataset_id, range.start)).keys().next_back(),
+        };
+        let from = match holding_start {
+            Some(Ok(key)) => key.to_vec(),
+            _ => item_key(dataset_id, range.start),
+        };
+        let iter = self.items.range(from..item_key(dataset_id, range.end));
+        ItemScan { total, range, iter, desc, current: None }
     }
 
     /// Items as [`Self::scan_items`] reads them, at most `max_bytes` of them
@@ -277,7 +400,69 @@ impl Datasets {
 
 #[cfg(test)]
 mod tests {
-    use super::PreparedItems;
+    use super::{item_key, PreparedItems, MAX_CHUNK_BYTES};
+
+    /// Item `i` of the chunk tests: every tenth one big enough to need chunks of its own.
+    fn item(i: u64) -> String {
+        let pad = if i % 10 == 7 { MAX_CHUNK_BYTES + 5 } else { (i as usize * 37) % 3000 };
+        format!(r#"{{"i":{i},"pad":"{}"}}"#, "x".repeat(pad))
+    }
+
+    /// Items as read back, each told by its start and length (whole items would flood a failure's output).
+    fn read(d: &super::Datasets, id: &str, range: std::ops::Range<u64>, desc: bool, total: u64) -> Vec<String> {
+        d.scan_range(id, range, desc, total).map(|v| short(&String::from_utf8(v.unwrap().to_vec()).unwrap())).collect()
+    }
+
+    fn short(item: &str) -> String {
+        format!("{}… ({} bytes)", &item[..item.len().min(12)], item.len())
+    }
+
+    #[test]
+    fn chunked_items_read_back_in_any_range_and_order() {
+        let (platform, _dir) = crate::testing::open_temp();
+        let d = &platform.datasets;
+        let id = d.create(None, None).unwrap().info.id;
+        let mut all = Vec::new();
+        // A push of one item, one of many chunks, and one with items bigger than a chunk.
+        for batch in [1u64, 180, 25] {
+            let texts: Vec<String> = (all.len() as u64..all.len() as u64 + batch).map(item).collect();
+            d.push(&id, &PreparedItems::from_texts(texts.iter().map(String::as_str)).unwrap()).unwrap();
+            all.extend(texts);
+        }
+        let total = all.len() as u64;
+        assert!(d.items.scan_prefix(crate::platform::db::owner_prefix(&id)).count() < all.len() / 4, "items are stored in chunks");
+        for (a, b) in [(0, total), (0, 1), (1, 2), (3, 150), (100, 181), (180, 206), (199, 206), (205, 206), (50, 50)] {
+            let want: Vec<String> = all[a as usize..b as usize].iter().map(|s| short(s)).collect();
+            assert_eq!(read(d, &id, a..b, false, total), want, "{a}..{b}");
+            let rev: Vec<String> = want.into_iter().rev().collect();
+            assert_eq!(read(d, &id, a..b, true, total), rev, "{a}..{b} newest first");
+        }
+    }
+
+    #[test]
+    fn items_stored_one_per_key_and_leftovers_of_a_crashed_push_read_right() {
+        let (platform, _dir) = crate::testing::open_temp();
+        let d = &platform.datasets;
+        let id = d.create(None, None).unwrap().info.id;
+        // As items were stored before chunks: the JSON object under its own index.
+        for i in 0..3 {
+            d.items.insert(item_key(&id, i), item(i).as_bytes()).unwrap();
+        }
+        crate::platform::db::modify_json::<super::DatasetMeta>(d.catalog.metas(), &id, |m| {
+            m.item_count = 3;
+            Ok(())
+        })
+        .unwrap();
+        // A push the crash cut short before its count moved: a chunk of four past the count.
+        let stale = PreparedItems::from_texts(["{\"stale\":1}", "{\"stale\":2}", "{\"stale\":3}", "{\"stale\":4}"]).unwrap();
+        let (_, bytes) = stale.chunks(MAX_CHUNK_BYTES).next().unwrap();
+        d.items.insert(item_key(&id, 5), bytes).unwrap();
+        let texts: Vec<String> = (3..9).map(item).collect();
+        assert_eq!(d.push(&id, &PreparedItems::from_texts(texts.iter().map(String::as_str)).unwrap()).unwrap(), 9);
+        let want: Vec<String> = (0..9).map(|i| short(&item(i))).collect();
+        assert_eq!(read(d, &id, 0..9, false, 9), want);
+        assert_eq!(read(d, &id, 4..7, true, 9), [want[6].clone(), want[5].clone(), want[4].clone()]);
+    }
 
     fn stored(items: &PreparedItems) -> Vec<String> {
         items.iter().map(|b| String::from_utf8(b.to_vec()).unwrap()).collect()
