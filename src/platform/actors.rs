@@ -25,6 +25,23 @@ pub struct ActorStats {
     pub last_run_started_at: Option<DateTime<Utc>>,
 }
 
+impl ActorStats {
+    /// The 16 bytes of the run stats tree.
+    pub(crate) fn encode(&self) -> [u8; 16] {
+        let mut out = [0u8; 16];
+        out[..8].copy_from_slice(&self.total_runs.to_be_bytes());
+        let last = self.last_run_started_at.map_or(i64::MIN, |t| t.timestamp_millis());
+        out[8..].copy_from_slice(&last.to_be_bytes());
+        out
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Option<ActorStats> {
+        let total_runs = u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?);
+        let last = i64::from_be_bytes(bytes.get(8..16)?.try_into().ok()?);
+        Some(ActorStats { total_runs, last_run_started_at: (last != i64::MIN).then(|| DateTime::from_timestamp_millis(last)).flatten() })
+    }
+}
+
 /// One version of an Actor: where builds come from.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -304,8 +321,24 @@ const READ_ONLY: &[&str] = &["id", "userId", "username", "createdAt", "modifiedA
 impl Platform {
     /// Resolves an Actor by ID, `username~name`, `username/name` or bare name.
     pub fn get_actor(&self, reference: &str) -> Result<Actor> {
+        self.find_actor(reference)?
+            .map(|a| self.with_run_stats(a))
+            .transpose()?
+            .ok_or_else(|| PlatformError::not_found(format!("Actor was not found: {reference}")))
+    }
+
+    /// The Actor with its run stats, which are kept apart from its record.
+    fn with_run_stats(&self, mut actor: Actor) -> Result<Actor> {
+        if let Some(stats) = self.db.actor_run_stats.get(actor.id.as_bytes())?.and_then(|v| ActorStats::decode(&v)) {
+            actor.stats = stats;
+        }
+        Ok(actor)
+    }
+
+    /// The Actor's record by ID or name, as stored.
+    fn find_actor(&self, reference: &str) -> Result<Option<Actor>> {
         if let Some(actor) = get_json::<Actor>(&self.db.actors, reference)? {
-            return Ok(actor);
+            return Ok(Some(actor));
         }
         let name = reference.rsplit(['~', '/']).next().unwrap_or(reference);
         let owner_ok = match reference.split_once(['~', '/']) {
@@ -314,18 +347,16 @@ impl Platform {
         };
         if owner_ok {
             if let Some(id) = self.db.actor_names.get(name)? {
-                if let Some(actor) = get_json::<Actor>(&self.db.actors, &id)? {
-                    return Ok(actor);
-                }
+                return get_json::<Actor>(&self.db.actors, &id);
             }
         }
-        Err(PlatformError::not_found(format!("Actor was not found: {reference}")))
+        Ok(None)
     }
 
     pub fn list_actors(&self) -> Result<Vec<Actor>> {
         let mut out = Vec::new();
         for item in self.db.actors.iter() {
-            out.push(serde_json::from_slice::<Actor>(&item?.1)?);
+            out.push(self.with_run_stats(serde_json::from_slice::<Actor>(&item?.1)?)?);
         }
         out.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
         Ok(out)
@@ -389,8 +420,9 @@ impl Platform {
     /// (compare-and-swap). The caller marks derived views stale if the change
     /// touches them (run counters do not).
     pub(crate) fn modify_actor(&self, actor_id: &str, change: impl FnMut(&mut Actor) -> Result<()>) -> Result<Actor> {
-        super::db::modify_json(&self.db.actors, actor_id, change)?
-            .ok_or_else(|| PlatformError::not_found(format!("Actor was not found: {actor_id}")))
+        let actor = super::db::modify_json(&self.db.actors, actor_id, change)?
+            .ok_or_else(|| PlatformError::not_found(format!("Actor was not found: {actor_id}")))?;
+        self.with_run_stats(actor)
     }
 
     /// Deletes the Actor and its builds (records and artifacts). Its runs and their storages stay.
@@ -398,6 +430,7 @@ impl Platform {
         let actor = self.get_actor(reference)?;
         self.db.actor_names.remove(actor.name.as_str())?;
         self.db.actors.remove(actor.id.as_str())?;
+        self.db.actor_run_stats.remove(actor.id.as_bytes())?;
         self.actors_changed();
         for item in self.db.builds.iter() {
             let (id, raw) = item?;

@@ -18,6 +18,9 @@ pub struct Db {
     pub(crate) actors: sled::Tree,
     /// Actor name → Actor id.
     pub(crate) actor_names: sled::Tree,
+    /// Actor id → its run count (u64 BE) and last run's start (ms, i64 BE):
+    /// 16 bytes a run start updates, instead of the Actor's whole record.
+    pub(crate) actor_run_stats: sled::Tree,
     /// Build id → Build JSON.
     pub(crate) builds: sled::Tree,
     /// Run id → Run JSON.
@@ -52,6 +55,7 @@ impl Db {
             meta: t("meta")?,
             actors: t("actors")?,
             actor_names: t("actor_names")?,
+            actor_run_stats: t("actor_run_stats")?,
             builds: t("builds")?,
             runs: t("runs")?,
             run_index: t("run_index")?,

@@ -376,7 +376,7 @@ impl Platform {
         put_json(&self.db.runs, &run.id, &run)?;
         self.db.run_index.insert(run_index_key(&run.started_at, &run.id), &[])?;
         self.db.actor_run_index.insert(owned_key(&actor.id, &run_index_key(&run.started_at, &run.id)), &[])?;
-        self.note_actor_run(&actor.id, now)?;
+        self.note_actor_run(&actor, now)?;
         self.supervise(run.clone(), build);
         Ok(run)
     }
@@ -491,11 +491,18 @@ impl Platform {
         Ok(Some(compiled))
     }
 
-    fn note_actor_run(&self, act_id: &str, at: DateTime<Utc>) -> Result<()> {
-        self.modify_actor(act_id, |actor| {
-            actor.stats.total_runs += 1;
-            actor.stats.last_run_started_at = Some(at);
-            Ok(())
+    /// Counts a run of the Actor in its run stats (see [`Db::actor_run_stats`](super::db::Db)).
+    fn note_actor_run(&self, actor: &super::actors::Actor, at: DateTime<Utc>) -> Result<()> {
+        // `actor` carries the stats so far (from the record, for Actors counted before the stats tree).
+        let counted = super::actors::ActorStats { total_runs: actor.stats.total_runs + 1, last_run_started_at: Some(at) };
+        self.db.actor_run_stats.fetch_and_update(actor.id.as_bytes(), |old| {
+            let mut stats = old.and_then(super::actors::ActorStats::decode).map_or(counted.clone(), |mut s| {
+                s.total_runs += 1;
+                s.last_run_started_at = Some(at);
+                s
+            });
+            stats.total_runs = stats.total_runs.max(counted.total_runs);
+            Some(stats.encode().to_vec())
         })?;
         Ok(())
     }
