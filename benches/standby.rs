@@ -13,7 +13,8 @@
 //!
 //! Run with `benches/standby.sh` (installs wrk, wasmtime-cli 48.0.8 and
 //! wac-cli if missing, and plugs the stub of the wactor imports into the
-//! component for `wasmtime serve`).
+//! component for `wasmtime serve`). `--no-wasmtime` measures wactor alone
+//! (the short run in the test suite, which keeps the benchmark working).
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -70,6 +71,34 @@ fn wrk(url: &str, headers: &[String], secs: u64) -> (f64, String) {
     (rps, p99)
 }
 
+/// A running `wasmtime serve` and how to reach it.
+struct WasmtimeServe {
+    _child: Killed,
+    pid: u32,
+    url: String,
+    version: String,
+}
+
+async fn start_wasmtime(api: &reqwest::Client, wasmtime: &str, component: &str) -> WasmtimeServe {
+    let port = free_port();
+    let child = Command::new(wasmtime)
+        .args(["serve", "-Scli", "--addr", &format!("127.0.0.1:{port}")])
+        .arg(component)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {wasmtime}: {e} (run benches/standby.sh to install wasmtime-cli 48.0.8)"));
+    let pid = child.id();
+    let url = format!("http://127.0.0.1:{port}/");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while api.get(&url).send().await.is_err() {
+        assert!(Instant::now() < deadline, "wasmtime serve did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let version = String::from_utf8_lossy(&Command::new(wasmtime).arg("--version").output().unwrap().stdout).trim().to_owned();
+    WasmtimeServe { _child: Killed(child), pid, url, version }
+}
+
 #[tokio::main]
 async fn main() {
     // `cargo test --all-targets` builds and runs this without `--bench`: compiling is the check.
@@ -79,7 +108,10 @@ async fn main() {
     let cold_n: usize = arg("--cold").unwrap_or(300);
     let secs: u64 = arg("--secs").unwrap_or(10);
     let repo = env!("CARGO_MANIFEST_DIR");
-    let wasmtime: String = arg("--wasmtime").unwrap_or_else(|| format!("{repo}/target/bench-tools/bin/wasmtime"));
+    let wasmtime: Option<String> = match std::env::args().any(|a| a == "--no-wasmtime") {
+        true => None,
+        false => Some(arg("--wasmtime").unwrap_or_else(|| format!("{repo}/target/bench-tools/bin/wasmtime"))),
+    };
 
     let status = Command::new(env!("CARGO"))
         .current_dir(repo)
@@ -115,28 +147,24 @@ async fn main() {
     let standby_url = format!("http://{HOST}:{}/", addr.port());
 
     // wasmtime serve, on the same component.
-    let wt_port = free_port();
-    let wt_child = Command::new(&wasmtime)
-        .args(["serve", "-Scli", "--addr", &format!("127.0.0.1:{wt_port}")])
-        .arg(&component)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {wasmtime}: {e} (run benches/standby.sh to install wasmtime-cli 48.0.8)"));
-    let wt_pid = wt_child.id();
-    let _wt = Killed(wt_child);
-    let wt_url = format!("http://127.0.0.1:{wt_port}/");
     let api = reqwest::Client::new();
+    let wt = match &wasmtime {
+        Some(wasmtime) => Some(start_wasmtime(&api, wasmtime, &component).await),
+        None => None,
+    };
+    let wt_version = wt.as_ref().map_or_else(|| "not measured".to_owned(), |w| w.version.clone());
     // A fresh connection per request: the cold start is end to end, connect included.
     let fresh = reqwest::Client::builder().resolve(HOST, addr).pool_max_idle_per_host(0).build().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while api.get(&wt_url).send().await.is_err() {
-        assert!(Instant::now() < deadline, "wasmtime serve did not come up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let wt_version = String::from_utf8_lossy(&Command::new(&wasmtime).arg("--version").output().unwrap().stdout).trim().to_owned();
 
     // Idle memory: the server before any Standby run, and with one idle run.
+    // One Standby run comes and goes first: the pool slot its instance used
+    // stays resident for reuse by any Actor (that is the pool's, bounded by
+    // the slots ever in use at once, not the idle run's).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_cold_server = rss_kib(wactor_pid);
+    let resp = fresh.get(&standby_url).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    abort_standby_runs(&api, &url).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_before = rss_kib(wactor_pid);
     let resp = fresh.get(&standby_url).bearer_auth(TOKEN).send().await.unwrap();
@@ -161,9 +189,10 @@ async fn main() {
             assert_eq!(abort_standby_runs(&api, &url).await, 1);
         }
         let mut wt_cold = Vec::with_capacity(cold_n);
-        for _ in 0..cold_n {
+        for _ in 0..wt.as_ref().map_or(0, |_| cold_n) {
+            let wt_url = &wt.as_ref().unwrap().url;
             let t = Instant::now();
-            let body = wt_client.get(&wt_url).send().await.unwrap().bytes().await.unwrap();
+            let body = wt_client.get(wt_url).send().await.unwrap().bytes().await.unwrap();
             wt_cold.push(t.elapsed());
             assert!(body.starts_with(b"{"), "{body:?}");
         }
@@ -171,14 +200,14 @@ async fn main() {
         wt_cold.sort();
         cold.push((label, wactor_cold, wt_cold));
     }
-    let wt_rss = rss_kib(wt_pid);
+    let wt_rss = wt.as_ref().map(|w| rss_kib(w.pid));
 
     // Warm: alternate the two servers, twice each.
     let wactor_headers = vec![format!("Host: {HOST}"), format!("Authorization: Bearer {TOKEN}")];
     let mut warm = Vec::new();
     for round in 0..2 {
         let w = wrk(&format!("{url}/"), &wactor_headers, secs);
-        let t = wrk(&wt_url, &[], secs);
+        let t = wt.as_ref().map(|wt| wrk(&wt.url, &[], secs));
         warm.push((round, w, t));
     }
     abort_standby_runs(&api, &url).await;
@@ -187,17 +216,25 @@ async fn main() {
     println!("|---|---|---|---|");
     for (label, wactor_cold, wt_cold) in &cold {
         for (name, p) in [("cold start p50", 0.5), ("cold start p99", 0.99)] {
-            let (a, b) = (percentile(wactor_cold, p), percentile(wt_cold, p));
-            println!("| {name} ({cold_n} requests, {label}) | {} | {} | {:.2} |", ms(a), ms(b), a.as_secs_f64() / b.as_secs_f64());
+            let a = percentile(wactor_cold, p);
+            match wt_cold.is_empty() {
+                true => println!("| {name} ({cold_n} requests, {label}) | {} | | |", ms(a)),
+                false => {
+                    let b = percentile(wt_cold, p);
+                    println!("| {name} ({cold_n} requests, {label}) | {} | {} | {:.2} |", ms(a), ms(b), a.as_secs_f64() / b.as_secs_f64());
+                }
+            }
         }
     }
-    for (round, (w_rps, w_p99), (t_rps, t_p99)) in &warm {
+    for (round, (w_rps, w_p99), t) in &warm {
+        let (t_rps, t_p99) = t.clone().unwrap_or((f64::NAN, String::new()));
         println!("| warm requests/s, wrk -t2 -c64 -d{secs}s, round {} | {w_rps:.0} | {t_rps:.0} | {:.2} |", round + 1, w_rps / t_rps);
         println!("| warm p99 latency, round {} | {w_p99} | {t_p99} | |", round + 1);
     }
-    println!("| RSS of the server, no Standby run | {} MiB | | |", rss_before / 1024);
-    println!("| RSS added by one idle Standby run | {} KiB | | |", rss_idle.saturating_sub(rss_before));
-    println!("| RSS of the process after the cold starts | {} MiB | {} MiB | |", rss_kib(wactor_pid) / 1024, wt_rss / 1024);
+    println!("| RSS of the server, no Standby run yet | {} MiB | | |", rss_cold_server / 1024);
+    println!("| RSS of the server after one Standby run came and went | {} MiB | | |", rss_before / 1024);
+    println!("| RSS added by one idle Standby run (instance pool warm) | {} KiB | | |", rss_idle.saturating_sub(rss_before));
+    println!("| RSS of the process after the cold starts | {} MiB | {} MiB | |", rss_kib(wactor_pid) / 1024, wt_rss.map_or(String::new(), |r| (r / 1024).to_string()));
 }
 
 /// Aborts the Actor's RUNNING Standby runs and waits for them to end; returns how many.
