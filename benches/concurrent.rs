@@ -50,15 +50,8 @@ async fn timed(http: &reqwest::Client, url: &str, n: usize) -> Vec<Duration> {
 
 /// How many of the Actor's runs are RUNNING (the list's total).
 async fn running(http: &reqwest::Client, url: &str) -> u64 {
-    let list: Value = http
-        .get(format!("{url}/v2/acts/probe/runs?status=RUNNING&limit=1"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value =
+        http.get(format!("{url}/v2/acts/probe/runs?status=RUNNING&limit=1")).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap();
     list["data"]["total"].as_u64().unwrap()
 }
 
@@ -145,15 +138,15 @@ async fn main() {
     println!("| measurement | value |");
     println!("|---|---|");
     println!("| runs sleeping in a host call at once | {runs} |");
-    println!("| time to start them (32 clients) / until all RUNNING | {:.2} s / {:.2} s |", start_wall.as_secs_f64(), all_running.as_secs_f64());
+    println!(
+        "| time to start them (32 clients) / until all RUNNING | {:.2} s / {:.2} s |",
+        start_wall.as_secs_f64(),
+        all_running.as_secs_f64()
+    );
     println!("| server RSS before / with the runs | {} MiB / {} MiB |", rss_before / 1024, rss_with / 1024);
     println!("| RSS per sleeping run | {} KiB |", (rss_with.saturating_sub(rss_before)) / runs.max(1) as u64);
     for (name, idle, busy) in [("GET /health", &idle_health, &busy_health), ("GET /v2/actors", &idle_actors, &busy_actors)] {
-        println!(
-            "| {name} ({requests} sequential) p50 / p99, idle | {} / {} |",
-            ms(percentile(idle, 0.5)),
-            ms(percentile(idle, 0.99))
-        );
+        println!("| {name} ({requests} sequential) p50 / p99, idle | {} / {} |", ms(percentile(idle, 0.5)), ms(percentile(idle, 0.99)));
         println!("| {name} p50 / p99, with {runs} runs | {} / {} |", ms(percentile(busy, 0.5)), ms(percentile(busy, 0.99)));
     }
 }

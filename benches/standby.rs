@@ -234,7 +234,11 @@ async fn main() {
     println!("| RSS of the server, no Standby run yet | {} MiB | | |", rss_cold_server / 1024);
     println!("| RSS of the server after one Standby run came and went | {} MiB | | |", rss_before / 1024);
     println!("| RSS added by one idle Standby run (instance pool warm) | {} KiB | | |", rss_idle.saturating_sub(rss_before));
-    println!("| RSS of the process after the cold starts | {} MiB | {} MiB | |", rss_kib(wactor_pid) / 1024, wt_rss.map_or(String::new(), |r| (r / 1024).to_string()));
+    println!(
+        "| RSS of the process after the cold starts | {} MiB | {} MiB | |",
+        rss_kib(wactor_pid) / 1024,
+        wt_rss.map_or(String::new(), |r| (r / 1024).to_string())
+    );
 }
 
 /// Aborts the Actor's RUNNING Standby runs and waits for them to end; returns how many.

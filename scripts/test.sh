@@ -53,6 +53,16 @@ echo "== running Rust tests"
 # the benchmarks (built, not run: they return at once without --bench).
 timeout --kill-after=30s 45m cargo test --workspace --all-targets "$@"
 
+echo "== benchmarks, short mode (a few seconds each, so they keep working; full runs: benches/RESULTS.md)"
+# Built by the test run above (test profile); the figures of a short debug run mean nothing.
+short_bench() { timeout --kill-after=10s 10m cargo test --quiet --bench "$1" -- --bench "${@:2}"; }
+short_bench e2e --runs 20
+short_bench standby --no-wasmtime --cold 20 --secs 1
+short_bench concurrent --runs 200 --requests 50
+short_bench busy_guests --guests 4 --requests 50
+short_bench durability --trials 1
+if [ "${WACTOR_REQUIRE_DOCKER:-}" = 1 ]; then short_bench executors --runs 2; fi
+
 echo "== compatibility tests with the real Python apify-client"
 venv="$CARGO_TARGET_DIR/compat-venv"
 # The venv is kept under the target dir and rebuilt when the pinned versions change.
