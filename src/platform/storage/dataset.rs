@@ -410,7 +410,7 @@ mod tests {
 
     /// Items as read back, each told by its start and length (whole items would flood a failure's output).
     fn read(d: &super::Datasets, id: &str, range: std::ops::Range<u64>, desc: bool, total: u64) -> Vec<String> {
-        d.scan_range(id, range, desc, total).map(|v| short(&String::from_utf8(v.unwrap().to_vec()).unwrap())).collect()
+        d.scan_range(id, range, desc, total).map(|v| short(std::str::from_utf8(&v.unwrap()).unwrap())).collect()
     }
 
     fn short(item: &str) -> String {
