@@ -7,46 +7,12 @@
 //! Run with `cargo bench --bench concurrent` (`-- --runs N --requests N`).
 //! Prints a Markdown table for benches/RESULTS.md.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::{ms, percentile, rss_kib, timed, Server, TOKEN};
 use serde_json::{json, Value};
-
-const TOKEN: &str = "bench-token";
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
-}
-
-/// Resident memory of a process, in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
-async fn timed(http: &reqwest::Client, url: &str, n: usize) -> Vec<Duration> {
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        let t = Instant::now();
-        let resp = http.get(url).bearer_auth(TOKEN).send().await.expect("request");
-        assert!(resp.status().is_success(), "{url}: {}", resp.status());
-        resp.bytes().await.unwrap();
-        out.push(t.elapsed());
-    }
-    out.sort();
-    out
-}
 
 /// How many of the Actor's runs are RUNNING (the list's total).
 async fn running(http: &reqwest::Client, url: &str) -> u64 {
@@ -57,38 +23,15 @@ async fn running(http: &reqwest::Client, url: &str) -> u64 {
 
 #[tokio::main]
 async fn main() {
-    // `cargo test --all-targets` builds and runs this without `--bench`: compiling is the check.
-    if !std::env::args().any(|a| a == "--bench") {
+    if !common::asked_to_run() {
         return;
     }
-    let runs = arg("--runs", 10_000);
-    let requests = arg("--requests", 500);
-    let repo = env!("CARGO_MANIFEST_DIR");
-    let status = Command::new(env!("CARGO"))
-        .current_dir(repo)
-        .args(["build", "--release", "--target", "wasm32-wasip2", "-p", "probe"])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let runs: usize = common::arg("--runs").unwrap_or(10_000);
+    let requests: usize = common::arg("--requests").unwrap_or(500);
+    common::build_guests(&["probe"]);
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wactor"))
-        .current_dir(repo)
-        .args(["serve", "--listen", "127.0.0.1:0", "--token", TOKEN, "--preload", "tests/guests/probe"])
-        .args(["--max-concurrent-runs", &runs.to_string(), "--data-dir"])
-        .arg(dir.path())
-        .env("RUST_LOG", "wactor=warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = loop {
-        let line = lines.next().expect("server exited").unwrap();
-        if let Some(u) = line.strip_prefix("wactor listening on ") {
-            break u.trim().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let server = Server::start(&["--preload", "tests/guests/probe", "--max-concurrent-runs", &runs.to_string()], dir.path());
+    let (url, pid) = (server.url.clone(), server.pid());
     let http = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
     let health = format!("{url}/health");
     let actors = format!("{url}/v2/actors");
@@ -132,8 +75,7 @@ async fn main() {
     let rss_with = rss_kib(pid);
     let busy_health = timed(&http, &health, requests).await;
     let busy_actors = timed(&http, &actors, requests).await;
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
 
     println!("| measurement | value |");
     println!("|---|---|");

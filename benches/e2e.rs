@@ -8,23 +8,13 @@
 //! Run with `cargo bench --bench e2e` (add `-- --runs N` to change the count).
 //! Prints a Markdown table for benches/RESULTS.md.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{ms, percentile, Server, TOKEN};
 use serde_json::{json, Value};
-
-const TOKEN: &str = "bench-token";
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
-}
 
 async fn one_run(http: &reqwest::Client, url: &str) -> Duration {
     let t = Instant::now();
@@ -43,43 +33,16 @@ async fn one_run(http: &reqwest::Client, url: &str) -> Duration {
 
 #[tokio::main]
 async fn main() {
-    // `cargo test --all-targets` builds and runs this without `--bench`: compiling is the check.
-    if !std::env::args().any(|a| a == "--bench") {
+    if !common::asked_to_run() {
         return;
     }
-    let args: Vec<String> = std::env::args().collect();
-    let runs: usize = args.iter().position(|a| a == "--runs").and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(1000);
-    let durability =
-        args.iter().position(|a| a == "--durability").and_then(|i| args.get(i + 1)).cloned().unwrap_or_else(|| "acknowledged".into());
-    let repo = env!("CARGO_MANIFEST_DIR");
-
-    let status = Command::new(env!("CARGO"))
-        .current_dir(repo)
-        .args(["build", "--release", "--target", "wasm32-wasip2", "-p", "hello", "-p", "probe"])
-        .status()
-        .unwrap();
-    assert!(status.success());
-
+    let runs: usize = common::arg("--runs").unwrap_or(1000);
+    let durability: String = common::arg("--durability").unwrap_or_else(|| "acknowledged".into());
+    common::build_guests(&["hello", "probe"]);
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wactor"))
-        .current_dir(repo)
-        .args(["serve", "--listen", "127.0.0.1:0", "--token", TOKEN, "--preload", "examples/hello", "--preload", "tests/guests/probe"])
-        .args(["--durability", &durability, "--data-dir"])
-        .arg(dir.path())
-        .env("RUST_LOG", "wactor=warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let url = loop {
-        let line = lines.next().expect("server exited").unwrap();
-        if let Some(u) = line.strip_prefix("wactor listening on ") {
-            break u.trim().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-
+    let server =
+        Server::start(&["--preload", "examples/hello", "--preload", "tests/guests/probe", "--durability", &durability], dir.path());
+    let url = server.url.clone();
     let http = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
     for _ in 0..50 {
         one_run(&http, &url).await;
@@ -152,8 +115,7 @@ async fn main() {
     let secs = resp["data"]["stats"]["runTimeSecs"].as_f64().unwrap();
     let guest_rate = items as f64 / secs;
 
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
 
     println!("durability: {durability}");
     println!("| measurement | value |");

@@ -7,19 +7,16 @@
 //! Needs a Docker daemon (scripts/test.sh shows how to start one) and
 //! busybox-static. Run with `cargo bench --bench executors [-- --runs N]`.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{percentile, Server, TOKEN};
 use serde_json::{json, Value};
 
-const TOKEN: &str = "bench-token";
 const IMAGE: &str = "wactor-bench/shell-actor:1";
 const STANDBY_IMAGE: &str = "wactor-bench/standby-shell:1";
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
 
 fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
@@ -118,40 +115,19 @@ fn print_table(title: &str, runs: usize, unit: &str, component: &mut [Duration],
 
 #[tokio::main]
 async fn main() {
-    // `cargo test --all-targets` builds and runs this without `--bench`: compiling is the check.
-    if !std::env::args().any(|a| a == "--bench") {
+    if !common::asked_to_run() {
         return;
     }
-    let args: Vec<String> = std::env::args().collect();
-    let runs: usize = args.iter().position(|a| a == "--runs").and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(30);
+    let runs: usize = common::arg("--runs").unwrap_or(30);
     let repo = env!("CARGO_MANIFEST_DIR");
-    let status = Command::new(env!("CARGO"))
-        .current_dir(repo)
-        .args(["build", "--release", "--target", "wasm32-wasip2", "-p", "hello", "-p", "standby-hello"])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    common::build_guests(&["hello", "standby-hello"]);
     import_images(repo);
 
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wactor"))
-        .current_dir(repo)
-        .args(["serve", "--listen", "127.0.0.1:0", "--token", TOKEN, "--preload", "examples/hello", "--preload", "examples/standby-hello"])
-        // Aborts are immediate, so each Standby request below finds no run up.
-        .args(["--abort-grace-secs", "0", "--data-dir"])
-        .arg(dir.path())
-        .env("RUST_LOG", "wactor=warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = loop {
-        let line = lines.next().expect("server exited").unwrap();
-        if let Some(u) = line.strip_prefix("wactor listening on ") {
-            break u.trim().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    // Aborts are immediate, so each Standby request below finds no run up.
+    let server =
+        Server::start(&["--preload", "examples/hello", "--preload", "examples/standby-hello", "--abort-grace-secs", "0"], dir.path());
+    let url = server.url.clone();
     let http = reqwest::Client::new();
     let actor = json!({"name": "shell", "versions": [{"versionNumber": "0.1", "sourceType": "SOURCE_FILES",
         "actorDefinition": {"name": "shell", "version": "0.1", "image": IMAGE}}]});
@@ -182,7 +158,7 @@ async fn main() {
         component_cold.push(standby_cold(&http, &url, "standby-hello").await);
         container_cold.push(standby_cold(&http, &url, "standby-shell").await);
     }
-    let _ = child.kill();
+    drop(server);
     print_table("run latency, start → SUCCEEDED", runs, "runs", &mut component, &mut container);
     print_table("Standby cold start, request → response", runs, "requests", &mut component_cold, &mut container_cold);
 }

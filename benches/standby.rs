@@ -16,32 +16,21 @@
 //! component for `wasmtime serve`). `--no-wasmtime` measures wactor alone
 //! (the short run in the test suite, which keeps the benchmark working).
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{arg, percentile, rss_kib, TOKEN};
 use serde_json::Value;
 
-const TOKEN: &str = "bench-token";
 const HOST: &str = "me--standby-hello.localhost";
 
-fn arg<T: std::str::FromStr>(name: &str) -> Option<T> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok())
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
+/// Sub-millisecond figures: three decimals.
 fn ms(d: Duration) -> String {
     format!("{:.3} ms", d.as_secs_f64() * 1000.0)
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).unwrap_or(0)
 }
 
 fn free_port() -> u16 {
@@ -101,8 +90,7 @@ async fn start_wasmtime(api: &reqwest::Client, wasmtime: &str, component: &str) 
 
 #[tokio::main]
 async fn main() {
-    // `cargo test --all-targets` builds and runs this without `--bench`: compiling is the check.
-    if !std::env::args().any(|a| a == "--bench") {
+    if !common::asked_to_run() {
         return;
     }
     let cold_n: usize = arg("--cold").unwrap_or(300);

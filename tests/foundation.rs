@@ -234,3 +234,29 @@ async fn requests_need_the_token() {
     let resp = s.http.get(s.api("/acts/hello")).bearer_auth(TOKEN).send().await.unwrap();
     assert_eq!(resp.status(), 200);
 }
+
+/// An Actor counts its runs (`stats.totalRuns`, `lastRunStartedAt`) in the
+/// Actor object and in the list, and the count survives a restart.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_actor_counts_its_runs_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_in(dir.path(), true);
+    let stats = |actor: &Value| actor["stats"].clone();
+    let before = s.get_json("/acts/hello").await;
+    assert_eq!(stats(&before["data"])["totalRuns"], 0, "{before}");
+    let mut last_started = String::new();
+    for _ in 0..3 {
+        let run = s.run("hello", "", &json!({"name": "Ann"})).await;
+        last_started = run["startedAt"].as_str().unwrap().to_owned();
+    }
+    let actor = s.get_json("/acts/hello").await;
+    assert_eq!(stats(&actor["data"])["totalRuns"], 3, "{actor}");
+    assert_eq!(stats(&actor["data"])["lastRunStartedAt"], last_started.as_str(), "{actor}");
+    let listed = s.get_json("/acts").await;
+    let item = listed["data"]["items"].as_array().unwrap().iter().find(|a| a["name"] == "hello").unwrap().clone();
+    assert_eq!(stats(&item)["totalRuns"], 3, "{listed}");
+    s.stop();
+    let s = Server::start_in(dir.path(), false);
+    s.run("hello", "", &json!({"name": "Bo"})).await;
+    assert_eq!(stats(&s.get_json("/acts/hello").await["data"])["totalRuns"], 4);
+}

@@ -493,16 +493,11 @@ impl Platform {
 
     /// Counts a run of the Actor in its run stats (see [`Db::actor_run_stats`](super::db::Db)).
     fn note_actor_run(&self, actor: &super::actors::Actor, at: DateTime<Utc>) -> Result<()> {
-        // `actor` carries the stats so far (from the record, for Actors counted before the stats tree).
-        let counted = super::actors::ActorStats { total_runs: actor.stats.total_runs + 1, last_run_started_at: Some(at) };
+        use super::actors::ActorStats;
         self.db.actor_run_stats.fetch_and_update(actor.id.as_bytes(), |old| {
-            let mut stats = old.and_then(super::actors::ActorStats::decode).map_or(counted.clone(), |mut s| {
-                s.total_runs += 1;
-                s.last_run_started_at = Some(at);
-                s
-            });
-            stats.total_runs = stats.total_runs.max(counted.total_runs);
-            Some(stats.encode().to_vec())
+            // The first count starts from the record's (Actors counted before the stats tree).
+            let so_far = old.and_then(ActorStats::decode).map_or(actor.stats.total_runs, |s| s.total_runs);
+            Some(ActorStats { total_runs: so_far.saturating_add(1), last_run_started_at: Some(at) }.encode().to_vec())
         })?;
         Ok(())
     }

@@ -237,7 +237,7 @@ impl Iterator for ItemScan {
                 Ok(chunk) => chunk,
                 Err(e) => return Some(Err(e)),
             };
-            let left = chunk.first.max(self.range.start)..(chunk.first + chunk.len()).min(self.range.end);
+            let left = chunk.first.max(self.range.start)..chunk.first.saturating_add(chunk.len()).min(self.range.end);
             self.current = Some((chunk, left));
         }
     }
