@@ -440,6 +440,19 @@ mod tests {
     }
 
     #[test]
+    fn a_damaged_chunk_reads_as_an_error_not_a_panic() {
+        let (platform, _dir) = crate::testing::open_temp();
+        let d = &platform.datasets;
+        let id = d.create(None, None).unwrap().info.id;
+        // A chunk that claims 2^32 - 1 items in five bytes.
+        d.items.insert(item_key(&id, 0), &[super::CHUNK_TAG, 0xff, 0xff, 0xff, 0xff][..]).unwrap();
+        let read: Vec<_> = d.scan_range(&id, 0..3, false, 3).collect();
+        assert_eq!(read.len(), 1);
+        let err = read.into_iter().next().unwrap().unwrap_err().to_string();
+        assert!(err.contains("damaged"), "{err}");
+    }
+
+    #[test]
     fn items_stored_one_per_key_and_leftovers_of_a_crashed_push_read_right() {
         let (platform, _dir) = crate::testing::open_temp();
         let d = &platform.datasets;
