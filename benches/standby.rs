@@ -7,7 +7,9 @@
 //!   aborted before the next one, outside the measurement), on a fresh
 //!   connection, end to end; `wasmtime serve` instantiates per request, so
 //!   every request there is its cold start;
-//! - warm throughput and p99 latency with `wrk -t2 -c64 --latency`;
+//! - warm throughput and p99 latency with `wrk -t2 -c64 --latency`, with
+//!   a fresh instance per request (the default) and then, apart, with the
+//!   opt-in instance reuse (`actorStandby.maxRequestsPerInstance` 1000);
 //! - resident memory of an idle Standby Actor (the server's RSS with one
 //!   idle Standby run, minus before it started).
 //!
@@ -200,6 +202,22 @@ async fn main() {
     }
     abort_standby_runs(&api, &url).await;
 
+    // Opt-in instance reuse, measured apart (wasmtime serve has no such mode).
+    let reuse = 1000;
+    let resp = api
+        .put(format!("{url}/v2/acts/standby-hello"))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({ "actorStandby": { "maxRequestsPerInstance": reuse } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    let mut reused = Vec::new();
+    for _ in 0..2 {
+        reused.push(wrk(&format!("{url}/"), &wactor_headers, secs));
+    }
+    abort_standby_runs(&api, &url).await;
+
     println!("\n| measurement | wactor serve | wasmtime serve ({wt_version}) | ratio wactor/wasmtime |");
     println!("|---|---|---|---|");
     for (label, wactor_cold, wt_cold) in &cold {
@@ -218,6 +236,10 @@ async fn main() {
         let (t_rps, t_p99) = t.clone().unwrap_or((f64::NAN, String::new()));
         println!("| warm requests/s, wrk -t2 -c64 -d{secs}s, round {} | {w_rps:.0} | {t_rps:.0} | {:.2} |", round + 1, w_rps / t_rps);
         println!("| warm p99 latency, round {} | {w_p99} | {t_p99} | |", round + 1);
+    }
+    for (round, (rps, p99)) in reused.iter().enumerate() {
+        println!("| warm requests/s, maxRequestsPerInstance {reuse}, round {} | {rps:.0} | | |", round + 1);
+        println!("| warm p99 latency, maxRequestsPerInstance {reuse}, round {} | {p99} | | |", round + 1);
     }
     println!("| RSS of the server, no Standby run yet | {} MiB | | |", rss_cold_server / 1024);
     println!("| RSS of the server after one Standby run came and went | {} MiB | | |", rss_before / 1024);

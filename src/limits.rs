@@ -146,6 +146,10 @@ pub const MIN_MEMORY_MBYTES: u32 = 128;
 /// `desiredRequestsPerActorRun`): beyond this a run is a thundering herd.
 pub const MAX_STANDBY_REQUESTS_PER_RUN: u32 = 10_000;
 
+/// Most `actorStandby.maxRequestsPerInstance`: a reused instance keeps
+/// what its requests left in its memory, so even a long reuse ends.
+pub const MAX_STANDBY_REQUESTS_PER_INSTANCE: u32 = 1_000_000;
+
 /// Longest `actorStandby.requestTimeoutSecs` (Apify gives a request 5 minutes
 /// to the first byte; a streaming answer may go on for an hour).
 pub const MAX_STANDBY_REQUEST_TIMEOUT_SECS: u64 = 3600;

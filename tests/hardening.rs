@@ -236,6 +236,8 @@ async fn numbers_out_of_range_are_refused_at_the_door() {
         (json!({"actorStandby": {"requestTimeoutSecs": u64::MAX}}), "actorStandby.requestTimeoutSecs"),
         (json!({"actorStandby": {"idleTimeoutSecs": u64::MAX}}), "actorStandby.idleTimeoutSecs"),
         (json!({"actorStandby": {"maxRequestsPerActorRun": 4_000_000_000u64}}), "actorStandby.maxRequestsPerActorRun"),
+        (json!({"actorStandby": {"maxRequestsPerInstance": 0}}), "actorStandby.maxRequestsPerInstance"),
+        (json!({"actorStandby": {"maxRequestsPerInstance": 4_000_000_000u64}}), "actorStandby.maxRequestsPerInstance"),
     ] {
         let resp = s.http.put(s.api("/acts/standby-probe")).bearer_auth(TOKEN).json(&settings).send().await.unwrap();
         let (status, _, message) = error_of(resp).await;

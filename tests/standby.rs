@@ -267,6 +267,53 @@ async fn a_trapping_looping_or_greedy_handler_fails_only_its_request() {
     assert!(log.contains("panicked on purpose"), "{log}");
 }
 
+/// `actorStandby.maxRequestsPerInstance`: by default every request gets a
+/// fresh instance; opted in, one instance answers that many requests in
+/// turn, each under its own deadline, and one that fails is never reused.
+#[tokio::test]
+async fn instances_are_fresh_per_request_unless_reuse_is_opted_into() {
+    let (s, _dir) = Server::start();
+    let count = || async {
+        let resp = s.http.get(by_path(&s, "standby-probe", "/count")).bearer_auth(TOKEN).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        resp.json::<Value>().await.unwrap()["answered"].as_u64().unwrap()
+    };
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        seen.push(count().await);
+    }
+    assert_eq!(seen, [1, 1, 1], "each request has an instance of its own");
+
+    set_standby(&s, "standby-probe", json!({ "maxRequestsPerInstance": 3 })).await;
+    let actor = s.get_json("/acts/standby-probe").await;
+    assert_eq!(actor["data"]["actorStandby"]["maxRequestsPerInstance"], 3, "{actor}");
+    // The settings reach new Standby runs: end the one that serves now.
+    for run in standby_runs(&s, "standby-probe").await {
+        s.http.post(s.api(&format!("/actor-runs/{}/abort", run["id"].as_str().unwrap()))).bearer_auth(TOKEN).send().await.unwrap();
+    }
+    let mut seen = Vec::new();
+    for _ in 0..7 {
+        seen.push(count().await);
+    }
+    assert_eq!(seen, [1, 2, 3, 1, 2, 3, 1], "an instance answers 3 requests, then a fresh one takes over");
+
+    // A reused instance gets a deadline of its own per request: the probe's
+    // requestTimeoutSecs is 3, so the first request's deadline has passed.
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    assert_eq!(count().await, 2);
+
+    // A handler that traps ends its instance: the next request gets a fresh one.
+    let trap = s.http.get(by_path(&s, "standby-probe", "/trap")).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(trap.status(), 500);
+    assert_eq!(count().await, 1, "a trapped instance is not reused");
+    // So does one that overruns its deadline, on a reused instance too.
+    let started = Instant::now();
+    let looping = s.http.get(by_path(&s, "standby-probe", "/loop")).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(looping.status(), 504);
+    assert!(started.elapsed() < Duration::from_secs(6), "{:?}", started.elapsed());
+    assert_eq!(count().await, 1, "an instance stopped at its deadline is not reused");
+}
+
 #[tokio::test]
 async fn standby_runs_end_with_an_abort_and_the_actor_comes_back() {
     let (s, _dir) = Server::start();

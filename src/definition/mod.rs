@@ -9,7 +9,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-use crate::limits::{check_range, Limits, MAX_STANDBY_IDLE_TIMEOUT_SECS, MAX_STANDBY_REQUESTS_PER_RUN, MAX_STANDBY_REQUEST_TIMEOUT_SECS};
+use crate::limits::{
+    check_range, Limits, MAX_STANDBY_IDLE_TIMEOUT_SECS, MAX_STANDBY_REQUESTS_PER_INSTANCE, MAX_STANDBY_REQUESTS_PER_RUN,
+    MAX_STANDBY_REQUEST_TIMEOUT_SECS,
+};
 
 /// `.actor/actor.json`, the fields wactor uses. Unknown fields are kept so
 /// nothing a user wrote is lost on the way through the API.
@@ -106,6 +109,11 @@ pub struct StandbyOptions {
     /// wactor: how long one request may take, head and body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_timeout_secs: Option<u64>,
+    /// wactor: how many requests one component instance answers, one after
+    /// another, before a fresh one takes over. 1 (the default) gives every
+    /// request a fresh instance; more trades that isolation for speed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_requests_per_instance: Option<u32>,
     #[serde(flatten)]
     pub extra: serde_json::Map<String, Value>,
 }
@@ -123,6 +131,7 @@ impl StandbyOptions {
             should_pass_actor_input: self.should_pass_actor_input.or(base.should_pass_actor_input),
             is_public: self.is_public.or(base.is_public),
             request_timeout_secs: self.request_timeout_secs.or(base.request_timeout_secs),
+            max_requests_per_instance: self.max_requests_per_instance.or(base.max_requests_per_instance),
             extra: base.extra.clone().into_iter().chain(self.extra.clone()).collect(),
         }
     }
@@ -149,6 +158,9 @@ impl StandbyOptions {
         }
         if let Some(m) = self.memory_mbytes {
             limits.check_memory_mbytes("actorStandby.memoryMbytes", m as u64)?;
+        }
+        if let Some(n) = self.max_requests_per_instance {
+            check_range("actorStandby.maxRequestsPerInstance", n as u64, 1..=MAX_STANDBY_REQUESTS_PER_INSTANCE as u64, "requests")?;
         }
         Ok(())
     }

@@ -138,8 +138,11 @@ pub enum RunMode {
     /// The code runs once, to its end.
     Batch,
     /// The code serves HTTP (a Standby run): it must answer within
-    /// `ready_within`, and each request within `request_timeout`.
-    Serve { ready_within: Duration, request_timeout: Duration },
+    /// `ready_within`, and each request within `request_timeout`. An
+    /// executor that instantiates per request may answer up to
+    /// `max_requests_per_instance` requests with one instance, one at a time
+    /// (a container is one instance for all its requests anyway).
+    Serve { ready_within: Duration, request_timeout: Duration, max_requests_per_instance: u32 },
 }
 
 /// How the Actor's code ended.

@@ -28,7 +28,9 @@ use super::executors::{Execution, HttpRequest, HttpResponse, HttpServer, Outcome
 use super::runs::{RunOrigin, RunStatus, StartOptions, NO_TIMEOUT};
 use super::web_servers::WebServerSlot;
 use super::{sleep_until, Platform};
-use crate::limits::{MAX_STANDBY_IDLE_TIMEOUT_SECS, MAX_STANDBY_REQUESTS_PER_RUN, MAX_STANDBY_REQUEST_TIMEOUT_SECS};
+use crate::limits::{
+    MAX_STANDBY_IDLE_TIMEOUT_SECS, MAX_STANDBY_REQUESTS_PER_INSTANCE, MAX_STANDBY_REQUESTS_PER_RUN, MAX_STANDBY_REQUEST_TIMEOUT_SECS,
+};
 
 /// Apify's defaults for `actorStandby`.
 const DEFAULT_MAX_REQUESTS_PER_RUN: u32 = 4;
@@ -43,6 +45,8 @@ pub struct StandbySettings {
     pub desired_requests_per_run: usize,
     pub idle_timeout: Duration,
     pub request_timeout: Duration,
+    /// Requests one instance answers before a fresh one takes over (1: a fresh instance each).
+    pub max_requests_per_instance: u32,
     pub build: Option<String>,
     pub memory_mbytes: Option<u32>,
     pub is_public: bool,
@@ -365,6 +369,7 @@ impl Platform {
                     .unwrap_or(self.config.limits.standby_request_timeout_secs)
                     .clamp(1, MAX_STANDBY_REQUEST_TIMEOUT_SECS),
             ),
+            max_requests_per_instance: options.max_requests_per_instance.unwrap_or(1).clamp(1, MAX_STANDBY_REQUESTS_PER_INSTANCE),
             build: options.build.clone(),
             memory_mbytes: options.memory_mbytes,
             is_public: options.is_public == Some(true),
@@ -516,7 +521,11 @@ impl Platform {
     ) -> std::result::Result<(BoxedExecution, Arc<dyn HttpServer>, Option<WebServerSlot>), ServeStart> {
         let executor = self.executors.for_build(&job.build).map_err(|e| ServeStart::Failed(e.to_string()))?.clone();
         let ready_within = Duration::from_secs(self.config.limits.standby_readiness_timeout_secs);
-        let mode = RunMode::Serve { ready_within, request_timeout: settings.request_timeout };
+        let mode = RunMode::Serve {
+            ready_within,
+            request_timeout: settings.request_timeout,
+            max_requests_per_instance: settings.max_requests_per_instance,
+        };
         let Execution { mut ended, server, at_container_url } = executor.start(job.clone(), mode);
         let web_server = at_container_url.then(|| self.open_web_server(&job.run.id));
         let ready = async {
@@ -656,6 +665,7 @@ mod tests {
             desired_requests_per_run: 3,
             idle_timeout: Duration::from_secs(60),
             request_timeout: Duration::from_secs(30),
+            max_requests_per_instance: 1,
             build: None,
             memory_mbytes: None,
             is_public: false,

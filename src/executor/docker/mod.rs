@@ -411,7 +411,7 @@ impl Executor for DockerExecutor {
     fn start(self: Arc<Self>, job: RunJob, mode: RunMode) -> Execution {
         let probe = match mode {
             RunMode::Batch => Probe::Listening,
-            RunMode::Serve { ready_within, request_timeout } => Probe::Readiness { within: ready_within, request_timeout },
+            RunMode::Serve { ready_within, request_timeout, .. } => Probe::Readiness { within: ready_within, request_timeout },
         };
         let (ready, server) = tokio::sync::oneshot::channel();
         Execution { ended: Box::pin(async move { self.execute(job, ready, probe).await }), server: Some(server), at_container_url: true }

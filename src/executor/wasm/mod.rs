@@ -58,6 +58,9 @@ pub struct RunState {
     limiter: MemoryLimiter,
     host: HostCtx,
     outbound: OutboundHttp,
+    /// When the epoch interrupt stops this instance: the run's deadline, or
+    /// the current request's (a reused Standby instance gets one per request).
+    deadline: Option<tokio::time::Instant>,
 }
 
 impl WasiView for RunState {
@@ -252,8 +255,8 @@ impl WasmExecutor {
 
     /// A Standby run: requests get instances of their own (see `standby`);
     /// the run itself lasts until the platform stops it.
-    fn serve(self: Arc<Self>, job: RunJob, request_timeout: Duration) -> Execution {
-        let server = match self.http_server(&job, request_timeout) {
+    fn serve(self: Arc<Self>, job: RunJob, request_timeout: Duration, max_requests_per_instance: u32) -> Execution {
+        let server = match self.http_server(&job, request_timeout, max_requests_per_instance) {
             Ok(server) => server,
             Err(e) => return Execution::failed(format!("The Standby server could not start: {e}")),
         };
@@ -314,17 +317,19 @@ impl WasmExecutor {
         let (usage, stop) = (job.usage.clone(), job.stop.clone());
         let limiter = MemoryLimiter::new(memory_limit, usage.clone());
         let outbound = OutboundHttp { shared: outbound, writes: host.writes.clone(), platform: job.platform.clone() };
-        let mut store =
-            Store::new(&self.engine, RunState { wasi, http: WasiHttpCtx::new(), table: ResourceTable::new(), limiter, host, outbound });
+        let mut store = Store::new(
+            &self.engine,
+            RunState { wasi, http: WasiHttpCtx::new(), table: ResourceTable::new(), limiter, host, outbound, deadline },
+        );
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
+        store.epoch_deadline_callback(move |store| {
             // Called once per tick the guest spends executing: its CPU time.
             usage.cpu_busy_nanos.fetch_add(EPOCH_TICK.as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
             if let Some(reason) = *stop.borrow() {
                 return Err(Interrupted(reason).into());
             }
-            if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+            if store.data().deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
                 return Err(Interrupted(StopReason::Timeout).into());
             }
             Ok(UpdateDeadline::Yield(1))
@@ -332,13 +337,18 @@ impl WasmExecutor {
         store
     }
 
-    /// The server that answers a Standby run's requests: one fresh instance
-    /// per request, from the build's cached `InstancePre`.
-    fn http_server(self: &Arc<Self>, job: &RunJob, request_timeout: Duration) -> Result<Arc<dyn HttpServer>> {
+    /// The server that answers a Standby run's requests: a fresh instance
+    /// per request (or per `max_requests_per_instance`), from the build's cached `InstancePre`.
+    fn http_server(
+        self: &Arc<Self>,
+        job: &RunJob,
+        request_timeout: Duration,
+        max_requests_per_instance: u32,
+    ) -> Result<Arc<dyn HttpServer>> {
         let pre = self.load(&job.build.id)?.http.ok_or_else(|| {
             PlatformError::invalid_kind("invalid-component", "The build's component does not export wasi:http/incoming-handler")
         })?;
-        Ok(Arc::new(standby::WasmHttpServer::new(self.clone(), pre, job.clone(), request_timeout)))
+        Ok(Arc::new(standby::WasmHttpServer::new(self.clone(), pre, job.clone(), request_timeout, max_requests_per_instance)))
     }
 }
 
@@ -357,7 +367,9 @@ impl Executor for WasmExecutor {
     fn start(self: Arc<Self>, job: RunJob, mode: RunMode) -> Execution {
         match mode {
             RunMode::Batch => Execution { ended: Box::pin(self.execute(job)), server: None, at_container_url: false },
-            RunMode::Serve { request_timeout, .. } => self.serve(job, request_timeout),
+            RunMode::Serve { request_timeout, max_requests_per_instance, .. } => {
+                self.serve(job, request_timeout, max_requests_per_instance)
+            }
         }
     }
 

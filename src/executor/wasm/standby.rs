@@ -3,6 +3,12 @@
 //! tens of microseconds), runs the `wasi:http/incoming-handler` export under
 //! the run's memory budget, and is bounded by its deadline twice: an epoch
 //! interrupt for a busy guest and an async timeout for a waiting one.
+//!
+//! With `actorStandby.maxRequestsPerInstance` above 1 an instance that
+//! answered cleanly is kept and answers later requests, one at a time, up to
+//! that many: no instantiation on the way, but what one request leaves in
+//! the guest's memory the next one sees. An instance that traps, times out
+//! or is cut off mid-answer is never reused.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,8 +17,9 @@ use http_body_util::BodyExt;
 use tokio::sync::oneshot;
 use tokio::time::{timeout_at, Instant};
 use tracing::Instrument;
+use wasmtime::Store;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 use wasmtime_wasi_http::WasiHttpView;
 
 use super::host::HostCtx;
@@ -37,15 +44,43 @@ struct Serving {
     outbound: Arc<OutboundShared>,
     memory_limit: u64,
     request_timeout: Duration,
+    max_requests_per_instance: u32,
+    /// Instances that may answer more requests (only with `max_requests_per_instance` > 1);
+    /// at most as many as requests were ever in flight at once.
+    warm: parking_lot::Mutex<Vec<Warm>>,
+}
+
+/// An instantiated component, between requests.
+struct Warm {
+    store: Store<RunState>,
+    proxy: Proxy,
+    answered: u32,
 }
 
 impl WasmHttpServer {
-    pub fn new(executor: Arc<WasmExecutor>, pre: ProxyPre<RunState>, job: RunJob, request_timeout: Duration) -> Self {
+    pub fn new(
+        executor: Arc<WasmExecutor>,
+        pre: ProxyPre<RunState>,
+        job: RunJob,
+        request_timeout: Duration,
+        max_requests_per_instance: u32,
+    ) -> Self {
         let env = crate::executor::env::actor_env(&job);
         let memory_limit = job.run.options.memory_mbytes as u64 * 1024 * 1024;
         let host = HostCtx::new(&job);
         let outbound = OutboundShared::for_run(&job);
-        WasmHttpServer(Arc::new(Serving { executor, pre, job, env, host, outbound, memory_limit, request_timeout }))
+        WasmHttpServer(Arc::new(Serving {
+            executor,
+            pre,
+            job,
+            env,
+            host,
+            outbound,
+            memory_limit,
+            request_timeout,
+            max_requests_per_instance: max_requests_per_instance.max(1),
+            warm: parking_lot::Mutex::new(Vec::new()),
+        }))
     }
 }
 
@@ -86,7 +121,31 @@ impl HttpServer for WasmHttpServer {
 }
 
 impl Serving {
-    async fn serve(&self, request: HttpRequest, what: String) -> Result<HttpResponse, ServeError> {
+    /// A kept instance, or a fresh store (instantiated in the request's call).
+    fn instance_for(&self, deadline: Instant) -> (Store<RunState>, Option<Proxy>, u32) {
+        if let Some(Warm { mut store, proxy, answered }) = self.warm.lock().pop() {
+            store.data_mut().deadline = Some(deadline);
+            return (store, Some(proxy), answered);
+        }
+        let store = self.executor.new_store(
+            output::wasi_ctx(&self.env, &self.job),
+            self.host.for_instance(),
+            self.outbound.clone(),
+            self.memory_limit,
+            &self.job,
+            Some(deadline),
+        );
+        (store, None, 0)
+    }
+
+    /// Keeps an instance that answered cleanly for the next request, while it has requests left.
+    fn keep(&self, warm: Warm) {
+        if warm.answered < self.max_requests_per_instance && self.job.stop.borrow().is_none() {
+            self.warm.lock().push(warm);
+        }
+    }
+
+    async fn serve(self: Arc<Self>, request: HttpRequest, what: String) -> Result<HttpResponse, ServeError> {
         let now = Instant::now();
         let deadline =
             now.checked_add(self.request_timeout).unwrap_or(now + Duration::from_secs(crate::limits::MAX_STANDBY_REQUEST_TIMEOUT_SECS));
@@ -97,14 +156,7 @@ impl Serving {
             Err(_) => return Err(ServeError::TimedOut(self.request_timeout)),
         };
 
-        let mut store = self.executor.new_store(
-            output::wasi_ctx(&self.env, &self.job),
-            self.host.for_instance(),
-            self.outbound.clone(),
-            self.memory_limit,
-            &self.job,
-            Some(deadline),
-        );
+        let (mut store, proxy, answered) = self.instance_for(deadline);
         let (parts, body) = request.into_parts();
         let body = body.map_err(|e| wasmtime_wasi_http::Error::InternalError(Some(e.to_string())));
         let (tx, rx) = oneshot::channel();
@@ -119,8 +171,12 @@ impl Serving {
         let pre = self.pre.clone();
         let mut call = Box::pin(async move {
             let _permit = permit;
-            let proxy = pre.instantiate_async(&mut store).await?;
-            proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await
+            let proxy = match proxy {
+                Some(proxy) => proxy,
+                None => pre.instantiate_async(&mut store).await?,
+            };
+            proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await?;
+            wasmtime::Result::Ok(Warm { store, proxy, answered: answered + 1 })
         });
         // The guest runs right here, in this guest task, until it answers: most handlers finish
         // with their whole body buffered, and then no task is spawned. One
@@ -143,19 +199,22 @@ impl Serving {
                 return Err(ServeError::TimedOut(self.request_timeout));
             }
             Ok(Ok(head)) => {
+                let serving = self.clone();
                 tokio::spawn(async move {
-                    let _ = timeout_at(deadline + BODY_GRACE, call).await;
+                    if let Ok(Ok(warm)) = timeout_at(deadline + BODY_GRACE, call).await {
+                        serving.keep(warm);
+                    }
                 });
                 head
             }
-            Ok(Err(done)) => match rx.try_recv() {
-                Ok(head) => Ok(head),
-                Err(_) => {
-                    return Err(match done {
-                        Ok(()) => ServeError::Crashed(format!("{what}: the handler returned without setting a response")),
-                        Err(e) => self.failure(&e, &what),
-                    })
+            Ok(Err(done)) => match (rx.try_recv(), done) {
+                (Ok(head), Ok(warm)) => {
+                    self.keep(warm);
+                    Ok(head)
                 }
+                (Ok(head), Err(_)) => Ok(head),
+                (Err(_), Ok(_)) => return Err(ServeError::Crashed(format!("{what}: the handler returned without setting a response"))),
+                (Err(_), Err(e)) => return Err(self.failure(&e, &what)),
             },
         };
         // What the handler wrote is durable before its answer leaves (output commit).

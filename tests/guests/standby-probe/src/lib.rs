@@ -6,12 +6,20 @@
 //! - `/loop` — logs "spinning forever", then does
 //! - `/memory?mb=N` — touches N MB
 //! - `/status?m=...` — sets the run's status message
+//! - `/count` — how many requests this instance has answered, itself included
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::json;
+
+/// Lives as long as the instance: 1 on every request unless instances are reused.
+static ANSWERED: AtomicU64 = AtomicU64::new(0);
 use wactor_sdk::http::{Request, Response};
 
 fn handle(req: Request) -> wactor_sdk::Result<Response> {
+    let answered = ANSWERED.fetch_add(1, Ordering::Relaxed) + 1;
     match req.path() {
+        "/count" => Ok(Response::json(200, &json!({ "answered": answered, "runId": wactor_sdk::run_info().run_id }))),
         "/sleep" => {
             let ms: u64 = req.query_param("ms").and_then(|v| v.parse().ok()).unwrap_or(100);
             std::thread::sleep(std::time::Duration::from_millis(ms));
