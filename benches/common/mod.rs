@@ -55,7 +55,9 @@ impl Server {
     /// Starts `wactor serve` on a free loopback port with `args` after the
     /// listener and token, on `data_dir`, and waits until it listens.
     pub fn start(args: &[&str], data_dir: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_wactor"))
+        // `WACTOR_BIN` measures another build (a commit before a change, say) with the same benchmark.
+        let bin = std::env::var("WACTOR_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_wactor").to_owned());
+        let mut child = Command::new(bin)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .args(["serve", "--listen", "127.0.0.1:0", "--token", TOKEN])
             .args(args)
