@@ -5,7 +5,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::db::{get_json, put_json};
@@ -13,6 +14,12 @@ use super::error::{PlatformError, Result};
 use super::executors::{Artifact, ArtifactKind, BuildJob, BuildPace, Built, ContainerImage};
 use super::runs::RunOrigin;
 use super::Platform;
+
+/// Cached run targets, each with the `actors_version` it was resolved at.
+pub(crate) type RunTargets = HashMap<(String, Option<String>), (u64, Arc<Actor>, Arc<Build>)>;
+
+/// Past this many cached run targets the cache starts over (references are client-chosen).
+const MAX_CACHED_RUN_TARGETS: usize = 4096;
 use crate::definition::{validate_actor_name, validate_version, ActorDefinition, DefaultRunOptions, StandbyOptions};
 use crate::ids::{self, ts};
 
@@ -422,6 +429,7 @@ impl Platform {
     pub(crate) fn modify_actor(&self, actor_id: &str, change: impl FnMut(&mut Actor) -> Result<()>) -> Result<Actor> {
         let actor = super::db::modify_json(&self.db.actors, actor_id, change)?
             .ok_or_else(|| PlatformError::not_found(format!("Actor was not found: {actor_id}")))?;
+        self.actors_changed();
         self.with_run_stats(actor)
     }
 
@@ -494,6 +502,7 @@ impl Platform {
             }
             BuildPace::Background => {
                 put_json(&self.db.builds, &build.id, &build)?;
+                self.actors_changed();
                 let (platform, running) = (self.arc(), build.clone());
                 tokio::spawn(async move {
                     let built = executor.build(job).await.and_then(|b| check_exports(&running.actor_definition, b.exports).map(|()| b));
@@ -549,6 +558,7 @@ impl Platform {
         build.finished_at = Some(ids::now());
         build.status = if build.status_message.is_some() { BuildStatus::Failed } else { BuildStatus::Succeeded };
         put_json(&self.db.builds, &build.id, &build)?;
+        self.actors_changed();
         if build.status == BuildStatus::Succeeded {
             let actor = self.get_actor(&build.act_id)?;
             if let Ok(log) = self.logs.writer(&build.id) {
@@ -609,6 +619,7 @@ impl Platform {
                 build.finished_at = Some(ids::now());
                 build.status_message = Some("The server stopped during the build; build again".into());
                 put_json(&self.db.builds, &build.id, &build)?;
+                self.actors_changed();
                 failed += 1;
             }
         }
@@ -617,6 +628,35 @@ impl Platform {
 
     /// The build a run asks for: a tag (`latest`), a build number (`0.1.3`)
     /// or a build ID. Only a succeeded build runs.
+    /// The Actor and the build a run of it starts with: read, parsed and
+    /// resolved once per change of any Actor or build, not once per run.
+    pub(crate) fn run_target(&self, actor_ref: &str, wanted: Option<&str>) -> Result<(Arc<Actor>, Arc<Build>)> {
+        // Read first: a change landing while this resolves leaves the entry stale at once.
+        let version = self.actors_version();
+        let key = (actor_ref.to_owned(), wanted.map(str::to_owned));
+        if let Some((v, actor, build)) = self.run_targets.lock().get(&key) {
+            if *v == version {
+                return Ok((actor.clone(), build.clone()));
+            }
+        }
+        let actor = Arc::new(self.get_actor(actor_ref)?);
+        let build = Arc::new(self.resolve_build(&actor, wanted)?);
+        let mut cache = self.run_targets.lock();
+        if cache.len() >= MAX_CACHED_RUN_TARGETS {
+            cache.clear();
+        }
+        cache.insert(key, (version, actor.clone(), build.clone()));
+        Ok((actor, build))
+    }
+
+    /// An Actor's `username/name`, for its runs' environment and log (its ID once it is gone).
+    pub(crate) fn actor_full_name(&self, actor_id: &str) -> String {
+        match self.run_target(actor_id, None) {
+            Ok((actor, _)) => actor.full_name(),
+            Err(_) => self.get_actor(actor_id).map(|a| a.full_name()).unwrap_or_else(|_| actor_id.to_owned()),
+        }
+    }
+
     pub fn resolve_build(&self, actor: &Actor, wanted: Option<&str>) -> Result<Build> {
         let build = self.find_build(actor, wanted)?;
         match build.status {

@@ -119,7 +119,7 @@ pub enum StopReason {
 pub struct RunJob {
     pub platform: Arc<Platform>,
     pub run: Run,
-    pub build: Build,
+    pub build: std::sync::Arc<Build>,
     pub actor_full_name: String,
     pub log: RunLog,
     /// Becomes `Some` when the platform wants the run stopped.

@@ -86,10 +86,12 @@ pub struct Platform {
     web_servers: web_servers::WebServers,
     run_slots: Arc<Semaphore>,
     input_schemas: Mutex<HashMap<String, Arc<InputSchema>>>,
+    /// (Actor reference, build asked for) → the Actor and build a run starts with (see `run_target`).
+    run_targets: Mutex<actors::RunTargets>,
     /// Woken whenever a build finishes (`wait_for_build`).
     builds_finished: tokio::sync::Notify,
     /// Bumped by every change to an Actor or its builds; caches of derived
-    /// values (Standby targets) compare against it.
+    /// values (Standby and run targets) compare against it.
     actors_version: std::sync::atomic::AtomicU64,
     shutting_down: std::sync::atomic::AtomicBool,
     this: Weak<Platform>,
@@ -132,6 +134,7 @@ impl Platform {
             web_servers: web_servers::WebServers::default(),
             run_slots: Arc::new(Semaphore::new(opts.limits.max_concurrent_runs as usize)),
             input_schemas: Mutex::new(HashMap::new()),
+            run_targets: Mutex::new(HashMap::new()),
             builds_finished: tokio::sync::Notify::new(),
             actors_version: std::sync::atomic::AtomicU64::new(0),
             shutting_down: std::sync::atomic::AtomicBool::new(false),

@@ -329,8 +329,7 @@ impl Platform {
         if self.is_shutting_down() {
             return Err(PlatformError::Unavailable("The server is shutting down; start the run again in a moment".into()));
         }
-        let actor = self.get_actor(actor_ref)?;
-        let build = self.resolve_build(&actor, opts.build.as_deref())?;
+        let (actor, build) = self.run_target(actor_ref, opts.build.as_deref())?;
         self.check_startable(&actor, &build, opts.origin)?;
         let input_len = opts.input.as_ref().map_or(0, |(b, _)| b.len());
         let max_input = self.config.limits.max_input_bytes;

@@ -30,6 +30,11 @@ pub struct StorageInfo {
     pub act_run_id: Option<String>,
 }
 
+/// How fresh `accessedAt` and `modifiedAt` are kept, as `relatime` keeps a
+/// file's: a store written many times a second has its metadata rewritten
+/// once a second, not with every record (it was a rewrite per write).
+pub const TOUCH_GRANULARITY_MS: i64 = 1000;
+
 /// A storage kind's metadata record.
 pub trait StorageMeta: Serialize + DeserializeOwned + Clone {
     /// How errors name the kind ("Dataset").
@@ -183,9 +188,14 @@ impl<M: StorageMeta> Catalog<M> {
     }
 
     /// Bumps access (and modification) times; fails if the storage is gone.
+    /// Times within [`TOUCH_GRANULARITY_MS`] of now stay as they are.
     pub fn touch(&self, id: &str, modified: bool) -> Result<M> {
         let mut meta: M = get_json(&self.metas, id)?.ok_or_else(|| Self::not_found(id))?;
         let now = ids::now();
+        let recent = |t: DateTime<Utc>| (now - t).num_milliseconds() < TOUCH_GRANULARITY_MS;
+        if recent(meta.info().accessed_at) && (!modified || recent(meta.info().modified_at)) {
+            return Ok(meta);
+        }
         let info = meta.info_mut();
         info.accessed_at = now;
         if modified {

@@ -133,7 +133,7 @@ impl Platform {
         if let Ok(log) = self.logs.writer(&run.id) {
             log.system(&format!("Resurrecting the run (resurrection {}).", run.stats.resurrect_count));
         }
-        self.supervise(run.clone(), build);
+        self.supervise(run.clone(), std::sync::Arc::new(build));
         Ok(run)
     }
 
@@ -205,7 +205,7 @@ impl Platform {
                 if let Ok(log) = self.logs.writer(&run.id) {
                     log.system(&format!("Resuming the run after a server restart (migration {}).", run.stats.migration_count));
                 }
-                self.supervise(run, build);
+                self.supervise(run, std::sync::Arc::new(build));
                 Ok(true)
             }
         }

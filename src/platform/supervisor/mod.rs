@@ -78,12 +78,12 @@ impl Platform {
     /// A failure or a panic anywhere in the run's task ends that run FAILED
     /// with the reason, never leaves it running (and so never replays it at
     /// the next start).
-    pub(crate) fn supervise(&self, run: Run, build: Build) {
+    pub(crate) fn supervise(&self, run: Run, build: Arc<Build>) {
         self.supervise_after(run, build, Duration::ZERO)
     }
 
     /// [`Self::supervise`], starting the run's code no sooner than `delay` from now.
-    fn supervise_after(&self, run: Run, build: Build, delay: Duration) {
+    fn supervise_after(&self, run: Run, build: Arc<Build>, delay: Duration) {
         use futures::FutureExt;
         let (stop_tx, stop_rx, events) = self.active.insert(&run.id, run.status);
         let channels = RunChannels { stop_tx, stop_rx, events };
@@ -114,14 +114,14 @@ impl Platform {
     }
 
     /// A run's whole life under this supervisor: a slot, the code, its end.
-    async fn drive(self: Arc<Self>, run: Run, build: Build, mut channels: RunChannels, delay: Duration) -> Result<()> {
+    async fn drive(self: Arc<Self>, run: Run, build: Arc<Build>, mut channels: RunChannels, delay: Duration) -> Result<()> {
         let log = self.logs.writer(&run.id).map_err(|e| PlatformError::internal(format!("opening the run log: {e}")))?;
         #[cfg(test)]
         if run.id == tests::PANIC_RUN_ID {
             panic!("a fault injected by a test");
         }
         let Some(permit) = self.wait_for_slot(&run, &log, &mut channels, delay).await? else { return Ok(()) };
-        let actor_full_name = self.get_actor(&run.act_id).map(|a| a.full_name()).unwrap_or_else(|_| run.act_id.clone());
+        let actor_full_name = self.actor_full_name(&run.act_id);
         let run = self.transition(&run.id, RunStatus::Running)?;
         let started = Instant::now();
         log.system(&format!(
@@ -261,7 +261,7 @@ impl Platform {
                 backoff.as_secs_f64()
             ),
         });
-        let build = self.get_build(&run.build_id)?;
+        let build = Arc::new(self.get_build(&run.build_id)?);
         // The new supervisor replaces this one's entry; waiters move over to it.
         self.supervise_after(run, build, backoff);
         Ok(())
@@ -319,7 +319,7 @@ mod tests {
             "buildNumber": "0.1.1", "actorDefinition": {"name": "x"}, "componentBytes": 0, "componentSha256": "", "statusMessage": null,
         }))
         .unwrap();
-        platform.supervise(run.clone(), build);
+        platform.supervise(run.clone(), std::sync::Arc::new(build));
         let ended = platform.wait_for_finish(&run.id, Duration::from_secs(10)).await.unwrap();
         assert_eq!(ended.status, RunStatus::Failed);
         let message = ended.status_message.unwrap();
