@@ -15,12 +15,6 @@ use wactor::platform::runs::RunStatus;
 use wactor::platform::PlatformOptions;
 use wactor::server::{HttpLimits, ServeOptions};
 
-/// glibc's malloc was a fifth of a loaded server's CPU (sled's node copies,
-/// JSON records, hyper buffers): mimalloc's thread-local free lists cost a
-/// fraction of that (benches/RESULTS.md, issue 13).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(name = "wactor", version, about = "An open runtime for Actors")]
 struct Cli {
