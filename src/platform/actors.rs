@@ -14,14 +14,14 @@ use super::error::{PlatformError, Result};
 use super::executors::{Artifact, ArtifactKind, BuildJob, BuildPace, Built, ContainerImage};
 use super::runs::RunOrigin;
 use super::Platform;
+use crate::definition::{validate_actor_name, validate_version, ActorDefinition, DefaultRunOptions, StandbyOptions};
+use crate::ids::{self, ts};
 
 /// Cached run targets, each with the `actors_version` it was resolved at.
 pub(crate) type RunTargets = HashMap<(String, Option<String>), (u64, Arc<Actor>, Arc<Build>)>;
 
 /// Past this many cached run targets the cache starts over (references are client-chosen).
 const MAX_CACHED_RUN_TARGETS: usize = 4096;
-use crate::definition::{validate_actor_name, validate_version, ActorDefinition, DefaultRunOptions, StandbyOptions};
-use crate::ids::{self, ts};
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -626,8 +626,6 @@ impl Platform {
         Ok(failed)
     }
 
-    /// The build a run asks for: a tag (`latest`), a build number (`0.1.3`)
-    /// or a build ID. Only a succeeded build runs.
     /// The Actor and the build a run of it starts with: read, parsed and
     /// resolved once per change of any Actor or build, not once per run.
     pub(crate) fn run_target(&self, actor_ref: &str, wanted: Option<&str>) -> Result<(Arc<Actor>, Arc<Build>)> {
@@ -657,6 +655,8 @@ impl Platform {
         }
     }
 
+    /// The build a run asks for: a tag (`latest`), a build number (`0.1.3`)
+    /// or a build ID. Only a succeeded build runs.
     pub fn resolve_build(&self, actor: &Actor, wanted: Option<&str>) -> Result<Build> {
         let build = self.find_build(actor, wanted)?;
         match build.status {

@@ -123,7 +123,8 @@ impl HttpServer for WasmHttpServer {
 impl Serving {
     /// A kept instance, or a fresh store (instantiated in the request's call).
     fn instance_for(&self, deadline: Instant) -> (Store<RunState>, Option<Proxy>, u32) {
-        if let Some(Warm { mut store, proxy, answered }) = self.warm.lock().pop() {
+        let kept = if self.max_requests_per_instance > 1 { self.warm.lock().pop() } else { None };
+        if let Some(Warm { mut store, proxy, answered }) = kept {
             store.data_mut().deadline = Some(deadline);
             return (store, Some(proxy), answered);
         }
