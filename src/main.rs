@@ -75,6 +75,9 @@ struct ServeArgs {
     /// When acknowledged writes reach the disk.
     #[arg(long, value_enum, default_value = "acknowledged")]
     durability: Durability,
+    /// What one compute unit (1 GB of memory for one hour) costs in USD, for runs' usage.
+    #[arg(long, default_value_t = wactor::platform::DEFAULT_COMPUTE_UNIT_PRICE_USD)]
+    compute_unit_price_usd: f64,
     /// How often runs get `persist-state` (a run may ask for its own interval).
     #[arg(long, default_value_t = Limits::default().persist_state_interval_millis)]
     persist_state_interval_millis: u64,
@@ -266,6 +269,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             allow_private_outbound: args.allow_private_outbound,
             limits,
             durability: args.durability,
+            compute_unit_price_usd: args.compute_unit_price_usd,
         },
         preload: args.preload,
         shutdown_grace: std::time::Duration::from_secs(args.shutdown_grace_secs),

@@ -17,6 +17,7 @@ pub(crate) fn options(dir: &std::path::Path) -> PlatformOptions {
         allow_private_outbound: false,
         limits: Default::default(),
         durability: Durability::Periodic,
+        compute_unit_price_usd: crate::platform::DEFAULT_COMPUTE_UNIT_PRICE_USD,
     }
 }
 

@@ -28,6 +28,7 @@ pub fn routes() -> Router<Arc<Platform>> {
         .route("/{run}/abort", post(abort))
         .route("/{run}/reboot", post(reboot))
         .route("/{run}/resurrect", post(resurrect))
+        .route("/{run}/charge", post(charge))
         .route("/{run}/log", get(logs::get_run_log))
         .route("/{run}/dataset", get(run_dataset))
         .route("/{run}/dataset/items", get(run_dataset_items).post(run_dataset_push))
@@ -67,6 +68,7 @@ async fn start_options(p: &Platform, q: &Params, headers: &HeaderMap, body: Body
         // wactor: run on existing storages instead of new default ones.
         key_value_store_id: q.str("defaultKeyValueStoreId").map(str::to_owned),
         dataset_id: q.str("defaultDatasetId").map(str::to_owned),
+        parent_run_id: None,
     })
 }
 
@@ -232,8 +234,33 @@ async fn resurrect(State(p): P, Path(run): Path<String>, q: Params) -> ApiResult
         build: q.str("build").map(str::to_owned),
         timeout_secs: q.u64("timeout")?,
         memory_mbytes: q.u64("memory")?.map(|m| m.min(u32::MAX as u64) as u32),
+        max_items: q.u64("maxItems")?,
+        max_total_charge_usd: q.f64("maxTotalChargeUsd")?,
     };
     Ok(views::data(views::run(&p, &p.resurrect_run(&run, overrides)?)))
+}
+
+/// `POST /v2/actor-runs/{runId}/charge`: `{"eventName", "count"}`, deduplicated by the `idempotency-key` header.
+async fn charge(State(p): P, Path(run): Path<String>, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+    let req: serde_json::Value = super::actors::json_body(body, p.config.limits.max_request_bytes).await?;
+    let event = match req.get("eventName") {
+        Some(serde_json::Value::String(e)) if !e.is_empty() => e.clone(),
+        _ => return Err(ApiError::bad_request("invalid-value", "The body needs \"eventName\", the name of the event to charge")),
+    };
+    let count = match req.get("count") {
+        None | Some(serde_json::Value::Null) => 1,
+        Some(c) => c.as_u64().filter(|&c| c > 0).ok_or_else(|| {
+            ApiError::bad_request("invalid-value", format!("\"count\" must be a whole number of at least 1, not {c}"))
+        })?,
+    };
+    let key = match headers.get("idempotency-key") {
+        Some(v) => Some(v.to_str().map_err(|_| ApiError::bad_request("invalid-value", "The idempotency-key header is not text"))?),
+        None => None,
+    };
+    let result = p.charge(&run, &event, count, key)?;
+    // Durable before it is acknowledged.
+    p.commit().await;
+    Ok(views::created(views::to_value(&result)))
 }
 
 // The run's default storages, addressed through the run.

@@ -58,6 +58,9 @@ pub struct ActorDefinition {
     /// Standby settings (Apify's `actorStandby`); the Actor's own settings override them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor_standby: Option<StandbyOptions>,
+    /// How the Actor is priced (one `pricingInfos` entry, in force from the push on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pricing: Option<crate::platform::charging::pricing::PricingInfo>,
     #[serde(flatten)]
     pub extra: serde_json::Map<String, Value>,
 }
@@ -78,6 +81,9 @@ pub struct DefaultRunOptions {
     pub timeout_secs: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_items: Option<u64>,
+    /// The charge cap of runs that name none (Standby runs take theirs from here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_total_charge_usd: Option<f64>,
 }
 
 /// Standby settings as Apify names them (`actorStandby`), each optional so
@@ -175,6 +181,9 @@ impl DefaultRunOptions {
         if let Some(t) = self.timeout_secs {
             limits.check_timeout_secs("defaultRunOptions.timeoutSecs", t)?;
         }
+        if let Some(max) = self.max_total_charge_usd {
+            crate::platform::runs::check_max_total_charge(max).map_err(|e| format!("defaultRunOptions.{e}"))?;
+        }
         Ok(())
     }
 }
@@ -235,6 +244,9 @@ impl ActorDefinition {
         crate::platform::outbound::OutboundPolicy::new(self.allowed_hosts.as_deref(), false)?;
         if let Some(standby) = &self.actor_standby {
             standby.validate(limits)?;
+        }
+        if let Some(pricing) = &self.pricing {
+            pricing.validate().map_err(|e| format!("pricing: {e}"))?;
         }
         Ok(())
     }

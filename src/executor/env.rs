@@ -33,6 +33,8 @@ pub fn actor_env(job: &RunJob) -> Vec<(String, String)> {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect::<Vec<_>>();
+    // Pricing, charges so far and the allowance: the SDK needs no start-up call for them.
+    env.extend(job.platform.charging_env(run));
     if job.build.exports.http {
         let name = job.actor_full_name.rsplit('/').next().unwrap_or(&job.actor_full_name);
         env.push(("ACTOR_STANDBY_URL".to_owned(), job.platform.standby_url(name)));

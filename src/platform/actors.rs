@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::charging::pricing::PricingInfo;
 use super::db::{get_json, put_json};
 use super::error::{PlatformError, Result};
 use super::executors::{Artifact, ArtifactKind, BuildJob, BuildPace, Built, ContainerImage};
@@ -30,22 +31,32 @@ pub struct ActorStats {
     pub total_runs: u64,
     #[serde(default, with = "ts::option", skip_serializing_if = "Option::is_none")]
     pub last_run_started_at: Option<DateTime<Utc>>,
+    /// wactor: what the Actor's runs cost, compute and charges, booked as each run ends.
+    #[serde(default)]
+    pub total_usage_usd: f64,
 }
 
 impl ActorStats {
-    /// The 16 bytes of the run stats tree.
-    pub(crate) fn encode(&self) -> [u8; 16] {
-        let mut out = [0u8; 16];
+    /// The bytes of the run stats tree: runs, last start, usage in nano-USD
+    /// (records written before usage was kept have 16 bytes).
+    pub(crate) fn encode(&self) -> [u8; 24] {
+        let mut out = [0u8; 24];
         out[..8].copy_from_slice(&self.total_runs.to_be_bytes());
         let last = self.last_run_started_at.map_or(i64::MIN, |t| t.timestamp_millis());
-        out[8..].copy_from_slice(&last.to_be_bytes());
+        out[8..16].copy_from_slice(&last.to_be_bytes());
+        out[16..].copy_from_slice(&super::charging::pricing::usd_to_nanos(self.total_usage_usd).to_be_bytes());
         out
     }
 
     pub(crate) fn decode(bytes: &[u8]) -> Option<ActorStats> {
         let total_runs = u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?);
         let last = i64::from_be_bytes(bytes.get(8..16)?.try_into().ok()?);
-        Some(ActorStats { total_runs, last_run_started_at: (last != i64::MIN).then(|| DateTime::from_timestamp_millis(last)).flatten() })
+        let usage = bytes.get(16..24).and_then(|b| b.try_into().ok()).map_or(0, u64::from_be_bytes);
+        Some(ActorStats {
+            total_runs,
+            last_run_started_at: (last != i64::MIN).then(|| DateTime::from_timestamp_millis(last)).flatten(),
+            total_usage_usd: super::charging::pricing::nanos_to_usd(usage),
+        })
     }
 }
 
@@ -119,6 +130,9 @@ pub struct Actor {
     /// Standby settings; each field set here overrides the build's actor.json.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor_standby: Option<StandbyOptions>,
+    /// How the Actor is priced over time; a run takes the entry in force when it starts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pricing_infos: Vec<PricingInfo>,
     /// Fields wactor does not interpret (categories, seoTitle, ...), kept verbatim.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -294,6 +308,9 @@ pub struct ActorPatch {
     pub default_run_options: Option<DefaultRunOptions>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub actor_standby: Option<StandbyOptions>,
+    /// Replaces the Actor's pricing entries (stamped with `now` where they carry no dates).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pricing_infos: Option<Vec<PricingInfo>>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -307,6 +324,8 @@ impl ActorPatch {
             title: definition.title.clone(),
             description: definition.description.clone(),
             default_run_options: Some(definition.default_run_options.clone()),
+            // Pushed without `pricing`, the Actor keeps the pricing it has.
+            pricing_infos: definition.pricing.clone().map(|p| vec![p]),
             versions: Some(vec![ActorVersion {
                 version_number: definition.version.clone(),
                 source_type: Some(SourceType::of(definition)),
@@ -388,6 +407,7 @@ impl Platform {
             default_run_options: DefaultRunOptions::default(),
             tagged_builds: BTreeMap::new(),
             actor_standby: None,
+            pricing_infos: Vec::new(),
             extra: Map::new(),
         };
         apply_patch(&mut actor, patch, &self.config.limits)?;
@@ -738,6 +758,10 @@ fn apply_patch(actor: &mut Actor, patch: ActorPatch, limits: &crate::limits::Lim
             Some(old) => standby.over(old),
             None => standby,
         });
+    }
+    if let Some(infos) = patch.pricing_infos {
+        actor.pricing_infos = super::charging::pricing::settle_pricing_infos(infos, &actor.pricing_infos, ids::now())
+            .map_err(|e| PlatformError::invalid_kind("invalid-pricing", e))?;
     }
     for (k, v) in patch.extra {
         if !READ_ONLY.contains(&k.as_str()) {

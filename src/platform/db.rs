@@ -45,6 +45,8 @@ pub struct Db {
     pub(crate) queue_order: sled::Tree,
     /// run or build id ++ 0 ++ byte offset (u64 BE) → a chunk of its log.
     pub(crate) log_chunks: sled::Tree,
+    /// run id → what it was charged; run id ++ 0 ++ idempotency key → that charge (see `charging`).
+    pub(crate) charges: sled::Tree,
 }
 
 impl Db {
@@ -71,6 +73,7 @@ impl Db {
             queue_names: t("queue_names")?,
             queue_requests: t("queue_requests")?,
             queue_order: t("queue_order")?,
+            charges: t("charges")?,
             inner,
         })
     }

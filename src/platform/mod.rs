@@ -5,6 +5,7 @@
 
 pub mod actors;
 pub mod auth;
+pub mod charging;
 pub mod db;
 pub mod durability;
 pub mod error;
@@ -36,6 +37,9 @@ use crate::definition::InputSchema;
 use crate::ids;
 use crate::limits::Limits;
 
+/// What a compute unit costs unless the server is told otherwise (Apify's list price).
+pub const DEFAULT_COMPUTE_UNIT_PRICE_USD: f64 = 0.4;
+
 /// How a server is set up.
 #[derive(Debug, Clone)]
 pub struct PlatformOptions {
@@ -53,6 +57,8 @@ pub struct PlatformOptions {
     pub allow_private_outbound: bool,
     pub limits: Limits,
     pub durability: durability::Durability,
+    /// What one compute unit (1 GB of memory for an hour) costs, for runs' `usageUsd`.
+    pub compute_unit_price_usd: f64,
 }
 
 /// Settled configuration, read by every part of the core.
@@ -69,6 +75,7 @@ pub struct Config {
     pub docker_network: String,
     pub allow_private_outbound: bool,
     pub limits: Limits,
+    pub compute_unit_price_usd: f64,
 }
 
 pub struct Platform {
@@ -79,6 +86,7 @@ pub struct Platform {
     pub datasets: Datasets,
     pub queues: storage::queue::RequestQueues,
     pub logs: LogStore,
+    pub(crate) charging: charging::Charging,
     /// What runs builds, by the artifact they made.
     executors: Executors,
     pub(crate) active: ActiveRuns,
@@ -119,6 +127,7 @@ impl Platform {
             docker_network: opts.docker_network.clone(),
             allow_private_outbound: opts.allow_private_outbound,
             limits: opts.limits.clone(),
+            compute_unit_price_usd: opts.compute_unit_price_usd,
         };
         let logs = LogStore::new(db.log_chunks.clone(), opts.limits.max_log_bytes_per_run);
         let commits = durability::GroupCommit::new(db.inner.clone(), opts.durability);
@@ -128,6 +137,7 @@ impl Platform {
             datasets: Datasets::new(&db, user_id.clone(), opts.username.clone()),
             queues: storage::queue::RequestQueues::new(&db, user_id.clone(), opts.username.clone(), &opts.limits),
             logs,
+            charging: charging::Charging::new(db.charges.clone()),
             executors,
             active: ActiveRuns::default(),
             standby: standby::StandbyPools::default(),
@@ -162,13 +172,20 @@ impl Platform {
     /// parsing, and the body is parsed once, straight into stored form.
     pub fn push_items_body(&self, dataset_id: &str, body: &[u8]) -> Result<u64> {
         self.check_push_size(body.len())?;
-        self.datasets.push(dataset_id, &PreparedItems::from_body(body)?)
+        self.push_prepared(dataset_id, &PreparedItems::from_body(body)?)
     }
 
     /// Appends items given as one JSON text each (the WIT door), checked and parsed as [`Self::push_items_body`].
     pub fn push_items_texts(&self, dataset_id: &str, texts: &[String]) -> Result<u64> {
         self.check_push_size(texts.iter().map(String::len).fold(0usize, usize::saturating_add))?;
-        self.datasets.push(dataset_id, &PreparedItems::from_texts(texts.iter().map(String::as_str))?)
+        self.push_prepared(dataset_id, &PreparedItems::from_texts(texts.iter().map(String::as_str))?)
+    }
+
+    /// Appends the items; in a priced run's default dataset they are charged (what fits).
+    fn push_prepared(&self, dataset_id: &str, items: &PreparedItems) -> Result<u64> {
+        let count = self.datasets.push(dataset_id, items)?;
+        self.charge_dataset_items(dataset_id, items.len() as u64)?;
+        Ok(count)
     }
 
     fn check_push_size(&self, bytes: usize) -> Result<()> {

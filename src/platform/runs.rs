@@ -4,6 +4,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use std::collections::BTreeMap;
+
+use super::charging::pricing::{self, PricingInfo, PricingModel};
 use super::db::{get_json, owned_key, put_json};
 use super::error::{PlatformError, Result};
 use super::Platform;
@@ -180,7 +183,27 @@ pub struct Run {
     /// When the timeout starts counting: the start, or the last resurrection.
     #[serde(default, with = "ts::option", skip_serializing_if = "Option::is_none")]
     pub timeout_counts_from: Option<DateTime<Utc>>,
+    /// The Actor's pricing in force when the run started; none for a free Actor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pricing_info: Option<PricingInfo>,
+    /// What the run was charged per event (read from the charges, see `charging`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub charged_event_counts: Option<BTreeMap<String, u64>>,
+    /// wactor: charged to this run and the runs it started, what counts against `maxTotalChargeUsd`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_charge_usd: Option<f64>,
+    /// wactor: the run that started this one; this run's charges come out of its allowance too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_run_id: Option<String>,
+    /// Platform usage by kind (`ACTOR_COMPUTE_UNITS`), and what it cost.
+    #[serde(default)]
+    pub usage: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub usage_usd: BTreeMap<String, f64>,
 }
+
+/// The usage kind of compute: GB of memory × hours.
+pub const COMPUTE_UNITS: &str = "ACTOR_COMPUTE_UNITS";
 
 impl Run {
     /// When this run times out, if it has a timeout.
@@ -242,6 +265,8 @@ pub struct StartOptions {
     /// Use these existing storages instead of creating new defaults.
     pub key_value_store_id: Option<String>,
     pub dataset_id: Option<String>,
+    /// The run starting this one: the new run's allowance comes out of its own.
+    pub parent_run_id: Option<String>,
 }
 
 /// What a resurrection may change; `None` keeps the run's original value.
@@ -250,6 +275,8 @@ pub struct ResurrectOptions {
     pub build: Option<String>,
     pub timeout_secs: Option<u64>,
     pub memory_mbytes: Option<u32>,
+    pub max_items: Option<u64>,
+    pub max_total_charge_usd: Option<f64>,
 }
 
 /// Filters for listing runs.
@@ -270,6 +297,16 @@ fn run_index_key(started_at: &DateTime<Utc>, run_id: &str) -> Vec<u8> {
     k
 }
 
+/// The largest `maxTotalChargeUsd` a run may have.
+pub const MAX_TOTAL_CHARGE_USD: f64 = 1e9;
+
+pub(crate) fn check_max_total_charge(max: f64) -> Result<()> {
+    if !max.is_finite() || !(0.0..=MAX_TOTAL_CHARGE_USD).contains(&max) {
+        return Err(invalid_value(format!("maxTotalChargeUsd must be a number from 0 to {MAX_TOTAL_CHARGE_USD}, not {max}")));
+    }
+    Ok(())
+}
+
 /// A number out of range, as the API reports it.
 pub(crate) fn invalid_value(message: String) -> PlatformError {
     PlatformError::invalid_kind("invalid-value", message)
@@ -285,8 +322,28 @@ fn is_json_content_type(ct: &str) -> bool {
 }
 
 impl Platform {
+    /// The run, with what it has been charged so far.
     pub fn get_run(&self, run_id: &str) -> Result<Run> {
+        let mut run = self.get_stored_run(run_id)?;
+        self.overlay_charges(&mut run)?;
+        Ok(run)
+    }
+
+    /// The run's record as stored (its charge fields as of its last write).
+    pub(crate) fn get_stored_run(&self, run_id: &str) -> Result<Run> {
         get_json(&self.db.runs, run_id)?.ok_or_else(|| PlatformError::not_found(format!("Actor run was not found: {run_id}")))
+    }
+
+    /// Fills a priced run's charge fields from its charges, and adds them to its usage total.
+    pub(crate) fn overlay_charges(&self, run: &mut Run) -> Result<()> {
+        if run.pricing_info.is_none() {
+            return Ok(());
+        }
+        let totals = self.run_charges(&run.id)?;
+        run.usage_total_usd = run.usage_usd.get(COMPUTE_UNITS).copied().unwrap_or(0.0) + totals.own_usd();
+        run.total_charge_usd = Some(totals.total_usd());
+        run.charged_event_counts = Some(totals.counts);
+        Ok(())
     }
 
     /// Read-modify-write of a run record, atomic against concurrent writers.
@@ -297,6 +354,16 @@ impl Platform {
 
     /// Runs in start order, filtered.
     pub fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>> {
+        let mut runs = self.list_stored_runs(filter)?;
+        for run in &mut runs {
+            if !run.status.is_terminal() {
+                self.overlay_charges(run)?;
+            }
+        }
+        Ok(runs)
+    }
+
+    fn list_stored_runs(&self, filter: &RunFilter) -> Result<Vec<Run>> {
         let keys: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> = match &filter.act_id {
             Some(act) => Box::new(self.db.actor_run_index.scan_prefix(owned_key(act, &[]))),
             None => Box::new(self.db.run_index.iter()),
@@ -340,14 +407,18 @@ impl Platform {
             ));
         }
         let input = self.prepare_input(&build, opts.input.take())?;
-        let options = self.run_options(&actor, &build, &opts)?;
+        let now = ids::now();
+        let pricing_info = pricing::in_force(&actor.pricing_infos, now).filter(|p| !p.is_free()).cloned();
+        let options = self.run_options(&actor, &build, &opts, pricing_info.as_ref())?;
+        if let Some(parent) = &opts.parent_run_id {
+            self.get_stored_run(parent)?;
+        }
         let run_id = ids::new_id();
         let storages = self.run_storages(&actor.id, &run_id, &opts)?;
         if let Some((body, content_type)) = &input {
             let max = max_input.max(self.config.limits.max_record_bytes);
             self.kv.set_record_within(&storages.kv, INPUT_KEY, body, content_type, max)?;
         }
-        let now = ids::now();
         let run = Run {
             id: run_id,
             act_id: actor.id.clone(),
@@ -371,8 +442,15 @@ impl Platform {
             usage_total_usd: 0.0,
             input_key: INPUT_KEY.to_owned(),
             timeout_counts_from: None,
+            pricing_info,
+            charged_event_counts: None,
+            total_charge_usd: None,
+            parent_run_id: opts.parent_run_id.clone(),
+            usage: BTreeMap::new(),
+            usage_usd: BTreeMap::new(),
         };
         put_json(&self.db.runs, &run.id, &run)?;
+        self.charge_run_start(&run)?;
         self.db.run_index.insert(run_index_key(&run.started_at, &run.id), &[])?;
         self.db.actor_run_index.insert(owned_key(&actor.id, &run_index_key(&run.started_at, &run.id)), &[])?;
         self.note_actor_run(&actor, now)?;
@@ -405,7 +483,13 @@ impl Platform {
 
     /// The run's options: the caller's, over the Actor's defaults, over its
     /// build's actor.json, over the server's; each range-checked.
-    fn run_options(&self, actor: &super::actors::Actor, build: &super::actors::Build, opts: &StartOptions) -> Result<RunOptions> {
+    fn run_options(
+        &self,
+        actor: &super::actors::Actor,
+        build: &super::actors::Build,
+        opts: &StartOptions,
+        pricing: Option<&PricingInfo>,
+    ) -> Result<RunOptions> {
         let limits = &self.config.limits;
         let (own, built) = (&actor.default_run_options, &build.actor_definition.default_run_options);
         let memory_mbytes = opts.memory_mbytes.or(own.memory_mbytes).or(built.memory_mbytes).unwrap_or(limits.default_memory_mbytes);
@@ -415,15 +499,31 @@ impl Platform {
         if let Some(millis) = opts.persist_state_interval_millis {
             limits.check_persist_state_interval("persistStateIntervalMillis", millis).map_err(invalid_value)?;
         }
+        let max_total_charge_usd = self.max_total_charge(opts.max_total_charge_usd.or(own.max_total_charge_usd), opts, pricing)?;
         Ok(RunOptions {
             build: opts.build.clone().or(own.build.clone()).unwrap_or_else(|| super::actors::LATEST_TAG.to_owned()),
             timeout_secs,
             memory_mbytes,
             disk_mbytes: memory_mbytes.saturating_mul(2),
             max_items: opts.max_items.or(own.max_items),
-            max_total_charge_usd: opts.max_total_charge_usd,
+            max_total_charge_usd,
             persist_state_interval_millis: opts.persist_state_interval_millis,
         })
+    }
+
+    /// A run's charge cap: what was asked for (checked), within the
+    /// allowance of the run starting it; a pay-per-event run that asks for
+    /// none may charge nothing, as a user who allowed nothing expects.
+    fn max_total_charge(&self, asked: Option<f64>, opts: &StartOptions, pricing: Option<&PricingInfo>) -> Result<Option<f64>> {
+        if let Some(max) = asked {
+            check_max_total_charge(max)?;
+        }
+        let capped = match &opts.parent_run_id {
+            Some(parent) => self.child_allowance(parent, asked)?,
+            None => asked,
+        };
+        let per_event = pricing.is_some_and(|p| matches!(p.model, PricingModel::PayPerEvent { .. }));
+        Ok(if per_event { Some(capped.unwrap_or(0.0)) } else { capped })
     }
 
     /// The run's default storages: those the caller names (which must
@@ -495,8 +595,25 @@ impl Platform {
         use super::actors::ActorStats;
         self.db.actor_run_stats.fetch_and_update(actor.id.as_bytes(), |old| {
             // The first count starts from the record's (Actors counted before the stats tree).
-            let so_far = old.and_then(ActorStats::decode).map_or(actor.stats.total_runs, |s| s.total_runs);
-            Some(ActorStats { total_runs: so_far.saturating_add(1), last_run_started_at: Some(at) }.encode().to_vec())
+            let mut stats = old.and_then(ActorStats::decode).unwrap_or_else(|| ActorStats { last_run_started_at: None, ..actor.stats.clone() });
+            stats.total_runs = stats.total_runs.saturating_add(1);
+            stats.last_run_started_at = Some(at);
+            Some(stats.encode().to_vec())
+        })?;
+        Ok(())
+    }
+
+    /// Adds what a run's end booked (compute and charges) to its Actor's usage.
+    pub(crate) fn note_actor_usage(&self, actor_id: &str, usd: f64) -> Result<()> {
+        use super::actors::ActorStats;
+        if usd <= 0.0 {
+            return Ok(());
+        }
+        self.db.actor_run_stats.fetch_and_update(actor_id.as_bytes(), |old| {
+            // An Actor deleted meanwhile has no stats to add to.
+            let mut stats = ActorStats::decode(old?)?;
+            stats.total_usage_usd += usd;
+            Some(stats.encode().to_vec())
         })?;
         Ok(())
     }

@@ -466,9 +466,6 @@ fn container_env(job: &RunJob, port: u16) -> Vec<(String, String)> {
         ("ACTOR_EVENTS_WEBSOCKET_URL".to_owned(), platform.run_events_url(&run.id)),
         ("APIFY_ACTOR_EVENTS_WS_URL".to_owned(), platform.run_events_url(&run.id)),
     ]);
-    if let Some(max) = run.options.max_total_charge_usd {
-        env.push(("ACTOR_MAX_TOTAL_CHARGE_USD".to_owned(), max.to_string()));
-    }
     env
 }
 

@@ -134,7 +134,7 @@ impl ActiveRuns {
     }
 
     /// The status the run's supervisor last recorded.
-    pub(super) fn status(&self, run_id: &str) -> Option<RunStatus> {
+    pub(crate) fn status(&self, run_id: &str) -> Option<RunStatus> {
         self.runs.lock().get(run_id).map(|r| *r.status.borrow())
     }
 

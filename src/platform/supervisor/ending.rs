@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use crate::ids;
 use crate::platform::error::{PlatformError, Result};
 use crate::platform::executors::{Outcome, Report, StopReason};
-use crate::platform::runs::{Run, RunStatus};
+use crate::platform::runs::{Run, RunStatus, COMPUTE_UNITS};
 use crate::platform::Platform;
 
 /// The status message of an aborted run.
@@ -58,7 +58,10 @@ impl Platform {
         usage: Option<(Duration, u64, u64)>,
     ) -> Result<Run> {
         let now = ids::now();
-        self.modify_run(run_id, |run| {
+        let cu_price = self.config.compute_unit_price_usd;
+        let mut booked = 0.0;
+        let mut run = self.modify_run(run_id, |run| {
+            booked = 0.0;
             if run.status.is_terminal() {
                 return Ok(());
             }
@@ -79,16 +82,31 @@ impl Platform {
                 run.stats.duration_millis = Some(elapsed.as_millis() as u64);
                 run.stats.run_time_secs = Some(elapsed.as_secs_f64());
                 run.stats.mem_max_bytes = Some(mem);
-                // Apify's compute unit: 1 GB of memory for one hour.
-                run.stats.compute_units = run.options.memory_mbytes as f64 / 1024.0 * elapsed.as_secs_f64() / 3600.0;
+                // Apify's compute unit: 1 GB of memory for one hour; a resurrected run's lives add up.
+                let before = run.usage.get(COMPUTE_UNITS).copied().unwrap_or(0.0);
+                let units = before + run.options.memory_mbytes as f64 / 1024.0 * elapsed.as_secs_f64() / 3600.0;
+                run.stats.compute_units = units;
+                run.usage.insert(COMPUTE_UNITS.to_owned(), units);
+                run.usage_usd.insert(COMPUTE_UNITS.to_owned(), units * cu_price);
             }
+            // What this end adds to the Actor's usage: the compute and charges since the last end.
+            let before = run.usage_total_usd;
+            self.overlay_charges(run)?;
+            if run.pricing_info.is_none() {
+                run.usage_total_usd = run.usage_usd.get(COMPUTE_UNITS).copied().unwrap_or(0.0);
+            }
+            booked = run.usage_total_usd - before;
             Ok(())
-        })
+        })?;
+        self.note_actor_usage(&run.act_id, booked)?;
+        self.overlay_charges(&mut run)?;
+        Ok(run)
     }
 
     /// Lets go of an ended run and wakes everyone waiting for its end.
     pub(super) fn announce_end(&self, run: &Run) {
         self.standby.forget_run(&run.act_id, &run.id);
+        self.charging_run_ended(run);
         // What the run fetched from request queues and did not handle goes back to their heads.
         self.queues.release_client(&run.id);
         self.active.finish(&run.id, run.status);

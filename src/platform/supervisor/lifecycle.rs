@@ -100,6 +100,14 @@ impl Platform {
         if let Some(t) = overrides.timeout_secs {
             limits.check_timeout_secs("timeout", t).map_err(crate::platform::runs::invalid_value)?;
         }
+        if let Some(max) = overrides.max_total_charge_usd {
+            crate::platform::runs::check_max_total_charge(max)?;
+        }
+        // A run started by another stays within what that run has left.
+        let max_total_charge_usd = match (&run.parent_run_id, overrides.max_total_charge_usd) {
+            (Some(parent), asked) => self.child_allowance(parent, asked.or(run.options.max_total_charge_usd))?,
+            (None, asked) => asked.or(run.options.max_total_charge_usd),
+        };
         let actor = self.get_actor(&run.act_id)?;
         let build = match &overrides.build {
             Some(b) => self.resolve_build(&actor, Some(b))?,
@@ -128,8 +136,14 @@ impl Platform {
             if let Some(m) = overrides.memory_mbytes {
                 r.options.memory_mbytes = m;
             }
+            if let Some(max) = overrides.max_items {
+                r.options.max_items = Some(max);
+            }
+            r.options.max_total_charge_usd = max_total_charge_usd;
             Ok(())
         })?;
+        // A resurrection is a start: the platform's start event is charged again.
+        self.charge_run_start(&run)?;
         if let Ok(log) = self.logs.writer(&run.id) {
             log.system(&format!("Resurrecting the run (resurrection {}).", run.stats.resurrect_count));
         }

@@ -120,6 +120,7 @@ impl Platform {
         if run.id == tests::PANIC_RUN_ID {
             panic!("a fault injected by a test");
         }
+        self.charging_run_started(&run);
         let Some(permit) = self.wait_for_slot(&run, &log, &mut channels, delay).await? else { return Ok(()) };
         let actor_full_name = self.actor_full_name(&run.act_id);
         let run = self.transition(&run.id, RunStatus::Running)?;
@@ -233,6 +234,7 @@ impl Platform {
     /// The run leaves this server unfinished (a migration): it goes on after the restart.
     fn detach_run(&self, run: &Run) {
         self.standby.forget_run(&run.act_id, &run.id);
+        self.charging_run_ended(run);
         self.active.detach(&run.id);
     }
 

@@ -3,6 +3,7 @@
 //! span (bindgen's `tracing` flag), checks its caps, and returns
 //! guest-visible errors as the WIT `error` variant, never as traps.
 
+mod charging;
 mod dataset;
 mod events;
 mod kv;
@@ -132,12 +133,13 @@ fn host_view(s: &mut RunState) -> ActorHost<'_> {
 
 /// Adds the `wactor:actor` interfaces (WASI, `wasi:io` included, is linked separately).
 pub fn add_to_linker(linker: &mut Linker<RunState>) -> wasmtime::Result<()> {
-    use bindings::wactor::actor::{dataset, events, key_value_store, request_queue, runtime};
+    use bindings::wactor::actor::{charging, dataset, events, key_value_store, request_queue, runtime};
     types::add_to_linker::<RunState, HostData>(linker, host_view)?;
     key_value_store::add_to_linker::<RunState, HostData>(linker, host_view)?;
     dataset::add_to_linker::<RunState, HostData>(linker, host_view)?;
     request_queue::add_to_linker::<RunState, HostData>(linker, host_view)?;
     runtime::add_to_linker::<RunState, HostData>(linker, host_view)?;
+    charging::add_to_linker::<RunState, HostData>(linker, host_view)?;
     events::add_to_linker::<RunState, HostData>(linker, host_view)
 }
 
