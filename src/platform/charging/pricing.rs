@@ -281,7 +281,9 @@ mod tests {
         let mut future = ppe(json!({"e": {"eventTitle": "E", "eventPriceUsd": 3.0}}));
         future.started_at = Some(now + chrono::Duration::days(1));
         let infos = settle_pricing_infos(vec![future, a, b.clone()], &[], now).unwrap();
-        assert_eq!(in_force(&infos, now), Some(&b));
+        let current = in_force(&infos, now).unwrap();
+        assert_eq!((current.started_at, &current.model), (b.started_at, &b.model));
+        assert!(current.created_at.is_some(), "stamped");
         // The same pricing pushed again keeps its stamps.
         let mut again = b.clone();
         again.started_at = None;

@@ -63,7 +63,7 @@ pub(crate) struct ActiveRuns {
 }
 
 impl ActiveRuns {
-    pub(super) fn insert(&self, run_id: &str, status: RunStatus) -> (StopSender, StopReceiver, EventQueue) {
+    pub(crate) fn insert(&self, run_id: &str, status: RunStatus) -> (StopSender, StopReceiver, EventQueue) {
         let (stop_tx, stop_rx) = watch::channel(None);
         let stop_tx = Arc::new(stop_tx);
         let (status_tx, _) = watch::channel(status);
@@ -144,7 +144,7 @@ impl ActiveRuns {
         }
     }
 
-    pub(super) fn finish(&self, run_id: &str, status: RunStatus) {
+    pub(crate) fn finish(&self, run_id: &str, status: RunStatus) {
         if let Some(r) = self.runs.lock().remove(run_id) {
             r.status.send_replace(status);
         }
