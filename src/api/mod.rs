@@ -49,6 +49,7 @@ pub fn app(platform: Arc<Platform>) -> Router {
         .nest("/request-queues", request_queues::routes())
         .route("/logs/{id}", get(logs::get_log))
         .route("/users/me", get(me))
+        .route("/users/me/usage/monthly", get(monthly_usage))
         .fallback(not_found)
         .layer(from_fn_with_state(platform.clone(), commit_writes))
         .layer(from_fn_with_state(platform.clone(), auth::require_token));
@@ -120,6 +121,49 @@ async fn me(State(p): State<Arc<Platform>>) -> Response {
         "profile": {},
         "proxy": {"password": "", "groups": []},
     }))
+}
+
+/// The month's usage in Apify's shape (`MonthlyUsage`); `?date=YYYY-MM-DD` picks the month.
+async fn monthly_usage(State(p): State<Arc<Platform>>, q: params::Params) -> Result<Response, error::ApiError> {
+    let date = match q.str("date") {
+        Some(d) => Some(chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| {
+            error::ApiError::bad_request("invalid-parameter", format!("date must be YYYY-MM-DD, not \"{d}\""))
+        })?),
+        None => None,
+    };
+    let usage = p.monthly_usage(date)?;
+    let cu_price = p.config.compute_unit_price_usd;
+    let items = |kinds: &std::collections::BTreeMap<&'static str, crate::platform::usage::UsageItem>| {
+        kinds
+            .iter()
+            .map(|(kind, item)| {
+                let unit_price = (*kind == crate::platform::runs::COMPUTE_UNITS).then_some(cu_price);
+                let v = json!({"quantity": item.quantity, "baseAmountUsd": item.amount_usd,
+                    "baseUnitPriceUsd": unit_price, "amountAfterVolumeDiscountUsd": item.amount_usd});
+                (kind.to_string(), v)
+            })
+            .collect::<serde_json::Map<_, _>>()
+    };
+    let total = usage.total();
+    let total_usd: f64 = total.values().map(|i| i.amount_usd).sum();
+    let daily: Vec<serde_json::Value> = usage
+        .daily
+        .iter()
+        .map(|(day, kinds)| {
+            json!({
+                "date": format!("{day}T00:00:00.000Z"),
+                "serviceUsage": items(kinds),
+                "totalUsageCreditsUsd": kinds.values().map(|i| i.amount_usd).sum::<f64>(),
+            })
+        })
+        .collect();
+    Ok(views::data(json!({
+        "usageCycle": {"startAt": crate::ids::format_ts(&usage.start_at), "endAt": crate::ids::format_ts(&usage.end_at)},
+        "monthlyServiceUsage": items(&total),
+        "dailyServiceUsages": daily,
+        "totalUsageCreditsUsdBeforeVolumeDiscount": total_usd,
+        "totalUsageCreditsUsdAfterVolumeDiscount": total_usd,
+    })))
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ pub mod runs;
 pub mod standby;
 pub mod storage;
 mod supervisor;
+pub mod usage;
 pub mod web_servers;
 
 use parking_lot::Mutex;

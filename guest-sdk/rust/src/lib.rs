@@ -40,8 +40,11 @@ pub mod bindings {
     });
 }
 
+pub mod charging;
 pub mod fetch;
 pub mod http;
+
+pub use charging::{charge, push_data_charged, ChargeResult};
 
 #[doc(hidden)]
 pub use wasip2 as __wasip2;

@@ -21,6 +21,13 @@ struct Input {
     port: u16,
     #[serde(default)]
     mbytes: usize,
+    /// `charge`: (event, count) pairs, charged in order.
+    #[serde(default)]
+    charges: Vec<(String, u32)>,
+    #[serde(default)]
+    event: String,
+    #[serde(default)]
+    key: Option<String>,
 }
 
 fn default_batch() -> u64 {
@@ -59,6 +66,42 @@ fn main(input: Input) -> wactor_sdk::Result<()> {
                 pushed += n;
             }
             set_value("OUTPUT", &json!({ "pushed": pushed }))
+        }
+        "charge" => {
+            // Each charge's result or error, then what the run knows of its charges.
+            let mut results = Vec::new();
+            for (event, count) in &input.charges {
+                let outcome = match &input.key {
+                    Some(key) => wactor_sdk::charging::charge_once(event, *count, key),
+                    None => wactor_sdk::charge(event, *count),
+                };
+                results.push(match outcome {
+                    Ok(r) => json!({"charged": r.charged_count, "limitReached": r.event_charge_limit_reached,
+                        "chargeable": r.chargeable_within_limit}),
+                    Err(e) => json!({"error": e.to_string(), "kind": format!("{e:?}").split('(').next().unwrap_or("").to_owned()}),
+                });
+            }
+            let pricing = wactor_sdk::charging::pricing();
+            set_value("OUTPUT", &json!({
+                "results": results,
+                "counts": wactor_sdk::charging::charged_event_counts(),
+                "remaining": wactor_sdk::charging::remaining_budget(),
+                "model": format!("{:?}", pricing.model),
+                "maxTotalChargeUsd": pricing.max_total_charge_usd,
+                "env": std::env::var("ACTOR_MAX_TOTAL_CHARGE_USD").ok(),
+            }))
+        }
+        "charge-push" => {
+            let items: Vec<_> = (0..input.items).map(|i| json!({ "i": i })).collect();
+            let r = wactor_sdk::push_data_charged(&items, &input.event)?;
+            set_value("OUTPUT", &json!({"charged": r.charged_count, "limitReached": r.event_charge_limit_reached}))
+        }
+        "charge-loop" => {
+            // One charge per call, as a crawler charges per page (the benchmark's guest).
+            for _ in 0..input.items {
+                wactor_sdk::charge(&input.event, 1)?;
+            }
+            set_value("OUTPUT", &json!({"charged": input.items}))
         }
         "errors" => {
             // Guest-visible errors, not traps: each must come back as a typed error.
