@@ -289,3 +289,43 @@ async fn acknowledged_charges_survive_kill_9_exactly_once() {
     assert_eq!(run["chargedEventCounts"]["apify-actor-start"], 1, "a migration is no new start");
     s.http.post(s.api(&format!("/actor-runs/{run_id}/abort"))).bearer_auth(TOKEN).send().await.unwrap();
 }
+
+/// `pricing` in actor.json prices an Actor pushed with `wactor push`; its
+/// Standby runs take their allowance from the Actor's run defaults.
+#[tokio::test]
+async fn wactor_push_takes_pricing_from_actor_json_and_standby_runs_their_allowance_from_the_actor() {
+    let (s, _dir) = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join(".actor")).unwrap();
+    let wasm = common::repo().join("target/wasm32-wasip2/release/standby_probe.wasm");
+    let definition = json!({
+        "actorSpecification": 1, "name": "priced-standby", "version": "0.1", "usesStandbyMode": true,
+        "component": wasm, "defaultRunOptions": {"maxTotalChargeUsd": 2.5},
+        "pricing": ppe_pricing(),
+    });
+    std::fs::write(dir.path().join(".actor/actor.json"), definition.to_string()).unwrap();
+    let out = s.cli().arg("push").arg(dir.path()).output().unwrap();
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let actor = s.get_json("/acts/priced-standby").await["data"].clone();
+    assert_eq!(actor["pricingInfos"][0]["pricingModel"], "PAY_PER_EVENT", "{actor:#}");
+    let started = actor["pricingInfos"][0]["startedAt"].clone();
+    // Pushed again unchanged, the pricing keeps its dates.
+    assert!(s.cli().arg("push").arg(dir.path()).output().unwrap().status.success());
+    assert_eq!(s.get_json("/acts/priced-standby").await["data"]["pricingInfos"][0]["startedAt"], started);
+
+    let resp = s.http.get(format!("{}/standby/me~priced-standby/echo", s.url)).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    let runs = s.get_json("/acts/priced-standby/runs").await["data"]["items"].clone();
+    let run_id = runs[0]["id"].as_str().unwrap();
+    let run = s.get_json(&format!("/actor-runs/{run_id}")).await["data"].clone();
+    assert_eq!(run["meta"]["origin"], "STANDBY");
+    assert_eq!(run["options"]["maxTotalChargeUsd"], 2.5);
+    assert_eq!(run["chargedEventCounts"], json!({"apify-actor-start": 1}), "{run:#}");
+    // A bad pricing in actor.json stops the push with the field named.
+    let mut bad = definition.clone();
+    bad["pricing"]["pricingPerEvent"]["actorChargeEvents"]["page"]["eventPriceUsd"] = json!(-5);
+    std::fs::write(dir.path().join(".actor/actor.json"), bad.to_string()).unwrap();
+    let out = s.cli().arg("push").arg(dir.path()).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("eventPriceUsd"), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -303,6 +303,53 @@ async fn the_real_python_sdk_runs_unchanged_in_a_container() {
     assert_eq!(run["exitCode"], 1);
 }
 
+/// Pay-per-event with the real SDK: `Actor.charge` and a charged
+/// `Actor.push_data`, clamped by the SDK and the platform alike, and the run
+/// object's counts match what the Actor was told.
+#[tokio::test]
+async fn the_real_python_sdk_charges_per_event_within_the_allowance() {
+    if !python_image_ready() {
+        return;
+    }
+    let (s, _dir) = Server::start();
+    assert_eq!(create_container_actor(&s, "py-priced", PYTHON_IMAGE).await.status(), 201);
+    let pricing = json!({"pricingModel": "PAY_PER_EVENT", "pricingPerEvent": {"actorChargeEvents": {
+        "page": {"eventTitle": "Page", "eventDescription": "A page", "eventPriceUsd": 0.1},
+        "apify-actor-start": {"eventTitle": "Start", "eventPriceUsd": 0.01},
+        "apify-default-dataset-item": {"eventTitle": "Item", "eventPriceUsd": 0.01},
+    }}});
+    let resp = s.http.put(s.api("/acts/py-priced")).bearer_auth(TOKEN).json(&json!({"pricingInfos": [pricing]})).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    // $1: start $0.01, then 5 pages ($0.50), then 10 asked of which 4 fit ($0.40), then none.
+    let input = json!({"charges": [["page", 5], ["page", 10], ["page", 1]], "items": 3});
+    let run = s.run("py-priced", "memory=512&maxTotalChargeUsd=1", &input).await;
+    let log = log_of(&s, &run).await;
+    assert_eq!(run["status"], "SUCCEEDED", "{run}\n{log}");
+    let output = s.get_json(&format!("/key-value-stores/{}/records/OUTPUT", run["defaultKeyValueStoreId"].as_str().unwrap())).await;
+    let results = json!([
+        {"charged": 5, "limitReached": false},
+        {"charged": 4, "limitReached": true},
+        {"charged": 0, "limitReached": true},
+    ]);
+    assert_eq!(output["results"], results, "{output}\n{log}");
+    assert_eq!(output["model"], "PAY_PER_EVENT");
+    assert_eq!(output["maxTotalChargeUsd"], "1");
+    // $0.09 left, $0.11 per item (page + item): the SDK pushes none.
+    assert_eq!(output["push"], json!({"charged": 0, "limitReached": true}), "{output}");
+    assert_eq!(output["pages"], 9);
+    assert_eq!(run["chargedEventCounts"], json!({"apify-actor-start": 1, "page": 9}), "{run}");
+    assert!((run["totalChargeUsd"].as_f64().unwrap() - 0.91).abs() < 1e-9, "{run}");
+
+    // Started with no allowance: the SDK charges nothing and calls nothing.
+    let run = s.run("py-priced", "memory=512", &json!({"charges": [["page", 1]], "items": 2})).await;
+    let output = s.get_json(&format!("/key-value-stores/{}/records/OUTPUT", run["defaultKeyValueStoreId"].as_str().unwrap())).await;
+    assert_eq!(run["status"], "SUCCEEDED", "{run}");
+    assert_eq!(output["results"], json!([{"charged": 0, "limitReached": true}]), "{output}");
+    assert_eq!(run["chargedEventCounts"], json!({}));
+    let items = s.get_json(&format!("/datasets/{}/items", run["defaultDatasetId"].as_str().unwrap())).await;
+    assert_eq!(items, json!([]), "nothing pushed that could not be paid for");
+}
+
 #[tokio::test]
 async fn wactor_push_builds_a_dockerfile_and_a_failed_build_says_why() {
     if !docker_ready() {

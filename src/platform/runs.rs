@@ -499,13 +499,14 @@ impl Platform {
         if let Some(millis) = opts.persist_state_interval_millis {
             limits.check_persist_state_interval("persistStateIntervalMillis", millis).map_err(invalid_value)?;
         }
-        let max_total_charge_usd = self.max_total_charge(opts.max_total_charge_usd.or(own.max_total_charge_usd), opts, pricing)?;
+        let asked = opts.max_total_charge_usd.or(own.max_total_charge_usd).or(built.max_total_charge_usd);
+        let max_total_charge_usd = self.max_total_charge(asked, opts, pricing)?;
         Ok(RunOptions {
             build: opts.build.clone().or(own.build.clone()).unwrap_or_else(|| super::actors::LATEST_TAG.to_owned()),
             timeout_secs,
             memory_mbytes,
             disk_mbytes: memory_mbytes.saturating_mul(2),
-            max_items: opts.max_items.or(own.max_items),
+            max_items: opts.max_items.or(own.max_items).or(built.max_items),
             max_total_charge_usd,
             persist_state_interval_millis: opts.persist_state_interval_millis,
         })

@@ -7,8 +7,28 @@ import asyncio
 from apify import Actor, Event
 
 
+async def charge_as_told(actor_input: dict) -> None:
+    """Pay-per-event through the SDK: Actor.charge and a charged push_data."""
+    results = []
+    for event, count in actor_input["charges"]:
+        r = await Actor.charge(event, count=count)
+        results.append({"charged": r.charged_count, "limitReached": r.event_charge_limit_reached})
+    pushed = await Actor.push_data([{"i": i} for i in range(actor_input.get("items", 0))], charged_event_name="page")
+    manager = Actor.get_charging_manager()
+    await Actor.set_value("OUTPUT", {
+        "results": results,
+        "push": {"charged": pushed.charged_count, "limitReached": pushed.event_charge_limit_reached},
+        "pages": manager.get_charged_event_count("page"),
+        "maxTotalChargeUsd": str(manager.get_max_total_charge_usd()),
+        "model": manager.get_pricing_info().pricing_model,
+    })
+
+
 async def main() -> None:
     async with Actor:
+        if (actor_input := await Actor.get_input() or {}).get("charges") is not None:
+            await charge_as_told(actor_input)
+            return
         seen: list[str] = []
         Actor.on(Event.SYSTEM_INFO, lambda data: seen.append("systemInfo"))
         actor_input = await Actor.get_input() or {}
