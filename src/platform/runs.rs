@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use std::collections::BTreeMap;
 
-use super::charging::pricing::{self, PricingInfo, PricingModel};
+use super::charging::pricing::{self, FrozenPricing, PricingInfo, PricingModel};
 use super::db::{get_json, owned_key, put_json};
 use super::error::{PlatformError, Result};
 use super::Platform;
@@ -185,7 +185,7 @@ pub struct Run {
     pub timeout_counts_from: Option<DateTime<Utc>>,
     /// The Actor's pricing in force when the run started; none for a free Actor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pricing_info: Option<PricingInfo>,
+    pub pricing_info: Option<FrozenPricing>,
     /// What the run was charged per event (read from the charges, see `charging`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub charged_event_counts: Option<BTreeMap<String, u64>>,
@@ -442,7 +442,7 @@ impl Platform {
             usage_total_usd: 0.0,
             input_key: INPUT_KEY.to_owned(),
             timeout_counts_from: None,
-            pricing_info,
+            pricing_info: pricing_info.as_ref().map(FrozenPricing::new),
             charged_event_counts: None,
             total_charge_usd: None,
             parent_run_id: opts.parent_run_id.clone(),

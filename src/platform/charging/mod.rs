@@ -91,7 +91,8 @@ struct Terms {
 
 impl Terms {
     fn of(run: &Run) -> Terms {
-        let pricing = run.pricing_info.as_ref();
+        let pricing = run.pricing_info.as_ref().and_then(|p| p.parse());
+        let pricing = pricing.as_ref();
         Terms {
             prices: pricing.map(|p| p.prices()).unwrap_or_default(),
             pay_per_event: pricing.is_some_and(|p| matches!(p.model, PricingModel::PayPerEvent { .. })),
@@ -220,16 +221,27 @@ impl Platform {
             return Ok(0);
         }
         let mut ledgers = self.charging.ledgers.lock();
-        // The run's terms may be new (a resurrection can change its options).
-        ledgers.remove(&run.id);
+        // The terms are the run's as given (a resurrection can change its options);
+        // a run just created has no charges to read.
+        let totals = if run.stats.resurrect_count == 0 { Totals::default() } else { self.charging.read_totals(&run.id)? };
+        ledgers.insert(run.id.clone(), Ledger { terms: Arc::new(Terms::of(run)), totals });
         let count = (run.options.memory_mbytes as u64 / 1024).max(1);
         self.charge_synthetic(&mut ledgers, &run.id, ACTOR_START_EVENT, count)
     }
 
     /// A priced run's supervisor starts: items in its default dataset are charged from now on.
     pub(crate) fn charging_run_started(&self, run: &Run) {
-        let Some(pricing) = &run.pricing_info else { return };
-        if pricing.prices().contains_key(DATASET_ITEM_EVENT) {
+        if run.pricing_info.is_none() {
+            return;
+        }
+        let priced_items = match self.ledger(&mut self.charging.ledgers.lock(), &run.id) {
+            Ok(ledger) => ledger.terms.prices.contains_key(DATASET_ITEM_EVENT),
+            Err(e) => {
+                tracing::error!(run_id = run.id, error = %e, "loading a run's charges");
+                false
+            }
+        };
+        if priced_items {
             self.charging.priced_datasets.write().insert(run.default_dataset_id.clone(), run.id.clone());
         }
     }
@@ -407,6 +419,7 @@ impl Platform {
             batch.insert(id.as_bytes(), serde_json::to_vec(&totals)?);
             updated.push((id.clone(), totals));
         }
+        let single_write = updated.len() == 1 && key.is_none();
         // The result is computed as it will be once booked.
         let saved: Vec<Totals> = updated.iter().map(|(id, _)| ledgers[id].totals.clone()).collect();
         for (id, totals) in &updated {
@@ -422,7 +435,13 @@ impl Platform {
                 let record = KeyedCharge { event: event.to_owned(), count: asked, result: result.clone() };
                 batch.insert(owned_key(run_id, k.as_bytes()), serde_json::to_vec(&record)?);
             }
-            self.charging.tree.apply_batch(batch)?;
+            if single_write {
+                // One record: a plain insert is as atomic, and does not wait on sled's batch lock.
+                let (id, totals) = &updated[0];
+                self.charging.tree.insert(id.as_bytes(), serde_json::to_vec(totals)?)?;
+            } else {
+                self.charging.tree.apply_batch(batch)?;
+            }
             Ok(result)
         });
         if applied.is_err() {
@@ -438,7 +457,7 @@ impl Platform {
     pub(crate) fn charging_env(&self, run: &Run) -> Vec<(String, String)> {
         let mut env = Vec::with_capacity(4);
         let pricing = match &run.pricing_info {
-            Some(p) => serde_json::to_string(p).unwrap_or_default(),
+            Some(p) => p.json().to_owned(),
             None => r#"{"pricingModel":"FREE"}"#.to_owned(),
         };
         env.push(("APIFY_ACTOR_PRICING_INFO".to_owned(), pricing));

@@ -56,6 +56,28 @@ pub struct PricingInfo {
     pub started_at: Option<DateTime<Utc>>,
 }
 
+/// The pricing a run started with, kept as the JSON it was recorded in: a
+/// run's record is read and rewritten many times in its life, and the
+/// pricing is parsed only where charging needs it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct FrozenPricing(Box<serde_json::value::RawValue>);
+
+impl FrozenPricing {
+    pub fn new(pricing: &PricingInfo) -> FrozenPricing {
+        FrozenPricing(serde_json::value::to_raw_value(pricing).expect("pricing serialises"))
+    }
+
+    /// The pricing; `None` only for a record damaged on disk (then nothing is charged).
+    pub fn parse(&self) -> Option<PricingInfo> {
+        serde_json::from_str(self.0.get()).ok()
+    }
+
+    pub fn json(&self) -> &str {
+        self.0.get()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "pricingModel", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PricingModel {

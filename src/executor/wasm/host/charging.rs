@@ -24,13 +24,14 @@ impl Host for ActorHost<'_> {
 
     async fn pricing_info(&mut self) -> wasmtime::Result<Pricing> {
         let run = &self.ctx.run;
-        let (model, events) = match run.pricing_info.as_ref().map(|p| (&p.model, p)) {
-            None | Some((Model::Free, _)) => (PricingModel::Free, Vec::new()),
-            Some((Model::PricePerDatasetItem { price_per_unit_usd, unit_name }, _)) => (
+        let pricing = run.pricing_info.as_ref().and_then(|p| p.parse());
+        let (model, events) = match pricing.as_ref().map(|p| &p.model) {
+            None | Some(Model::Free) => (PricingModel::Free, Vec::new()),
+            Some(Model::PricePerDatasetItem { price_per_unit_usd, unit_name }) => (
                 PricingModel::PricePerDatasetItem,
                 vec![EventPrice { name: pricing::DATASET_ITEM_EVENT.to_owned(), title: unit_name.clone(), price_usd: *price_per_unit_usd }],
             ),
-            Some((Model::PayPerEvent { pricing_per_event, .. }, _)) => (
+            Some(Model::PayPerEvent { pricing_per_event, .. }) => (
                 PricingModel::PayPerEvent,
                 pricing_per_event
                     .actor_charge_events
