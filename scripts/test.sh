@@ -61,6 +61,7 @@ short_bench standby --no-wasmtime --cold 20 --secs 1
 short_bench concurrent --runs 200 --requests 50
 short_bench busy_guests --guests 4 --requests 50
 short_bench durability --trials 1
+short_bench charging --charges 500 --runs 20
 if [ "${WACTOR_REQUIRE_DOCKER:-}" = 1 ]; then short_bench executors --runs 2; fi
 
 echo "== compatibility tests with the real Python apify-client"

@@ -98,6 +98,13 @@ async fn a_component_charges_through_wit_within_its_allowance() {
     assert_eq!(out["results"][0]["kind"], "LimitExceeded", "{out:#}");
     assert_eq!(run["chargedEventCounts"], json!({}));
 
+    // Through WIT too, an idempotency key charges once.
+    let input = json!({"mode": "charge", "charges": [["page", 2], ["page", 2]], "key": "retry-me"});
+    let run = s.run("priced", "maxTotalChargeUsd=1", &input).await;
+    let out = output(&s, &run).await;
+    assert_eq!(out["results"][0], out["results"][1]);
+    assert_eq!(run["chargedEventCounts"], json!({"apify-actor-start": 1, "page": 2}));
+
     // The SDK's push: only what the allowance pays for goes in, each item charged twice over (page + item).
     let run = s.run("priced", "maxTotalChargeUsd=0.35", &json!({"mode": "charge-push", "items": 10, "event": "page"})).await;
     let out = output(&s, &run).await;

@@ -120,3 +120,41 @@ def test_request_queue_round_trip(client):
     assert queue.get().total_request_count == 3
     queue.delete()
     assert queue.get() is None
+
+
+def _http(server, method, path, body=None, content_type="application/json"):
+    import json
+    import urllib.request
+    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+    req = urllib.request.Request(f"{server}/v2{path}", data=data, method=method,
+                                 headers={"Authorization": "Bearer compat-token", "Content-Type": content_type})
+    with urllib.request.urlopen(req) as resp:
+        return json.loads(resp.read() or b"null")
+
+
+def test_pay_per_event_runs_validate_and_charge(client, server):
+    import os
+    import pathlib
+    pricing = {"pricingModel": "PAY_PER_EVENT", "pricingPerEvent": {"actorChargeEvents": {
+        "page": {"eventTitle": "Page", "eventDescription": "A page", "eventPriceUsd": 0.1},
+        "apify-actor-start": {"eventTitle": "Start", "eventPriceUsd": 0.01},
+    }}}
+    _http(server, "POST", "/acts", {"name": "priced-compat", "pricingInfos": [pricing], "versions": [
+        {"versionNumber": "0.1", "actorDefinition": {"actorSpecification": 1, "name": "priced-compat", "version": "0.1"}}]})
+    target = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", pathlib.Path(__file__).resolve().parents[2] / "target"))
+    wasm = (target / "wasm32-wasip2" / "release" / "probe.wasm").read_bytes()
+    _http(server, "POST", "/acts/priced-compat/builds?version=0.1", wasm, "application/wasm")
+
+    actor = client.actor("me/priced-compat").get()
+    assert actor.pricing_infos[0].pricing_model == "PAY_PER_EVENT"
+    started = client.actor("me/priced-compat").start(run_input={"mode": "sleep"}, max_total_charge_usd=1)
+    client.run(started.id).charge("page", count=2)
+    client.run(started.id).charge("page", count=1, idempotency_key="once")
+    client.run(started.id).charge("page", count=1, idempotency_key="once")
+    run = client.run(started.id).get()
+    assert run.pricing_info.pricing_model == "PAY_PER_EVENT"
+    assert run.options.max_total_charge_usd == 1
+    assert run.charged_event_counts == {"apify-actor-start": 1, "page": 3}
+    client.run(started.id).abort()
+    usage = client.user().monthly_usage()
+    assert usage.monthly_service_usage["PAY_PER_EVENT"].quantity >= 4
