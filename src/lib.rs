@@ -16,6 +16,9 @@
 //!     `durability`: group commit before an acknowledgement.
 //!   - `standby`: Standby pools (pick, scale out, idle out) over any
 //!     executor's HTTP server; `web_servers`: each run's `containerUrl`.
+//!   - `charging/`: pricing (`pricingInfos`, the entry in force) and the
+//!     ledger: clamped, idempotent, durable charges and allowances shared
+//!     down a chain of runs; `usage`: compute and charges per month.
 //!   - `events`: system events; `auth`: the token and keyed run secrets;
 //!     `outbound`: the guests' network policy.
 //! - [`definition`]: `.actor/actor.json` and the input schema (defaults,

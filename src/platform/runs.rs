@@ -644,6 +644,7 @@ impl Platform {
         self.db.run_index.remove(run_index_key(&run.started_at, &run.id))?;
         self.db.actor_run_index.remove(owned_key(&run.act_id, &run_index_key(&run.started_at, &run.id)))?;
         self.logs.remove(run_id);
+        self.forget_charges(run_id)?;
         Ok(())
     }
 }

@@ -270,6 +270,13 @@ impl Platform {
         self.charge_synthetic(&mut ledgers, &run_id, DATASET_ITEM_EVENT, items)
     }
 
+    /// A deleted run's totals and idempotency records go with it.
+    pub(crate) fn forget_charges(&self, run_id: &str) -> Result<()> {
+        self.charging.ledgers.lock().remove(run_id);
+        self.charging.tree.remove(run_id.as_bytes())?;
+        super::db::remove_owned(&self.charging.tree, run_id)
+    }
+
     /// What a run has been charged so far.
     pub fn run_charges(&self, run_id: &str) -> Result<Totals> {
         if let Some(ledger) = self.charging.ledgers.lock().get(run_id) {

@@ -103,6 +103,10 @@ fn an_idempotency_key_charges_once_also_after_a_restart() {
     let _guard = p.active.insert("run1", RunStatus::Running);
     p.charge("run1", "page", 2, Some("k1")).unwrap();
     assert_eq!(p.run_charges("run1").unwrap().counts["page"], 2, "the retry after the restart charged nothing");
+    // A deleted run's charges and keys go with it.
+    p.forget_charges("run1").unwrap();
+    assert_eq!(p.run_charges("run1").unwrap(), super::Totals::default());
+    assert_eq!(p.charging.tree.scan_prefix(crate::platform::db::owner_prefix("run1")).count(), 0);
 }
 
 #[test]
