@@ -161,6 +161,12 @@ async fn abort_stops_a_running_guest() {
     let run: Value = resp.json().await.unwrap();
     let id = run["data"]["id"].as_str().unwrap().to_owned();
     s.wait_status(&id, "RUNNING").await;
+    // A running run is RUNNING wherever it is listed (the status lives in memory until the run's next write).
+    let listed = s.get_json("/actor-runs?status=RUNNING").await["data"]["items"].clone();
+    assert!(listed.as_array().unwrap().iter().any(|r| r["id"] == id), "{listed}");
+    assert_eq!(s.get_json("/acts/probe/runs/last?status=RUNNING").await["data"]["id"], id);
+    let resp = s.http.put(s.api(&format!("/actor-runs/{id}"))).bearer_auth(TOKEN).json(&json!({"statusMessage": "busy"})).send().await.unwrap();
+    assert_eq!(resp.json::<Value>().await.unwrap()["data"]["status"], "RUNNING");
     let resp = s.http.post(s.api(&format!("/actor-runs/{id}/abort"))).bearer_auth(TOKEN).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     let run = s.get_json(&format!("/actor-runs/{id}?waitForFinish=10")).await;

@@ -325,8 +325,21 @@ impl Platform {
     /// The run, with what it has been charged so far.
     pub fn get_run(&self, run_id: &str) -> Result<Run> {
         let mut run = self.get_stored_run(run_id)?;
+        self.overlay_status(&mut run);
         self.overlay_charges(&mut run)?;
         Ok(run)
+    }
+
+    /// A live run's status as its supervisor knows it. RUNNING is kept in
+    /// memory only: on disk a started run stays READY until it times out,
+    /// is aborted or ends, so starting costs no record write (after a crash
+    /// a READY and a RUNNING run resume alike).
+    pub(crate) fn overlay_status(&self, run: &mut Run) {
+        if run.status == RunStatus::Ready {
+            if let Some(live) = self.active.status(&run.id).filter(|s| !s.is_terminal()) {
+                run.status = live;
+            }
+        }
     }
 
     /// The run's record as stored (its charge fields as of its last write).
@@ -347,9 +360,13 @@ impl Platform {
     }
 
     /// Read-modify-write of a run record, atomic against concurrent writers.
+    /// The closure sees the record as stored; the run returned is as [`Self::get_run`] shows it.
     pub(crate) fn modify_run(&self, run_id: &str, f: impl FnMut(&mut Run) -> Result<()>) -> Result<Run> {
-        super::db::modify_json(&self.db.runs, run_id, f)?
-            .ok_or_else(|| PlatformError::not_found(format!("Actor run was not found: {run_id}")))
+        let mut run = super::db::modify_json(&self.db.runs, run_id, f)?
+            .ok_or_else(|| PlatformError::not_found(format!("Actor run was not found: {run_id}")))?;
+        self.overlay_status(&mut run);
+        self.overlay_charges(&mut run)?;
+        Ok(run)
     }
 
     /// Runs in start order, filtered.
@@ -372,7 +389,8 @@ impl Platform {
         for entry in keys {
             let (k, _) = entry?;
             let run_id = &k[k.len() - 17..];
-            let Some(run) = get_json::<Run>(&self.db.runs, run_id)? else { continue };
+            let Some(mut run) = get_json::<Run>(&self.db.runs, run_id)? else { continue };
+            self.overlay_status(&mut run);
             if let Some(statuses) = &filter.statuses {
                 if !statuses.contains(&run.status) {
                     continue;

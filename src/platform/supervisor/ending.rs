@@ -22,16 +22,30 @@ pub(super) fn timed_out_message(timeout_secs: u64) -> String {
 impl Platform {
     /// Moves a run to `next` if the state machine allows it.
     pub(crate) fn transition(&self, run_id: &str, next: RunStatus) -> Result<Run> {
+        let live = self.active.status(run_id).filter(|s| !s.is_terminal());
         let run = self.modify_run(run_id, |run| {
-            if run.status == next || run.status.can_become(next) {
+            // A READY record of a run its supervisor started is RUNNING (see `mark_running`).
+            let current = match (run.status, live) {
+                (RunStatus::Ready, Some(live)) => live,
+                (stored, _) => stored,
+            };
+            if current == next || current.can_become(next) {
                 run.status = next;
                 Ok(())
             } else {
-                Err(PlatformError::Conflict(format!("The run is {} and cannot become {}", run.status.as_str(), next.as_str())))
+                Err(PlatformError::Conflict(format!("The run is {} and cannot become {}", current.as_str(), next.as_str())))
             }
         })?;
         self.active.set_status(run_id, next);
-        Ok(run)
+        Ok(Run { status: next, ..run })
+    }
+
+    /// The run's code starts: RUNNING, in memory only (the record stays
+    /// READY until the run's next status is written, see `overlay_status`).
+    pub(super) fn mark_running(&self, mut run: Run) -> Run {
+        self.active.set_status(&run.id, RunStatus::Running);
+        run.status = RunStatus::Running;
+        run
     }
 
     /// Records the end of a run and wakes everyone waiting for it.

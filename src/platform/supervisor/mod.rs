@@ -123,7 +123,7 @@ impl Platform {
         self.charging_run_started(&run);
         let Some(permit) = self.wait_for_slot(&run, &log, &mut channels, delay).await? else { return Ok(()) };
         let actor_full_name = self.actor_full_name(&run.act_id);
-        let run = self.transition(&run.id, RunStatus::Running)?;
+        let run = self.mark_running(run);
         let started = Instant::now();
         log.system(&format!(
             "Run {} of {} started (build {}, {} MB memory, timeout {} s).",
