@@ -15,6 +15,13 @@ use wactor::platform::runs::RunStatus;
 use wactor::platform::PlatformOptions;
 use wactor::server::{HttpLimits, ServeOptions};
 
+/// glibc's malloc was a fifth of a loaded server's CPU (sled's node copies,
+/// JSON records, hyper buffers); jemalloc's per-thread caches cost a
+/// fraction of that, and it takes address space without hints, so the
+/// instance pool's large reservation still fits (benches/RESULTS.md, issue 13).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(name = "wactor", version, about = "An open runtime for Actors")]
 struct Cli {
