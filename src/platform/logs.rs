@@ -20,7 +20,16 @@ pub struct LogStore {
     max_bytes: u64,
     /// The writers open now: every writer of one run is the same one, so
     /// two never append at the same offset (and overwrite each other).
-    open: Arc<Mutex<HashMap<String, Weak<Mutex<LogInner>>>>>,
+    open: Arc<Mutex<OpenWriters>>,
+}
+
+#[derive(Default)]
+struct OpenWriters {
+    by_run: HashMap<String, Weak<Mutex<LogInner>>>,
+    /// Closed writers' entries are pruned when the map reaches this size
+    /// (then twice the size left), not on every open: with thousands of
+    /// runs at once a prune per run start would cost each start O(runs).
+    prune_at: usize,
 }
 
 fn chunk_key(run_id: &str, offset: u64) -> Vec<u8> {
@@ -40,18 +49,33 @@ impl LogStore {
     /// The log of a run for appending: the writer already open for it, or
     /// a new one that goes on after what is stored (after a restart).
     pub fn writer(&self, run_id: &str) -> sled::Result<RunLog> {
+        self.open_writer(run_id, false)
+    }
+
+    /// [`Self::writer`] for a run that has never logged (a first start):
+    /// no need to look for the end of what is stored (a reverse scan, the
+    /// dearest part of opening a log).
+    pub fn writer_of_new_run(&self, run_id: &str) -> sled::Result<RunLog> {
+        self.open_writer(run_id, true)
+    }
+
+    fn open_writer(&self, run_id: &str, new: bool) -> sled::Result<RunLog> {
         let mut open = self.open.lock();
-        if let Some(inner) = open.get(run_id).and_then(Weak::upgrade) {
+        if let Some(inner) = open.by_run.get(run_id).and_then(Weak::upgrade) {
             return Ok(RunLog { inner });
         }
-        open.retain(|_, w| w.strong_count() > 0);
-        let log = self.new_writer(run_id)?;
-        open.insert(run_id.to_owned(), Arc::downgrade(&log.inner));
+        if open.by_run.len() >= open.prune_at {
+            open.by_run.retain(|_, w| w.strong_count() > 0);
+            open.prune_at = (open.by_run.len() * 2).max(64);
+        }
+        let log = self.new_writer(run_id, new)?;
+        open.by_run.insert(run_id.to_owned(), Arc::downgrade(&log.inner));
         Ok(log)
     }
 
-    fn new_writer(&self, run_id: &str) -> sled::Result<RunLog> {
-        let written = match self.chunks.scan_prefix(owner_prefix(run_id)).next_back() {
+    fn new_writer(&self, run_id: &str, new: bool) -> sled::Result<RunLog> {
+        let stored_end = if new { None } else { self.chunks.scan_prefix(owner_prefix(run_id)).next_back() };
+        let written = match stored_end {
             Some(entry) => {
                 let (k, v) = entry?;
                 chunk_offset(&k) + v.len() as u64

@@ -115,7 +115,10 @@ impl Platform {
 
     /// A run's whole life under this supervisor: a slot, the code, its end.
     async fn drive(self: Arc<Self>, run: Run, build: Arc<Build>, mut channels: RunChannels, delay: Duration) -> Result<()> {
-        let log = self.logs.writer(&run.id).map_err(|e| PlatformError::internal(format!("opening the run log: {e}")))?;
+        // A run's first start has no log yet; a restart of any kind goes on after what it has.
+        let first_start = run.stats.migration_count == 0 && run.stats.reboot_count == 0 && run.stats.resurrect_count == 0;
+        let log = if first_start { self.logs.writer_of_new_run(&run.id) } else { self.logs.writer(&run.id) };
+        let log = log.map_err(|e| PlatformError::internal(format!("opening the run log: {e}")))?;
         #[cfg(test)]
         if run.id == tests::PANIC_RUN_ID {
             panic!("a fault injected by a test");
