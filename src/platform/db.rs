@@ -51,7 +51,7 @@ pub struct Db {
 
 impl Db {
     pub fn open(dir: &Path) -> Result<Db> {
-        let inner = sled::Config::new().path(dir.join("db")).open()?;
+        let inner = sled::Config::new().path(dir.join("db")).mode(sled::Mode::HighThroughput).open()?;
         let t = |name: &str| inner.open_tree(name);
         Ok(Db {
             meta: t("meta")?,
