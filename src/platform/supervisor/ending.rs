@@ -74,7 +74,7 @@ impl Platform {
         let now = ids::now();
         let cu_price = self.config.compute_unit_price_usd;
         let mut booked = 0.0;
-        let mut run = self.modify_run(run_id, |run| {
+        let run = self.modify_run(run_id, |run| {
             booked = 0.0;
             if run.status.is_terminal() {
                 return Ok(());
@@ -113,7 +113,6 @@ impl Platform {
             Ok(())
         })?;
         self.note_actor_usage(&run.act_id, booked)?;
-        self.overlay_charges(&mut run)?;
         Ok(run)
     }
 
