@@ -42,7 +42,8 @@ async fn create_probe_actor(http: &reqwest::Client, url: &str, name: &str, prici
 
 async fn run(http: &reqwest::Client, url: &str, actor: &str, query: &str, input: &Value) -> (Value, Duration) {
     let t = Instant::now();
-    let resp = http.post(format!("{url}/v2/acts/{actor}/runs?waitForFinish=60&{query}")).bearer_auth(TOKEN).json(input).send().await.unwrap();
+    let resp =
+        http.post(format!("{url}/v2/acts/{actor}/runs?waitForFinish=60&{query}")).bearer_auth(TOKEN).json(input).send().await.unwrap();
     let run: Value = resp.json().await.unwrap();
     let elapsed = t.elapsed();
     assert_eq!(run["data"]["status"], "SUCCEEDED", "{run}");
@@ -106,61 +107,71 @@ async fn main() {
 /// Charges/s through WIT and through the API, as table rows.
 async fn charge_rates(http: &reqwest::Client, url: &str, charges: u64, runs: usize) -> Vec<String> {
     // Through WIT: one run, one charge per host call.
-        let (wit_run, _) = run(&http, &url, "priced-probe", "maxTotalChargeUsd=1000", &json!({"mode": "charge-loop", "items": charges, "event": "page"})).await;
-        assert_eq!(wit_run["chargedEventCounts"]["page"], charges, "{wit_run}");
-        let wit_rate = charges as f64 / wit_run["stats"]["runTimeSecs"].as_f64().unwrap();
+    let (wit_run, _) =
+        run(http, url, "priced-probe", "maxTotalChargeUsd=1000", &json!({"mode": "charge-loop", "items": charges, "event": "page"})).await;
+    assert_eq!(wit_run["chargedEventCounts"]["page"], charges, "{wit_run}");
+    let wit_rate = charges as f64 / wit_run["stats"]["runTimeSecs"].as_f64().unwrap();
 
-        // Through the API: a sleeping priced run charged by 32 clients.
-        let resp: Value = http
-            .post(format!("{url}/v2/acts/priced-probe/runs?maxTotalChargeUsd=1000"))
+    // Through the API: a sleeping priced run charged by 32 clients.
+    let resp: Value = http
+        .post(format!("{url}/v2/acts/priced-probe/runs?maxTotalChargeUsd=1000"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"mode": "sleep"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let run_id = resp["data"]["id"].as_str().unwrap().to_owned();
+    let charge_url = Arc::new(format!("{url}/v2/actor-runs/{run_id}/charge"));
+    let one = |http: reqwest::Client, url: Arc<String>, key: String| async move {
+        let t = Instant::now();
+        let resp = http
+            .post(url.as_str())
             .bearer_auth(TOKEN)
-            .json(&json!({"mode": "sleep"}))
+            .header("idempotency-key", key)
+            .json(&json!({"eventName": "page"}))
             .send()
             .await
-            .unwrap()
-            .json()
-            .await
             .unwrap();
-        let run_id = resp["data"]["id"].as_str().unwrap().to_owned();
-        let charge_url = Arc::new(format!("{url}/v2/actor-runs/{run_id}/charge"));
-        let one = |http: reqwest::Client, url: Arc<String>, key: String| async move {
-            let t = Instant::now();
-            let resp = http.post(url.as_str()).bearer_auth(TOKEN).header("idempotency-key", key).json(&json!({"eventName": "page"})).send().await.unwrap();
-            assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
-            t.elapsed()
-        };
-        for i in 0..50 {
-            one(http.clone(), charge_url.clone(), format!("warm-{i}")).await;
-        }
-        let api_charges = (charges / 10).max(320);
-        let clients = 32u64;
-        let t = Instant::now();
-        let mut tasks = Vec::new();
-        for c in 0..clients {
-            let (http, charge_url) = (http.clone(), charge_url.clone());
-            tasks.push(tokio::spawn(async move {
-                for i in 0..api_charges / clients {
-                    one(http.clone(), charge_url.clone(), format!("c{c}-{i}")).await;
-                }
-            }));
-        }
-        for task in tasks {
-            task.await.unwrap();
-        }
-        let api_rate = (api_charges / clients * clients) as f64 / t.elapsed().as_secs_f64();
-        let mut seq = Vec::new();
-        for i in 0..runs.min(1000) {
-            seq.push(one(http.clone(), charge_url.clone(), format!("seq-{i}")).await);
-        }
-        seq.sort();
-        let counted: Value = http.get(format!("{url}/v2/actor-runs/{run_id}")).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap();
-        let expected = 50 + api_charges / clients * clients + seq.len() as u64;
-        assert_eq!(counted["data"]["chargedEventCounts"]["page"], expected);
-        http.post(format!("{url}/v2/actor-runs/{run_id}/abort")).bearer_auth(TOKEN).send().await.unwrap();
+        assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+        t.elapsed()
+    };
+    for i in 0..50 {
+        one(http.clone(), charge_url.clone(), format!("warm-{i}")).await;
+    }
+    let api_charges = (charges / 10).max(320);
+    let clients = 32u64;
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let (http, charge_url) = (http.clone(), charge_url.clone());
+        tasks.push(tokio::spawn(async move {
+            for i in 0..api_charges / clients {
+                one(http.clone(), charge_url.clone(), format!("c{c}-{i}")).await;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let api_rate = (api_charges / clients * clients) as f64 / t.elapsed().as_secs_f64();
+    let mut seq = Vec::new();
+    for i in 0..runs.min(1000) {
+        seq.push(one(http.clone(), charge_url.clone(), format!("seq-{i}")).await);
+    }
+    seq.sort();
+    let counted: Value = http.get(format!("{url}/v2/actor-runs/{run_id}")).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap();
+    let expected = 50 + api_charges / clients * clients + seq.len() as u64;
+    assert_eq!(counted["data"]["chargedEventCounts"]["page"], expected);
+    http.post(format!("{url}/v2/actor-runs/{run_id}/abort")).bearer_auth(TOKEN).send().await.unwrap();
     let clients_total = api_charges / clients * clients;
     vec![
         format!("| charges/s through WIT, one run, {charges} charges of 1 | {wit_rate:.0} |"),
-        format!("| charges/s through the API, {clients} clients, {clients_total} charges, each with its own idempotency key | {api_rate:.0} |"),
+        format!(
+            "| charges/s through the API, {clients} clients, {clients_total} charges, each with its own idempotency key | {api_rate:.0} |"
+        ),
         format!("| one API charge, sequential, p50 / p99 | {} / {} |", ms(percentile(&seq, 0.5)), ms(percentile(&seq, 0.99))),
     ]
 }

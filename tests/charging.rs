@@ -62,7 +62,10 @@ async fn a_component_charges_through_wit_within_its_allowance() {
     let out = output(&s, &run).await;
     let results = out["results"].as_array().unwrap();
     // $0.50: the start ($0.01), three pages, then one of five fits, then none.
-    assert_eq!(results[0], json!({"charged": 3, "limitReached": false, "chargeable": {"apify-actor-start": 19, "apify-default-dataset-item": 190, "page": 1}}));
+    assert_eq!(
+        results[0],
+        json!({"charged": 3, "limitReached": false, "chargeable": {"apify-actor-start": 19, "apify-default-dataset-item": 190, "page": 1}})
+    );
     assert_eq!((results[1]["charged"].as_u64(), results[1]["limitReached"].as_bool()), (Some(1), Some(true)));
     assert_eq!(results[2]["kind"], "LimitExceeded", "{}", results[2]);
     assert_eq!(results[3]["kind"], "InvalidInput", "{}", results[3]);
@@ -179,9 +182,18 @@ async fn the_charge_endpoint_is_idempotent_and_refuses_bad_charges() {
 async fn pricing_is_validated_and_a_running_run_keeps_the_pricing_it_started_with() {
     let (s, _dir) = Server::start();
     let bad = [
-        (json!({"pricingModel": "PAY_PER_EVENT", "pricingPerEvent": {"actorChargeEvents": {"page": {"eventTitle": "P", "eventPriceUsd": -0.1}}}}), "eventPriceUsd"),
-        (json!({"pricingModel": "PAY_PER_EVENT", "pricingPerEvent": {"actorChargeEvents": {"apify-extra": {"eventTitle": "P", "eventPriceUsd": 1}}}}), "reserved prefix"),
-        (json!({"pricingModel": "PAY_PER_EVENT", "pricingPerEvent": {"actorChargeEvents": {"bad name!": {"eventTitle": "P", "eventPriceUsd": 1}}}}), "letters, digits"),
+        (
+            json!({"pricingModel": "PAY_PER_EVENT", "pricingPerEvent": {"actorChargeEvents": {"page": {"eventTitle": "P", "eventPriceUsd": -0.1}}}}),
+            "eventPriceUsd",
+        ),
+        (
+            json!({"pricingModel": "PAY_PER_EVENT", "pricingPerEvent": {"actorChargeEvents": {"apify-extra": {"eventTitle": "P", "eventPriceUsd": 1}}}}),
+            "reserved prefix",
+        ),
+        (
+            json!({"pricingModel": "PAY_PER_EVENT", "pricingPerEvent": {"actorChargeEvents": {"bad name!": {"eventTitle": "P", "eventPriceUsd": 1}}}}),
+            "letters, digits",
+        ),
         (json!({"pricingModel": "PRICE_PER_DATASET_ITEM", "pricePerUnitUsd": -1}), "pricePerUnitUsd"),
     ];
     for (pricing, needle) in bad {

@@ -165,7 +165,8 @@ async fn abort_stops_a_running_guest() {
     let listed = s.get_json("/actor-runs?status=RUNNING").await["data"]["items"].clone();
     assert!(listed.as_array().unwrap().iter().any(|r| r["id"] == id), "{listed}");
     assert_eq!(s.get_json("/acts/probe/runs/last?status=RUNNING").await["data"]["id"], id);
-    let resp = s.http.put(s.api(&format!("/actor-runs/{id}"))).bearer_auth(TOKEN).json(&json!({"statusMessage": "busy"})).send().await.unwrap();
+    let resp =
+        s.http.put(s.api(&format!("/actor-runs/{id}"))).bearer_auth(TOKEN).json(&json!({"statusMessage": "busy"})).send().await.unwrap();
     assert_eq!(resp.json::<Value>().await.unwrap()["data"]["status"], "RUNNING");
     let resp = s.http.post(s.api(&format!("/actor-runs/{id}/abort"))).bearer_auth(TOKEN).send().await.unwrap();
     assert_eq!(resp.status(), 200);

@@ -126,9 +126,10 @@ async fn me(State(p): State<Arc<Platform>>) -> Response {
 /// The month's usage in Apify's shape (`MonthlyUsage`); `?date=YYYY-MM-DD` picks the month.
 async fn monthly_usage(State(p): State<Arc<Platform>>, q: params::Params) -> Result<Response, error::ApiError> {
     let date = match q.str("date") {
-        Some(d) => Some(chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| {
-            error::ApiError::bad_request("invalid-parameter", format!("date must be YYYY-MM-DD, not \"{d}\""))
-        })?),
+        Some(d) => Some(
+            chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                .map_err(|_| error::ApiError::bad_request("invalid-parameter", format!("date must be YYYY-MM-DD, not \"{d}\"")))?,
+        ),
         None => None,
     };
     let usage = p.monthly_usage(date)?;

@@ -249,9 +249,10 @@ async fn charge(State(p): P, Path(run): Path<String>, headers: HeaderMap, body: 
     };
     let count = match req.get("count") {
         None | Some(serde_json::Value::Null) => 1,
-        Some(c) => c.as_u64().filter(|&c| c > 0).ok_or_else(|| {
-            ApiError::bad_request("invalid-value", format!("\"count\" must be a whole number of at least 1, not {c}"))
-        })?,
+        Some(c) => c
+            .as_u64()
+            .filter(|&c| c > 0)
+            .ok_or_else(|| ApiError::bad_request("invalid-value", format!("\"count\" must be a whole number of at least 1, not {c}")))?,
     };
     let key = match headers.get("idempotency-key") {
         Some(v) => Some(v.to_str().map_err(|_| ApiError::bad_request("invalid-value", "The idempotency-key header is not text"))?),

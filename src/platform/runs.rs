@@ -614,7 +614,8 @@ impl Platform {
         use super::actors::ActorStats;
         self.db.actor_run_stats.fetch_and_update(actor.id.as_bytes(), |old| {
             // The first count starts from the record's (Actors counted before the stats tree).
-            let mut stats = old.and_then(ActorStats::decode).unwrap_or_else(|| ActorStats { last_run_started_at: None, ..actor.stats.clone() });
+            let mut stats =
+                old.and_then(ActorStats::decode).unwrap_or_else(|| ActorStats { last_run_started_at: None, ..actor.stats.clone() });
             stats.total_runs = stats.total_runs.saturating_add(1);
             stats.last_run_started_at = Some(at);
             Some(stats.encode().to_vec())

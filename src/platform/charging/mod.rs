@@ -488,7 +488,11 @@ impl Platform {
 fn format_usd(usd: f64) -> String {
     let s = format!("{usd:.9}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s.is_empty() { "0".to_owned() } else { s.to_owned() }
+    if s.is_empty() {
+        "0".to_owned()
+    } else {
+        s.to_owned()
+    }
 }
 
 #[cfg(test)]

@@ -157,7 +157,10 @@ impl PricingInfo {
                     return Err("pricingPerEvent.actorChargeEvents must define at least one event".into());
                 }
                 if events.len() > MAX_EVENTS {
-                    return Err(format!("pricingPerEvent.actorChargeEvents defines {} events, over the limit of {MAX_EVENTS}", events.len()));
+                    return Err(format!(
+                        "pricingPerEvent.actorChargeEvents defines {} events, over the limit of {MAX_EVENTS}",
+                        events.len()
+                    ));
                 }
                 for (name, event) in events {
                     check_event_name(name)?;
@@ -213,9 +216,7 @@ fn check_price(field: &str, price: f64, max: f64) -> Result<(), String> {
 pub fn check_event_name(name: &str) -> Result<(), String> {
     let ok_chars = name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if name.is_empty() || name.len() > MAX_EVENT_NAME_LEN || !ok_chars {
-        return Err(format!(
-            "The event name \"{name}\" must be 1 to {MAX_EVENT_NAME_LEN} letters, digits, '-', '_' or '.'"
-        ));
+        return Err(format!("The event name \"{name}\" must be 1 to {MAX_EVENT_NAME_LEN} letters, digits, '-', '_' or '.'"));
     }
     if name.starts_with(RESERVED_PREFIX) && !SYNTHETIC_EVENTS.contains(&name) {
         return Err(format!(
@@ -237,7 +238,8 @@ pub fn settle_pricing_infos(mut infos: Vec<PricingInfo>, current: &[PricingInfo]
     for (i, info) in infos.iter_mut().enumerate() {
         info.validate().map_err(|e| format!("pricingInfos[{i}]: {e}"))?;
         if info.started_at.is_none() {
-            if let Some(old) = current.iter().rev().find(|o| o.model == info.model && o.apify_margin_percentage == info.apify_margin_percentage)
+            if let Some(old) =
+                current.iter().rev().find(|o| o.model == info.model && o.apify_margin_percentage == info.apify_margin_percentage)
             {
                 info.started_at = old.started_at;
                 info.created_at = info.created_at.or(old.created_at);
@@ -266,7 +268,9 @@ mod tests {
 
     #[test]
     fn apify_shaped_pricing_round_trips_and_validates() {
-        let p = ppe(json!({"page": {"eventTitle": "Page", "eventPriceUsd": 0.01}, "apify-actor-start": {"eventTitle": "Start", "eventPriceUsd": 0.005}}));
+        let p = ppe(
+            json!({"page": {"eventTitle": "Page", "eventPriceUsd": 0.01}, "apify-actor-start": {"eventTitle": "Start", "eventPriceUsd": 0.005}}),
+        );
         p.validate().unwrap();
         assert_eq!(p.prices()["page"], 10_000_000);
         let v = serde_json::to_value(&p).unwrap();

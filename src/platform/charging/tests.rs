@@ -52,7 +52,9 @@ fn charges_are_clamped_to_the_allowance_and_beyond_it_refused() {
     let r = p.charge("run1", "page", 2, None).unwrap();
     assert_eq!((r.charged_count, r.event_charge_limit_reached), (1, true));
     match p.charge("run1", "page", 1, None) {
-        Err(PlatformError::Limit { kind: "max-total-charge-reached", message }) => assert!(message.contains("maxTotalChargeUsd"), "{message}"),
+        Err(PlatformError::Limit { kind: "max-total-charge-reached", message }) => {
+            assert!(message.contains("maxTotalChargeUsd"), "{message}")
+        }
         other => panic!("{other:?}"),
     }
     // A free event still goes through.
@@ -69,11 +71,9 @@ fn a_priced_run_without_an_allowance_cannot_charge_and_bad_charges_change_nothin
     let (p, _dir) = crate::testing::open_temp();
     let _run = running(&p, "run1", ppe(), Some(0.0), None);
     assert!(matches!(p.charge("run1", "page", 1, None), Err(PlatformError::Limit { .. })));
-    for (event, count, kind) in [
-        ("nope", 1, "unknown-charge-event"),
-        ("apify-actor-start", 1, "cannot-charge-apify-event"),
-        ("page", 0, "invalid-value"),
-    ] {
+    for (event, count, kind) in
+        [("nope", 1, "unknown-charge-event"), ("apify-actor-start", 1, "cannot-charge-apify-event"), ("page", 0, "invalid-value")]
+    {
         match p.charge("run1", event, count, None) {
             Err(PlatformError::Invalid { kind: k, .. }) => assert_eq!(k, kind, "{event} × {count}"),
             other => panic!("{event} × {count}: {other:?}"),
@@ -92,14 +92,17 @@ fn a_priced_run_without_an_allowance_cannot_charge_and_bad_charges_change_nothin
 fn an_idempotency_key_charges_once_also_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let p = Platform::open(crate::testing::options(dir.path()), crate::executor::standard(&crate::testing::options(dir.path())).unwrap()).unwrap();
+        let p =
+            Platform::open(crate::testing::options(dir.path()), crate::executor::standard(&crate::testing::options(dir.path())).unwrap())
+                .unwrap();
         let _run = running(&p, "run1", ppe(), Some(10.0), None);
         let first = p.charge("run1", "page", 2, Some("k1")).unwrap();
         assert_eq!(p.charge("run1", "page", 2, Some("k1")).unwrap(), first);
         assert!(matches!(p.charge("run1", "page", 3, Some("k1")), Err(PlatformError::Conflict(_))));
         p.db.inner.flush().unwrap();
     }
-    let p = Platform::open(crate::testing::options(dir.path()), crate::executor::standard(&crate::testing::options(dir.path())).unwrap()).unwrap();
+    let p = Platform::open(crate::testing::options(dir.path()), crate::executor::standard(&crate::testing::options(dir.path())).unwrap())
+        .unwrap();
     let _guard = p.active.insert("run1", RunStatus::Running);
     p.charge("run1", "page", 2, Some("k1")).unwrap();
     assert_eq!(p.run_charges("run1").unwrap().counts["page"], 2, "the retry after the restart charged nothing");
@@ -159,4 +162,31 @@ fn a_child_run_charges_out_of_its_parents_allowance() {
     assert_eq!(p.run_charges("child").unwrap().counts["page"], 3);
     assert_eq!(p.get_run("parent").unwrap().total_charge_usd, Some(1.0));
     assert_eq!(p.remaining_allowance_usd("child").unwrap(), Some(0.0));
+}
+
+#[test]
+fn usd_amounts_reach_the_sdk_without_float_noise() {
+    assert_eq!(super::format_usd(1.0), "1");
+    assert_eq!(super::format_usd(0.0), "0");
+    assert_eq!(super::format_usd(0.1 + 0.2), "0.3");
+    assert_eq!(super::format_usd(0.000000001), "0.000000001");
+    assert_eq!(super::format_usd(12.5), "12.5");
+}
+
+#[test]
+fn the_sdk_gets_pricing_counts_and_its_allowance_in_its_environment() {
+    let (p, _dir) = crate::testing::open_temp();
+    let _run = running(&p, "run1", ppe(), Some(1.0), None);
+    p.charge("run1", "page", 2, None).unwrap();
+    let env: std::collections::HashMap<_, _> = p.charging_env(&p.get_run("run1").unwrap()).into_iter().collect();
+    assert_eq!(env["ACTOR_MAX_TOTAL_CHARGE_USD"], "1");
+    assert_eq!(env["ACTOR_MAX_PAID_DATASET_ITEMS"], "10");
+    assert_eq!(env["APIFY_CHARGED_ACTOR_EVENT_COUNTS"], r#"{"page":2}"#);
+    let pricing: serde_json::Value = serde_json::from_str(&env["APIFY_ACTOR_PRICING_INFO"]).unwrap();
+    assert_eq!(pricing["pricingModel"], "PAY_PER_EVENT");
+    // A free run says so, so the SDK need not ask.
+    let _free = running(&p, "free", serde_json::Value::Null, None, None);
+    let env: std::collections::HashMap<_, _> = p.charging_env(&p.get_run("free").unwrap()).into_iter().collect();
+    assert_eq!(env["APIFY_ACTOR_PRICING_INFO"], r#"{"pricingModel":"FREE"}"#);
+    assert!(!env.contains_key("ACTOR_MAX_TOTAL_CHARGE_USD"));
 }

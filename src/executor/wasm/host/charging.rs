@@ -44,12 +44,7 @@ impl Host for ActorHost<'_> {
                     .collect(),
             ),
         };
-        Ok(Pricing {
-            model,
-            events,
-            max_total_charge_usd: run.options.max_total_charge_usd,
-            max_paid_dataset_items: run.options.max_items,
-        })
+        Ok(Pricing { model, events, max_total_charge_usd: run.options.max_total_charge_usd, max_paid_dataset_items: run.options.max_items })
     }
 
     // A storage failure reading the run's own totals is the platform's, so a trap.

@@ -82,14 +82,17 @@ fn main(input: Input) -> wactor_sdk::Result<()> {
                 });
             }
             let pricing = wactor_sdk::charging::pricing();
-            set_value("OUTPUT", &json!({
-                "results": results,
-                "counts": wactor_sdk::charging::charged_event_counts(),
-                "remaining": wactor_sdk::charging::remaining_budget(),
-                "model": format!("{:?}", pricing.model),
-                "maxTotalChargeUsd": pricing.max_total_charge_usd,
-                "env": std::env::var("ACTOR_MAX_TOTAL_CHARGE_USD").ok(),
-            }))
+            set_value(
+                "OUTPUT",
+                &json!({
+                    "results": results,
+                    "counts": wactor_sdk::charging::charged_event_counts(),
+                    "remaining": wactor_sdk::charging::remaining_budget(),
+                    "model": format!("{:?}", pricing.model),
+                    "maxTotalChargeUsd": pricing.max_total_charge_usd,
+                    "env": std::env::var("ACTOR_MAX_TOTAL_CHARGE_USD").ok(),
+                }),
+            )
         }
         "charge-push" => {
             let items: Vec<_> = (0..input.items).map(|i| json!({ "i": i })).collect();
