@@ -251,7 +251,17 @@ async fn overload_is_shed_with_503() {
     let polls: Vec<_> = (0..2)
         .map(|_| {
             let (http, url) = (s.http.clone(), s.api(&format!("/actor-runs/{id}?waitForFinish=30")));
-            tokio::spawn(async move { http.get(url).bearer_auth(TOKEN).send().await.unwrap().status() })
+            // A poll that arrives while the request before it still holds its place is
+            // shed itself; it tries again, as clients do, until it holds one.
+            tokio::spawn(async move {
+                loop {
+                    let status = http.get(&url).bearer_auth(TOKEN).send().await.unwrap().status();
+                    if status != 503 {
+                        return status;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            })
         })
         .collect();
     let deadline = Instant::now() + Duration::from_secs(9);
