@@ -83,7 +83,7 @@ struct ServeArgs {
     #[arg(long, value_enum, default_value = "acknowledged")]
     durability: Durability,
     /// What one compute unit (1 GB of memory for one hour) costs in USD, for runs' usage.
-    #[arg(long, default_value_t = wactor::platform::DEFAULT_COMPUTE_UNIT_PRICE_USD)]
+    #[arg(long, default_value_t = wactor::platform::DEFAULT_COMPUTE_UNIT_PRICE_USD, value_parser = parse_unit_price)]
     compute_unit_price_usd: f64,
     /// How often runs get `persist-state` (a run may ask for its own interval).
     #[arg(long, default_value_t = Limits::default().persist_state_interval_millis)]
@@ -287,6 +287,15 @@ async fn serve(args: ServeArgs) -> Result<()> {
         },
     };
     wactor::server::run(listener, options, shutdown_signal()).await
+}
+
+/// A compute unit's price: a finite number of USD from 0 to 1,000.
+fn parse_unit_price(s: &str) -> std::result::Result<f64, String> {
+    let price: f64 = s.parse().map_err(|_| format!("\"{s}\" is not a number"))?;
+    if !price.is_finite() || !(0.0..=1000.0).contains(&price) {
+        return Err(format!("the price must be from 0 to 1000 USD, not {s}"));
+    }
+    Ok(price)
 }
 
 /// Resolves on SIGTERM or SIGINT. The handlers are installed by this call,

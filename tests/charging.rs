@@ -138,6 +138,8 @@ async fn the_charge_endpoint_is_idempotent_and_refuses_bad_charges() {
         (json!({"eventName": "page", "count": 0}), "invalid-value"),
         (json!({"eventName": "page", "count": -1}), "invalid-value"),
         (json!({"eventName": "page", "count": 1.5}), "invalid-value"),
+        (json!({"eventName": "page", "count": 1_000_000_000_000u64}), "invalid-value"),
+        (json!({"eventName": "page", "count": "2"}), "invalid-value"),
         (json!({"count": 1}), "invalid-value"),
         (json!({"eventName": "apify-actor-start"}), "cannot-charge-apify-event"),
         (json!({"eventName": "apify-default-dataset-item"}), "cannot-charge-apify-event"),

@@ -29,6 +29,8 @@ use super::Platform;
 const MAX_CHAIN_DEPTH: usize = 32;
 /// Past this many cached ledgers the cache starts over (sled is the truth).
 const MAX_CACHED_LEDGERS: usize = 100_000;
+/// The most events one charge may name (a count past it is a client's mistake, not a workload).
+pub const MAX_CHARGE_COUNT: u64 = 1_000_000_000;
 /// The longest idempotency key kept.
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 256;
 
@@ -143,8 +145,8 @@ impl Platform {
                 format!("\"{event}\" is one of the platform's own events ({RESERVED_PREFIX}*): the platform charges it itself"),
             ));
         }
-        if count == 0 {
-            return Err(PlatformError::invalid_kind("invalid-value", "count must be at least 1"));
+        if count == 0 || count > MAX_CHARGE_COUNT {
+            return Err(PlatformError::invalid_kind("invalid-value", format!("count must be from 1 to {MAX_CHARGE_COUNT}, not {count}")));
         }
         if let Some(key) = idempotency_key {
             if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN {
@@ -418,7 +420,8 @@ impl Platform {
         for (i, id) in chain.iter().enumerate() {
             let mut totals = self.ledger(ledgers, id)?.totals.clone();
             if i == 0 {
-                *totals.counts.entry(event.to_owned()).or_default() += count;
+                let so_far = totals.counts.entry(event.to_owned()).or_default();
+                *so_far = so_far.saturating_add(count);
                 totals.own_nanos = totals.own_nanos.saturating_add(amount);
             } else {
                 totals.children_nanos = totals.children_nanos.saturating_add(amount);

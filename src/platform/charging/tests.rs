@@ -71,9 +71,12 @@ fn a_priced_run_without_an_allowance_cannot_charge_and_bad_charges_change_nothin
     let (p, _dir) = crate::testing::open_temp();
     let _run = running(&p, "run1", ppe(), Some(0.0), None);
     assert!(matches!(p.charge("run1", "page", 1, None), Err(PlatformError::Limit { .. })));
-    for (event, count, kind) in
-        [("nope", 1, "unknown-charge-event"), ("apify-actor-start", 1, "cannot-charge-apify-event"), ("page", 0, "invalid-value")]
-    {
+    for (event, count, kind) in [
+        ("nope", 1, "unknown-charge-event"),
+        ("apify-actor-start", 1, "cannot-charge-apify-event"),
+        ("page", 0, "invalid-value"),
+        ("free-thing", super::MAX_CHARGE_COUNT + 1, "invalid-value"),
+    ] {
         match p.charge("run1", event, count, None) {
             Err(PlatformError::Invalid { kind: k, .. }) => assert_eq!(k, kind, "{event} × {count}"),
             other => panic!("{event} × {count}: {other:?}"),
