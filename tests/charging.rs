@@ -24,19 +24,7 @@ fn ppe_pricing() -> Value {
 async fn priced_probe(s: &Server, name: &str, pricing: Value) {
     let definition = json!({"actorSpecification": 1, "name": name, "version": "0.1"});
     let body = json!({"name": name, "versions": [{"versionNumber": "0.1", "actorDefinition": definition}], "pricingInfos": [pricing]});
-    let resp = s.post_json("/acts", &body).await;
-    assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
-    let wasm = std::fs::read(common::repo().join("target/wasm32-wasip2/release/probe.wasm")).unwrap();
-    let resp = s
-        .http
-        .post(s.api(&format!("/acts/{name}/builds?version=0.1")))
-        .bearer_auth(TOKEN)
-        .header("content-type", "application/wasm")
-        .body(wasm)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+    s.create_probe_actor(&body).await;
 }
 
 async fn output(s: &Server, run: &Value) -> Value {

@@ -55,19 +55,7 @@ async fn probe_actor(s: &Server, name: &str, extra: Value) {
     for (k, v) in extra.as_object().unwrap() {
         definition[k] = v.clone();
     }
-    let resp = s.post_json("/acts", &json!({"name": name, "versions": [{"versionNumber": "0.1", "actorDefinition": definition}]})).await;
-    assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
-    let wasm = std::fs::read(common::repo().join("target/wasm32-wasip2/release/probe.wasm")).unwrap();
-    let resp = s
-        .http
-        .post(s.api(&format!("/acts/{name}/builds?version=0.1")))
-        .bearer_auth(TOKEN)
-        .header("content-type", "application/wasm")
-        .body(wasm)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+    s.create_probe_actor(&json!({"name": name, "versions": [{"versionNumber": "0.1", "actorDefinition": definition}]})).await;
 }
 
 /// Defect 1: guests reached loopback (this server's API included) over wasi:http.

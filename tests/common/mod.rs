@@ -129,6 +129,25 @@ impl Server {
         self.http.post(self.api(path)).bearer_auth(TOKEN).json(body).send().await.unwrap()
     }
 
+    /// Creates an Actor from `body` (its create request) and builds its
+    /// version 0.1 from the probe component, checking both answers.
+    pub async fn create_probe_actor(&self, body: &Value) {
+        let resp = self.post_json("/acts", body).await;
+        assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+        let name = body["name"].as_str().expect("the Actor's name");
+        let wasm = std::fs::read(repo().join("target/wasm32-wasip2/release/probe.wasm")).unwrap();
+        let resp = self
+            .http
+            .post(self.api(&format!("/acts/{name}/builds?version=0.1")))
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/wasm")
+            .body(wasm)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+    }
+
     /// Starts a run and waits (up to 60 s) for it; returns the run object.
     pub async fn run(&self, actor: &str, query: &str, input: &Value) -> Value {
         let resp = self.post_json(&format!("/actors/{actor}/runs?waitForFinish=60&{query}"), input).await;
