@@ -23,6 +23,11 @@ pub struct Limits {
     pub max_in_flight_requests: usize,
     /// Runs executing at once; more wait in READY. Bounded by the instance pool.
     pub max_concurrent_runs: u32,
+    /// Runs of one user that may be unfinished at once (waiting included): a
+    /// start past it is refused, so Actors starting Actors cannot fork-bomb.
+    pub max_active_runs_per_user: u32,
+    /// How deep Actors may start Actors (a run started by a run started by ...).
+    pub max_call_depth: u32,
     /// Memory a run may ask for (MB); at least 128, Apify's minimum. wasm32 linear memory cannot exceed 4 GiB.
     pub max_memory_mbytes: u32,
     /// Memory a run gets when neither the caller nor the Actor says.
@@ -101,6 +106,8 @@ impl Default for Limits {
             max_component_bytes: 64 * 1024 * 1024,
             max_in_flight_requests: 4096,
             max_concurrent_runs: 256,
+            max_active_runs_per_user: 10_000,
+            max_call_depth: 10,
             max_memory_mbytes: 4096,
             default_memory_mbytes: 256,
             default_timeout_secs: 3600,

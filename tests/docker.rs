@@ -760,3 +760,60 @@ async fn a_runs_container_is_confined() {
     assert_eq!(inspected["Config"]["Labels"]["wactor.run-id"], run_id.as_str());
     let _ = s.http.post(s.api(&format!("/actor-runs/{run_id}/abort"))).bearer_auth(TOKEN).send().await;
 }
+
+/// A container gets a token of its own run, never the admin's: it may not
+/// touch Actors or list them, and its token dies with the run. With limited
+/// permissions it reaches only its own storages, those it creates and
+/// those its input names.
+#[tokio::test]
+async fn a_containers_token_acts_for_its_run_only() {
+    if !python_image_ready() {
+        return;
+    }
+    let (s, _dir) = Server::start();
+    assert_eq!(create_container_actor(&s, "py-token", PYTHON_IMAGE).await.status(), 201);
+    let dataset = |name: &'static str| {
+        let s = &s;
+        async move { s.post_json(&format!("/datasets?name={name}"), &json!({})).await.json::<Value>().await.unwrap()["data"]["id"].as_str().unwrap().to_owned() }
+    };
+    let (foreign, named) = (dataset("foreign-ds").await, dataset("named-ds").await);
+    let reversed = |s: &str| s.chars().rev().collect::<String>();
+    let input = |new_name: &str| {
+        json!({"mode": "token", "victim": "py-token", "admin": TOKEN, "foreignReversed": reversed(&foreign),
+               "foreignNameReversed": reversed("foreign-ds"), "named": named, "newName": new_name})
+    };
+
+    let run = s.run("py-token", "memory=512", &input("made-by-full")).await;
+    let log = log_of(&s, &run).await;
+    assert_eq!(run["status"], "SUCCEEDED", "{run}\n{log}");
+    let out = s.get_json(&format!("/key-value-stores/{}/records/OUTPUT", run["defaultKeyValueStoreId"].as_str().unwrap())).await;
+    let token = out["token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("wactor_run_") && token != TOKEN, "{out}");
+    assert!(!log.contains(&token) && !log.contains(TOKEN), "a token reached the run's log");
+    let expect = json!({"listActors": 403, "deleteActor": 403, "updateActor": 403, "meHasToken": false, "envHasAdmin": false,
+                        "ownDataset": 200, "foreign": 200, "named": 200, "openForeign": 200, "created": 200});
+    for (k, v) in expect.as_object().unwrap() {
+        assert_eq!(&out[k], v, "{k}: {out}");
+    }
+    assert_eq!(s.get_json("/acts/py-token").await["data"]["title"], Value::Null, "the Actor was changed");
+    // The token died with its run.
+    let after = s.http.get(s.api("/datasets")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(after.status(), 401);
+
+    // Limited: its own and the input's storages only.
+    let run = s.run("py-token", "memory=512&forcePermissionLevel=LIMITED_PERMISSIONS", &input("made-by-limited")).await;
+    let log = log_of(&s, &run).await;
+    assert_eq!(run["status"], "SUCCEEDED", "{run}\n{log}");
+    let out = s.get_json(&format!("/key-value-stores/{}/records/OUTPUT", run["defaultKeyValueStoreId"].as_str().unwrap())).await;
+    let expect = json!({"listActors": 403, "deleteActor": 403, "ownDataset": 200, "foreign": 403, "named": 200, "created": 200});
+    for (k, v) in expect.as_object().unwrap() {
+        assert_eq!(&out[k], v, "{k}: {out}");
+    }
+    assert_ne!(out["openForeign"], 200, "{out}");
+    let items = s.get_json(&format!("/datasets/{foreign}/items")).await;
+    assert_eq!(items.as_array().unwrap().len(), 1, "only the full run wrote to the foreign dataset: {items}");
+    let made = s.get_json("/datasets/made-by-limited").await;
+    assert_eq!(made["data"]["actRunId"], run["id"], "{made}");
+    let bad = s.post_json("/acts/py-token/runs?forcePermissionLevel=SOME", &json!({})).await;
+    assert_eq!(bad.status(), 400);
+}

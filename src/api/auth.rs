@@ -1,17 +1,21 @@
-//! API token check: `Authorization: Bearer <token>` or `?token=<token>`.
+//! API token check: `Authorization: Bearer <token>` or `?token=<token>`;
+//! the caller it names (the admin, or a run by its run token) goes into the
+//! request's extensions, and what a run asks is checked by the core
+//! (`platform::access`) once the path says which [`Action`] it is.
 //!
 //! The query is parsed once, by [`query_pairs`], both to find the token and
 //! to take it out of a request that goes on to an Actor (Standby), so what
 //! authenticated a request is exactly what is stripped from it.
 
 use axum::extract::{Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::error::ApiError;
+use crate::platform::access::{Action, Caller, StorageKind};
 use crate::platform::Platform;
 
 /// The query parameter that carries the API token.
@@ -59,10 +63,63 @@ pub fn unauthorized(presented: bool) -> ApiError {
     }
 }
 
-pub async fn require_token(State(platform): State<Arc<Platform>>, req: Request, next: Next) -> Response {
-    match request_token(&req) {
-        Some((t, _)) if platform.is_api_token(&t) => next.run(req).await,
-        presented => unauthorized(presented.is_some()).into_response(),
+pub async fn require_token(State(platform): State<Arc<Platform>>, mut req: Request, next: Next) -> Response {
+    let caller = match request_token(&req) {
+        Some((t, _)) => match platform.authenticate(&t) {
+            Some(caller) => caller,
+            None => return unauthorized(true).into_response(),
+        },
+        None => return unauthorized(false).into_response(),
+    };
+    if let Caller::Run(grant) = &caller {
+        let path = req.uri().path();
+        let action = action_of(req.method(), path.strip_prefix("/v2").unwrap_or(path));
+        if let Err(e) = platform.authorize_run(grant, action) {
+            return ApiError::from(e).into_response();
+        }
+    }
+    req.extensions_mut().insert(caller);
+    next.run(req).await
+}
+
+/// What a request under `/v2` asks to do. Anything not listed is refused
+/// to runs (`ManageActors` is refused to every run).
+fn action_of<'a>(method: &Method, path: &'a str) -> Action<'a> {
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let read = matches!(*method, Method::GET | Method::HEAD);
+    let storage = |s: &str| match s {
+        "key-value-stores" => Some(StorageKind::KeyValueStore),
+        "datasets" => Some(StorageKind::Dataset),
+        "request-queues" => Some(StorageKind::RequestQueue),
+        _ => None,
+    };
+    match segs.as_slice() {
+        ["actors" | "acts"] if read => Action::ListActors,
+        ["actors" | "acts", _, "runs"] if !read => Action::StartRun,
+        ["actors" | "acts", _, "run-sync" | "run-sync-get-dataset-items"] => Action::StartRun,
+        ["actors" | "acts", _, "runs", ..] => Action::ListRuns,
+        ["actors" | "acts", _, "validate-input"] => Action::ReadActor,
+        ["actors" | "acts", ..] if read => Action::ReadActor,
+        ["actor-builds", ..] if read => Action::ReadActor,
+        ["actor-runs"] if read => Action::ListRuns,
+        ["actor-runs", run] if read => Action::ReadRun(run),
+        ["actor-runs", run] if *method == Method::DELETE => Action::DeleteRun(run),
+        ["actor-runs", run] => Action::ManageOwnRun(run),
+        ["actor-runs", run, "abort" | "resurrect"] => Action::ControlRun(run),
+        ["actor-runs", run, "reboot" | "charge" | "metamorph"] => Action::ManageOwnRun(run),
+        ["actor-runs", run, "log" | "dataset" | "key-value-store" | "request-queue", ..] => Action::ReadRun(run),
+        [kind] if storage(kind).is_some() => {
+            if read {
+                Action::ListStorages
+            } else {
+                Action::CreateStorage
+            }
+        }
+        [kind, id, ..] if storage(kind).is_some() => Action::UseStorage(storage(kind).unwrap_or(StorageKind::Dataset), id),
+        ["logs", id] => Action::ReadRun(id),
+        ["users", "me", ..] if read => Action::ReadUser,
+        ["webhooks" | "webhook-dispatches", ..] => Action::Webhooks,
+        _ => Action::ManageActors,
     }
 }
 

@@ -36,6 +36,7 @@ pub struct DatasetApi;
 
 impl StorageApi for DatasetApi {
     type Meta = DatasetMeta;
+    const KIND: crate::platform::access::StorageKind = crate::platform::access::StorageKind::Dataset;
     fn catalog(p: &Platform) -> &Catalog<DatasetMeta> {
         &p.datasets
     }

@@ -25,6 +25,7 @@ pub struct KvApi;
 
 impl StorageApi for KvApi {
     type Meta = KvStoreMeta;
+    const KIND: crate::platform::access::StorageKind = crate::platform::access::StorageKind::KeyValueStore;
     fn catalog(p: &Platform) -> &Catalog<KvStoreMeta> {
         &p.kv
     }

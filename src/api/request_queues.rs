@@ -31,6 +31,7 @@ pub struct QueueApi;
 
 impl StorageApi for QueueApi {
     type Meta = QueueMeta;
+    const KIND: crate::platform::access::StorageKind = crate::platform::access::StorageKind::RequestQueue;
     fn catalog(p: &Platform) -> &Catalog<QueueMeta> {
         &p.queues
     }

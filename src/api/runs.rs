@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -16,6 +16,7 @@ use super::body::{content_type, read_body};
 use super::error::{ApiError, ApiResult};
 use super::params::Params;
 use super::{datasets, kv, logs, views};
+use crate::platform::access::{Caller, PermissionLevel};
 use crate::platform::runs::{GeneralAccess, ResurrectOptions, Run, RunFilter, RunOrigin, RunStatus, StartOptions};
 use crate::platform::Platform;
 
@@ -40,7 +41,7 @@ pub fn routes() -> Router<Arc<Platform>> {
 }
 
 /// The run options of the start and sync endpoints, from the query and body.
-async fn start_options(p: &Platform, q: &Params, headers: &HeaderMap, body: Body) -> ApiResult<StartOptions> {
+async fn start_options(p: &Platform, caller: &Caller, q: &Params, headers: &HeaderMap, body: Body) -> ApiResult<StartOptions> {
     // Read one byte past the input limit so an oversized input is a clear 413.
     let bytes = read_body(body, p.config.limits.max_input_bytes + 1).await.map_err(|e| {
         if e.status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -62,13 +63,15 @@ async fn start_options(p: &Platform, q: &Params, headers: &HeaderMap, body: Body
         max_items: q.u64("maxItems")?,
         max_total_charge_usd: q.f64("maxTotalChargeUsd")?,
         persist_state_interval_millis: q.u64("persistStateIntervalMillis")?,
-        origin: Some(RunOrigin::Api),
+        // A run's token starts a child of that run: it records its parent and draws on its allowance.
+        origin: Some(if caller.run().is_some() { RunOrigin::Actor } else { RunOrigin::Api }),
         client_ip: None,
         user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
         // wactor: run on existing storages instead of new default ones.
         key_value_store_id: q.str("defaultKeyValueStoreId").map(str::to_owned),
         dataset_id: q.str("defaultDatasetId").map(str::to_owned),
-        parent_run_id: None,
+        parent_run_id: caller.run().map(|g| g.run_id.clone()),
+        permission_level: q.str("forcePermissionLevel").map(PermissionLevel::parse).transpose()?,
     })
 }
 
@@ -76,8 +79,15 @@ pub(super) fn wait_secs(p: &Platform, q: &Params) -> ApiResult<Option<Duration>>
     Ok(q.u64("waitForFinish")?.map(|s| Duration::from_secs(s.min(p.config.limits.max_wait_for_finish_secs))))
 }
 
-pub async fn start(State(p): P, Path(actor): Path<String>, q: Params, headers: HeaderMap, body: Body) -> ApiResult<Response> {
-    let opts = start_options(&p, &q, &headers, body).await?;
+pub async fn start(
+    State(p): P,
+    Extension(caller): Extension<Caller>,
+    Path(actor): Path<String>,
+    q: Params,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let opts = start_options(&p, &caller, &q, &headers, body).await?;
     let wait = wait_secs(&p, &q)?;
     let mut run = p.start_run(&actor, opts)?;
     if let Some(wait) = wait {
@@ -93,8 +103,8 @@ pub async fn start(State(p): P, Path(actor): Path<String>, q: Params, headers: H
 
 /// Starts a run and waits for it (up to the sync limit); the caller gets
 /// its result instead of the run.
-async fn start_and_wait(p: &Arc<Platform>, actor: &str, q: &Params, headers: &HeaderMap, body: Body) -> ApiResult<Run> {
-    let opts = start_options(p, q, headers, body).await?;
+async fn start_and_wait(p: &Arc<Platform>, caller: &Caller, actor: &str, q: &Params, headers: &HeaderMap, body: Body) -> ApiResult<Run> {
+    let opts = start_options(p, caller, q, headers, body).await?;
     let run = p.start_run(actor, opts)?;
     let run = p.wait_for_finish(&run.id, Duration::from_secs(p.config.limits.run_sync_timeout_secs)).await?;
     match run.status {
@@ -117,8 +127,15 @@ async fn start_and_wait(p: &Arc<Platform>, actor: &str, q: &Params, headers: &He
 }
 
 /// `run-sync`: the run's output record (default `OUTPUT`) as its body, 201.
-pub async fn run_sync(State(p): P, Path(actor): Path<String>, q: Params, headers: HeaderMap, body: Body) -> ApiResult<Response> {
-    let run = start_and_wait(&p, &actor, &q, &headers, body).await?;
+pub async fn run_sync(
+    State(p): P,
+    Extension(caller): Extension<Caller>,
+    Path(actor): Path<String>,
+    q: Params,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let run = start_and_wait(&p, &caller, &actor, &q, &headers, body).await?;
     let key = q.str("outputRecordKey").unwrap_or("OUTPUT");
     let record = p.kv.get_record(&run.default_key_value_store_id, key)?;
     Ok(match record {
@@ -128,8 +145,15 @@ pub async fn run_sync(State(p): P, Path(actor): Path<String>, q: Params, headers
 }
 
 /// `run-sync-get-dataset-items`: the run's default dataset items, 201.
-pub async fn run_sync_items(State(p): P, Path(actor): Path<String>, q: Params, headers: HeaderMap, body: Body) -> ApiResult<Response> {
-    let run = start_and_wait(&p, &actor, &q, &headers, body).await?;
+pub async fn run_sync_items(
+    State(p): P,
+    Extension(caller): Extension<Caller>,
+    Path(actor): Path<String>,
+    q: Params,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let run = start_and_wait(&p, &caller, &actor, &q, &headers, body).await?;
     let mut resp = datasets::items_response(&p, &run.default_dataset_id, &q).await?;
     *resp.status_mut() = StatusCode::CREATED;
     Ok(resp)

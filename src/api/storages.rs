@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
@@ -16,6 +16,7 @@ use serde_json::Value;
 use super::error::ApiResult;
 use super::params::Params;
 use super::views;
+use crate::platform::access::{Action, Caller, StorageKind};
 use crate::platform::error::Result;
 use crate::platform::storage::catalog::{Catalog, StorageMeta};
 use crate::platform::Platform;
@@ -23,6 +24,7 @@ use crate::platform::Platform;
 /// How the API shows one storage kind.
 pub(super) trait StorageApi: Send + Sync + 'static {
     type Meta: StorageMeta + Send;
+    const KIND: StorageKind;
     fn catalog(p: &Platform) -> &Catalog<Self::Meta>;
     fn view(p: &Platform, meta: &Self::Meta) -> Value;
     /// Lists need `name` as a string even for unnamed storages (Python client model).
@@ -50,15 +52,20 @@ async fn list<K: StorageApi>(State(p): State<Arc<Platform>>, q: Params) -> ApiRe
 }
 
 /// Named: get-or-create (200 if it existed, 201 if created). Unnamed: a new storage.
-async fn get_or_create<K: StorageApi>(State(p): State<Arc<Platform>>, q: Params) -> ApiResult<Response> {
+/// A storage a run creates is linked to it (`actRunId`): a limited run may use what it created.
+async fn get_or_create<K: StorageApi>(State(p): State<Arc<Platform>>, Extension(caller): Extension<Caller>, q: Params) -> ApiResult<Response> {
     let catalog = K::catalog(&p);
+    let creator = caller.run().map(|g| g.run_id.as_str());
     match q.str("name") {
         Some(name) => {
-            let (meta, created) = catalog.get_or_create_named(name)?;
+            let (meta, created) = catalog.get_or_create_named(name, creator)?;
+            if !created {
+                p.authorize(&caller, Action::UseStorage(K::KIND, &meta.info().id))?;
+            }
             let v = K::view(&p, &meta);
             Ok(if created { views::created(v) } else { views::data(v) })
         }
-        None => Ok(views::created(K::view(&p, &catalog.create(None, None)?))),
+        None => Ok(views::created(K::view(&p, &catalog.create(None, creator)?))),
     }
 }
 

@@ -61,6 +61,9 @@ pub struct ActorDefinition {
     /// How the Actor is priced (one `pricingInfos` entry, in force from the push on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pricing: Option<crate::platform::charging::pricing::PricingInfo>,
+    /// `limited` or `full` (the default): what the Actor's runs may reach (see `platform::access`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<String>,
     #[serde(flatten)]
     pub extra: serde_json::Map<String, Value>,
 }
@@ -248,7 +251,13 @@ impl ActorDefinition {
         if let Some(pricing) = &self.pricing {
             pricing.validate().map_err(|e| format!("pricing: {e}"))?;
         }
+        self.permission_level().map_err(|e| e.to_string())?;
         Ok(())
+    }
+
+    /// The level the Actor's runs get unless a start forces one.
+    pub fn permission_level(&self) -> crate::platform::error::Result<crate::platform::access::PermissionLevel> {
+        self.permissions.as_deref().map_or(Ok(Default::default()), crate::platform::access::PermissionLevel::from_definition)
     }
 }
 

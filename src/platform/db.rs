@@ -47,6 +47,8 @@ pub struct Db {
     pub(crate) log_chunks: sled::Tree,
     /// run id → what it was charged; run id ++ 0 ++ idempotency key → that charge (see `charging`).
     pub(crate) charges: sled::Tree,
+    /// Run tokens by digest, and each run's tokens (see `access`).
+    pub(crate) run_tokens: sled::Tree,
 }
 
 impl Db {
@@ -74,6 +76,7 @@ impl Db {
             queue_requests: t("queue_requests")?,
             queue_order: t("queue_order")?,
             charges: t("charges")?,
+            run_tokens: t("run_tokens")?,
             inner,
         })
     }

@@ -3,6 +3,7 @@
 //! executor) are thin doors onto it; executors run below it, behind
 //! [`executors::Executor`].
 
+pub mod access;
 pub mod actors;
 pub mod auth;
 pub mod charging;

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use std::collections::BTreeMap;
 
+use super::access::PermissionLevel;
 use super::charging::pricing::{self, FrozenPricing, PricingInfo, PricingModel};
 use super::db::{get_json, owned_key, put_json};
 use super::error::{PlatformError, Result};
@@ -195,11 +196,21 @@ pub struct Run {
     /// wactor: the run that started this one; this run's charges come out of its allowance too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_run_id: Option<String>,
+    /// wactor: how many runs started the chain down to this one (0: started by a user).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub call_depth: u32,
+    /// What the run's token may do (see `access`).
+    #[serde(default)]
+    pub permission_level: PermissionLevel,
     /// Platform usage by kind (`ACTOR_COMPUTE_UNITS`), and what it cost.
     #[serde(default)]
     pub usage: BTreeMap<String, f64>,
     #[serde(default)]
     pub usage_usd: BTreeMap<String, f64>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// The usage kind of compute: GB of memory × hours.
@@ -267,6 +278,8 @@ pub struct StartOptions {
     pub dataset_id: Option<String>,
     /// The run starting this one: the new run's allowance comes out of its own.
     pub parent_run_id: Option<String>,
+    /// `forcePermissionLevel`: overrides the Actor's `permissions`.
+    pub permission_level: Option<PermissionLevel>,
 }
 
 /// What a resurrection may change; `None` keeps the run's original value.
@@ -428,9 +441,11 @@ impl Platform {
         let now = ids::now();
         let pricing_info = pricing::in_force(&actor.pricing_infos, now).filter(|p| !p.is_free()).cloned();
         let options = self.run_options(&actor, &build, &opts, pricing_info.as_ref())?;
-        if let Some(parent) = &opts.parent_run_id {
-            self.get_stored_run(parent)?;
-        }
+        let call_depth = self.check_run_admission(&opts)?;
+        let permission_level = match opts.permission_level {
+            Some(level) => level,
+            None => build.actor_definition.permission_level()?,
+        };
         let run_id = ids::new_id();
         let storages = self.run_storages(&actor.id, &run_id, &opts)?;
         if let Some((body, content_type)) = &input {
@@ -464,6 +479,8 @@ impl Platform {
             charged_event_counts: None,
             total_charge_usd: None,
             parent_run_id: opts.parent_run_id.clone(),
+            call_depth,
+            permission_level,
             usage: BTreeMap::new(),
             usage_usd: BTreeMap::new(),
         };
@@ -482,6 +499,29 @@ impl Platform {
             r.general_access = access;
             Ok(())
         })
+    }
+
+    /// Whether one more run may start: the user's unfinished runs and, for
+    /// a run started by a run, the chain's depth stay within their limits.
+    /// The new run's depth.
+    fn check_run_admission(&self, opts: &StartOptions) -> Result<u32> {
+        let limits = &self.config.limits;
+        let active = self.active.count();
+        if active >= limits.max_active_runs_per_user as usize {
+            return Err(PlatformError::limit(
+                "concurrent-runs-limit-exceeded",
+                format!("You have {active} unfinished runs, the most allowed at once ({}); wait for some to finish", limits.max_active_runs_per_user),
+            ));
+        }
+        let Some(parent) = &opts.parent_run_id else { return Ok(0) };
+        let depth = self.get_stored_run(parent)?.call_depth + 1;
+        if depth > limits.max_call_depth {
+            return Err(PlatformError::limit(
+                "run-depth-limit-exceeded",
+                format!("Actors may start Actors at most {} deep; run {parent} is already that deep", limits.max_call_depth),
+            ));
+        }
+        Ok(depth)
     }
 
     /// A build that only serves HTTP starts only as a Standby run.

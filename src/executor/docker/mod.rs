@@ -139,7 +139,12 @@ impl DockerExecutor {
             ("wactor.build-id".to_owned(), job.build.id.clone()),
         ]);
         let port = free_port();
-        let env = container_env(&job, port).into_iter().map(|(k, v)| format!("{k}={v}")).collect();
+        // The container acts as its run, never as the admin (see `platform::access`).
+        let token = match job.platform.issue_run_token(&job.run) {
+            Ok(t) => t,
+            Err(e) => return Report::crashed(format!("The run's API token could not be issued: {e}")),
+        };
+        let env = container_env(&job, port, token).into_iter().map(|(k, v)| format!("{k}={v}")).collect();
         let body = ContainerCreateBody {
             image: Some(image.image_id.clone()),
             env: Some(env),
@@ -158,6 +163,9 @@ impl DockerExecutor {
         let outcome = self.run_container(&name, &job).await;
         // Removed before the run is reported ended (a migration may be the process's last act).
         cleanup.remove_now().await;
+        if let Err(e) = job.platform.revoke_run_tokens(&job.run.id) {
+            tracing::warn!(run = %job.run.id, error = %e, "revoking the run's tokens failed; they stop working with the run anyway");
+        }
         Report { outcome, mem_max_bytes: job.usage.mem_peak_bytes.load(std::sync::atomic::Ordering::Relaxed) }
     }
 
@@ -426,7 +434,7 @@ impl Executor for DockerExecutor {
 }
 
 /// API-COMPAT §3.1: what the Apify SDKs read at home, under every alias they accept.
-fn container_env(job: &RunJob, port: u16) -> Vec<(String, String)> {
+fn container_env(job: &RunJob, port: u16, token: String) -> Vec<(String, String)> {
     let platform = &job.platform;
     let run = &job.run;
     let base = platform.config.public_url.clone();
@@ -436,7 +444,7 @@ fn container_env(job: &RunJob, port: u16) -> Vec<(String, String)> {
     let by_name: HashMap<String, String> = env.iter().cloned().collect();
     let alias = |to: &str, from: &str| (to.to_owned(), by_name.get(from).cloned().unwrap_or_default());
     env.extend([
-        ("APIFY_TOKEN".to_owned(), platform.config.token.clone()),
+        ("APIFY_TOKEN".to_owned(), token),
         ("APIFY_API_BASE_URL".to_owned(), base.clone()),
         ("APIFY_API_PUBLIC_BASE_URL".to_owned(), base),
         alias("APIFY_ACTOR_RUN_ID", "ACTOR_RUN_ID"),

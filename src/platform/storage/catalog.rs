@@ -100,8 +100,9 @@ impl<M: StorageMeta> Catalog<M> {
         })
     }
 
-    /// The storage named `name`, created if needed; also says whether it was created.
-    pub fn get_or_create_named(&self, name: &str) -> Result<(M, bool)> {
+    /// The storage named `name`, created if needed (linked to the run that
+    /// creates it, if one does); also says whether it was created.
+    pub fn get_or_create_named(&self, name: &str, act_run_id: Option<&str>) -> Result<(M, bool)> {
         validate_storage_name(name)?;
         loop {
             if let Some(id) = self.names.get(name)? {
@@ -112,7 +113,7 @@ impl<M: StorageMeta> Catalog<M> {
                 let _ = self.names.compare_and_swap(name, Some(id), None as Option<&[u8]>)?;
                 continue;
             }
-            let mut meta = self.fresh(None, None);
+            let mut meta = self.fresh(None, act_run_id);
             meta.info_mut().name = Some(name.to_owned());
             // The storage exists before its name points at it, so a name
             // without a storage is only ever a deletion left half done (a

@@ -24,10 +24,51 @@ async def charge_as_told(actor_input: dict) -> None:
     })
 
 
+async def status_of(call) -> int:
+    """The HTTP status an API call through the SDK's client ends with (200 when it works)."""
+    from apify_client.errors import ApifyApiError
+
+    try:
+        await call
+        return 200
+    except ApifyApiError as e:
+        return e.status_code
+    except Exception as e:  # noqa: BLE001 - the storage layer may wrap the API's error
+        return getattr(getattr(e, "__cause__", None), "status_code", -1)
+
+
+async def probe_token(actor_input: dict) -> None:
+    """What the run's own token may do: the SDK's client acts as the run."""
+    client = Actor.new_client()
+    token = Actor.configuration.token
+    me = await client.user().get()
+    results = {
+        "token": token,
+        "listActors": await status_of(client.actors().list()),
+        "deleteActor": await status_of(client.actor(actor_input["victim"]).delete()),
+        "updateActor": await status_of(client.actor(actor_input["victim"]).update(title="pwned")),
+        "meHasToken": actor_input["admin"] in str(me),
+        "envHasAdmin": any(actor_input["admin"] in v for v in __import__("os").environ.values()),
+        "ownDataset": await status_of(Actor.push_data({"own": True})),
+    }
+    # Storages that are not the run's own: a limited run may use only those its input names.
+    # The foreign dataset comes reversed, so the input does not name it.
+    foreign, foreign_name = actor_input["foreignReversed"][::-1], actor_input["foreignNameReversed"][::-1]
+    results["foreign"] = await status_of(client.dataset(foreign).push_items([{"x": 1}]))
+    results["named"] = await status_of(client.dataset(actor_input["named"]).push_items([{"x": 1}]))
+    results["openForeign"] = await status_of(Actor.open_dataset(name=foreign_name))
+    created = await Actor.open_dataset(name=actor_input["newName"])
+    results["created"] = await status_of(created.push_data({"mine": True}))
+    await Actor.set_value("OUTPUT", results)
+
+
 async def main() -> None:
     async with Actor:
         if (actor_input := await Actor.get_input() or {}).get("charges") is not None:
             await charge_as_told(actor_input)
+            return
+        if actor_input.get("mode") == "token":
+            await probe_token(actor_input)
             return
         seen: list[str] = []
         Actor.on(Event.SYSTEM_INFO, lambda data: seen.append("systemInfo"))

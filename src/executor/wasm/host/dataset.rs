@@ -4,6 +4,7 @@ use wasmtime::component::Resource;
 
 use super::bindings::wactor::actor::dataset::{Host, HostDataset, ItemsPage};
 use super::{ActorHost, HostResult};
+use crate::platform::access::StorageKind;
 
 /// A guest's open dataset.
 pub struct DatasetHandle {
@@ -22,13 +23,13 @@ impl HostDataset for ActorHost<'_> {
     async fn open(&mut self, name: Option<String>) -> HostResult<Resource<DatasetHandle>> {
         let dataset_id = match name {
             None => self.ctx.run.default_dataset_id.clone(),
-            Some(name) => self.ctx.platform.datasets.get_or_create_named(&name)?.0.info.id,
+            Some(name) => self.open_named(&self.ctx.platform.datasets, StorageKind::Dataset, &name)?,
         };
         self.push_handle(DatasetHandle { dataset_id })
     }
 
     async fn open_by_id(&mut self, id: String) -> HostResult<Resource<DatasetHandle>> {
-        let dataset_id = self.ctx.platform.datasets.get(&id)?.info.id;
+        let dataset_id = self.open_existing(&self.ctx.platform.datasets, StorageKind::Dataset, &id)?;
         self.push_handle(DatasetHandle { dataset_id })
     }
 

@@ -4,6 +4,7 @@ use wasmtime::component::Resource;
 
 use super::bindings::wactor::actor::key_value_store::{Host, HostStore, KeyInfo, KeyPage, StoredValue};
 use super::{ActorHost, HostResult};
+use crate::platform::access::StorageKind;
 
 /// A guest's open key-value store.
 pub struct KvHandle {
@@ -19,7 +20,7 @@ impl ActorHost<'_> {
     fn store_id(&self, name: Option<String>) -> HostResult<String> {
         Ok(match name {
             None => self.ctx.run.default_key_value_store_id.clone(),
-            Some(name) => self.ctx.platform.kv.get_or_create_named(&name)?.0.info.id,
+            Some(name) => self.open_named(&self.ctx.platform.kv, StorageKind::KeyValueStore, &name)?,
         })
     }
 
@@ -54,7 +55,7 @@ impl HostStore for ActorHost<'_> {
     }
 
     async fn open_by_id(&mut self, id: String) -> HostResult<Resource<KvHandle>> {
-        let store_id = self.ctx.platform.kv.get(&id)?.info.id;
+        let store_id = self.open_existing(&self.ctx.platform.kv, StorageKind::KeyValueStore, &id)?;
         self.push_handle(KvHandle { store_id })
     }
 

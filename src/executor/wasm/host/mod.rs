@@ -15,6 +15,8 @@ use std::sync::Arc;
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
 use super::RunState;
+use crate::platform::access::{Action, RunGrant, StorageKind};
+use crate::platform::storage::catalog::{Catalog, StorageMeta};
 use crate::platform::durability::UnsyncedWrites;
 use crate::platform::error::PlatformError;
 use crate::platform::executors::RunJob;
@@ -72,6 +74,8 @@ pub struct HostCtx {
     pub(super) events: crate::platform::events::EventQueue,
     /// This instance's writes not yet known durable; a fresh set per instance.
     pub(crate) writes: UnsyncedWrites,
+    /// What the run may do (as its token would); worked out on first need.
+    grant: Arc<std::sync::OnceLock<RunGrant>>,
 }
 
 impl HostCtx {
@@ -83,6 +87,7 @@ impl HostCtx {
             open_handles: 0,
             events: job.events.clone(),
             writes: UnsyncedWrites::default(),
+            grant: Arc::default(),
         }
     }
 
@@ -99,6 +104,28 @@ pub struct ActorHost<'a> {
 }
 
 impl ActorHost<'_> {
+    /// Whether this run may do `action`: the same check its token gets at the HTTP door.
+    fn authorize(&self, action: Action<'_>) -> HostResult<()> {
+        let grant = self.ctx.grant.get_or_init(|| self.ctx.platform.grant_of(&self.ctx.run));
+        Ok(self.ctx.platform.authorize_run(grant, action)?)
+    }
+
+    /// The named storage, created if needed (linked to this run), if the run may use it.
+    fn open_named<M: StorageMeta>(&self, catalog: &Catalog<M>, kind: StorageKind, name: &str) -> HostResult<String> {
+        let (meta, created) = catalog.get_or_create_named(name, Some(&self.ctx.run.id))?;
+        if !created {
+            self.authorize(Action::UseStorage(kind, &meta.info().id))?;
+        }
+        Ok(meta.info().id.clone())
+    }
+
+    /// An existing storage by ID or name, if the run may use it.
+    fn open_existing<M: StorageMeta>(&self, catalog: &Catalog<M>, kind: StorageKind, reference: &str) -> HostResult<String> {
+        let meta = catalog.get(reference)?;
+        self.authorize(Action::UseStorage(kind, &meta.info().id))?;
+        Ok(meta.info().id.clone())
+    }
+
     /// Pushes a handle, enforcing the per-run handle cap.
     fn push_handle<T: Send + 'static>(&mut self, handle: T) -> HostResult<Resource<T>> {
         let max = self.ctx.platform.config.limits.max_open_handles_per_run;

@@ -6,6 +6,7 @@ use wasmtime::component::Resource;
 
 use super::bindings::wactor::actor::request_queue::{Added, Host, HostQueue, Request};
 use super::{ActorHost, HostResult};
+use crate::platform::access::StorageKind;
 
 /// A guest's open request queue.
 pub struct QueueHandle {
@@ -28,13 +29,13 @@ impl HostQueue for ActorHost<'_> {
     async fn open(&mut self, name: Option<String>) -> HostResult<Resource<QueueHandle>> {
         let queue_id = match name {
             None => self.ctx.run.default_request_queue_id.clone(),
-            Some(name) => self.ctx.platform.queues.get_or_create_named(&name)?.0.info.id,
+            Some(name) => self.open_named(&self.ctx.platform.queues, StorageKind::RequestQueue, &name)?,
         };
         self.push_handle(QueueHandle { queue_id })
     }
 
     async fn open_by_id(&mut self, id: String) -> HostResult<Resource<QueueHandle>> {
-        let queue_id = self.ctx.platform.queues.get(&id)?.info.id;
+        let queue_id = self.open_existing(&self.ctx.platform.queues, StorageKind::RequestQueue, &id)?;
         self.push_handle(QueueHandle { queue_id })
     }
 

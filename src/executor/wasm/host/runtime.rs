@@ -50,6 +50,7 @@ impl Host for ActorHost<'_> {
 
     async fn abort(&mut self, run_id: String, gracefully: bool) -> HostResult<()> {
         // Another run stopping is seen outside; what this one wrote comes first.
+        self.authorize(crate::platform::access::Action::ControlRun(&run_id))?;
         self.ctx.platform.settle(&self.ctx.writes).await;
         self.ctx.platform.abort_run_nowait(&run_id, gracefully)?;
         if run_id == self.ctx.run.id && !gracefully {
