@@ -30,7 +30,10 @@ async fn main() {
     let requests: usize = common::arg("--requests").unwrap_or(500);
     common::build_guests(&["probe"]);
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&["--preload", "tests/guests/probe", "--max-concurrent-runs", &runs.to_string()], dir.path());
+    let server = Server::start(
+        &["--preload", "tests/guests/probe", "--max-concurrent-runs", &runs.to_string(), "--max-active-runs", &(runs + 100).to_string()],
+        dir.path(),
+    );
     let (url, pid) = (server.url.clone(), server.pid());
     let http = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
     let health = format!("{url}/health");

@@ -70,6 +70,12 @@ struct ServeArgs {
     /// Runs executing at once; more wait as READY.
     #[arg(long, default_value_t = Limits::default().max_concurrent_runs)]
     max_concurrent_runs: u32,
+    /// Unfinished runs (waiting ones included) past which starting another is refused.
+    #[arg(long, default_value_t = Limits::default().max_active_runs_per_user)]
+    max_active_runs: u32,
+    /// How deep Actors may start Actors (a run started by a run started by ...).
+    #[arg(long, default_value_t = Limits::default().max_call_depth)]
+    max_call_depth: u32,
     /// Log as JSON lines.
     #[arg(long)]
     json_logs: bool,
@@ -255,6 +261,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let addr = listener.local_addr()?;
     let limits = Limits {
         max_concurrent_runs: args.max_concurrent_runs,
+        max_active_runs_per_user: args.max_active_runs,
+        max_call_depth: args.max_call_depth,
         abort_grace_secs: args.abort_grace_secs,
         persist_state_interval_millis: args.persist_state_interval_millis,
         standby_queue_wait_secs: args.standby_queue_wait_secs,

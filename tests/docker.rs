@@ -774,7 +774,12 @@ async fn a_containers_token_acts_for_its_run_only() {
     assert_eq!(create_container_actor(&s, "py-token", PYTHON_IMAGE).await.status(), 201);
     let dataset = |name: &'static str| {
         let s = &s;
-        async move { s.post_json(&format!("/datasets?name={name}"), &json!({})).await.json::<Value>().await.unwrap()["data"]["id"].as_str().unwrap().to_owned() }
+        async move {
+            s.post_json(&format!("/datasets?name={name}"), &json!({})).await.json::<Value>().await.unwrap()["data"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
     };
     let (foreign, named) = (dataset("foreign-ds").await, dataset("named-ds").await);
     let reversed = |s: &str| s.chars().rev().collect::<String>();
@@ -816,4 +821,51 @@ async fn a_containers_token_acts_for_its_run_only() {
     assert_eq!(made["data"]["actRunId"], run["id"], "{made}");
     let bad = s.post_json("/acts/py-token/runs?forcePermissionLevel=SOME", &json!({})).await;
     assert_eq!(bad.status(), 400);
+}
+
+/// The real SDK's `Actor.call`/`start`/`abort` at home, with the run's own
+/// token, on a component child; and a component calling a container.
+#[tokio::test]
+async fn containers_and_components_call_each_other() {
+    if !python_image_ready() {
+        return;
+    }
+    let (s, _dir) = Server::start();
+    assert_eq!(create_container_actor(&s, "py-call", PYTHON_IMAGE).await.status(), 201);
+    let input = json!({"mode": "call", "actor": "probe", "childInput": {"mode": "push", "items": 2}});
+    let run = s.run("py-call", "memory=512", &input).await;
+    let log = log_of(&s, &run).await;
+    assert_eq!(run["status"], "SUCCEEDED", "{run}\n{log}");
+    let out = s.get_json(&format!("/key-value-stores/{}/records/OUTPUT", run["defaultKeyValueStoreId"].as_str().unwrap())).await;
+    assert_eq!((&out["status"], &out["origin"]), (&json!("SUCCEEDED"), &json!("ACTOR")), "{out}");
+    assert_eq!(out["items"].as_array().unwrap().len(), 2, "{out}");
+    // `Actor.abort(status_message=...)` set the child's message first (a refusal would have failed the parent).
+    assert_eq!((&out["aborting"], &out["aborted"]), (&json!("ABORTED"), &json!("ABORTED")), "{out}");
+    let child = s.get_json(&format!("/actor-runs/{}", out["id"].as_str().unwrap())).await["data"].clone();
+    assert_eq!(child["parentRunId"], run["id"]);
+
+    // Priced, with a $1 allowance, the container calls a priced child that wants $2: it gets $1.
+    let ppe = json!({"pricingModel": "PAY_PER_EVENT", "pricingPerEvent": {"actorChargeEvents": {"page": {"eventTitle": "Page", "eventPriceUsd": 0.1}}}});
+    let resp = s.http.put(s.api("/acts/py-call")).bearer_auth(TOKEN).json(&json!({"pricingInfos": [ppe]})).send().await.unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    let definition = json!({"actorSpecification": 1, "name": "priced-child", "version": "0.1"});
+    s.create_probe_actor(
+        &json!({"name": "priced-child", "versions": [{"versionNumber": "0.1", "actorDefinition": definition}], "pricingInfos": [ppe]}),
+    )
+    .await;
+    let input = json!({"mode": "call", "actor": "priced-child", "childInput": {"mode": "charge", "charges": [["page", 20]]}});
+    let run = s.run("py-call", "memory=512&maxTotalChargeUsd=1", &input).await;
+    assert_eq!(run["status"], "SUCCEEDED", "{run}\n{}", log_of(&s, &run).await);
+    let out = s.get_json(&format!("/key-value-stores/{}/records/OUTPUT", run["defaultKeyValueStoreId"].as_str().unwrap())).await;
+    let child = s.get_json(&format!("/actor-runs/{}", out["id"].as_str().unwrap())).await["data"].clone();
+    assert_eq!(child["chargedEventCounts"]["page"], 10, "{child}");
+    assert!((run["totalChargeUsd"].as_f64().unwrap() - 1.0).abs() < 1e-9, "the parent's total counts the child's charges: {run}");
+
+    // The other way round: a component calls the container Actor.
+    let input = json!({"mode": "call", "actor": "py-call", "child_input": {"name": "Bo", "count": 1}});
+    let run = s.run("probe", "", &input).await;
+    assert_eq!(run["status"], "SUCCEEDED", "{run}");
+    let out = s.get_json(&format!("/key-value-stores/{}/records/OUTPUT", run["defaultKeyValueStoreId"].as_str().unwrap())).await;
+    assert_eq!(out["status"], "SUCCEEDED", "{out}");
+    assert_eq!(out["items"], json!([{"i": 0, "greeting": "Hello, Bo!"}]), "{out}");
 }

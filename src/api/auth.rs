@@ -104,7 +104,7 @@ fn action_of<'a>(method: &Method, path: &'a str) -> Action<'a> {
         ["actor-runs"] if read => Action::ListRuns,
         ["actor-runs", run] if read => Action::ReadRun(run),
         ["actor-runs", run] if *method == Method::DELETE => Action::DeleteRun(run),
-        ["actor-runs", run] => Action::ManageOwnRun(run),
+        ["actor-runs", run] => Action::ControlRun(run),
         ["actor-runs", run, "abort" | "resurrect"] => Action::ControlRun(run),
         ["actor-runs", run, "reboot" | "charge" | "metamorph"] => Action::ManageOwnRun(run),
         ["actor-runs", run, "log" | "dataset" | "key-value-store" | "request-queue", ..] => Action::ReadRun(run),

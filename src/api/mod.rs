@@ -64,9 +64,9 @@ pub fn app(platform: Arc<Platform>) -> Router {
         // Standby requests go to their Actor as they came (no decoding, no API auth).
         .layer(from_fn_with_state(platform.clone(), standby::route))
         // The span names the path only: a query may carry a token, and tokens never reach a log.
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::extract::Request| {
-            tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
-        }))
+        .layer(TraceLayer::new_for_http().make_span_with(
+            |req: &axum::extract::Request| tracing::debug_span!("request", method = %req.method(), path = %req.uri().path()),
+        ))
         .layer(contain_panics())
         .with_state(platform.clone());
     // One limit for the whole server (a `Router::layer` would give every route its own).

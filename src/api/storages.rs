@@ -53,7 +53,11 @@ async fn list<K: StorageApi>(State(p): State<Arc<Platform>>, q: Params) -> ApiRe
 
 /// Named: get-or-create (200 if it existed, 201 if created). Unnamed: a new storage.
 /// A storage a run creates is linked to it (`actRunId`): a limited run may use what it created.
-async fn get_or_create<K: StorageApi>(State(p): State<Arc<Platform>>, Extension(caller): Extension<Caller>, q: Params) -> ApiResult<Response> {
+async fn get_or_create<K: StorageApi>(
+    State(p): State<Arc<Platform>>,
+    Extension(caller): Extension<Caller>,
+    q: Params,
+) -> ApiResult<Response> {
     let catalog = K::catalog(&p);
     let creator = caller.run().map(|g| g.run_id.as_str());
     match q.str("name") {

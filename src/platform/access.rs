@@ -56,7 +56,9 @@ impl PermissionLevel {
         match s.to_ascii_lowercase().as_str() {
             "limited" | "limited_permissions" => Ok(PermissionLevel::LimitedPermissions),
             "full" | "full_permissions" => Ok(PermissionLevel::FullPermissions),
-            _ => Err(PlatformError::invalid_kind("invalid-definition", format!("permissions must be \"limited\" or \"full\", not \"{s}\""))),
+            _ => {
+                Err(PlatformError::invalid_kind("invalid-definition", format!("permissions must be \"limited\" or \"full\", not \"{s}\"")))
+            }
         }
     }
 
@@ -122,9 +124,9 @@ pub enum Action<'a> {
     StartRun,
     ListRuns,
     ReadRun(&'a str),
-    /// Abort or resurrect a run.
+    /// Abort or resurrect a run, or set its status message.
     ControlRun(&'a str),
-    /// The run's own status message, charges, reboot, metamorph.
+    /// The run's own charges, reboot, metamorph.
     ManageOwnRun(&'a str),
     DeleteRun(&'a str),
     ListStorages,

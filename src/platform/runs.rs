@@ -510,7 +510,10 @@ impl Platform {
         if active >= limits.max_active_runs_per_user as usize {
             return Err(PlatformError::limit(
                 "concurrent-runs-limit-exceeded",
-                format!("You have {active} unfinished runs, the most allowed at once ({}); wait for some to finish", limits.max_active_runs_per_user),
+                format!(
+                    "You have {active} unfinished runs, the most allowed at once ({}); wait for some to finish",
+                    limits.max_active_runs_per_user
+                ),
             ));
         }
         let Some(parent) = &opts.parent_run_id else { return Ok(0) };

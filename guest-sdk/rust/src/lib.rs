@@ -40,6 +40,7 @@ pub mod bindings {
     });
 }
 
+pub mod actors;
 pub mod charging;
 pub mod fetch;
 pub mod http;
@@ -197,6 +198,11 @@ impl Dataset {
     /// The dataset with this name, created if needed.
     pub fn open(name: &str) -> Result<Dataset> {
         Ok(Dataset { inner: wit_dataset::Dataset::open(Some(name))? })
+    }
+
+    /// An existing dataset by its ID (another run's, say).
+    pub fn open_by_id(id: &str) -> Result<Dataset> {
+        Ok(Dataset { inner: wit_dataset::Dataset::open_by_id(id)? })
     }
 
     pub fn id(&self) -> String {

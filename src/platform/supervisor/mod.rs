@@ -161,19 +161,28 @@ impl Platform {
 
     /// Waits out `delay`, then for a run slot. `None`: the run was stopped
     /// meanwhile and this supervisor is done with it.
+    ///
+    /// A run started by a live run takes no slot: its parent holds one and
+    /// may be waiting for it, so parents filling every slot would otherwise
+    /// wait for children that never start. The depth limit and the
+    /// per-user limit of unfinished runs bound them instead.
     async fn wait_for_slot(
         &self,
         run: &Run,
         log: &RunLog,
         channels: &mut RunChannels,
         delay: Duration,
-    ) -> Result<Option<tokio::sync::OwnedSemaphorePermit>> {
+    ) -> Result<Option<Option<tokio::sync::OwnedSemaphorePermit>>> {
+        let parent_live = run.parent_run_id.as_deref().and_then(|p| self.active.status(p)).is_some_and(|s| !s.is_terminal());
         let slot = async {
             // Not even a zero sleep: the timer would hold the start to its next tick (~1 ms).
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
-            self.run_slots.clone().acquire_owned().await
+            if parent_live {
+                return Ok(None);
+            }
+            self.run_slots.clone().acquire_owned().await.map(Some)
         };
         tokio::pin!(slot);
         loop {

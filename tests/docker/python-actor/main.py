@@ -62,6 +62,20 @@ async def probe_token(actor_input: dict) -> None:
     await Actor.set_value("OUTPUT", results)
 
 
+async def call_child(actor_input: dict) -> None:
+    """Actors calling Actors through the SDK at home: call, read the child's dataset, start and abort."""
+    run = await Actor.call(actor_input["actor"], run_input=actor_input["childInput"])
+    dataset = await Actor.open_dataset(id=run.default_dataset_id)
+    items = (await dataset.get_data()).items
+    started = await Actor.start(actor_input["actor"], run_input={"mode": "sleep"})
+    aborted = await Actor.abort(started.id, status_message="No longer needed")
+    final = await Actor.new_client().run(started.id).wait_for_finish()
+    await Actor.set_value("OUTPUT", {
+        "status": run.status, "id": run.id, "items": items, "origin": run.meta.origin,
+        "started": started.id, "aborting": aborted.status, "aborted": final.status, "message": final.status_message,
+    })
+
+
 async def main() -> None:
     async with Actor:
         if (actor_input := await Actor.get_input() or {}).get("charges") is not None:
@@ -69,6 +83,9 @@ async def main() -> None:
             return
         if actor_input.get("mode") == "token":
             await probe_token(actor_input)
+            return
+        if actor_input.get("mode") == "call":
+            await call_child(actor_input)
             return
         seen: list[str] = []
         Actor.on(Event.SYSTEM_INFO, lambda data: seen.append("systemInfo"))

@@ -3,6 +3,7 @@
 //! span (bindgen's `tracing` flag), checks its caps, and returns
 //! guest-visible errors as the WIT `error` variant, never as traps.
 
+mod actors;
 mod charging;
 mod dataset;
 mod events;
@@ -16,11 +17,11 @@ use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
 use super::RunState;
 use crate::platform::access::{Action, RunGrant, StorageKind};
-use crate::platform::storage::catalog::{Catalog, StorageMeta};
 use crate::platform::durability::UnsyncedWrites;
 use crate::platform::error::PlatformError;
 use crate::platform::executors::RunJob;
 use crate::platform::runs::Run;
+use crate::platform::storage::catalog::{Catalog, StorageMeta};
 use crate::platform::Platform;
 
 pub mod bindings {
@@ -160,13 +161,14 @@ fn host_view(s: &mut RunState) -> ActorHost<'_> {
 
 /// Adds the `wactor:actor` interfaces (WASI, `wasi:io` included, is linked separately).
 pub fn add_to_linker(linker: &mut Linker<RunState>) -> wasmtime::Result<()> {
-    use bindings::wactor::actor::{charging, dataset, events, key_value_store, request_queue, runtime};
+    use bindings::wactor::actor::{actors, charging, dataset, events, key_value_store, request_queue, runtime};
     types::add_to_linker::<RunState, HostData>(linker, host_view)?;
     key_value_store::add_to_linker::<RunState, HostData>(linker, host_view)?;
     dataset::add_to_linker::<RunState, HostData>(linker, host_view)?;
     request_queue::add_to_linker::<RunState, HostData>(linker, host_view)?;
     runtime::add_to_linker::<RunState, HostData>(linker, host_view)?;
     charging::add_to_linker::<RunState, HostData>(linker, host_view)?;
+    actors::add_to_linker::<RunState, HostData>(linker, host_view)?;
     events::add_to_linker::<RunState, HostData>(linker, host_view)
 }
 

@@ -28,6 +28,15 @@ struct Input {
     event: String,
     #[serde(default)]
     key: Option<String>,
+    /// `call`, `start-abort`: the Actor to run, with this input and options.
+    #[serde(default)]
+    actor: String,
+    #[serde(default)]
+    child_input: serde_json::Value,
+    #[serde(default)]
+    max_total_charge_usd: Option<f64>,
+    #[serde(default)]
+    build: Option<String>,
 }
 
 fn default_batch() -> u64 {
@@ -93,6 +102,45 @@ fn main(input: Input) -> wactor_sdk::Result<()> {
                     "env": std::env::var("ACTOR_MAX_TOTAL_CHARGE_USD").ok(),
                 }),
             )
+        }
+        "call" => {
+            // Charges its own `charges` first, calls the child, reads its
+            // dataset, reports both (and what the platform refused).
+            for (event, count) in &input.charges {
+                wactor_sdk::charge(event, *count)?;
+            }
+            let options = wactor_sdk::actors::StartOptions {
+                max_total_charge_usd: input.max_total_charge_usd,
+                build: input.build.clone(),
+                ..Default::default()
+            };
+            let output = match wactor_sdk::actors::call(&input.actor, &input.child_input, options) {
+                Ok(run) => {
+                    let items: Vec<serde_json::Value> = Dataset::open_by_id(&run.default_dataset_id)?.get_items(0, 1000)?;
+                    let parsed: serde_json::Value = serde_json::from_str(&run.json)?;
+                    json!({"status": run.status, "id": run.id, "items": items, "origin": parsed["meta"]["origin"],
+                           "parent": parsed["parentRunId"], "message": run.status_message})
+                }
+                Err(e) => json!({"error": e.to_string()}),
+            };
+            push_data(&json!({"called": input.actor}))?;
+            set_value("OUTPUT", &output)
+        }
+        "open-datasets" => {
+            // Opens each of `urls` by ID (reversed, so the input does not name it) and `event` by name.
+            let kind = |r: wactor_sdk::Result<Dataset>| match r {
+                Ok(_) => "ok".to_owned(),
+                Err(e) => format!("{e:?}").split('(').next().unwrap_or("").to_owned(),
+            };
+            let by_id: Vec<String> = input.urls.iter().map(|id| kind(Dataset::open_by_id(&id.chars().rev().collect::<String>()))).collect();
+            set_value("OUTPUT", &json!({"byId": by_id, "byName": kind(Dataset::open(&input.event.chars().rev().collect::<String>()))}))
+        }
+        "start-abort" => {
+            let child = wactor_sdk::actors::start(&input.actor, &input.child_input, Default::default())?;
+            let running = wactor_sdk::actors::get_run(&child.id)?;
+            wactor_sdk::actors::abort(&child.id, false)?;
+            let ended = wactor_sdk::actors::wait_for_finish(&child.id, Some(30))?;
+            set_value("OUTPUT", &json!({"child": child.id, "seen": running.status, "ended": ended.status}))
         }
         "charge-push" => {
             let items: Vec<_> = (0..input.items).map(|i| json!({ "i": i })).collect();

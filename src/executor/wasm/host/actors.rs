@@ -1,0 +1,92 @@
+//! `wactor:actor/actors` over the platform's runs: a component starts,
+//! waits for, reads and aborts runs as its token would over HTTP.
+
+use std::time::Duration;
+
+use super::bindings::wactor::actor::actors::{Host, Run as WitRun, StartOptions as WitStartOptions};
+use super::{ActorHost, HostError, HostResult};
+use crate::definition::input::JSON_CONTENT_TYPE;
+use crate::executor::wasm::Interrupted;
+use crate::platform::access::Action;
+use crate::platform::error::PlatformError;
+use crate::platform::executors::StopReason;
+use crate::platform::runs::{Run, RunOrigin, StartOptions};
+
+/// How long `wait-secs: none` waits: the caller's own timeout ends it sooner.
+const WAIT_UNTIL_FINISHED: Duration = Duration::from_secs(30 * 24 * 3600);
+
+fn wit_run(run: &Run) -> HostResult<WitRun> {
+    Ok(WitRun {
+        id: run.id.clone(),
+        actor_id: run.act_id.clone(),
+        status: run.status.as_str().to_owned(),
+        status_message: run.status_message.clone(),
+        exit_code: run.exit_code,
+        default_key_value_store_id: run.default_key_value_store_id.clone(),
+        default_dataset_id: run.default_dataset_id.clone(),
+        default_request_queue_id: run.default_request_queue_id.clone(),
+        json: serde_json::to_string(run).map_err(PlatformError::from)?,
+    })
+}
+
+fn wait_for(secs: Option<u32>) -> Duration {
+    secs.map_or(WAIT_UNTIL_FINISHED, |s| Duration::from_secs(s as u64))
+}
+
+impl ActorHost<'_> {
+    async fn start_child(&mut self, actor: &str, input: Option<String>, options: WitStartOptions) -> HostResult<Run> {
+        self.authorize(Action::StartRun)?;
+        // The child may read what this run wrote: it is on disk first.
+        self.ctx.platform.settle(&self.ctx.writes).await;
+        let opts = StartOptions {
+            input: input.map(|i| (i.into_bytes(), JSON_CONTENT_TYPE.to_owned())),
+            build: options.build,
+            timeout_secs: options.timeout_secs,
+            memory_mbytes: options.memory_mbytes,
+            max_items: options.max_items,
+            max_total_charge_usd: options.max_total_charge_usd,
+            origin: Some(RunOrigin::Actor),
+            parent_run_id: Some(self.ctx.run.id.clone()),
+            ..Default::default()
+        };
+        let run = self.ctx.platform.start_run(actor, opts)?;
+        // Its start is acknowledged, as an API start would be.
+        self.ctx.platform.commit().await;
+        Ok(run)
+    }
+
+    async fn wait_run(&mut self, run_id: &str, secs: Option<u32>) -> HostResult<Run> {
+        self.authorize(Action::ReadRun(run_id))?;
+        Ok(self.ctx.platform.wait_for_finish(run_id, wait_for(secs)).await?)
+    }
+}
+
+impl Host for ActorHost<'_> {
+    async fn start(&mut self, actor: String, input: Option<String>, options: WitStartOptions) -> HostResult<WitRun> {
+        wit_run(&self.start_child(&actor, input, options).await?)
+    }
+
+    async fn call(&mut self, actor: String, input: Option<String>, options: WitStartOptions, wait_secs: Option<u32>) -> HostResult<WitRun> {
+        let run = self.start_child(&actor, input, options).await?;
+        wit_run(&self.wait_run(&run.id, wait_secs).await?)
+    }
+
+    async fn wait_for_finish(&mut self, run_id: String, wait_secs: Option<u32>) -> HostResult<WitRun> {
+        wit_run(&self.wait_run(&run_id, wait_secs).await?)
+    }
+
+    async fn get_run(&mut self, run_id: String) -> HostResult<WitRun> {
+        self.authorize(Action::ReadRun(&run_id))?;
+        wit_run(&self.ctx.platform.get_run(&run_id)?)
+    }
+
+    async fn abort_run(&mut self, run_id: String, gracefully: bool) -> HostResult<WitRun> {
+        self.authorize(Action::ControlRun(&run_id))?;
+        self.ctx.platform.settle(&self.ctx.writes).await;
+        let run = self.ctx.platform.abort_run_nowait(&run_id, gracefully)?;
+        if run_id == self.ctx.run.id && !gracefully {
+            return Err(HostError::Trap(Interrupted(StopReason::Abort).into()));
+        }
+        wit_run(&run)
+    }
+}
