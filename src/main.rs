@@ -76,6 +76,12 @@ struct ServeArgs {
     /// How deep Actors may start Actors (a run started by a run started by ...).
     #[arg(long, default_value_t = Limits::default().max_call_depth)]
     max_call_depth: u32,
+    /// Let webhooks go to loopback and private addresses (receivers on this machine; development and tests).
+    #[arg(long)]
+    allow_private_webhook_urls: bool,
+    /// A failed webhook delivery's first retry comes after this long; each next one waits twice as long.
+    #[arg(long, default_value_t = 60_000)]
+    webhook_retry_base_millis: u64,
     /// Log as JSON lines.
     #[arg(long)]
     json_logs: bool,
@@ -285,6 +291,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
             limits,
             durability: args.durability,
             compute_unit_price_usd: args.compute_unit_price_usd,
+            webhook_delivery: wactor::platform::webhooks::delivery::DeliveryOptions {
+                allow_private: args.allow_private_webhook_urls,
+                retry_base: std::time::Duration::from_millis(args.webhook_retry_base_millis.max(1)),
+                ..Default::default()
+            },
         },
         preload: args.preload,
         shutdown_grace: std::time::Duration::from_secs(args.shutdown_grace_secs),

@@ -27,6 +27,7 @@ pub fn routes() -> Router<Arc<Platform>> {
         .route("/{actor}/builds", post(build))
         .route("/{actor}/builds/default", get(default_build))
         .route("/{actor}/validate-input", post(validate_input))
+        .route("/{actor}/webhooks", get(super::webhooks::list_for_actor))
         .route("/{actor}/runs", post(runs::start).get(runs::list_for_actor))
         .route("/{actor}/runs/last", get(runs::last))
         .route("/{actor}/run-sync", post(runs::run_sync).get(runs::run_sync))

@@ -17,6 +17,7 @@ mod runs;
 mod standby;
 mod storages;
 mod views;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -47,6 +48,8 @@ pub fn app(platform: Arc<Platform>) -> Router {
         .nest("/key-value-stores", kv::routes())
         .nest("/datasets", datasets::routes())
         .nest("/request-queues", request_queues::routes())
+        .nest("/webhooks", webhooks::routes())
+        .nest("/webhook-dispatches", webhooks::dispatch_routes())
         .route("/logs/{id}", get(logs::get_log))
         .route("/users/me", get(me))
         .route("/users/me/usage/monthly", get(monthly_usage))

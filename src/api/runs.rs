@@ -18,6 +18,7 @@ use super::params::Params;
 use super::{datasets, kv, logs, views};
 use crate::platform::access::{Caller, PermissionLevel};
 use crate::platform::runs::{GeneralAccess, ResurrectOptions, Run, RunFilter, RunOrigin, RunStatus, StartOptions};
+use crate::platform::webhooks::WebhookSpec;
 use crate::platform::Platform;
 
 type P = State<Arc<Platform>>;
@@ -72,7 +73,24 @@ async fn start_options(p: &Platform, caller: &Caller, q: &Params, headers: &Head
         dataset_id: q.str("defaultDatasetId").map(str::to_owned),
         parent_run_id: caller.run().map(|g| g.run_id.clone()),
         permission_level: q.str("forcePermissionLevel").map(PermissionLevel::parse).transpose()?,
+        webhooks: ad_hoc_webhooks(p, q).await?,
     })
+}
+
+/// The `webhooks` parameter: base64 of a JSON array of webhooks bound to the new run, checked before it starts.
+async fn ad_hoc_webhooks(p: &Platform, q: &Params) -> ApiResult<Vec<WebhookSpec>> {
+    let Some(encoded) = q.str("webhooks") else { return Ok(Vec::new()) };
+    use base64::Engine;
+    let bad = |why: String| {
+        ApiError::bad_request("invalid-webhook", format!("The webhooks parameter must be base64 of a JSON array of webhooks: {why}"))
+    };
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(encoded.trim()))
+        .map_err(|e| bad(e.to_string()))?;
+    let specs: Vec<WebhookSpec> = serde_json::from_slice(&raw).map_err(|e| bad(e.to_string()))?;
+    p.check_ad_hoc_webhooks(&specs).await?;
+    Ok(specs)
 }
 
 pub(super) fn wait_secs(p: &Platform, q: &Params) -> ApiResult<Option<Duration>> {

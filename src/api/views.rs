@@ -80,15 +80,7 @@ pub fn build(b: &Build) -> Value {
 }
 
 pub fn run(p: &Platform, r: &Run) -> Value {
-    let mut v = to_value(r);
-    v["containerUrl"] = json!(p.container_url(&r.id));
-    v["isContainerServerReady"] = json!(!r.status.is_terminal() && p.is_container_server_ready(&r.id));
-    v["storageIds"] = json!({
-        "keyValueStores": {"default": r.default_key_value_store_id},
-        "datasets": {"default": r.default_dataset_id},
-        "requestQueues": {"default": r.default_request_queue_id},
-    });
-    v
+    p.run_view(r)
 }
 
 pub fn run_short(r: &Run) -> Value {

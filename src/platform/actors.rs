@@ -518,11 +518,14 @@ impl Platform {
                     executor.remove_build(&build.id);
                     return Err(e);
                 }
+                // A rejected quick build leaves nothing, so it is announced only once it stands.
+                self.fire_build_event("ACTOR.BUILD.CREATED", &build);
                 self.finish_build(with_artifact(build, built), &tag).await
             }
             BuildPace::Background => {
                 put_json(&self.db.builds, &build.id, &build)?;
                 self.actors_changed();
+                self.fire_build_event("ACTOR.BUILD.CREATED", &build);
                 let (platform, running) = (self.arc(), build.clone());
                 tokio::spawn(async move {
                     let built = executor.build(job).await.and_then(|b| check_exports(&running.actor_definition, b.exports).map(|()| b));
@@ -610,6 +613,8 @@ impl Platform {
             })?;
             self.actors_changed();
         }
+        let event = if build.status == BuildStatus::Succeeded { "ACTOR.BUILD.SUCCEEDED" } else { "ACTOR.BUILD.FAILED" };
+        self.fire_build_event(event, &build);
         self.builds_finished.notify_waiters();
         self.commit().await;
         Ok(build)

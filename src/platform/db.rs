@@ -49,6 +49,12 @@ pub struct Db {
     pub(crate) charges: sled::Tree,
     /// Run tokens by digest, and each run's tokens (see `access`).
     pub(crate) run_tokens: sled::Tree,
+    /// Webhook id → Webhook JSON; user ++ 0 ++ idempotency key → webhook id.
+    pub(crate) webhooks: sled::Tree,
+    pub(crate) webhook_keys: sled::Tree,
+    /// Dispatch id → the dispatch and its request; due ms (BE) ++ dispatch id → () (see `webhooks`).
+    pub(crate) webhook_dispatches: sled::Tree,
+    pub(crate) webhook_queue: sled::Tree,
 }
 
 impl Db {
@@ -77,6 +83,10 @@ impl Db {
             queue_order: t("queue_order")?,
             charges: t("charges")?,
             run_tokens: t("run_tokens")?,
+            webhooks: t("webhooks")?,
+            webhook_keys: t("webhook_keys")?,
+            webhook_dispatches: t("webhook_dispatches")?,
+            webhook_queue: t("webhook_queue")?,
             inner,
         })
     }

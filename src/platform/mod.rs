@@ -20,6 +20,7 @@ pub mod storage;
 mod supervisor;
 pub mod usage;
 pub mod web_servers;
+pub mod webhooks;
 
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -61,6 +62,7 @@ pub struct PlatformOptions {
     pub durability: durability::Durability,
     /// What one compute unit (1 GB of memory for an hour) costs, for runs' `usageUsd`.
     pub compute_unit_price_usd: f64,
+    pub webhook_delivery: webhooks::delivery::DeliveryOptions,
 }
 
 /// Settled configuration, read by every part of the core.
@@ -89,6 +91,7 @@ pub struct Platform {
     pub queues: storage::queue::RequestQueues,
     pub logs: LogStore,
     pub(crate) charging: charging::Charging,
+    pub(crate) webhooks: webhooks::Webhooks,
     /// What runs builds, by the artifact they made.
     executors: Executors,
     pub(crate) active: ActiveRuns,
@@ -133,6 +136,7 @@ impl Platform {
         };
         let logs = LogStore::new(db.log_chunks.clone(), opts.limits.max_log_bytes_per_run);
         let commits = durability::GroupCommit::new(db.inner.clone(), opts.durability);
+        let webhooks = webhooks::Webhooks::open(&db, opts.webhook_delivery.clone())?;
         let platform = Arc::new_cyclic(|this| Platform {
             commits,
             kv: KvStores::new(&db, user_id.clone(), opts.username.clone(), &opts.limits),
@@ -140,6 +144,7 @@ impl Platform {
             queues: storage::queue::RequestQueues::new(&db, user_id.clone(), opts.username.clone(), &opts.limits),
             logs,
             charging: charging::Charging::new(db.charges.clone()),
+            webhooks,
             executors,
             active: ActiveRuns::default(),
             standby: standby::StandbyPools::default(),

@@ -129,6 +129,24 @@ impl OutboundPolicy {
     }
 }
 
+/// TLS with the Mozilla roots, built once, for every outbound connection
+/// the platform or a guest makes.
+pub fn tls_client_config() -> std::sync::Arc<rustls::ClientConfig> {
+    use std::sync::{Arc, OnceLock};
+    static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.into() };
+            let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .expect("ring supports the default TLS versions")
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            Arc::new(config)
+        })
+        .clone()
+}
+
 /// What kind of non-public address `ip` is, if it is one.
 pub fn non_public_class(ip: IpAddr) -> Option<&'static str> {
     match ip {

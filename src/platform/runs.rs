@@ -280,6 +280,8 @@ pub struct StartOptions {
     pub parent_run_id: Option<String>,
     /// `forcePermissionLevel`: overrides the Actor's `permissions`.
     pub permission_level: Option<PermissionLevel>,
+    /// Ad-hoc webhooks of the run, checked with `check_ad_hoc_webhooks` (the `webhooks` parameter).
+    pub webhooks: Vec<super::webhooks::WebhookSpec>,
 }
 
 /// What a resurrection may change; `None` keeps the run's original value.
@@ -335,6 +337,20 @@ fn is_json_content_type(ct: &str) -> bool {
 }
 
 impl Platform {
+    /// The run as `GET /v2/actor-runs/{id}` shows it: the record and what is
+    /// derived from it (also a webhook's `resource`).
+    pub fn run_view(&self, r: &Run) -> Value {
+        let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
+        v["containerUrl"] = Value::String(self.container_url(&r.id));
+        v["isContainerServerReady"] = Value::Bool(!r.status.is_terminal() && self.is_container_server_ready(&r.id));
+        v["storageIds"] = serde_json::json!({
+            "keyValueStores": {"default": r.default_key_value_store_id},
+            "datasets": {"default": r.default_dataset_id},
+            "requestQueues": {"default": r.default_request_queue_id},
+        });
+        v
+    }
+
     /// The run, with what it has been charged so far.
     pub fn get_run(&self, run_id: &str) -> Result<Run> {
         let mut run = self.get_stored_run(run_id)?;
@@ -485,6 +501,9 @@ impl Platform {
             usage_usd: BTreeMap::new(),
         };
         put_json(&self.db.runs, &run.id, &run)?;
+        // Before the run can end: its own webhooks must see every event.
+        self.add_ad_hoc_webhooks(&run.id, std::mem::take(&mut opts.webhooks))?;
+        self.fire_run_event("ACTOR.RUN.CREATED", &run);
         self.charge_run_start(&run)?;
         self.db.run_index.insert(run_index_key(&run.started_at, &run.id), &[])?;
         self.db.actor_run_index.insert(owned_key(&actor.id, &run_index_key(&run.started_at, &run.id)), &[])?;

@@ -40,6 +40,8 @@ pub async fn run(listener: TcpListener, options: ServeOptions, shutdown: impl Fu
         preload_dir(&platform, dir).await?;
     }
     let resumed = platform.resume_interrupted_runs().await?;
+    // Dispatches left by the last shutdown (or crash) go out first.
+    platform.start_webhook_delivery();
     if resumed > 0 {
         say(&format!("Resumed {resumed} interrupted run(s)"));
     }

@@ -113,6 +113,10 @@ impl Platform {
             Ok(())
         })?;
         self.note_actor_usage(&run.act_id, booked)?;
+        // Written before the end is committed, so the end's commit carries them.
+        if let Some(event) = crate::platform::webhooks::run_event(run.status) {
+            self.fire_run_event(event, &run);
+        }
         Ok(run)
     }
 

@@ -144,6 +144,7 @@ impl Platform {
         })?;
         // A resurrection is a start: the platform's start event is charged again.
         self.charge_run_start(&run)?;
+        self.fire_run_event("ACTOR.RUN.RESURRECTED", &run);
         if let Ok(log) = self.logs.writer(&run.id) {
             log.system(&format!("Resurrecting the run (resurrection {}).", run.stats.resurrect_count));
         }
