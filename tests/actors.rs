@@ -137,3 +137,64 @@ async fn a_limited_component_opens_only_its_own_storages() {
     let limited = s.run("probe", "forcePermissionLevel=LIMITED_PERMISSIONS", &named).await;
     assert_eq!(output(&s, &limited).await, json!({"byId": ["ok"], "byName": "ok"}));
 }
+
+/// A metamorph keeps the run (ID, storages, timeout), records the step,
+/// and the target reads `INPUT-METAMORPH-1`; a SIGKILL after it goes on
+/// with the target. Bad targets are refused and change nothing.
+#[tokio::test]
+async fn a_metamorph_keeps_the_run_and_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_in(dir.path(), true);
+    let definition = json!({"actorSpecification": 1, "name": "probe-b", "version": "0.1"});
+    s.create_probe_actor(&json!({"name": "probe-b", "versions": [{"versionNumber": "0.1", "actorDefinition": definition}]})).await;
+
+    let run = s.run("probe", "", &json!({"mode": "metamorph", "actor": "probe-b", "child_input": {"mode": "push", "items": 2}})).await;
+    assert_eq!(run["status"], "SUCCEEDED", "{run}");
+    let items = s.get_json(&format!("/datasets/{}/items", run["defaultDatasetId"].as_str().unwrap())).await;
+    let items = items.as_array().unwrap();
+    assert_eq!(items[0], json!({"stage": "probe", "inputKey": "INPUT"}));
+    assert_eq!(items.len(), 3, "the target pushed into the same dataset: {items:?}");
+    assert_eq!(run["metamorphs"].as_array().unwrap().len(), 1, "{run}");
+    assert_eq!(run["metamorphs"][0]["inputKey"], "INPUT-METAMORPH-1");
+    assert_eq!((&run["inputKey"], &run["stats"]["metamorph"]), (&json!("INPUT-METAMORPH-1"), &json!(1)));
+    let b = s.get_json("/acts/probe-b").await["data"].clone();
+    assert_eq!(run["metamorphs"][0]["actorId"], b["id"]);
+    let input =
+        s.get_json(&format!("/key-value-stores/{}/records/INPUT-METAMORPH-1", run["defaultKeyValueStoreId"].as_str().unwrap())).await;
+    assert_eq!(input, json!({"mode": "push", "items": 2}));
+
+    // Refused, nothing changed: a missing target, a missing build, a run that is not running.
+    let id = run["id"].as_str().unwrap();
+    let resp = s.post_json(&format!("/actor-runs/{id}/metamorph?targetActorId=probe-b"), &json!({})).await;
+    common::assert_error(resp, 400, "invalid-run-status").await;
+    let sleeping = s.start_run("probe", "", &json!({"mode": "sleep"})).await;
+    s.wait_status(&sleeping, "RUNNING").await;
+    let resp = s.post_json(&format!("/actor-runs/{sleeping}/metamorph?targetActorId=nope"), &json!({})).await;
+    assert_eq!(resp.status(), 404);
+    let resp = s.post_json(&format!("/actor-runs/{sleeping}/metamorph?targetActorId=probe-b&build=7.7.7"), &json!({})).await;
+    common::assert_error(resp, 400, "build-not-found").await;
+    let still = s.get_json(&format!("/actor-runs/{sleeping}")).await["data"].clone();
+    assert!(still.get("metamorphs").is_none() && still["inputKey"] == "INPUT", "{still}");
+
+    // Over HTTP, into a sleeping target, then SIGKILL: the run goes on as the target after the restart.
+    let resp = s.post_json(&format!("/actor-runs/{sleeping}/metamorph?targetActorId=probe-b"), &json!({"mode": "sleep"})).await;
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    let (s2, sleeping2) = (&s, sleeping.clone());
+    common::eventually("the target to run", || {
+        let id = sleeping2.clone();
+        async move { s2.get(&format!("/logs/{id}")).await.text().await.unwrap().contains("Metamorphing into") }
+    })
+    .await;
+    s.wait_status(&sleeping, "RUNNING").await;
+    s.crash();
+    let s = Server::start_in(dir.path(), false);
+    let resumed = s.wait_status(&sleeping, "RUNNING").await;
+    assert_eq!(
+        (&resumed["buildId"], &resumed["inputKey"]),
+        (&b["taggedBuilds"]["latest"]["buildId"], &json!("INPUT-METAMORPH-1")),
+        "{resumed}"
+    );
+    assert_eq!(resumed["stats"]["migrationCount"], 1);
+    assert_eq!(s.http.post(s.api(&format!("/actor-runs/{sleeping}/abort"))).bearer_auth(common::TOKEN).send().await.unwrap().status(), 200);
+    assert_eq!(s.wait_terminal(&sleeping, common::RUN_DEADLINE).await["status"], "ABORTED");
+}

@@ -869,3 +869,52 @@ async fn containers_and_components_call_each_other() {
     assert_eq!(out["status"], "SUCCEEDED", "{out}");
     assert_eq!(out["items"], json!([{"i": 0, "greeting": "Hello, Bo!"}]), "{out}");
 }
+
+/// Metamorph across executors: a component hands its run to a container on
+/// the real SDK (`Actor.metamorph`), which hands it back to a component.
+/// One run ID and one dataset throughout; each step reads its own input.
+#[tokio::test]
+async fn a_run_metamorphs_from_component_to_container_and_back() {
+    if !python_image_ready() {
+        return;
+    }
+    let (s, _dir) = Server::start();
+    assert_eq!(create_container_actor(&s, "py-meta", PYTHON_IMAGE).await.status(), 201);
+    let last = json!({"mode": "push", "items": 2});
+    let python = json!({"mode": "metamorph", "actor": "probe", "childInput": last});
+    let run = s.run("probe", "memory=512", &json!({"mode": "metamorph", "actor": "py-meta", "child_input": python})).await;
+    let log = log_of(&s, &run).await;
+    assert_eq!(run["status"], "SUCCEEDED", "{run}\n{log}");
+    let items = s.get_json(&format!("/datasets/{}/items", run["defaultDatasetId"].as_str().unwrap())).await;
+    let items = items.as_array().unwrap();
+    assert_eq!(items[0], json!({"stage": "probe", "inputKey": "INPUT"}), "{items:?}");
+    assert_eq!(items[1], json!({"stage": "python", "inputKey": "INPUT-METAMORPH-1"}), "{items:?}");
+    assert_eq!(items.len(), 4, "{items:?}");
+    let keys: Vec<&Value> = run["metamorphs"].as_array().unwrap().iter().map(|m| &m["inputKey"]).collect();
+    assert_eq!(keys, [&json!("INPUT-METAMORPH-1"), &json!("INPUT-METAMORPH-2")], "{run}");
+    let py = s.get_json("/acts/py-meta").await["data"]["id"].clone();
+    assert_eq!(run["metamorphs"][0]["actorId"], py);
+    let kv = run["defaultKeyValueStoreId"].as_str().unwrap();
+    assert_eq!(s.get_json(&format!("/key-value-stores/{kv}/records/INPUT-METAMORPH-2")).await, last);
+    assert_eq!(containers_left(), "", "the container was removed when the run moved on");
+}
+
+/// The real SDK's `Actor.add_webhook` at home: an ad-hoc webhook on the
+/// run, delivered to a receiver on 127.0.0.1 when the run succeeds.
+#[tokio::test]
+async fn the_real_python_sdk_adds_a_webhook_to_its_run() {
+    if !python_image_ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_with(dir.path(), true, &["--allow-private-webhook-urls"]);
+    assert_eq!(create_container_actor(&s, "py-hook", PYTHON_IMAGE).await.status(), 201);
+    let receiver = common::receiver::Receiver::start(0).await;
+    let run = s.run("py-hook", "memory=512", &json!({"mode": "webhook", "url": receiver.url})).await;
+    assert_eq!(run["status"], "SUCCEEDED", "{run}\n{}", log_of(&s, &run).await);
+    let got = receiver.wait_for(1).await;
+    assert_eq!(got[0].body, json!({"run": run["id"], "status": "SUCCEEDED", "event": "ACTOR.RUN.SUCCEEDED"}));
+    let hooks = s.get_json("/webhooks").await;
+    assert_eq!(hooks["data"]["items"][0]["condition"]["actorRunId"], run["id"], "{hooks}");
+    assert_eq!(hooks["data"]["items"][0]["isAdHoc"], true);
+}

@@ -5,66 +5,12 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use axum::http::{HeaderMap, StatusCode};
+use common::receiver::Receiver;
 use common::{assert_error, eventually, Server, TOKEN};
-use parking_lot::Mutex;
 use serde_json::{json, Value};
-
-/// What the receiver was sent.
-#[derive(Clone, Debug)]
-struct Received {
-    headers: HeaderMap,
-    body: Value,
-}
-
-/// An HTTP receiver on 127.0.0.1 that answers `fail_first` requests with 500, then 200.
-#[derive(Clone)]
-struct Receiver {
-    url: String,
-    got: Arc<Mutex<Vec<Received>>>,
-    fail_first: Arc<AtomicUsize>,
-}
-
-impl Receiver {
-    async fn start(fail_first: usize) -> Receiver {
-        let got = Arc::new(Mutex::new(Vec::new()));
-        let fail = Arc::new(AtomicUsize::new(fail_first));
-        let (g, f) = (got.clone(), fail.clone());
-        let app = axum::Router::new().fallback(move |headers: HeaderMap, body: axum::body::Bytes| {
-            let (g, f) = (g.clone(), f.clone());
-            async move {
-                g.lock().push(Received { headers, body: serde_json::from_slice(&body).unwrap_or(Value::Null) });
-                if f.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
-                    StatusCode::INTERNAL_SERVER_ERROR
-                } else {
-                    StatusCode::OK
-                }
-            }
-        });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Receiver { url, got, fail_first: fail }
-    }
-
-    fn received(&self) -> Vec<Received> {
-        self.got.lock().clone()
-    }
-
-    async fn wait_for(&self, n: usize) -> Vec<Received> {
-        let me = self.clone();
-        eventually(&format!("{n} webhook deliveries"), move || {
-            let me = me.clone();
-            async move { me.got.lock().len() >= n }
-        })
-        .await;
-        self.received()
-    }
-}
 
 fn server(dir: &std::path::Path) -> Server {
     Server::start_with(dir, true, &["--allow-private-webhook-urls", "--webhook-retry-base-millis", "200"])

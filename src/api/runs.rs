@@ -31,6 +31,7 @@ pub fn routes() -> Router<Arc<Platform>> {
         .route("/{run}/reboot", post(reboot))
         .route("/{run}/resurrect", post(resurrect))
         .route("/{run}/charge", post(charge))
+        .route("/{run}/metamorph", post(metamorph))
         .route("/{run}/log", get(logs::get_run_log))
         .route("/{run}/dataset", get(run_dataset))
         .route("/{run}/dataset/items", get(run_dataset_items).post(run_dataset_push))
@@ -264,6 +265,18 @@ async fn delete(State(p): P, Path(run): Path<String>) -> ApiResult<StatusCode> {
 
 async fn abort(State(p): P, Path(run): Path<String>, q: Params) -> ApiResult<Response> {
     let run = p.abort_run(&run, q.flag("gracefully")?).await?;
+    Ok(views::data(views::run(&p, &run)))
+}
+
+/// `POST /v2/actor-runs/{runId}/metamorph?targetActorId=&build=`, the body the new input.
+async fn metamorph(State(p): P, Path(run): Path<String>, q: Params, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+    let target = q
+        .str("targetActorId")
+        .ok_or_else(|| ApiError::bad_request("invalid-parameter", "targetActorId names the Actor to metamorph into"))?
+        .to_owned();
+    let bytes = read_body(body, p.config.limits.max_input_bytes + 1).await?;
+    let input = (!bytes.is_empty()).then(|| (bytes.to_vec(), content_type(&headers, "application/json")));
+    let run = p.metamorph_run(&run, &target, q.str("build"), input)?;
     Ok(views::data(views::run(&p, &run)))
 }
 

@@ -112,6 +112,8 @@ pub enum StopReason {
     Migrate,
     /// The run restarts in place with the same storages.
     Reboot,
+    /// The run goes on as another build (its record already names it), same storages.
+    Metamorph,
 }
 
 /// Everything an executor needs for one run.

@@ -140,6 +140,9 @@ pub struct RunStats {
     pub migration_count: u32,
     #[serde(default)]
     pub reboot_count: u32,
+    /// How many times the run metamorphed.
+    #[serde(default)]
+    pub metamorph: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_millis: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -202,6 +205,9 @@ pub struct Run {
     /// What the run's token may do (see `access`).
     #[serde(default)]
     pub permission_level: PermissionLevel,
+    /// Each metamorph of the run, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metamorphs: Vec<Metamorph>,
     /// Platform usage by kind (`ACTOR_COMPUTE_UNITS`), and what it cost.
     #[serde(default)]
     pub usage: BTreeMap<String, f64>,
@@ -211,6 +217,17 @@ pub struct Run {
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
+}
+
+/// One metamorph: the run went on as this Actor's build, with this input.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Metamorph {
+    #[serde(with = "ts")]
+    pub created_at: DateTime<Utc>,
+    pub actor_id: String,
+    pub build_id: String,
+    pub input_key: String,
 }
 
 /// The usage kind of compute: GB of memory × hours.
@@ -495,6 +512,7 @@ impl Platform {
             charged_event_counts: None,
             total_charge_usd: None,
             parent_run_id: opts.parent_run_id.clone(),
+            metamorphs: Vec::new(),
             call_depth,
             permission_level,
             usage: BTreeMap::new(),
@@ -632,7 +650,11 @@ impl Platform {
     }
 
     /// Applies the input schema (defaults, validation) and decides what is stored as INPUT.
-    fn prepare_input(&self, build: &super::actors::Build, input: Option<(Vec<u8>, String)>) -> Result<Option<(Vec<u8>, String)>> {
+    pub(crate) fn prepare_input(
+        &self,
+        build: &super::actors::Build,
+        input: Option<(Vec<u8>, String)>,
+    ) -> Result<Option<(Vec<u8>, String)>> {
         let input = input.filter(|(body, _)| !body.iter().all(u8::is_ascii_whitespace));
         let schema = self.input_schema(build)?;
         let Some(schema) = schema else {

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+pub mod receiver;
+
 pub const TOKEN: &str = "test-token-0123456789";
 
 /// How long a test waits for a run to finish before it fails.

@@ -71,6 +71,12 @@ pub fn get_run(run_id: &str) -> Result<Run> {
     Ok(wit::get_run(run_id)?)
 }
 
+/// Hands this run over to `actor` (metamorph): same run ID, storages and
+/// timeout; `input` becomes the target's input. Does not return on success.
+pub fn metamorph<T: Serialize + ?Sized>(actor: &str, input: &T, build: Option<&str>) -> Result<()> {
+    Ok(wit::metamorph(actor, Some(&input_text(input)?), build)?)
+}
+
 /// Aborts a run; gracefully, it gets `aborting` first. The run as it is then.
 pub fn abort(run_id: &str, gracefully: bool) -> Result<Run> {
     Ok(wit::abort_run(run_id, gracefully)?)

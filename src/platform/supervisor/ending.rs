@@ -155,7 +155,9 @@ pub(super) fn conclude(
     match stopping {
         Some(StopReason::Timeout) => (RunStatus::TimedOut, None, Some(timed_out_message(timeout_secs))),
         Some(StopReason::Abort) => (RunStatus::Aborted, None, Some(ABORTED_MESSAGE.into())),
-        Some(StopReason::Migrate | StopReason::Reboot) => unreachable!("migrating and rebooting runs are detached, not concluded"),
+        Some(StopReason::Migrate | StopReason::Reboot | StopReason::Metamorph) => {
+            unreachable!("migrating, rebooting and metamorphing runs go on, they are not concluded")
+        }
         None => match report.map(|r| &r.outcome) {
             Some(Outcome::Exited { exit_code: 0, .. }) => {
                 (RunStatus::Succeeded, Some(0), Some("Actor finished successfully (exit code 0)".into()))
@@ -168,8 +170,8 @@ pub(super) fn conclude(
             Some(Outcome::Crashed(why)) => (RunStatus::Failed, Some(1), Some(why.clone())),
             Some(Outcome::Stopped(StopReason::Timeout)) => (RunStatus::TimedOut, None, Some(timed_out_message(timeout_secs))),
             Some(Outcome::Stopped(StopReason::Abort)) => (RunStatus::Aborted, None, Some(ABORTED_MESSAGE.into())),
-            Some(Outcome::Stopped(StopReason::Migrate | StopReason::Reboot)) => {
-                unreachable!("migrating and rebooting runs are detached, not concluded")
+            Some(Outcome::Stopped(StopReason::Migrate | StopReason::Reboot | StopReason::Metamorph)) => {
+                unreachable!("migrating, rebooting and metamorphing runs go on, they are not concluded")
             }
             None => (RunStatus::Failed, None, Some("The run stopped without a result".into())),
         },

@@ -226,3 +226,63 @@ impl Platform {
         }
     }
 }
+
+impl Platform {
+    /// Hands a RUNNING run over to another Actor (metamorph): the same run
+    /// ID, default storages and timeout budget; the new input goes to
+    /// `INPUT-METAMORPH-<n>` and the target's build runs next, whichever
+    /// executor it needs. The record names the target before the current
+    /// code is stopped, so a restart in between goes on with the target.
+    pub fn metamorph_run(&self, run_id: &str, target: &str, build: Option<&str>, input: Option<(Vec<u8>, String)>) -> Result<Run> {
+        if self.is_shutting_down() {
+            return Err(PlatformError::Unavailable("The server is shutting down; metamorph again in a moment".into()));
+        }
+        let run = self.get_run(run_id)?;
+        if run.status != RunStatus::Running {
+            return Err(PlatformError::invalid_kind(
+                "invalid-run-status",
+                format!("Only a RUNNING run can metamorph; this one is {}", run.status.as_str()),
+            ));
+        }
+        let (actor, target_build) = self.run_target(target, build)?;
+        if !target_build.exports.run {
+            return Err(PlatformError::invalid_kind(
+                "actor-standby-only",
+                format!("Actor {} only serves HTTP (Standby); a run cannot metamorph into it", actor.full_name()),
+            ));
+        }
+        if input.as_ref().is_some_and(|(b, _)| b.len() > self.config.limits.max_input_bytes) {
+            return Err(PlatformError::too_large(
+                "input-too-large",
+                format!("The input is over {} bytes", self.config.limits.max_input_bytes),
+            ));
+        }
+        let input = self.prepare_input(&target_build, input)?;
+        let key = format!("INPUT-METAMORPH-{}", run.metamorphs.len() + 1);
+        if let Some((body, content_type)) = &input {
+            let max = self.config.limits.max_input_bytes.max(self.config.limits.max_record_bytes);
+            self.kv.set_record_within(&run.default_key_value_store_id, &key, body, content_type, max)?;
+        }
+        let step = super::super::runs::Metamorph {
+            created_at: crate::ids::now(),
+            actor_id: actor.id.clone(),
+            build_id: target_build.id.clone(),
+            input_key: key.clone(),
+        };
+        let run = self.modify_run(run_id, |r| {
+            r.metamorphs.push(step.clone());
+            r.stats.metamorph = r.stats.metamorph.saturating_add(1);
+            r.build_id = target_build.id.clone();
+            r.build_number = target_build.build_number.clone();
+            r.input_key = key.clone();
+            Ok(())
+        })?;
+        if let Ok(log) = self.logs.writer(run_id) {
+            log.system(&format!("Metamorphing into {} (build {}), input {key}.", actor.full_name(), target_build.build_number));
+        }
+        if !self.active.stop(run_id, StopReason::Metamorph) {
+            return Err(PlatformError::Unavailable("The run is not executing on this server right now".into()));
+        }
+        Ok(run)
+    }
+}

@@ -155,6 +155,7 @@ impl Platform {
                 Ok(())
             }
             Some(StopReason::Reboot) => self.reboot_in_place(&run, stopped.lived, &log),
+            Some(StopReason::Metamorph) => self.metamorph_in_place(&run, &log),
             _ => self.conclude_run(&run, stopped, &usage, &log).await,
         }
     }
@@ -278,6 +279,19 @@ impl Platform {
         let build = Arc::new(self.get_build(&run.build_id)?);
         // The new supervisor replaces this one's entry; waiters move over to it.
         self.supervise_after(run, build, backoff);
+        Ok(())
+    }
+
+    /// Starts the run again as the build its record now names (see `metamorph_run`).
+    fn metamorph_in_place(&self, run: &Run, log: &RunLog) -> Result<()> {
+        let run = self.get_stored_run(&run.id)?;
+        if self.is_shutting_down() {
+            log.system("The server is shutting down: the metamorphosed run starts when the server is back (migration).");
+            self.detach_run(&run);
+            return Ok(());
+        }
+        let build = Arc::new(self.get_build(&run.build_id)?);
+        self.supervise_after(run, build, Duration::ZERO);
         Ok(())
     }
 

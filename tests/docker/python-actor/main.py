@@ -76,6 +76,22 @@ async def call_child(actor_input: dict) -> None:
     })
 
 
+async def metamorph_on(actor_input: dict) -> None:
+    """Metamorph at home: leave a trace, then hand the run to the next Actor."""
+    import os
+
+    await Actor.push_data({"stage": "python", "inputKey": os.environ.get("ACTOR_INPUT_KEY")})
+    await Actor.metamorph(actor_input["actor"], run_input=actor_input["childInput"])
+
+
+async def add_webhook(actor_input: dict) -> None:
+    """Actor.add_webhook at home: an ad-hoc webhook on this run."""
+    from apify import Webhook
+
+    template = '{"run": {{resource.id}}, "status": {{resource.status}}, "event": {{eventType}}}'
+    await Actor.add_webhook(Webhook(event_types=["ACTOR.RUN.SUCCEEDED"], request_url=actor_input["url"], payload_template=template))
+
+
 async def main() -> None:
     async with Actor:
         if (actor_input := await Actor.get_input() or {}).get("charges") is not None:
@@ -86,6 +102,12 @@ async def main() -> None:
             return
         if actor_input.get("mode") == "call":
             await call_child(actor_input)
+            return
+        if actor_input.get("mode") == "webhook":
+            await add_webhook(actor_input)
+            return
+        if actor_input.get("mode") == "metamorph":
+            await metamorph_on(actor_input)
             return
         seen: list[str] = []
         Actor.on(Event.SYSTEM_INFO, lambda data: seen.append("systemInfo"))

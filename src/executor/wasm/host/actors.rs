@@ -80,6 +80,17 @@ impl Host for ActorHost<'_> {
         wit_run(&self.ctx.platform.get_run(&run_id)?)
     }
 
+    async fn metamorph(&mut self, actor: String, input: Option<String>, build: Option<String>) -> HostResult<()> {
+        let run_id = self.ctx.run.id.clone();
+        self.authorize(Action::ManageOwnRun(&run_id))?;
+        // What this run wrote is on disk before the target can read it.
+        self.ctx.platform.settle(&self.ctx.writes).await;
+        let input = input.map(|i| (i.into_bytes(), JSON_CONTENT_TYPE.to_owned()));
+        self.ctx.platform.metamorph_run(&run_id, &actor, build.as_deref(), input)?;
+        self.ctx.platform.commit().await;
+        Err(HostError::Trap(Interrupted(StopReason::Metamorph).into()))
+    }
+
     async fn abort_run(&mut self, run_id: String, gracefully: bool) -> HostResult<WitRun> {
         self.authorize(Action::ControlRun(&run_id))?;
         self.ctx.platform.settle(&self.ctx.writes).await;

@@ -135,6 +135,12 @@ fn main(input: Input) -> wactor_sdk::Result<()> {
             let by_id: Vec<String> = input.urls.iter().map(|id| kind(Dataset::open_by_id(&id.chars().rev().collect::<String>()))).collect();
             set_value("OUTPUT", &json!({"byId": by_id, "byName": kind(Dataset::open(&input.event.chars().rev().collect::<String>()))}))
         }
+        "metamorph" => {
+            // Leaves a trace, then hands the run to `actor` with `child_input`; a refusal is reported.
+            push_data(&json!({"stage": "probe", "inputKey": wactor_sdk::run_info().input_key}))?;
+            let err = wactor_sdk::actors::metamorph(&input.actor, &input.child_input, input.build.as_deref()).unwrap_err();
+            set_value("OUTPUT", &json!({"error": err.to_string()}))
+        }
         "start-abort" => {
             let child = wactor_sdk::actors::start(&input.actor, &input.child_input, Default::default())?;
             let running = wactor_sdk::actors::get_run(&child.id)?;
