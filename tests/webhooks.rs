@@ -225,3 +225,24 @@ async fn dispatches_survive_a_crash_and_are_delivered_after_the_restart() {
     })
     .await;
 }
+
+/// A component adds a webhook to its own run and one to a child through
+/// WIT; an idempotency key adds it once; a bad URL is a typed error.
+#[tokio::test]
+async fn a_component_adds_webhooks_through_wit() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(dir.path());
+    let r = Receiver::start(0).await;
+    let run = s.run("probe", "", &json!({"mode": "webhooks", "actor": "probe", "urls": [r.url]})).await;
+    assert_eq!(run["status"], "SUCCEEDED", "{run}");
+    let kv = run["defaultKeyValueStoreId"].as_str().unwrap();
+    let out = s.get_json(&format!("/key-value-stores/{kv}/records/OUTPUT")).await;
+    assert_eq!(out["own"], out["again"], "{out}");
+    assert!(out["bad"].as_str().unwrap().contains("requestUrl"), "{out}");
+    let got = r.wait_for(2).await;
+    let mut ids: Vec<&Value> = got.iter().map(|d| &d.body["resource"]["id"]).collect();
+    ids.sort_by_key(|v| v.to_string());
+    let mut want = vec![&run["id"], &out["child"]];
+    want.sort_by_key(|v| v.to_string());
+    assert_eq!(ids, want);
+}

@@ -29,6 +29,8 @@ pub struct StartOptions {
     pub timeout_secs: Option<u64>,
     pub max_items: Option<u64>,
     pub max_total_charge_usd: Option<f64>,
+    /// Ad-hoc webhooks of the new run.
+    pub webhooks: Vec<Webhook>,
 }
 
 impl From<StartOptions> for wit::StartOptions {
@@ -39,8 +41,33 @@ impl From<StartOptions> for wit::StartOptions {
             timeout_secs: o.timeout_secs,
             max_items: o.max_items,
             max_total_charge_usd: o.max_total_charge_usd,
+            webhooks: (!o.webhooks.is_empty()).then(|| serde_json::to_string(&o.webhooks).unwrap_or_default()),
         }
     }
+}
+
+/// A webhook on a run: `request_url` gets a POST for each of `event_types`
+/// (`ACTOR.RUN.SUCCEEDED`, ...), with the payload the template makes
+/// (Apify's default when `None`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Webhook {
+    pub event_types: Vec<String>,
+    pub request_url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload_template: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub headers_template: Option<String>,
+    /// The same key twice adds one webhook (a retried Actor does not add it again).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    pub do_not_retry: bool,
+    pub should_interpolate_strings: bool,
+}
+
+/// Adds a webhook to this run; its ID.
+pub fn add_webhook(webhook: &Webhook) -> Result<String> {
+    Ok(wit::add_webhook(&serde_json::to_string(webhook)?)?)
 }
 
 fn input_text<T: Serialize + ?Sized>(input: &T) -> Result<String> {

@@ -11,6 +11,7 @@ use crate::platform::access::Action;
 use crate::platform::error::PlatformError;
 use crate::platform::executors::StopReason;
 use crate::platform::runs::{Run, RunOrigin, StartOptions};
+use crate::platform::webhooks::{Condition, WebhookSpec};
 
 /// How long `wait-secs: none` waits: the caller's own timeout ends it sooner.
 const WAIT_UNTIL_FINISHED: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -38,7 +39,17 @@ impl ActorHost<'_> {
         self.authorize(Action::StartRun)?;
         // The child may read what this run wrote: it is on disk first.
         self.ctx.platform.settle(&self.ctx.writes).await;
+        let webhooks = match &options.webhooks {
+            Some(text) => {
+                let specs: Vec<WebhookSpec> = serde_json::from_str(text)
+                    .map_err(|e| PlatformError::invalid_kind("invalid-webhook", format!("webhooks must be a JSON array of webhooks: {e}")))?;
+                self.ctx.platform.check_ad_hoc_webhooks(&specs).await?;
+                specs
+            }
+            None => Vec::new(),
+        };
         let opts = StartOptions {
+            webhooks,
             input: input.map(|i| (i.into_bytes(), JSON_CONTENT_TYPE.to_owned())),
             build: options.build,
             timeout_secs: options.timeout_secs,
@@ -89,6 +100,17 @@ impl Host for ActorHost<'_> {
         self.ctx.platform.metamorph_run(&run_id, &actor, build.as_deref(), input)?;
         self.ctx.platform.commit().await;
         Err(HostError::Trap(Interrupted(StopReason::Metamorph).into()))
+    }
+
+    async fn add_webhook(&mut self, webhook: String) -> HostResult<String> {
+        self.authorize(Action::Webhooks)?;
+        let mut spec: WebhookSpec = serde_json::from_str(&webhook)
+            .map_err(|e| PlatformError::invalid_kind("invalid-webhook", format!("The webhook is not valid JSON: {e}")))?;
+        spec.condition = Some(Condition { actor_run_id: Some(self.ctx.run.id.clone()), ..Default::default() });
+        spec.is_ad_hoc = Some(true);
+        let (hook, _) = self.ctx.platform.create_webhook(spec).await?;
+        self.ctx.platform.commit().await;
+        Ok(hook.id)
     }
 
     async fn abort_run(&mut self, run_id: String, gracefully: bool) -> HostResult<WitRun> {

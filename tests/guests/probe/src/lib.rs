@@ -141,6 +141,22 @@ fn main(input: Input) -> wactor_sdk::Result<()> {
             let err = wactor_sdk::actors::metamorph(&input.actor, &input.child_input, input.build.as_deref()).unwrap_err();
             set_value("OUTPUT", &json!({"error": err.to_string()}))
         }
+        "webhooks" => {
+            // A webhook on this run, and one on a child through its start options.
+            let hook = |key: &str| wactor_sdk::actors::Webhook {
+                event_types: vec!["ACTOR.RUN.SUCCEEDED".into()],
+                request_url: input.urls[0].clone(),
+                idempotency_key: Some(key.into()),
+                ..Default::default()
+            };
+            let own = wactor_sdk::actors::add_webhook(&hook("own"))?;
+            let again = wactor_sdk::actors::add_webhook(&hook("own"))?;
+            let options = wactor_sdk::actors::StartOptions { webhooks: vec![hook("child")], ..Default::default() };
+            let child = wactor_sdk::actors::start(&input.actor, &json!({"mode": "ok"}), options)?;
+            wactor_sdk::actors::wait_for_finish(&child.id, Some(30))?;
+            let bad = wactor_sdk::actors::add_webhook(&wactor_sdk::actors::Webhook { request_url: "nope".into(), ..hook("x") }).unwrap_err();
+            set_value("OUTPUT", &json!({"own": own, "again": again, "child": child.id, "bad": bad.to_string()}))
+        }
         "start-abort" => {
             let child = wactor_sdk::actors::start(&input.actor, &input.child_input, Default::default())?;
             let running = wactor_sdk::actors::get_run(&child.id)?;
