@@ -39,7 +39,9 @@ def server():
     with tempfile.TemporaryDirectory() as data_dir:
         proc = subprocess.Popen(
             [binary, "serve", "--listen", "127.0.0.1:0", "--token", TOKEN, "--data-dir", data_dir,
-             "--preload", "examples", "--preload", "tests/guests/probe"],
+             "--preload", "examples", "--preload", "tests/guests/probe",
+             # Webhook receivers in these tests listen on 127.0.0.1.
+             "--allow-private-webhook-urls", "--webhook-retry-base-millis", "200"],
             cwd=REPO, stdout=subprocess.PIPE, text=True, env={**os.environ, "RUST_LOG": "wactor=warn"},
         )
         url = _listening_url(proc, timeout=300)

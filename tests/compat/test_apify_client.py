@@ -158,3 +158,71 @@ def test_pay_per_event_runs_validate_and_charge(client, server):
     client.run(started.id).abort()
     usage = client.user().monthly_usage()
     assert usage.monthly_service_usage["PAY_PER_EVENT"].quantity >= 4
+
+
+def _receiver():
+    """An HTTP receiver on 127.0.0.1 that records each POST's dispatch ID and JSON body."""
+    import http.server
+    import json
+    import threading
+
+    got = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("content-length", 0)))
+            got.append((self.headers.get("x-apify-webhook-dispatch-id"), json.loads(body)))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{httpd.server_port}/hook", got, httpd
+
+
+def _wait(predicate, seconds=30):
+    import time
+
+    deadline = time.time() + seconds
+    while not predicate():
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_webhooks_and_dispatches_validate(client):
+    url, got, httpd = _receiver()
+    try:
+        actor = client.actor("me/hello").get()
+        hook = client.webhooks().create(event_types=["ACTOR.RUN.SUCCEEDED"], request_url=url, actor_id=actor.id,
+                                        idempotency_key="compat-hook", description="compat")
+        assert str(hook.request_url) == url and hook.ignore_ssl_errors is False
+        again = client.webhooks().create(event_types=["ACTOR.RUN.SUCCEEDED"], request_url=url, actor_id=actor.id,
+                                         idempotency_key="compat-hook")
+        assert again.id == hook.id
+        assert any(w.id == hook.id for w in client.webhooks().list().items)
+        assert client.webhook(hook.id).get().description == "compat"
+        updated = client.webhook(hook.id).update(description="changed")
+        assert updated.description == "changed"
+
+        run = client.actor("me/hello").call(run_input={"name": "Hook", "count": 1})
+        _wait(lambda: any(body["resource"]["id"] == run.id for _, body in got))
+        dispatch = client.webhook(hook.id).test()
+        assert dispatch.event_type == "TEST"
+        _wait(lambda: any(d == dispatch.id for d, _ in got))
+        dispatches = client.webhook(hook.id).dispatches().list().items
+        assert {d.event_type for d in dispatches} == {"ACTOR.RUN.SUCCEEDED", "TEST"}
+        one = client.webhook_dispatch(dispatches[0].id).get()
+        assert one.id == dispatches[0].id and one.webhook_id == hook.id
+
+        # Ad-hoc on a call: the client sends them base64-encoded.
+        run = client.actor("me/hello").call(run_input={"count": 1}, webhooks=[
+            {"event_types": ["ACTOR.RUN.SUCCEEDED"], "request_url": url, "payload_template": '{"adHoc": {{resource.id}}}'},
+        ])
+        _wait(lambda: any(body.get("adHoc") == run.id for _, body in got))
+        client.webhook(hook.id).delete()
+        assert client.webhook(hook.id).get() is None
+    finally:
+        httpd.shutdown()

@@ -452,7 +452,15 @@ impl Platform {
     /// Dispatches `TEST` now (`POST /v2/webhooks/{id}/test`).
     pub fn test_webhook(&self, id: &str) -> Result<Dispatch> {
         let hook = self.get_webhook(id)?;
-        self.dispatch(&hook, TEST_EVENT, json!({}), json!({}))
+        // The event data names what the webhook watches, as a real event's would.
+        let c = &hook.condition;
+        let actor_id = match (&c.actor_id, &c.actor_run_id) {
+            (Some(a), _) => Some(a.clone()),
+            (None, Some(r)) => self.get_stored_run(r).ok().map(|r| r.act_id),
+            _ => None,
+        };
+        let data = json!({"actorId": actor_id, "actorRunId": c.actor_run_id});
+        self.dispatch(&hook, TEST_EVENT, data, json!({}))
     }
 
     /// Writes a dispatch (its request rendered now) and wakes delivery.
