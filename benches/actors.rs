@@ -38,10 +38,8 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     // Parents take run slots and children instances: room for both.
     let slots = (2 * waiting + 16).to_string();
-    let server = Server::start(
-        &["--preload", "tests/guests/probe", "--max-concurrent-runs", &slots, "--allow-private-webhook-urls"],
-        dir.path(),
-    );
+    let server =
+        Server::start(&["--preload", "tests/guests/probe", "--max-concurrent-runs", &slots, "--allow-private-webhook-urls"], dir.path());
     let url = server.url.clone();
     let http = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
 
@@ -109,8 +107,13 @@ async fn main() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let receiver = format!("http://{}/hook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let hook = post(&http, &format!("{url}/v2/webhooks"), &json!({"eventTypes": ["ACTOR.RUN.SUCCEEDED"],
-        "condition": {"actorId": "probe"}, "requestUrl": receiver, "doNotRetry": true})).await;
+    let hook = post(
+        &http,
+        &format!("{url}/v2/webhooks"),
+        &json!({"eventTypes": ["ACTOR.RUN.SUCCEEDED"],
+        "condition": {"actorId": "probe"}, "requestUrl": receiver, "doNotRetry": true}),
+    )
+    .await;
     let test_url = Arc::new(format!("{url}/v2/webhooks/{}/test", hook["data"]["id"].as_str().unwrap()));
     let t = Instant::now();
     let per_client = dispatches.div_ceil(32);
@@ -135,12 +138,18 @@ async fn main() {
 
     println!("| measurement | value |");
     println!("|---|---|");
-    println!("| call latency p50 / p99, parent start → child SUCCEEDED → parent SUCCEEDED ({calls} sequential) | {} / {} |", ms(percentile(&lat, 0.5)), ms(percentile(&lat, 0.99)));
     println!(
-        "| {waiting} runs waiting in `call` on {waiting} sleeping children: all running after | {:.2} s |",
-        ready.as_secs_f64()
+        "| call latency p50 / p99, parent start → child SUCCEEDED → parent SUCCEEDED ({calls} sequential) | {} / {} |",
+        ms(percentile(&lat, 0.5)),
+        ms(percentile(&lat, 0.99))
     );
-    println!("| server RSS before / with them | {} / {} MiB (+{} KiB per waiting pair) |", before / 1024, with / 1024, (with.saturating_sub(before)) / waiting as u64);
+    println!("| {waiting} runs waiting in `call` on {waiting} sleeping children: all running after | {:.2} s |", ready.as_secs_f64());
+    println!(
+        "| server RSS before / with them | {} / {} MiB (+{} KiB per waiting pair) |",
+        before / 1024,
+        with / 1024,
+        (with.saturating_sub(before)) / waiting as u64
+    );
     println!("| `GET /v2/actors` p50 / p99 meanwhile | {} / {} |", ms(percentile(&api, 0.5)), ms(percentile(&api, 0.99)));
     println!("| webhook dispatches: {total} written (32 clients) in | {:.2} s |", written.as_secs_f64());
     println!("| webhook deliveries/s, first write → last delivery | {:.0} |", total as f64 / delivered.as_secs_f64());

@@ -246,3 +246,37 @@ async fn a_component_adds_webhooks_through_wit() {
     want.sort_by_key(|v| v.to_string());
     assert_eq!(ids, want);
 }
+
+/// Build and resurrection events reach the Actor's webhooks too.
+#[tokio::test]
+async fn builds_and_resurrections_are_events_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(dir.path());
+    let r = Receiver::start(0).await;
+    let events = ["ACTOR.BUILD.CREATED", "ACTOR.BUILD.SUCCEEDED", "ACTOR.RUN.RESURRECTED"];
+    create(&s, &json!({"eventTypes": events, "condition": {"actorId": "probe"}, "requestUrl": r.url})).await;
+    let wasm = std::fs::read(common::repo().join("target/wasm32-wasip2/release/probe.wasm")).unwrap();
+    let resp = s
+        .http
+        .post(s.api("/acts/probe/builds?version=0.1"))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/wasm")
+        .body(wasm)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let build: Value = resp.json().await.unwrap();
+    let run = s.run("probe", "", &json!({"mode": "ok"})).await;
+    let resp =
+        s.http.post(s.api(&format!("/actor-runs/{}/resurrect", run["id"].as_str().unwrap()))).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let got = r.wait_for(3).await;
+    let mut seen: Vec<(String, Value)> =
+        got.iter().map(|d| (d.body["eventType"].as_str().unwrap().to_owned(), d.body["eventData"].clone())).collect();
+    seen.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(seen[0].0, "ACTOR.BUILD.CREATED");
+    assert_eq!(seen[1], ("ACTOR.BUILD.SUCCEEDED".to_owned(), json!({"actorId": run["actId"], "actorBuildId": build["data"]["id"]})));
+    assert_eq!(seen[2].0, "ACTOR.RUN.RESURRECTED");
+    assert_eq!(seen[2].1["actorRunId"], run["id"]);
+}

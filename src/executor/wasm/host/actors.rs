@@ -41,8 +41,9 @@ impl ActorHost<'_> {
         self.ctx.platform.settle(&self.ctx.writes).await;
         let webhooks = match &options.webhooks {
             Some(text) => {
-                let specs: Vec<WebhookSpec> = serde_json::from_str(text)
-                    .map_err(|e| PlatformError::invalid_kind("invalid-webhook", format!("webhooks must be a JSON array of webhooks: {e}")))?;
+                let specs: Vec<WebhookSpec> = serde_json::from_str(text).map_err(|e| {
+                    PlatformError::invalid_kind("invalid-webhook", format!("webhooks must be a JSON array of webhooks: {e}"))
+                })?;
                 self.ctx.platform.check_ad_hoc_webhooks(&specs).await?;
                 specs
             }

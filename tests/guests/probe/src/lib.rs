@@ -154,7 +154,8 @@ fn main(input: Input) -> wactor_sdk::Result<()> {
             let options = wactor_sdk::actors::StartOptions { webhooks: vec![hook("child")], ..Default::default() };
             let child = wactor_sdk::actors::start(&input.actor, &json!({"mode": "ok"}), options)?;
             wactor_sdk::actors::wait_for_finish(&child.id, Some(30))?;
-            let bad = wactor_sdk::actors::add_webhook(&wactor_sdk::actors::Webhook { request_url: "nope".into(), ..hook("x") }).unwrap_err();
+            let bad =
+                wactor_sdk::actors::add_webhook(&wactor_sdk::actors::Webhook { request_url: "nope".into(), ..hook("x") }).unwrap_err();
             set_value("OUTPUT", &json!({"own": own, "again": again, "child": child.id, "bad": bad.to_string()}))
         }
         "start-abort" => {
