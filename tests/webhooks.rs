@@ -280,3 +280,26 @@ async fn builds_and_resurrections_are_events_too() {
     assert_eq!(seen[2].0, "ACTOR.RUN.RESURRECTED");
     assert_eq!(seen[2].1["actorRunId"], run["id"]);
 }
+
+/// A receiver that answers with an endless body costs the server 1 KiB:
+/// the call is recorded with the start of the answer and the dispatch ends.
+#[tokio::test]
+async fn an_endless_answer_is_cut_at_a_kilobyte() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(dir.path());
+    let endless = axum::Router::new().fallback(|| async {
+        let chunks = futures::stream::repeat_with(|| Ok::<_, std::io::Error>(axum::body::Bytes::from_static(&[b'x'; 65536])));
+        axum::body::Body::from_stream(chunks)
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, endless).await.unwrap() });
+    let hook = create(&s, &json!({"eventTypes": ["ACTOR.RUN.SUCCEEDED"], "condition": {"actorId": "probe"}, "requestUrl": url})).await;
+    let resp = s.http.post(s.api(&format!("/webhooks/{}/test", hook["id"].as_str().unwrap()))).bearer_auth(TOKEN).send().await.unwrap();
+    let id = resp.json::<Value>().await.unwrap()["data"]["id"].as_str().unwrap().to_owned();
+    let (s, path) = (&s, format!("/webhook-dispatches/{id}"));
+    let p = &path;
+    eventually("the dispatch to succeed", || async move { s.get_json(p).await["data"]["status"] == "SUCCEEDED" }).await;
+    let dispatch = s.get_json(p).await["data"].clone();
+    assert_eq!(dispatch["calls"][0]["responseBody"].as_str().unwrap().len(), 1024, "{}", dispatch["calls"][0]["responseStatus"]);
+}

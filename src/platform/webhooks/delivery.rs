@@ -231,12 +231,17 @@ async fn post(p: &Platform, stored: &StoredDispatch) -> (Option<u16>, Option<Str
         .header("X-Apify-Request-Origin", "WEBHOOK")
         .body(stored.body.clone());
     match req.send().await {
-        Ok(resp) => {
+        Ok(mut resp) => {
             let status = resp.status().as_u16();
-            let body = match resp.bytes().await {
-                Ok(b) => Some(String::from_utf8_lossy(&b[..b.len().min(MAX_RESPONSE_BODY)]).into_owned()),
-                Err(_) => None,
-            };
+            // Only the start of the answer is kept, and only that much is read: a receiver cannot fill memory.
+            let mut kept = Vec::new();
+            while kept.len() < MAX_RESPONSE_BODY {
+                match resp.chunk().await {
+                    Ok(Some(chunk)) => kept.extend_from_slice(&chunk[..chunk.len().min(MAX_RESPONSE_BODY - kept.len())]),
+                    _ => break,
+                }
+            }
+            let body = Some(String::from_utf8_lossy(&kept).into_owned());
             let error = (!(200..300).contains(&status)).then(|| format!("The receiver answered {status}"));
             (Some(status), body, error)
         }

@@ -43,9 +43,13 @@ pub const EVENT_TYPES: [&str; 11] = [
 /// The event `/test` dispatches.
 pub const TEST_EVENT: &str = "TEST";
 
-/// Longest URL, description and template a webhook may have.
+/// Longest URL and template a webhook may have.
 const MAX_URL_LEN: usize = 2048;
 const MAX_TEMPLATE_LEN: usize = 64 * 1024;
+/// Most ad-hoc webhooks one start may add, and most webhooks a server keeps
+/// (every event is matched against them in memory).
+pub const MAX_AD_HOC_PER_RUN: usize = 100;
+pub const MAX_WEBHOOKS: usize = 100_000;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -326,6 +330,12 @@ impl Platform {
 
     fn store_new_webhook(&self, hook: Webhook) -> Result<(Webhook, bool)> {
         let w = &self.webhooks;
+        if w.cache.read().len() >= MAX_WEBHOOKS {
+            return Err(PlatformError::limit(
+                "webhook-limit-exceeded",
+                format!("The server keeps at most {MAX_WEBHOOKS} webhooks; delete some first"),
+            ));
+        }
         if let Some(key) = &hook.idempotency_key {
             let k = super::db::owned_key(&hook.user_id, key.as_bytes());
             if let Err(e) = w.keys.compare_and_swap(&k, None as Option<&[u8]>, Some(hook.id.as_bytes()))? {
@@ -343,6 +353,9 @@ impl Platform {
 
     /// Checks ad-hoc webhooks for a run about to start (the `webhooks` start parameter).
     pub async fn check_ad_hoc_webhooks(&self, specs: &[WebhookSpec]) -> Result<()> {
+        if specs.len() > MAX_AD_HOC_PER_RUN {
+            return Err(invalid(format!("A run may have at most {MAX_AD_HOC_PER_RUN} ad-hoc webhooks, not {}", specs.len())));
+        }
         for spec in specs {
             if spec.event_types.as_ref().is_none_or(Vec::is_empty) || spec.request_url.is_none() {
                 return Err(invalid("Each ad-hoc webhook needs eventTypes and requestUrl"));

@@ -134,6 +134,16 @@ mod tests {
         assert_eq!(v["id"], "{{resource.id}}");
     }
 
+    proptest::proptest! {
+        /// Any text is rendered or refused, never a panic (templates come from clients).
+        #[test]
+        fn any_template_renders_or_is_refused(t in "[{}\"\\a-z.: ]{0,40}") {
+            let _ = render(&t, &ctx(), true);
+            let _ = render(&t, &ctx(), false);
+            let _ = validate("payloadTemplate", &t, true);
+        }
+    }
+
     #[test]
     fn bad_templates_are_refused_with_the_reason() {
         assert!(validate("payloadTemplate", r#"{"a": {{resource}}}"#, false).is_ok());
