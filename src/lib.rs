@@ -7,7 +7,7 @@
 //!   - `actors`: Actors and builds (a build records the typed artifact its
 //!     executor made); `runs`: the run record and its status machine;
 //!     `supervisor/`: a run's lifecycle (slot, execution, events, timeout,
-//!     stops, reboot, resurrect, resume, shutdown as a migration).
+//!     stops, reboot, metamorph, resurrect, resume, shutdown as a migration).
 //!   - `executors`: the executor interface the core needs (build an
 //!     artifact, start a run in batch or serve mode, forget a build, clean up
 //!     after a crash) and the registry the server wires in at start.
@@ -19,8 +19,11 @@
 //!   - `charging/`: pricing (`pricingInfos`, the entry in force) and the
 //!     ledger: clamped, idempotent, durable charges and allowances shared
 //!     down a chain of runs; `usage`: compute and charges per month.
+//!   - `access`: who may do what: the admin token, run tokens, limited
+//!     permissions, one check for both doors; `webhooks/`: webhooks,
+//!     templates, durable dispatches and their delivery.
 //!   - `events`: system events; `auth`: the token and keyed run secrets;
-//!     `outbound`: the guests' network policy.
+//!     `outbound`: the network policy of guests and webhooks.
 //! - [`definition`]: `.actor/actor.json` and the input schema (defaults,
 //!   validation) checked before a run exists.
 //! - [`executor`]: below the core, one module per artifact kind, each an
