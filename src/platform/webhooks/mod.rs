@@ -11,6 +11,7 @@
 pub mod delivery;
 pub mod template;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -160,37 +161,73 @@ pub(crate) struct Webhooks {
     dispatches: sled::Tree,
     /// due ms (BE) ++ dispatch id → (): dispatches waiting for an attempt.
     queue: sled::Tree,
-    /// Every webhook, for matching events (most servers have few; an event
-    /// with none pays one read lock).
-    cache: RwLock<Arc<Vec<Webhook>>>,
+    /// Every webhook by what it watches (an Actor's or a run's ID), so an
+    /// event looks up its own few instead of scanning them all.
+    index: RwLock<WebhookIndex>,
     pub(crate) delivery: delivery::Delivery,
+}
+
+#[derive(Default)]
+struct WebhookIndex {
+    by_target: HashMap<String, Vec<Arc<Webhook>>>,
+    count: usize,
+}
+
+impl WebhookIndex {
+    fn target(hook: &Webhook) -> String {
+        let c = &hook.condition;
+        c.actor_id.clone().or_else(|| c.actor_run_id.clone()).or_else(|| c.actor_task_id.clone()).unwrap_or_default()
+    }
+
+    fn add(&mut self, hook: Webhook) {
+        self.by_target.entry(Self::target(&hook)).or_default().push(Arc::new(hook));
+        self.count += 1;
+    }
+
+    /// A changed webhook (it may watch something else now).
+    fn replace(&mut self, hook: Webhook) {
+        self.remove(&hook.id);
+        self.add(hook);
+    }
+
+    fn remove(&mut self, id: &str) {
+        for hooks in self.by_target.values_mut() {
+            if let Some(i) = hooks.iter().position(|h| h.id == id) {
+                hooks.remove(i);
+                self.count -= 1;
+                break;
+            }
+        }
+        self.by_target.retain(|_, hooks| !hooks.is_empty());
+    }
+
+    /// The webhooks watching any of `targets` for `event_type`.
+    fn matching(&self, targets: &[&str], event_type: &str) -> Vec<Arc<Webhook>> {
+        targets
+            .iter()
+            .filter_map(|t| self.by_target.get(*t))
+            .flatten()
+            .filter(|w| w.event_types.iter().any(|t| t == event_type))
+            .cloned()
+            .collect()
+    }
 }
 
 impl Webhooks {
     pub(crate) fn open(db: &Db, options: delivery::DeliveryOptions) -> Result<Webhooks> {
         let hooks = db.webhooks.clone();
-        let mut all = Vec::new();
+        let mut index = WebhookIndex::default();
         for item in hooks.iter() {
-            all.push(serde_json::from_slice::<Webhook>(&item?.1)?);
+            index.add(serde_json::from_slice::<Webhook>(&item?.1)?);
         }
         Ok(Webhooks {
             hooks,
             keys: db.webhook_keys.clone(),
             dispatches: db.webhook_dispatches.clone(),
             queue: db.webhook_queue.clone(),
-            cache: RwLock::new(Arc::new(all)),
+            index: RwLock::new(index),
             delivery: delivery::Delivery::new(options),
         })
-    }
-
-    fn reload(&self) -> Result<()> {
-        let mut all = Vec::new();
-        for item in self.hooks.iter() {
-            all.push(serde_json::from_slice::<Webhook>(&item?.1)?);
-        }
-        all.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
-        *self.cache.write() = Arc::new(all);
-        Ok(())
     }
 }
 
@@ -330,7 +367,7 @@ impl Platform {
 
     fn store_new_webhook(&self, hook: Webhook) -> Result<(Webhook, bool)> {
         let w = &self.webhooks;
-        if w.cache.read().len() >= MAX_WEBHOOKS {
+        if w.index.read().count >= MAX_WEBHOOKS {
             return Err(PlatformError::limit(
                 "webhook-limit-exceeded",
                 format!("The server keeps at most {MAX_WEBHOOKS} webhooks; delete some first"),
@@ -347,7 +384,7 @@ impl Platform {
             }
         }
         put_json(&w.hooks, &hook.id, &hook)?;
-        w.reload()?;
+        w.index.write().add(hook.clone());
         Ok((hook, true))
     }
 
@@ -399,9 +436,23 @@ impl Platform {
         Ok(())
     }
 
+    /// Webhooks, oldest first; those watching one Actor if named.
     pub fn list_webhooks(&self, actor_id: Option<&str>) -> Vec<Webhook> {
-        let all = self.webhooks.cache.read().clone();
-        all.iter().filter(|w| actor_id.is_none() || w.condition.actor_id.as_deref() == actor_id).cloned().collect()
+        let index = self.webhooks.index.read();
+        let mut all: Vec<Webhook> = match actor_id {
+            Some(a) => index
+                .by_target
+                .get(a)
+                .into_iter()
+                .flatten()
+                .filter(|w| w.condition.actor_id.as_deref() == Some(a))
+                .map(|w| (**w).clone())
+                .collect(),
+            None => index.by_target.values().flatten().map(|w| (**w).clone()).collect(),
+        };
+        drop(index);
+        all.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        all
     }
 
     pub fn get_webhook(&self, id: &str) -> Result<Webhook> {
@@ -412,7 +463,7 @@ impl Platform {
         let current = self.get_webhook(id)?;
         let hook = self.webhook_from(spec, Some(current)).await?;
         put_json(&self.webhooks.hooks, &hook.id, &hook)?;
-        self.webhooks.reload()?;
+        self.webhooks.index.write().replace(hook.clone());
         Ok(hook)
     }
 
@@ -422,26 +473,19 @@ impl Platform {
             self.webhooks.keys.remove(super::db::owned_key(&hook.user_id, key.as_bytes()))?;
         }
         self.webhooks.hooks.remove(id)?;
-        self.webhooks.reload()
+        self.webhooks.index.write().remove(id);
+        Ok(())
     }
 
     /// Dispatches `event_type` for a run to every webhook it matches.
     pub(crate) fn fire_run_event(&self, event_type: &str, run: &Run) {
-        let hooks = self.webhooks.cache.read().clone();
-        if hooks.is_empty() {
-            return;
-        }
-        let matching: Vec<&Webhook> = hooks
-            .iter()
-            .filter(|w| w.event_types.iter().any(|t| t == event_type))
-            .filter(|w| w.condition.actor_id.as_deref() == Some(&run.act_id) || w.condition.actor_run_id.as_deref() == Some(&run.id))
-            .collect();
+        let matching = self.webhooks.index.read().matching(&[&run.act_id, &run.id], event_type);
         if matching.is_empty() {
             return;
         }
         let data = json!({"actorId": run.act_id, "actorTaskId": run.actor_task_id, "actorRunId": run.id});
         let resource = self.run_view(run);
-        for hook in matching {
+        for hook in &matching {
             if let Err(e) = self.dispatch(hook, event_type, data.clone(), resource.clone()) {
                 tracing::error!(webhook = %hook.id, run = %run.id, error = %e, "a webhook dispatch could not be written");
             }
@@ -450,12 +494,13 @@ impl Platform {
 
     /// Dispatches a build event to the Actor's webhooks.
     pub(crate) fn fire_build_event(&self, event_type: &str, build: &super::actors::Build) {
-        let hooks = self.webhooks.cache.read().clone();
+        let matching = self.webhooks.index.read().matching(&[&build.act_id], event_type);
+        if matching.is_empty() {
+            return;
+        }
         let resource = serde_json::to_value(build).unwrap_or(Value::Null);
         let data = json!({"actorId": build.act_id, "actorBuildId": build.id});
-        for hook in
-            hooks.iter().filter(|w| w.event_types.iter().any(|t| t == event_type) && w.condition.actor_id.as_deref() == Some(&build.act_id))
-        {
+        for hook in &matching {
             if let Err(e) = self.dispatch(hook, event_type, data.clone(), resource.clone()) {
                 tracing::error!(webhook = %hook.id, build = %build.id, error = %e, "a webhook dispatch could not be written");
             }
