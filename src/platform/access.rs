@@ -137,9 +137,10 @@ pub enum Action<'a> {
     Webhooks,
 }
 
-/// Strings of an input that may name a storage (IDs and names are short).
+/// Strings of an input that may name a storage: at most this many, each at
+/// most as long as `username~name` can be (IDs and names are short).
 const MAX_INPUT_REFS: usize = 256;
-const MAX_REF_LEN: usize = 63;
+const MAX_REF_LEN: usize = 128;
 
 fn forbidden(what: String) -> PlatformError {
     PlatformError::Forbidden(what)
@@ -163,7 +164,7 @@ impl Platform {
                 break;
             }
             match v {
-                Value::String(s) if !s.is_empty() && s.len() <= MAX_REF_LEN + 32 => refs.push(s.clone()),
+                Value::String(s) if !s.is_empty() && s.len() <= MAX_REF_LEN => refs.push(s.clone()),
                 Value::Array(a) => stack.extend(a),
                 Value::Object(o) => stack.extend(o.values()),
                 _ => {}
