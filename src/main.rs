@@ -158,12 +158,35 @@ enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Work with datasets.
+    #[command(subcommand)]
+    Dataset(DatasetCommand),
     /// Print the log of a run.
     Logs {
         run_id: String,
         /// Keep printing until the run finishes.
         #[arg(long, short)]
         follow: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum DatasetCommand {
+    /// Write a dataset's items in an export format, to stdout or a file (streamed).
+    Export {
+        /// Dataset ID or name.
+        dataset: String,
+        /// json, jsonl, csv, html, xlsx, xml or rss.
+        #[arg(long, default_value = "json")]
+        format: String,
+        /// Write here instead of stdout.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// More item query parameters, e.g. `--param fields=url,title --param clean=1`.
+        #[arg(long = "param", value_name = "NAME=VALUE")]
+        params: Vec<String>,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -244,6 +267,22 @@ async fn run(cli: Cli) -> Result<i32> {
                 println!("{}", String::from_utf8_lossy(&body));
             }
             Ok(if status == Some(RunStatus::Succeeded) { 0 } else { 2 })
+        }
+        Command::Dataset(DatasetCommand::Export { dataset, format, output, params, server }) => {
+            let mut query = vec![("format".to_owned(), format)];
+            for p in params {
+                let (k, v) = p.split_once('=').with_context(|| format!("--param {p}: expected NAME=VALUE"))?;
+                query.push((k.to_owned(), v.to_owned()));
+            }
+            let client = Client::new(&server.server, &server.token)?;
+            let out: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = match &output {
+                Some(path) => Box::new(tokio::fs::File::create(path).await.with_context(|| format!("creating {}", path.display()))?),
+                None => Box::new(tokio::io::stdout()),
+            };
+            if let Some((end, total)) = client.export_items(&dataset.replace('/', "~"), &query, out).await? {
+                eprintln!("One response holds items up to {end} of {total}; export the rest with --param offset={end}");
+            }
+            Ok(0)
         }
         Command::Logs { run_id, follow, server } => {
             Client::new(&server.server, &server.token)?.print_log(&run_id, follow).await?;

@@ -19,7 +19,7 @@ use super::views;
 use crate::platform::error::PlatformError;
 use crate::platform::storage::catalog::Catalog;
 use crate::platform::storage::dataset::DatasetMeta;
-use crate::platform::storage::export::{self, Format, ItemView, ResponseCaps};
+use crate::platform::storage::export::{self, Export, Format, ItemView, ResponseCaps};
 use crate::platform::Platform;
 
 type P = State<Arc<Platform>>;
@@ -49,12 +49,19 @@ impl StorageApi for DatasetApi {
 }
 
 pub fn routes() -> Router<Arc<Platform>> {
-    storages::collection_routes::<DatasetApi>().route("/{id}/items", get(items).post(push_items))
+    storages::collection_routes::<DatasetApi>().route("/{id}/items", get(items).post(push_items)).route("/{id}/statistics", get(statistics))
 }
 
 async fn items(State(p): P, Path(dataset): Path<String>, q: Params) -> ApiResult<Response> {
     let id = p.datasets.get(&dataset)?.info.id;
     items_response(&p, &id, &q).await
+}
+
+/// Field statistics are measured for the fields of a dataset's schema; a dataset without one has none.
+async fn statistics(State(p): P, Path(dataset): Path<String>) -> ApiResult<Response> {
+    let meta = p.datasets.get(&dataset)?;
+    let _ = meta;
+    Ok(views::data(json!({"fieldStatistics": null})))
 }
 
 async fn push_items(State(p): P, Path(dataset): Path<String>, body: Body) -> ApiResult<Response> {
@@ -71,15 +78,56 @@ pub(super) async fn push(p: &Platform, dataset_id: &str, body: Body) -> ApiResul
 
 fn view_from(q: &Params) -> ApiResult<ItemView> {
     let clean = q.flag("clean")?;
-    let fields = q.list("fields");
+    let mut fields = q.list("fields");
+    let mut unwind = q.list("unwind");
+    // The legacy crawler format: the page function's results, one row each, with the page's URL and error.
+    if q.flag("simplified")? {
+        if fields.is_empty() {
+            fields = ["url", "pageFunctionResult", "errorInfo"].map(String::from).to_vec();
+        }
+        if unwind.is_empty() {
+            unwind = vec!["pageFunctionResult".into()];
+        }
+    }
+    let output_fields = q.list("outputFields");
+    if !output_fields.is_empty() && output_fields.len() != fields.len() {
+        return Err(ApiError::bad_request(
+            "invalid-parameter",
+            format!("outputFields names the fields by position: it needs as many names as fields has ({})", fields.len()),
+        ));
+    }
     Ok(ItemView {
         fields: (!fields.is_empty()).then_some(fields),
         omit: q.list("omit"),
-        unwind: q.list("unwind"),
+        unwind,
         flatten: q.list("flatten"),
         skip_hidden: clean || q.flag("skipHidden")?,
         skip_empty: clean || q.flag("skipEmpty")?,
+        skip_failed: q.flag("skipFailedPages")?,
+        output_fields: (!output_fields.is_empty()).then_some(output_fields),
     })
+}
+
+/// The format and its options from the query.
+fn export_from(q: &Params, meta: &DatasetMeta) -> ApiResult<Export> {
+    let format = Format::parse(q.str("format").unwrap_or("json"))?;
+    let label = meta.info.name.as_deref().unwrap_or(&meta.info.id);
+    let mut export = Export::new(format, &meta.info.id, label);
+    if let Some(bom) = q.bool("bom")? {
+        export.bom = bom;
+    }
+    if let Some(d) = q.0.get("delimiter").filter(|d| !d.is_empty()) {
+        export.set_delimiter(d)?;
+    }
+    export.skip_header = q.flag("skipHeaderRow")?;
+    export.set_xml_names(q.str("xmlRoot"), q.str("xmlRow"))?;
+    if let Some(t) = q.str("feedTitle") {
+        export.feed_title = t.to_owned();
+    }
+    if let Some(d) = q.str("feedDescription") {
+        export.feed_description = d.to_owned();
+    }
+    Ok(export)
 }
 
 /// Items as a raw body (no envelope) with the five pagination headers,
@@ -88,7 +136,9 @@ fn view_from(q: &Params) -> ApiResult<ItemView> {
 /// out with that count, then the same items are rendered in chunks as the
 /// client reads them.
 pub(super) async fn items_response(p: &Arc<Platform>, dataset_id: &str, q: &Params) -> ApiResult<Response> {
-    let format = Format::parse(q.str("format").unwrap_or("json"))?;
+    let meta = p.datasets.get(dataset_id)?;
+    let export = export_from(q, &meta)?;
+    let format = export.format;
     let view = view_from(q)?;
     let offset = q.u64("offset")?.unwrap_or(0);
     let limit = q.u64("limit")?.unwrap_or(NO_LIMIT);
@@ -107,24 +157,30 @@ pub(super) async fn items_response(p: &Arc<Platform>, dataset_id: &str, q: &Para
             Ok(p) => p,
             Err(e) => return drop(head_tx.send(Err(e))),
         };
-        if head_tx.send(Ok((plan, total))).is_err() {
+        if head_tx.send(Ok((plan.items, total))).is_err() {
             return;
         }
         // The same items, by index, so pushes meanwhile change nothing.
         let range = if desc { range.end - plan.items..range.end } else { range.start..range.start + plan.items };
+        let fail = |e: PlatformError| drop(body_tx.blocking_send(Err(std::io::Error::other(e.to_string()))));
         let mut emit = |chunk: Vec<u8>| body_tx.blocking_send(Ok(Bytes::from(chunk))).is_ok();
-        let mut renderer = export::Renderer::new(&view, format, EXPORT_CHUNK_BYTES);
+        let mut renderer = match export::Renderer::new(&view, &export, plan.columns, EXPORT_CHUNK_BYTES) {
+            Ok(r) => r,
+            Err(e) => return fail(e),
+        };
         for raw in platform.datasets.scan_range(&id, range, desc, total) {
             let going = raw.and_then(|raw| renderer.item(&raw, &mut emit));
             match going {
                 Ok(true) => {}
                 Ok(false) => return,
-                Err(e) => return drop(body_tx.blocking_send(Err(std::io::Error::other(e.to_string())))),
+                Err(e) => return fail(e),
             }
         }
-        emit(renderer.finish());
+        if let Err(e) = renderer.finish(&mut emit) {
+            fail(e)
+        }
     });
-    let (plan, total) = head_rx.await.map_err(|_| ApiError::from(PlatformError::internal("the export task failed")))??;
+    let (planned_items, total) = head_rx.await.map_err(|_| ApiError::from(PlatformError::internal("the export task failed")))??;
     let mut resp = (StatusCode::OK, Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(body_rx))).into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
@@ -136,7 +192,7 @@ pub(super) async fn items_response(p: &Arc<Platform>, dataset_id: &str, q: &Para
     set("x-apify-pagination-total", total.to_string());
     set("x-apify-pagination-offset", offset.to_string());
     // Stored items this response covers, not output rows: the Python iterator advances by it.
-    set("x-apify-pagination-count", plan.items.to_string());
+    set("x-apify-pagination-count", planned_items.to_string());
     set("x-apify-pagination-limit", limit.to_string());
     set("x-apify-pagination-desc", desc.to_string());
     if attachment {

@@ -40,6 +40,7 @@ impl StorageApi for KvApi {
 pub fn routes() -> Router<Arc<Platform>> {
     storages::collection_routes::<KvApi>()
         .route("/{id}/keys", get(keys))
+        .route("/{id}/records", get(records_zip))
         .route("/{id}/records/{key}", get(get_record).put(set_record).post(set_record).delete(delete_record))
 }
 
@@ -111,4 +112,58 @@ async fn delete_record(State(p): P, Path((store, key)): Path<(String, String)>) 
     let id = p.kv.get(&store)?.info.id;
     p.kv.delete_record(&id, &key)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Records a zip holds per chunk it sends (the zip is written as it is read).
+const ZIP_CHUNK_BYTES: usize = 256 * 1024;
+
+/// All records (or those under `prefix`) as one zip archive, streamed: a
+/// blocking task reads the records one at a time and writes the archive in
+/// chunks as the client takes them.
+async fn records_zip(State(p): P, Path(store): Path<String>, q: Params) -> ApiResult<Response> {
+    let meta = p.kv.get(&store)?;
+    let id = meta.info.id.clone();
+    let prefix = q.str("prefix").map(str::to_owned);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<axum::body::Bytes, std::io::Error>>(4);
+    tokio::task::spawn_blocking(move || {
+        struct Chunks(Vec<u8>, tokio::sync::mpsc::Sender<Result<axum::body::Bytes, std::io::Error>>);
+        impl std::io::Write for Chunks {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.extend_from_slice(buf);
+                if self.0.len() >= ZIP_CHUNK_BYTES {
+                    self.flush()?;
+                }
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                let chunk = std::mem::take(&mut self.0);
+                if chunk.is_empty() {
+                    return Ok(());
+                }
+                self.1.blocking_send(Ok(chunk.into())).map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "gone"))
+            }
+        }
+        let tx2 = tx.clone();
+        let mut zip = zip::ZipWriter::new_stream(Chunks(Vec::new(), tx));
+        let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        let written = (|| -> Result<(), String> {
+            for record in p.kv.scan_records(&id, prefix.as_deref()) {
+                let (key, record) = record.map_err(|e| e.to_string())?;
+                zip.start_file(key, options).map_err(|e| e.to_string())?;
+                std::io::Write::write_all(&mut zip, &record.value).map_err(|e| e.to_string())?;
+            }
+            let mut out = zip.finish().map_err(|e| e.to_string())?;
+            std::io::Write::flush(out.get_mut()).map_err(|e| e.to_string())
+        })();
+        if let Err(e) = written {
+            let _ = tx2.blocking_send(Err(std::io::Error::other(e)));
+        }
+    });
+    let mut resp = (StatusCode::OK, Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx))).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{}.zip\"", meta.info.name.as_deref().unwrap_or(&meta.info.id))) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(resp)
 }

@@ -124,7 +124,7 @@ pub fn request_queue(p: &Platform, q: &QueueMeta) -> Value {
 pub fn dataset(p: &Platform, d: &DatasetMeta) -> Value {
     let base = &p.config.public_url;
     let mut v = to_value(d);
-    v["cleanItemCount"] = json!(d.item_count);
+    v["cleanItemCount"] = json!(d.clean_item_count());
     v["consoleUrl"] = json!(format!("{base}/storage/datasets/{}", d.info.id));
     v["itemsPublicUrl"] = json!(format!("{base}/v2/datasets/{}/items", d.info.id));
     v["generalAccess"] = json!("RESTRICTED");

@@ -114,6 +114,35 @@ impl Client {
         Ok(resp.json().await?)
     }
 
+    /// Streams a dataset export into `out`; returns where the one response
+    /// ended when the server's response caps cut it before the limit asked for.
+    pub async fn export_items(
+        &self,
+        dataset: &str,
+        query: &[(String, String)],
+        mut out: impl tokio::io::AsyncWrite + Unpin,
+    ) -> Result<Option<(u64, u64)>> {
+        use futures::StreamExt;
+        use tokio::io::AsyncWriteExt;
+        let resp = self.request(Method::GET, &format!("/datasets/{dataset}/items")).query(query).send().await?;
+        if !resp.status().is_success() {
+            let status = resp.status();
+            let body: Value = resp.json().await.unwrap_or(Value::Null);
+            bail!("{} (HTTP {status})", body["error"]["message"].as_str().unwrap_or("the export failed"));
+        }
+        let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let (count, total, offset) =
+            (header("x-apify-pagination-count"), header("x-apify-pagination-total"), header("x-apify-pagination-offset"));
+        let limit = header("x-apify-pagination-limit");
+        let mut stream = resp.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            out.write_all(&chunk.context("the export was cut short")?).await?;
+        }
+        out.flush().await?;
+        let cut = offset + count < total && count < limit;
+        Ok(cut.then_some((offset + count, total)))
+    }
+
     /// A record's body and content type, if it exists.
     pub async fn record(&self, store_id: &str, key: &str) -> Result<Option<(Vec<u8>, String)>> {
         let resp = self.request(Method::GET, &format!("/key-value-stores/{store_id}/records/{key}")).send().await?;

@@ -22,12 +22,22 @@ pub struct DatasetMeta {
     #[serde(flatten)]
     pub info: StorageInfo,
     pub item_count: u64,
+    /// Items with at least one field not hidden (`#…`); absent in datasets
+    /// from before it was counted, which count as all clean.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clean_item_count: Option<u64>,
+}
+
+impl DatasetMeta {
+    pub fn clean_item_count(&self) -> u64 {
+        self.clean_item_count.unwrap_or(self.item_count)
+    }
 }
 
 impl StorageMeta for DatasetMeta {
     const KIND: &'static str = "Dataset";
     fn new(info: StorageInfo) -> Self {
-        DatasetMeta { info, item_count: 0 }
+        DatasetMeta { info, item_count: 0, clean_item_count: Some(0) }
     }
     fn info(&self) -> &StorageInfo {
         &self.info
@@ -69,6 +79,11 @@ impl PreparedItems {
     /// Bytes of all items in stored form.
     pub fn byte_len(&self) -> usize {
         self.bytes.len()
+    }
+
+    /// Items that are not empty once hidden fields are dropped (`cleanItemCount`).
+    pub fn clean_count(&self) -> u64 {
+        self.iter().filter(|item| is_clean(item)).count() as u64
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
@@ -136,6 +151,18 @@ impl PreparedItems {
             }
         }
         Ok(items)
+    }
+}
+
+/// Whether a stored item (a compact JSON object) has a field not starting
+/// with `#`. Nearly always the first key tells; only otherwise is it parsed.
+fn is_clean(item: &[u8]) -> bool {
+    match item {
+        b"{}" => false,
+        [b'{', b'"', first, ..] if *first != b'#' => true,
+        _ => serde_json::from_slice::<std::collections::HashMap<String, serde::de::IgnoredAny>>(item)
+            .map(|o| o.keys().any(|k| !k.starts_with('#')))
+            .unwrap_or(true),
     }
 }
 
@@ -334,6 +361,7 @@ impl Datasets {
             index += len as u64;
         }
         let count = first + items.len() as u64;
+        let clean = items.clean_count();
         loop {
             let Some(old) = self.catalog.metas().get(dataset_id)? else {
                 // Deleted meanwhile: what was written goes with it.
@@ -342,6 +370,7 @@ impl Datasets {
             };
             let mut meta: DatasetMeta = serde_json::from_slice(&old)?;
             meta.item_count = count;
+            meta.clean_item_count = meta.clean_item_count.map(|c| c + clean);
             let now = ids::now();
             meta.info.modified_at = now;
             meta.info.accessed_at = now;

@@ -212,4 +212,13 @@ impl KvStores {
             next_exclusive_start_key: next,
         })
     }
+
+    /// Every record whose key starts with `prefix`, in key order, read as iterated.
+    pub fn scan_records(&self, store_id: &str, prefix: Option<&str>) -> impl Iterator<Item = Result<(String, Record)>> {
+        let owner_len = owner_prefix(store_id).len();
+        self.records.scan_prefix(owned_key(store_id, prefix.unwrap_or("").as_bytes())).map(move |entry| {
+            let (k, v) = entry?;
+            Ok((String::from_utf8_lossy(&k[owner_len..]).into_owned(), decode_record(&v)?))
+        })
+    }
 }
