@@ -63,6 +63,7 @@ short_bench busy_guests --guests 4 --requests 50
 short_bench durability --trials 1
 short_bench charging --charges 500 --runs 20
 short_bench actors --calls 20 --waiting 20 --dispatches 100
+short_bench exports --items 2000
 if [ "${WACTOR_REQUIRE_DOCKER:-}" = 1 ]; then short_bench executors --runs 2; fi
 
 echo "== compatibility tests with the real Python apify-client"
