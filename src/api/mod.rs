@@ -54,6 +54,7 @@ pub fn app(platform: Arc<Platform>) -> Router {
         .route("/users/me", get(me))
         .route("/users/me/usage/monthly", get(monthly_usage))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(from_fn_with_state(platform.clone(), commit_writes))
         .layer(from_fn_with_state(platform.clone(), auth::require_token));
     let routes = Router::new()
@@ -116,8 +117,18 @@ async fn commit_writes(State(p): State<Arc<Platform>>, req: axum::extract::Reque
     resp
 }
 
-async fn not_found() -> ApiError {
-    ApiError::not_found("This API endpoint does not exist")
+/// An unknown route is not a missing record: the JS client turns
+/// `record-not-found` into a silent `undefined`, so it gets a type of its own.
+async fn not_found(req: axum::extract::Request) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "page-not-found", format!("The API endpoint {} {} does not exist", req.method(), req.uri().path()))
+}
+
+async fn method_not_allowed(req: axum::extract::Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        format!("The API endpoint {} does not take {} requests", req.uri().path(), req.method()),
+    )
 }
 
 async fn me(State(p): State<Arc<Platform>>) -> Response {

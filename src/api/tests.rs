@@ -47,7 +47,10 @@ async fn errors_map_to_apify_statuses_and_types() {
         (Method::GET, "/v2/actor-runs?status=DONE", None, true, 400, "invalid-parameter"),
         (Method::GET, "/v2/actor-runs?origin=SOMEWHERE", None, true, 400, "invalid-parameter"),
         (Method::PUT, "/v2/actor-runs/nothing", Some(json!({"generalAccess": "PUBLIC"})), true, 400, "invalid-value"),
-        (Method::GET, "/v2/no-such-endpoint", None, true, 404, "record-not-found"),
+        (Method::GET, "/v2/no-such-endpoint", None, true, 404, "page-not-found"),
+        (Method::GET, "/no-such-endpoint", None, true, 404, "page-not-found"),
+        (Method::PATCH, "/v2/acts", None, true, 405, "method-not-allowed"),
+        (Method::DELETE, "/v2/datasets/x/items", None, true, 405, "method-not-allowed"),
     ];
     for (method, path, body, token, status, expected) in cases {
         let (got, answer) = call(&p, method.clone(), path, body.clone(), *token).await;
