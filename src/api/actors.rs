@@ -30,6 +30,7 @@ pub fn routes() -> Router<Arc<Platform>> {
         .route("/{actor}/webhooks", get(super::webhooks::list_for_actor))
         .route("/{actor}/runs", post(runs::start).get(runs::list_for_actor))
         .route("/{actor}/runs/last", get(runs::last))
+        .route("/{actor}/runs/last/{*rest}", axum::routing::any(runs::last_sub_path_of_actor))
         .route("/{actor}/run-sync", post(runs::run_sync).get(runs::run_sync))
         .route("/{actor}/run-sync-get-dataset-items", post(runs::run_sync_items).get(runs::run_sync_items))
 }

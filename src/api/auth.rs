@@ -95,9 +95,11 @@ fn action_of<'a>(method: &Method, path: &'a str) -> Action<'a> {
     };
     match segs.as_slice() {
         ["actors" | "acts"] if read => Action::ListActors,
-        ["actors" | "acts", _, "runs"] if !read => Action::StartRun,
-        ["actors" | "acts", _, "run-sync" | "run-sync-get-dataset-items"] => Action::StartRun,
-        ["actors" | "acts", _, "runs", ..] => Action::ListRuns,
+        ["actor-tasks"] if read => Action::ListActors,
+        ["actors" | "acts" | "actor-tasks", _, "runs"] if !read => Action::StartRun,
+        ["actors" | "acts" | "actor-tasks", _, "run-sync" | "run-sync-get-dataset-items"] => Action::StartRun,
+        ["actors" | "acts" | "actor-tasks", _, "runs", ..] => Action::ListRuns,
+        ["actor-tasks", ..] if read => Action::ReadActor,
         ["actors" | "acts", _, "validate-input"] => Action::ReadActor,
         ["actors" | "acts", ..] if read => Action::ReadActor,
         ["actor-builds", ..] if read => Action::ReadActor,

@@ -16,6 +16,7 @@ mod request_queues;
 mod runs;
 mod standby;
 mod storages;
+mod tasks;
 mod views;
 mod webhooks;
 
@@ -43,6 +44,7 @@ pub fn app(platform: Arc<Platform>) -> Router {
         .nest("/actors", actor_routes.clone())
         // The deprecated prefix older clients still call.
         .nest("/acts", actor_routes)
+        .nest("/actor-tasks", tasks::routes())
         .nest("/actor-runs", runs::routes())
         .nest("/actor-builds", actors::build_routes())
         .nest("/key-value-stores", kv::routes())

@@ -28,6 +28,17 @@ fn invalid(name: &str, value: &str, what: &str) -> ApiError {
 }
 
 impl Params {
+    /// The parameters of a raw query string (a request already taken apart).
+    pub fn from_query(query: Option<&str>) -> ApiResult<Params> {
+        let Query(map) = Query::<HashMap<String, String>>::try_from_uri(
+            &format!("/?{}", query.unwrap_or(""))
+                .parse()
+                .map_err(|_| ApiError::bad_request("invalid-parameter", "Malformed query string"))?,
+        )
+        .map_err(|e| ApiError::bad_request("invalid-parameter", format!("Malformed query string: {e}")))?;
+        Ok(Params(map))
+    }
+
     pub fn str(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str).filter(|s| !s.is_empty())
     }

@@ -75,7 +75,35 @@ async fn start_options(p: &Platform, caller: &Caller, q: &Params, headers: &Head
         parent_run_id: caller.run().map(|g| g.run_id.clone()),
         permission_level: q.str("forcePermissionLevel").map(PermissionLevel::parse).transpose()?,
         webhooks: ad_hoc_webhooks(p, q).await?,
+        actor_task_id: None,
+        restart_on_error: q.bool("restartOnError")?,
     })
+}
+
+/// What a start route runs: an Actor, or a task (whose body is an input override).
+#[derive(Clone, Copy)]
+pub(super) enum Target<'a> {
+    Actor(&'a str),
+    Task(&'a str),
+}
+
+/// Starts the run of `target` with `opts`.
+fn launch(p: &Platform, target: Target, mut opts: StartOptions) -> ApiResult<Run> {
+    match target {
+        Target::Actor(actor) => Ok(p.start_run(actor, opts)?),
+        Target::Task(task) => {
+            let over = match opts.input.take() {
+                Some((body, _)) => {
+                    let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+                        ApiError::bad_request("invalid-input", format!("A task's input override must be a JSON object: {e}"))
+                    })?;
+                    (!v.is_null()).then_some(v)
+                }
+                None => None,
+            };
+            Ok(p.start_task(task, over, opts)?)
+        }
+    }
 }
 
 /// The `webhooks` parameter: base64 of a JSON array of webhooks bound to the new run, checked before it starts.
@@ -106,14 +134,25 @@ pub async fn start(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let opts = start_options(&p, &caller, &q, &headers, body).await?;
-    let wait = wait_secs(&p, &q)?;
-    let mut run = p.start_run(&actor, opts)?;
+    start_target(&p, &caller, Target::Actor(&actor), &q, &headers, body).await
+}
+
+pub(super) async fn start_target(
+    p: &Arc<Platform>,
+    caller: &Caller,
+    target: Target<'_>,
+    q: &Params,
+    headers: &HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let opts = start_options(p, caller, q, headers, body).await?;
+    let wait = wait_secs(p, q)?;
+    let mut run = launch(p, target, opts)?;
     if let Some(wait) = wait {
         run = p.wait_for_finish(&run.id, wait).await?;
     }
     let location = format!("{}/v2/actor-runs/{}", p.config.public_url, run.id);
-    let mut resp = views::created(views::run(&p, &run));
+    let mut resp = views::created(views::run(p, &run));
     if let Ok(v) = location.parse() {
         resp.headers_mut().insert(header::LOCATION, v);
     }
@@ -122,9 +161,16 @@ pub async fn start(
 
 /// Starts a run and waits for it (up to the sync limit); the caller gets
 /// its result instead of the run.
-async fn start_and_wait(p: &Arc<Platform>, caller: &Caller, actor: &str, q: &Params, headers: &HeaderMap, body: Body) -> ApiResult<Run> {
+async fn start_and_wait(
+    p: &Arc<Platform>,
+    caller: &Caller,
+    target: Target<'_>,
+    q: &Params,
+    headers: &HeaderMap,
+    body: Body,
+) -> ApiResult<Run> {
     let opts = start_options(p, caller, q, headers, body).await?;
-    let run = p.start_run(actor, opts)?;
+    let run = launch(p, target, opts)?;
     let run = p.wait_for_finish(&run.id, Duration::from_secs(p.config.limits.run_sync_timeout_secs)).await?;
     match run.status {
         RunStatus::Succeeded => Ok(run),
@@ -154,7 +200,18 @@ pub async fn run_sync(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let run = start_and_wait(&p, &caller, &actor, &q, &headers, body).await?;
+    sync_output(&p, &caller, Target::Actor(&actor), &q, &headers, body).await
+}
+
+pub(super) async fn sync_output(
+    p: &Arc<Platform>,
+    caller: &Caller,
+    target: Target<'_>,
+    q: &Params,
+    headers: &HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let run = start_and_wait(p, caller, target, q, headers, body).await?;
     let key = q.str("outputRecordKey").unwrap_or("OUTPUT");
     let record = p.kv.get_record(&run.default_key_value_store_id, key)?;
     Ok(match record {
@@ -172,13 +229,24 @@ pub async fn run_sync_items(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let run = start_and_wait(&p, &caller, &actor, &q, &headers, body).await?;
-    let mut resp = datasets::items_response(&p, &run.default_dataset_id, &q).await?;
+    sync_items(&p, &caller, Target::Actor(&actor), &q, &headers, body).await
+}
+
+pub(super) async fn sync_items(
+    p: &Arc<Platform>,
+    caller: &Caller,
+    target: Target<'_>,
+    q: &Params,
+    headers: &HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let run = start_and_wait(p, caller, target, q, headers, body).await?;
+    let mut resp = datasets::items_response(p, &run.default_dataset_id, q).await?;
     *resp.status_mut() = StatusCode::CREATED;
     Ok(resp)
 }
 
-fn filter_from(q: &Params, act_id: Option<String>) -> ApiResult<RunFilter> {
+pub(super) fn filter_from(q: &Params, act_id: Option<String>) -> ApiResult<RunFilter> {
     let statuses = q.list("status");
     let statuses = if statuses.is_empty() {
         None
@@ -198,7 +266,14 @@ fn filter_from(q: &Params, act_id: Option<String>) -> ApiResult<RunFilter> {
         }
         None => None,
     };
-    Ok(RunFilter { act_id, statuses, started_after: q.datetime("startedAfter")?, started_before: q.datetime("startedBefore")?, origin })
+    Ok(RunFilter {
+        act_id,
+        statuses,
+        started_after: q.datetime("startedAfter")?,
+        started_before: q.datetime("startedBefore")?,
+        origin,
+        actor_task_id: None,
+    })
 }
 
 async fn list_all(State(p): P, q: Params) -> ApiResult<Response> {
@@ -217,15 +292,59 @@ pub async fn list_for_actor(State(p): P, Path(actor): Path<String>, q: Params) -
 }
 
 pub async fn last(State(p): P, Path(actor): Path<String>, q: Params) -> ApiResult<Response> {
-    let actor = p.get_actor(&actor)?;
-    let filter = filter_from(&q, Some(actor.id.clone()))?;
-    let mut runs = super::blocking(&p, move |p| p.list_runs(&filter)).await?;
-    let run = runs.pop().ok_or_else(|| ApiError::not_found(format!("Actor {} has no matching run", actor.full_name())))?;
+    let run = last_of(&p, Target::Actor(&actor), &q).await?;
     let run = match wait_secs(&p, &q)? {
         Some(w) => p.wait_for_finish(&run.id, w).await?,
         None => run,
     };
     Ok(views::data(views::run(&p, &run)))
+}
+
+/// The newest run of an Actor or a task that matches the query's filters (`status`, `origin`).
+pub(super) async fn last_of(p: &Arc<Platform>, target: Target<'_>, q: &Params) -> ApiResult<Run> {
+    let (filter, what) = match target {
+        Target::Actor(a) => {
+            let actor = p.get_actor(a)?;
+            (filter_from(q, Some(actor.id.clone()))?, format!("Actor {}", actor.full_name()))
+        }
+        Target::Task(t) => {
+            let task = p.get_task(t)?;
+            let mut f = filter_from(q, Some(task.act_id.clone()))?;
+            f.actor_task_id = Some(task.id.clone());
+            (f, format!("Task {}", task.name))
+        }
+    };
+    let mut runs = super::blocking(p, move |p| p.list_runs(&filter)).await?;
+    runs.pop().ok_or_else(|| ApiError::not_found(format!("{what} has no matching run")))
+}
+
+/// `…/runs/last/{rest}`: the run routes (`dataset/items`, `key-value-store/records/…`,
+/// `log`, …) of the newest matching run, answered as `/v2/actor-runs/{id}/{rest}` would be.
+pub(super) async fn last_sub_path(p: &Arc<Platform>, target: Target<'_>, rest: &str, req: axum::extract::Request) -> ApiResult<Response> {
+    use tower::ServiceExt;
+    let q = Params::from_query(req.uri().query())?;
+    let run = last_of(p, target, &q).await?;
+    let (parts, body) = req.into_parts();
+    let query = parts.uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+    // A new request, not the old one re-aimed: the outer route's path parameters must not come along.
+    let mut inner = axum::extract::Request::new(body);
+    *inner.method_mut() = parts.method;
+    *inner.headers_mut() = parts.headers;
+    *inner.uri_mut() =
+        format!("/{}/{rest}{query}", run.id).parse().map_err(|_| ApiError::bad_request("invalid-request", "Malformed path"))?;
+    if let Some(caller) = parts.extensions.get::<Caller>() {
+        inner.extensions_mut().insert(caller.clone());
+    }
+    let resp = routes().with_state(p.clone()).oneshot(inner).await;
+    Ok(resp.unwrap_or_else(|never| match never {}))
+}
+
+pub async fn last_sub_path_of_actor(
+    State(p): P,
+    Path((actor, rest)): Path<(String, String)>,
+    req: axum::extract::Request,
+) -> ApiResult<Response> {
+    last_sub_path(&p, Target::Actor(&actor), &rest, req).await
 }
 
 async fn get_one(State(p): P, Path(run): Path<String>, q: Params) -> ApiResult<Response> {

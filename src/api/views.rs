@@ -131,3 +131,19 @@ pub fn dataset(p: &Platform, d: &DatasetMeta) -> Value {
     v["stats"] = json!({});
     v
 }
+
+/// A task as stored (options, input, stats).
+pub fn task(_p: &Platform, t: &crate::platform::tasks::Task) -> Value {
+    to_value(t)
+}
+
+/// A task in a list (`TaskListItem`): with its Actor's name.
+pub fn task_short(p: &Platform, t: &crate::platform::tasks::Task) -> Value {
+    let actor = p.get_actor(&t.act_id).ok();
+    json!({
+        "id": t.id, "userId": t.user_id, "actId": t.act_id, "name": t.name, "username": t.username,
+        "actName": actor.as_ref().map(|a| a.name.clone()), "actUsername": actor.as_ref().map(|a| a.username.clone()),
+        "title": t.title, "createdAt": crate::ids::format_ts(&t.created_at), "modifiedAt": crate::ids::format_ts(&t.modified_at),
+        "stats": t.stats,
+    })
+}

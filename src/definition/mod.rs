@@ -87,6 +87,9 @@ pub struct DefaultRunOptions {
     /// The charge cap of runs that name none (Standby runs take theirs from here).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_total_charge_usd: Option<f64>,
+    /// A FAILED run is started again (see `Limits::max_restarts_on_error`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_on_error: Option<bool>,
 }
 
 /// Standby settings as Apify names them (`actorStandby`), each optional so

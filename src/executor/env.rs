@@ -33,6 +33,9 @@ pub fn actor_env(job: &RunJob) -> Vec<(String, String)> {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect::<Vec<_>>();
+    if let Some(task) = &run.actor_task_id {
+        env.push(("ACTOR_TASK_ID".to_owned(), task.clone()));
+    }
     // Pricing, charges so far and the allowance: the SDK needs no start-up call for them.
     env.extend(job.platform.charging_env(run));
     if job.build.exports.http {

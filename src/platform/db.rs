@@ -55,6 +55,9 @@ pub struct Db {
     /// Dispatch id → the dispatch and its request; due ms (BE) ++ dispatch id → () (see `webhooks`).
     pub(crate) webhook_dispatches: sled::Tree,
     pub(crate) webhook_queue: sled::Tree,
+    /// Task id → Task JSON; task name → task id.
+    pub(crate) tasks: sled::Tree,
+    pub(crate) task_names: sled::Tree,
 }
 
 impl Db {
@@ -87,6 +90,8 @@ impl Db {
             webhook_keys: t("webhook_keys")?,
             webhook_dispatches: t("webhook_dispatches")?,
             webhook_queue: t("webhook_queue")?,
+            tasks: t("tasks")?,
+            task_names: t("task_names")?,
             inner,
         })
     }

@@ -18,6 +18,7 @@ pub mod runs;
 pub mod standby;
 pub mod storage;
 mod supervisor;
+pub mod tasks;
 pub mod usage;
 pub mod web_servers;
 pub mod webhooks;

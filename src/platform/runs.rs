@@ -125,6 +125,8 @@ pub struct RunOptions {
     /// wactor: how often this run gets `persist-state` (default: the server's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub persist_state_interval_millis: Option<u64>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restart_on_error: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -299,6 +301,10 @@ pub struct StartOptions {
     pub permission_level: Option<PermissionLevel>,
     /// Ad-hoc webhooks of the run, checked with `check_ad_hoc_webhooks` (the `webhooks` parameter).
     pub webhooks: Vec<super::webhooks::WebhookSpec>,
+    /// The task this run is of (set by `start_task`).
+    pub actor_task_id: Option<String>,
+    /// `restartOnError`: a FAILED run is started again, a bounded number of times.
+    pub restart_on_error: Option<bool>,
 }
 
 /// What a resurrection may change; `None` keeps the run's original value.
@@ -319,6 +325,7 @@ pub struct RunFilter {
     pub started_after: Option<DateTime<Utc>>,
     pub started_before: Option<DateTime<Utc>>,
     pub origin: Option<RunOrigin>,
+    pub actor_task_id: Option<String>,
 }
 
 pub use crate::limits::MIN_MEMORY_MBYTES;
@@ -448,6 +455,9 @@ impl Platform {
             if filter.origin.is_some_and(|o| run.meta.origin != o) {
                 continue;
             }
+            if filter.actor_task_id.as_ref().is_some_and(|t| run.actor_task_id.as_ref() != Some(t)) {
+                continue;
+            }
             out.push(run);
         }
         Ok(out)
@@ -489,7 +499,7 @@ impl Platform {
             id: run_id,
             act_id: actor.id.clone(),
             user_id: actor.user_id.clone(),
-            actor_task_id: None,
+            actor_task_id: opts.actor_task_id.clone(),
             started_at: now,
             finished_at: None,
             status: RunStatus::Ready,
@@ -607,6 +617,7 @@ impl Platform {
             max_items: opts.max_items.or(own.max_items).or(built.max_items),
             max_total_charge_usd,
             persist_state_interval_millis: opts.persist_state_interval_millis,
+            restart_on_error: opts.restart_on_error.or(own.restart_on_error).unwrap_or(false),
         })
     }
 

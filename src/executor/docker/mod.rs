@@ -450,6 +450,7 @@ fn container_env(job: &RunJob, port: u16, token: String) -> Vec<(String, String)
         alias("APIFY_ACTOR_RUN_ID", "ACTOR_RUN_ID"),
         alias("APIFY_ACT_RUN_ID", "ACTOR_RUN_ID"),
         alias("APIFY_ACTOR_ID", "ACTOR_ID"),
+        alias("APIFY_ACTOR_TASK_ID", "ACTOR_TASK_ID"),
         alias("APIFY_ACT_ID", "ACTOR_ID"),
         alias("APIFY_ACTOR_BUILD_ID", "ACTOR_BUILD_ID"),
         alias("APIFY_ACTOR_BUILD_NUMBER", "ACTOR_BUILD_NUMBER"),
@@ -470,7 +471,7 @@ fn container_env(job: &RunJob, port: u16, token: String) -> Vec<(String, String)
         ("APIFY_CONTAINER_URL".to_owned(), web_url),
         ("APIFY_HEADLESS".to_owned(), "1".to_owned()),
         ("APIFY_DISABLE_BROWSER_SANDBOX".to_owned(), "1".to_owned()),
-        ("ACTOR_RESTART_ON_ERROR".to_owned(), "0".to_owned()),
+        ("ACTOR_RESTART_ON_ERROR".to_owned(), if run.options.restart_on_error { "1" } else { "0" }.to_owned()),
         // The SDK sleeps this long after asking for a metamorph or reboot; the container is stopped well before.
         ("APIFY_METAMORPH_AFTER_SLEEP_MILLIS".to_owned(), "300000".to_owned()),
         ("ACTOR_EVENTS_WEBSOCKET_URL".to_owned(), platform.run_events_url(&run.id)),
