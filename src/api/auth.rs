@@ -100,6 +100,7 @@ fn action_of<'a>(method: &Method, path: &'a str) -> Action<'a> {
         ["actors" | "acts" | "actor-tasks", _, "run-sync" | "run-sync-get-dataset-items"] => Action::StartRun,
         ["actors" | "acts" | "actor-tasks", _, "runs", ..] => Action::ListRuns,
         ["actor-tasks", ..] if read => Action::ReadActor,
+        ["schedules", ..] if read => Action::ReadActor,
         ["actors" | "acts", _, "validate-input"] => Action::ReadActor,
         ["actors" | "acts", ..] if read => Action::ReadActor,
         ["actor-builds", ..] if read => Action::ReadActor,

@@ -14,6 +14,7 @@ mod logs;
 mod params;
 mod request_queues;
 mod runs;
+mod schedules;
 mod standby;
 mod storages;
 mod tasks;
@@ -45,6 +46,7 @@ pub fn app(platform: Arc<Platform>) -> Router {
         // The deprecated prefix older clients still call.
         .nest("/acts", actor_routes)
         .nest("/actor-tasks", tasks::routes())
+        .nest("/schedules", schedules::routes())
         .nest("/actor-runs", runs::routes())
         .nest("/actor-builds", actors::build_routes())
         .nest("/key-value-stores", kv::routes())

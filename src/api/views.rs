@@ -147,3 +147,13 @@ pub fn task_short(p: &Platform, t: &crate::platform::tasks::Task) -> Value {
         "stats": t.stats,
     })
 }
+
+/// A schedule as clients see it (the timer's own bookkeeping left out).
+pub fn schedule(s: &crate::platform::schedules::Schedule) -> Value {
+    let mut v = to_value(s);
+    if let Some(o) = v.as_object_mut() {
+        o.remove("pendingFiring");
+        o.remove("lastRuns");
+    }
+    v
+}

@@ -58,6 +58,9 @@ pub struct Db {
     /// Task id → Task JSON; task name → task id.
     pub(crate) tasks: sled::Tree,
     pub(crate) task_names: sled::Tree,
+    /// Schedule id → Schedule JSON; schedule id ++ 0 ++ ms (BE) ++ seq (BE) → log entry.
+    pub(crate) schedules: sled::Tree,
+    pub(crate) schedule_log: sled::Tree,
 }
 
 impl Db {
@@ -92,6 +95,8 @@ impl Db {
             webhook_queue: t("webhook_queue")?,
             tasks: t("tasks")?,
             task_names: t("task_names")?,
+            schedules: t("schedules")?,
+            schedule_log: t("schedule_log")?,
             inner,
         })
     }

@@ -15,6 +15,7 @@ pub mod executors;
 pub mod logs;
 pub mod outbound;
 pub mod runs;
+pub mod schedules;
 pub mod standby;
 pub mod storage;
 mod supervisor;
@@ -93,6 +94,7 @@ pub struct Platform {
     pub logs: LogStore,
     pub(crate) charging: charging::Charging,
     pub(crate) webhooks: webhooks::Webhooks,
+    pub(crate) schedules: schedules::ScheduleTimer,
     /// What runs builds, by the artifact they made.
     executors: Executors,
     pub(crate) active: ActiveRuns,
@@ -146,6 +148,7 @@ impl Platform {
             logs,
             charging: charging::Charging::new(db.charges.clone()),
             webhooks,
+            schedules: schedules::ScheduleTimer::default(),
             executors,
             active: ActiveRuns::default(),
             standby: standby::StandbyPools::default(),

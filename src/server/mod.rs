@@ -42,6 +42,7 @@ pub async fn run(listener: TcpListener, options: ServeOptions, shutdown: impl Fu
     let resumed = platform.resume_interrupted_runs().await?;
     // Dispatches left by the last shutdown (or crash) go out first.
     platform.start_webhook_delivery();
+    platform.start_schedules();
     if resumed > 0 {
         say(&format!("Resumed {resumed} interrupted run(s)"));
     }
