@@ -920,3 +920,47 @@ async fn the_real_python_sdk_adds_a_webhook_to_its_run() {
     assert_eq!(hooks["data"]["items"][0]["condition"]["actorRunId"], run["id"], "{hooks}");
     assert_eq!(hooks["data"]["items"][0]["isAdHoc"], true);
 }
+
+/// A running Dockerfile build is aborted: ABORTED at once and for good (the
+/// builder's work is dropped), nothing runs on it, and it can be deleted.
+#[tokio::test]
+async fn a_running_build_is_aborted_and_deleted() {
+    if !docker_ready() {
+        return;
+    }
+    let (s, _dir) = Server::start();
+    build_shell_image();
+    let resp = s
+        .post_json(
+            "/acts",
+            &json!({"name": "abort-me", "versions": [{"versionNumber": "0.1", "sourceType": "SOURCE_FILES",
+        "actorDefinition": {"actorSpecification": 1, "name": "abort-me", "version": "0.1", "dockerfile": "./Dockerfile"}}]}),
+        )
+        .await;
+    assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+    let context = Command::new("tar").args(["-C", "tests/docker/broken-dockerfile-actor", "-c", "."]).output().unwrap().stdout;
+    let resp = s
+        .http
+        .post(s.api("/acts/abort-me/builds?version=0.1"))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/x-tar")
+        .body(context)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let id = resp.json::<Value>().await.unwrap()["data"]["id"].as_str().unwrap().to_owned();
+    let aborted = s.http.post(s.api(&format!("/actor-builds/{id}/abort"))).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(aborted.status(), 200);
+    let aborted: Value = aborted.json().await.unwrap();
+    assert_eq!(aborted["data"]["status"], "ABORTED", "{aborted}");
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    assert_eq!(s.get_json(&format!("/actor-builds/{id}")).await["data"]["status"], "ABORTED", "the dropped build does not come back");
+    let listed = s.get_json("/acts/abort-me/builds").await["data"]["items"].clone();
+    assert_eq!(listed[0]["status"], "ABORTED", "{listed}");
+    let resp = s.post_json(&format!("/acts/abort-me/runs?build={id}"), &json!({})).await;
+    assert_eq!(resp.status(), 400);
+    let resp = s.http.delete(s.api(&format!("/actor-builds/{id}"))).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(resp.status(), 204);
+    assert_eq!(s.get(&format!("/actor-builds/{id}")).await.status(), 404);
+}

@@ -24,7 +24,7 @@ pub fn routes() -> Router<Arc<Platform>> {
     Router::new()
         .route("/", get(list).post(create))
         .route("/{actor}", get(get_one).put(update).delete(delete))
-        .route("/{actor}/builds", post(build))
+        .route("/{actor}/builds", post(build).get(list_actor_builds))
         .route("/{actor}/builds/default", get(default_build))
         .route("/{actor}/validate-input", post(validate_input))
         .route("/{actor}/webhooks", get(super::webhooks::list_for_actor))
@@ -36,7 +36,33 @@ pub fn routes() -> Router<Arc<Platform>> {
 }
 
 pub fn build_routes() -> Router<Arc<Platform>> {
-    Router::new().route("/{build}", get(get_build)).route("/{build}/log", get(super::logs::get_build_log))
+    Router::new()
+        .route("/", get(list_builds))
+        .route("/{build}", get(get_build).delete(delete_build))
+        .route("/{build}/abort", post(abort_build))
+        .route("/{build}/log", get(super::logs::get_build_log))
+}
+
+async fn list_builds(State(p): P, q: Params) -> ApiResult<Response> {
+    let page = q.page(p.config.limits.max_list_limit)?;
+    let builds = super::blocking(&p, |p| p.list_builds(None)).await?;
+    Ok(views::paginated(builds.iter().map(views::build_short).collect(), &page))
+}
+
+async fn list_actor_builds(State(p): P, Path(actor): Path<String>, q: Params) -> ApiResult<Response> {
+    let actor = p.get_actor(&actor)?;
+    let page = q.page(p.config.limits.max_list_limit)?;
+    let builds = super::blocking(&p, move |p| p.list_builds(Some(&actor.id))).await?;
+    Ok(views::paginated(builds.iter().map(views::build_short).collect(), &page))
+}
+
+async fn abort_build(State(p): P, Path(build): Path<String>) -> ApiResult<Response> {
+    Ok(views::data(views::build(&p.abort_build(&build).await?)))
+}
+
+async fn delete_build(State(p): P, Path(build): Path<String>) -> ApiResult<axum::http::StatusCode> {
+    p.delete_build(&build)?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
 pub(super) async fn json_body<T: serde::de::DeserializeOwned>(body: Body, limit: usize) -> ApiResult<T> {
@@ -45,10 +71,24 @@ pub(super) async fn json_body<T: serde::de::DeserializeOwned>(body: Body, limit:
     serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request("invalid-request", format!("The request body is not valid JSON: {e}")))
 }
 
+/// `my` (every Actor here is the user's own) and `sortBy` (`createdAt`, or `stats.lastRunStartedAt`).
 async fn list(State(p): P, q: Params) -> ApiResult<Response> {
     let page = q.page(p.config.limits.max_list_limit)?;
-    let items = p.list_actors()?.iter().map(views::actor_short).collect();
-    Ok(views::paginated(items, &page))
+    let _my = q.flag("my")?;
+    let mut actors = p.list_actors()?;
+    match q.str("sortBy") {
+        None | Some("createdAt") => {}
+        Some("stats.lastRunStartedAt") | Some("lastRunStartedAt") => {
+            actors.sort_by(|a, b| a.stats.last_run_started_at.cmp(&b.stats.last_run_started_at).then(a.created_at.cmp(&b.created_at)))
+        }
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "invalid-parameter",
+                format!("sortBy must be createdAt or stats.lastRunStartedAt, not \"{other}\""),
+            ))
+        }
+    }
+    Ok(views::paginated(actors.iter().map(views::actor_short).collect(), &page))
 }
 
 async fn create(State(p): P, body: Body) -> ApiResult<Response> {

@@ -69,7 +69,14 @@ pub async fn require_token(State(platform): State<Arc<Platform>>, mut req: Reque
             Some(caller) => caller,
             None => return unauthorized(true).into_response(),
         },
-        None => return unauthorized(false).into_response(),
+        None => {
+            let path = req.uri().path();
+            let read = matches!(*req.method(), Method::GET | Method::HEAD);
+            if !(read && platform.shared_for_reading(path.strip_prefix("/v2").unwrap_or(path))) {
+                return unauthorized(false).into_response();
+            }
+            Caller::Anonymous
+        }
     };
     if let Caller::Run(grant) = &caller {
         let path = req.uri().path();
@@ -104,6 +111,7 @@ fn action_of<'a>(method: &Method, path: &'a str) -> Action<'a> {
         ["actors" | "acts", _, "validate-input"] => Action::ReadActor,
         ["actors" | "acts", ..] if read => Action::ReadActor,
         ["actor-builds", ..] if read => Action::ReadActor,
+        ["actors" | "acts", _, "builds"] if read => Action::ReadActor,
         ["actor-runs"] if read => Action::ListRuns,
         ["actor-runs", run] if read => Action::ReadRun(run),
         ["actor-runs", run] if *method == Method::DELETE => Action::DeleteRun(run),

@@ -57,6 +57,7 @@ pub fn app(platform: Arc<Platform>) -> Router {
         .route("/logs/{id}", get(logs::get_log))
         .route("/users/me", get(me))
         .route("/users/me/usage/monthly", get(monthly_usage))
+        .route("/users/me/limits", get(limits).put(set_limits))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(from_fn_with_state(platform.clone(), commit_writes))
@@ -135,13 +136,97 @@ async fn method_not_allowed(req: axum::extract::Request) -> ApiError {
     )
 }
 
+/// The one user of this server, in the shape of Apify's `UserPrivateInfo`.
 async fn me(State(p): State<Arc<Platform>>) -> Response {
+    let limits = &p.config.limits;
     views::data(json!({
         "id": p.config.user_id,
         "username": p.config.username,
         "profile": {},
+        "email": null,
         "proxy": {"password": "", "groups": []},
+        "plan": {
+            "id": "wactor",
+            "description": "A self-hosted wactor server",
+            "isEnabled": true,
+            "availableProxyGroups": {},
+            "maxActorMemoryGbytes": limits.max_memory_mbytes as f64 / 1024.0,
+            "maxConcurrentActorRuns": limits.max_concurrent_runs,
+            "maxMonthlyUsageUsd": p.account_limits().ok().and_then(|l| l.max_monthly_usage_usd),
+        },
+        "isPaying": false,
     }))
+}
+
+/// `AccountLimits`: the month's cycle, the limits, and what is used of them.
+async fn limits(State(p): State<Arc<Platform>>) -> Result<Response, error::ApiError> {
+    let usage = p.monthly_usage(None)?;
+    let total = usage.total();
+    let used_usd: f64 = total.values().map(|i| i.amount_usd).sum();
+    let cu = total.get(crate::platform::runs::COMPUTE_UNITS).map_or(0.0, |i| i.quantity);
+    let own = p.account_limits()?;
+    let l = &p.config.limits;
+    let actors = p.list_actors()?.len();
+    let tasks = p.list_tasks()?.len();
+    let schedules = p.list_schedules()?.len();
+    Ok(views::data(json!({
+        "monthlyUsageCycle": {"startAt": crate::ids::format_ts(&usage.start_at), "endAt": crate::ids::format_ts(&usage.end_at)},
+        "limits": {
+            "maxMonthlyUsageUsd": own.max_monthly_usage_usd.unwrap_or(f64::MAX),
+            "maxMonthlyActorComputeUnits": f64::MAX,
+            "maxMonthlyExternalDataTransferGbytes": f64::MAX,
+            "maxMonthlyProxySerps": 0,
+            "maxMonthlyResidentialProxyGbytes": 0.0,
+            "maxActorMemoryGbytes": l.max_memory_mbytes as f64 / 1024.0,
+            "maxActorCount": u32::MAX,
+            "maxActorTaskCount": u32::MAX,
+            "maxConcurrentActorJobs": l.max_concurrent_runs,
+            "maxTeamAccountSeatCount": 1,
+            "dataRetentionDays": 0,
+        },
+        "current": {
+            "monthlyUsageUsd": used_usd,
+            "monthlyActorComputeUnits": cu,
+            "monthlyExternalDataTransferGbytes": 0.0,
+            "monthlyProxySerps": 0,
+            "monthlyResidentialProxyGbytes": 0.0,
+            "actorMemoryGbytes": p.active_memory_mbytes() as f64 / 1024.0,
+            "actorCount": actors,
+            "actorTaskCount": tasks,
+            "activeActorJobCount": p.active.count(),
+            "teamAccountSeatCount": 1,
+            "scheduleCount": schedules,
+        },
+    })))
+}
+
+/// Sets `maxMonthlyUsageUsd` (enforced at every run start). Data retention
+/// is not something this server does, so asking for it is refused, not ignored.
+async fn set_limits(State(p): State<Arc<Platform>>, body: axum::body::Body) -> Result<axum::http::StatusCode, error::ApiError> {
+    let v: serde_json::Value = actors::json_body(body, p.config.limits.max_request_bytes).await?;
+    let obj = v.as_object().ok_or_else(|| error::ApiError::bad_request("invalid-value", "The limits must be a JSON object"))?;
+    let mut own = p.account_limits()?;
+    for (k, v) in obj {
+        match k.as_str() {
+            "maxMonthlyUsageUsd" => {
+                own.max_monthly_usage_usd = match v {
+                    serde_json::Value::Null => None,
+                    v => Some(v.as_f64().ok_or_else(|| {
+                        error::ApiError::bad_request("invalid-value", format!("maxMonthlyUsageUsd must be a number, not {v}"))
+                    })?),
+                }
+            }
+            "dataRetentionDays" => {
+                return Err(error::ApiError::bad_request(
+                    "invalid-value",
+                    "dataRetentionDays is not supported: this server keeps storages until they are deleted",
+                ))
+            }
+            other => return Err(error::ApiError::bad_request("invalid-value", format!("Unknown limit \"{other}\""))),
+        }
+    }
+    p.set_account_limits(&own)?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
 /// The month's usage in Apify's shape (`MonthlyUsage`); `?date=YYYY-MM-DD` picks the month.

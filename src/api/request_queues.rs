@@ -21,7 +21,7 @@ use super::params::Params;
 use super::storages::{self, StorageApi};
 use super::views;
 use crate::platform::storage::catalog::Catalog;
-use crate::platform::storage::queue::{Head, ListFilter, Processed, QueueMeta, MAX_BATCH_REQUESTS, MAX_HEAD_LIMIT};
+use crate::platform::storage::queue::{Head, ListFilter, Processed, QueueMeta, MAX_BATCH_REQUESTS, MAX_HEAD_LIMIT, MAX_LOCK_LIMIT};
 use crate::platform::Platform;
 
 type P = State<Arc<Platform>>;
@@ -135,7 +135,7 @@ async fn head(State(p): P, Path(ids): Ids, q: Params) -> ApiResult<Response> {
 
 async fn lock_head(State(p): P, Path(ids): Ids, q: Params) -> ApiResult<Response> {
     let id = queue_id(&p, &ids)?;
-    let (limit, secs, client) = (limit(&q, 25)?, lock_secs(&q)?, client_key(&q)?);
+    let (limit, secs, client) = (limit(&q, 25)?.min(MAX_LOCK_LIMIT), lock_secs(&q)?, client_key(&q)?);
     let head = p.queues.lock_head(&id, limit, secs, &client)?;
     Ok(views::created(head_view(&head, limit, Some(secs), &client)))
 }

@@ -47,6 +47,20 @@ pub(super) fn collection_routes<K: StorageApi>() -> Router<Arc<Platform>> {
 async fn list<K: StorageApi>(State(p): State<Arc<Platform>>, q: Params) -> ApiResult<Response> {
     let page = q.page(p.config.limits.max_list_limit)?;
     let unnamed = q.flag("unnamed")?;
+    // One user: every storage is owned by them, none is shared with them.
+    let shared_only = match q.str("ownership") {
+        None | Some("OWNED_BY_ME") => false,
+        Some("SHARED_WITH_ME") => true,
+        Some(other) => {
+            return Err(super::error::ApiError::bad_request(
+                "invalid-parameter",
+                format!("ownership must be OWNED_BY_ME or SHARED_WITH_ME, not \"{other}\""),
+            ))
+        }
+    };
+    if shared_only {
+        return Ok(views::paginated(Vec::new(), &page));
+    }
     let all = super::blocking(&p, move |p| K::catalog(p).list(unnamed)).await?;
     Ok(views::paginated(all.iter().map(|m| K::list_item(&p, m)).collect(), &page))
 }
@@ -78,18 +92,25 @@ async fn get_one<K: StorageApi>(State(p): State<Arc<Platform>>, Path(id): Path<S
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct StorageUpdate {
     name: Option<String>,
+    general_access: Option<String>,
 }
 
-/// Renames (an empty name makes the storage unnamed).
+/// Renames (an empty name makes the storage unnamed) and sets `generalAccess`.
 async fn update<K: StorageApi>(State(p): State<Arc<Platform>>, Path(id): Path<String>, body: Body) -> ApiResult<Response> {
     let upd: StorageUpdate = super::actors::json_body(body, p.config.limits.max_request_bytes).await?;
+    // Parsed before anything changes: a bad value leaves the name as it was too.
+    let access = upd.general_access.as_deref().map(crate::platform::runs::GeneralAccess::parse).transpose()?;
     let catalog = K::catalog(&p);
-    let meta = match upd.name {
+    let mut meta = match upd.name {
         Some(name) => catalog.rename(&id, Some(name.as_str()).filter(|n| !n.is_empty()))?,
         None => catalog.get(&id)?,
     };
+    if let Some(access) = access {
+        meta = catalog.set_general_access(&id, access)?;
+    }
     Ok(views::data(K::view(&p, &meta)))
 }
 

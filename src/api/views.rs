@@ -79,6 +79,16 @@ pub fn build(b: &Build) -> Value {
     to_value(b)
 }
 
+/// A build in a list (`BuildListItem`).
+pub fn build_short(b: &Build) -> Value {
+    let number_int = b.build_number.split('.').filter_map(|n| n.parse::<u64>().ok()).fold(0u64, |acc, n| acc * 10_000 + n);
+    json!({
+        "id": b.id, "actId": b.act_id, "userId": b.user_id, "status": b.status,
+        "startedAt": crate::ids::format_ts(&b.started_at), "finishedAt": b.finished_at.as_ref().map(crate::ids::format_ts),
+        "usageTotalUsd": 0.0, "buildNumber": b.build_number, "buildNumberInt": number_int, "meta": to_value(&b.meta),
+    })
+}
+
 pub fn run(p: &Platform, r: &Run) -> Value {
     p.run_view(r)
 }
@@ -102,13 +112,18 @@ pub fn run_short(r: &Run) -> Value {
     })
 }
 
+/// A storage's `generalAccess`: as set, else the user's setting (restricted).
+fn general_access(info: &crate::platform::storage::catalog::StorageInfo) -> Value {
+    info.general_access.map_or(json!("FOLLOW_USER_SETTING"), |a| to_value(&a))
+}
+
 pub fn kv_store(p: &Platform, s: &KvStoreMeta) -> Value {
     let base = &p.config.public_url;
     let mut v = to_value(s);
     v["consoleUrl"] = json!(format!("{base}/storage/key-value-stores/{}", s.info.id));
     v["keysPublicUrl"] = json!(format!("{base}/v2/key-value-stores/{}/keys", s.info.id));
     v["recordsPublicUrl"] = json!(format!("{base}/v2/key-value-stores/{}/records", s.info.id));
-    v["generalAccess"] = json!("RESTRICTED");
+    v["generalAccess"] = general_access(&s.info);
     v["stats"] = json!({});
     v
 }
@@ -116,7 +131,7 @@ pub fn kv_store(p: &Platform, s: &KvStoreMeta) -> Value {
 pub fn request_queue(p: &Platform, q: &QueueMeta) -> Value {
     let mut v = to_value(q);
     v["consoleUrl"] = json!(format!("{}/storage/request-queues/{}", p.config.public_url, q.info.id));
-    v["generalAccess"] = json!("RESTRICTED");
+    v["generalAccess"] = general_access(&q.info);
     v["stats"] = json!({});
     v
 }
@@ -127,7 +142,7 @@ pub fn dataset(p: &Platform, d: &DatasetMeta) -> Value {
     v["cleanItemCount"] = json!(d.clean_item_count());
     v["consoleUrl"] = json!(format!("{base}/storage/datasets/{}", d.info.id));
     v["itemsPublicUrl"] = json!(format!("{base}/v2/datasets/{}/items", d.info.id));
-    v["generalAccess"] = json!("RESTRICTED");
+    v["generalAccess"] = general_access(&d.info);
     v["stats"] = json!({});
     v
 }

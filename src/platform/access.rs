@@ -84,13 +84,15 @@ pub struct RunGrant {
 pub enum Caller {
     Admin,
     Run(std::sync::Arc<RunGrant>),
+    /// No token: admitted only to read a resource shared by its `generalAccess`.
+    Anonymous,
 }
 
 impl Caller {
     /// The run a call comes from, if it comes from one.
     pub fn run(&self) -> Option<&RunGrant> {
         match self {
-            Caller::Admin => None,
+            Caller::Admin | Caller::Anonymous => None,
             Caller::Run(g) => Some(g),
         }
     }
@@ -216,6 +218,29 @@ impl Platform {
         match caller {
             Caller::Admin => Ok(()),
             Caller::Run(grant) => self.authorize_run(grant, action),
+            Caller::Anonymous => Err(forbidden("A request without a token may only read resources shared with anyone".into())),
+        }
+    }
+
+    /// Whether a request without a token may read what `path` (under `/v2`)
+    /// names: a storage or a run whose `generalAccess` shares it by ID (or
+    /// by name, for `ANYONE_WITH_NAME_CAN_READ`).
+    pub fn shared_for_reading(&self, path: &str) -> bool {
+        use super::runs::GeneralAccess::{AnyoneWithIdCanRead, AnyoneWithNameCanRead};
+        let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let [kind, reference, ..] = segs.as_slice() else { return false };
+        let info = match *kind {
+            "datasets" => self.datasets.get(reference).map(|m| m.info.clone()),
+            "key-value-stores" => self.kv.get(reference).map(|m| m.info.clone()),
+            "request-queues" => self.queues.get(reference).map(|m| m.info.clone()),
+            "actor-runs" => return self.get_run(reference).is_ok_and(|r| r.general_access == AnyoneWithIdCanRead && r.id == *reference),
+            _ => return false,
+        };
+        let Ok(info) = info else { return false };
+        match info.general_access {
+            Some(AnyoneWithIdCanRead) => info.id == *reference,
+            Some(AnyoneWithNameCanRead) => true,
+            _ => false,
         }
     }
 

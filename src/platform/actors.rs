@@ -151,6 +151,7 @@ pub enum BuildStatus {
     Running,
     Succeeded,
     Failed,
+    Aborted,
 }
 
 /// A build: a frozen definition plus the artifact its executor made.
@@ -527,7 +528,8 @@ impl Platform {
                 self.actors_changed();
                 self.fire_build_event("ACTOR.BUILD.CREATED", &build);
                 let (platform, running) = (self.arc(), build.clone());
-                tokio::spawn(async move {
+                let build_id = build.id.clone();
+                let handle = tokio::spawn(async move {
                     let built = executor.build(job).await.and_then(|b| check_exports(&running.actor_definition, b.exports).map(|()| b));
                     let build = match built {
                         Ok(built) => with_artifact(running, built),
@@ -536,10 +538,12 @@ impl Platform {
                             Build { status_message: Some(format!("The build failed: {why}")), ..running }
                         }
                     };
+                    platform.running_builds.lock().remove(&build.id);
                     if let Err(e) = platform.finish_build(build, &tag).await {
                         tracing::error!(error = %e, "recording a finished background build");
                     }
                 });
+                self.running_builds.lock().insert(build_id, handle.abort_handle());
                 Ok(build)
             }
         }
@@ -620,6 +624,72 @@ impl Platform {
         Ok(build)
     }
 
+    /// Builds, newest last; of one Actor when `actor_id` is given.
+    pub fn list_builds(&self, actor_id: Option<&str>) -> Result<Vec<Build>> {
+        let mut out = Vec::new();
+        for item in self.db.builds.iter() {
+            let build: Build = serde_json::from_slice(&item?.1)?;
+            if actor_id.is_none_or(|a| a == build.act_id) {
+                out.push(build);
+            }
+        }
+        out.sort_by(|a, b| a.started_at.cmp(&b.started_at).then(a.id.cmp(&b.id)));
+        Ok(out)
+    }
+
+    /// Stops a running build (its executor's work is dropped) and records it
+    /// ABORTED; a finished build is answered as it is.
+    pub async fn abort_build(&self, build_id: &str) -> Result<Build> {
+        let build = self.get_build(build_id)?;
+        if build.status != BuildStatus::Running {
+            return Ok(build);
+        }
+        let Some(handle) = self.running_builds.lock().remove(build_id) else {
+            // Its task is finishing it right now.
+            return self.wait_for_build(build_id, Duration::from_secs(5)).await;
+        };
+        handle.abort();
+        let mut build = build;
+        build.status = BuildStatus::Aborted;
+        build.finished_at = Some(ids::now());
+        build.status_message = Some("The build was aborted".into());
+        put_json(&self.db.builds, &build.id, &build)?;
+        if let Ok(executor) = self.executors.for_build(&build) {
+            executor.remove_build(&build.id);
+        }
+        if let Ok(log) = self.logs.writer(&build.id) {
+            log.system("The build was aborted.");
+        }
+        self.actors_changed();
+        self.fire_build_event("ACTOR.BUILD.ABORTED", &build);
+        self.builds_finished.notify_waiters();
+        self.commit().await;
+        Ok(build)
+    }
+
+    /// Deletes a finished build and its artifact. A build a tag points to
+    /// (the one runs of that tag start) stays until another takes the tag.
+    pub fn delete_build(&self, build_id: &str) -> Result<()> {
+        let build = self.get_build(build_id)?;
+        if build.status == BuildStatus::Running {
+            return Err(PlatformError::invalid_kind("build-running", format!("Build {build_id} is running; abort it first")));
+        }
+        if let Ok(actor) = self.get_actor(&build.act_id) {
+            if let Some((tag, _)) = actor.tagged_builds.iter().find(|(_, t)| t.build_id == build.id) {
+                return Err(PlatformError::invalid_kind(
+                    "build-is-tagged",
+                    format!("Build {} is the Actor's \"{tag}\" build; build another one first", build.build_number),
+                ));
+            }
+        }
+        self.db.builds.remove(build.id.as_str())?;
+        if let Ok(executor) = self.executors.for_build(&build) {
+            executor.remove_build(&build.id);
+        }
+        self.actors_changed();
+        Ok(())
+    }
+
     /// Waits until the build has finished or `max` passes, then returns it as it is.
     pub async fn wait_for_build(&self, build_id: &str, max: Duration) -> Result<Build> {
         let deadline = tokio::time::Instant::now() + max;
@@ -694,7 +764,7 @@ impl Platform {
                     actor.full_name()
                 ),
             )),
-            BuildStatus::Failed => Err(PlatformError::invalid_kind(
+            BuildStatus::Failed | BuildStatus::Aborted => Err(PlatformError::invalid_kind(
                 "build-failed",
                 format!(
                     "Build {} of {} failed: {}",

@@ -102,8 +102,12 @@ pub struct Platform {
     web_servers: web_servers::WebServers,
     run_slots: Arc<Semaphore>,
     input_schemas: Mutex<HashMap<String, Arc<InputSchema>>>,
+    /// This month's usage total and when it was summed (see `usage::check_usage_limit`).
+    usage_checked: Mutex<Option<(std::time::Instant, f64)>>,
     /// (Actor reference, build asked for) → the Actor and build a run starts with (see `run_target`).
     run_targets: Mutex<actors::RunTargets>,
+    /// Background builds going on, to abort them.
+    running_builds: Mutex<HashMap<String, tokio::task::AbortHandle>>,
     /// Woken whenever a build finishes (`wait_for_build`).
     builds_finished: tokio::sync::Notify,
     /// Bumped by every change to an Actor or its builds; caches of derived
@@ -155,8 +159,10 @@ impl Platform {
             web_servers: web_servers::WebServers::default(),
             run_slots: Arc::new(Semaphore::new(opts.limits.max_concurrent_runs as usize)),
             input_schemas: Mutex::new(HashMap::new()),
+            usage_checked: Mutex::new(None),
             run_targets: Mutex::new(HashMap::new()),
             builds_finished: tokio::sync::Notify::new(),
+            running_builds: Mutex::new(HashMap::new()),
             actors_version: std::sync::atomic::AtomicU64::new(0),
             shutting_down: std::sync::atomic::AtomicBool::new(false),
             this: this.clone(),

@@ -553,6 +553,10 @@ impl Platform {
     /// The new run's depth.
     fn check_run_admission(&self, opts: &StartOptions) -> Result<u32> {
         let limits = &self.config.limits;
+        // A Standby run serves requests already admitted; the limit stops new work.
+        if opts.origin != Some(RunOrigin::Standby) {
+            self.check_usage_limit()?;
+        }
         let active = self.active.count();
         if active >= limits.max_active_runs_per_user as usize {
             return Err(PlatformError::limit(

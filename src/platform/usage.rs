@@ -87,3 +87,64 @@ fn add_run(usage: &mut MonthlyUsage, run: &Run, cu_price: f64) {
         }
     }
 }
+
+/// The account's own limits (`PUT /v2/users/me/limits`), kept in the meta tree.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountLimits {
+    /// No run starts once the month's usage reaches this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_monthly_usage_usd: Option<f64>,
+}
+
+/// How long a month's usage total is reused by the start-time check before it is summed again.
+const USAGE_CHECK_REUSE: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl Platform {
+    /// Memory of the runs going on now, as they asked for it.
+    pub fn active_memory_mbytes(&self) -> u64 {
+        self.active.ids().iter().filter_map(|id| self.get_stored_run(id).ok()).map(|r| r.options.memory_mbytes as u64).sum()
+    }
+
+    pub fn account_limits(&self) -> Result<AccountLimits> {
+        Ok(super::db::get_json(&self.db.meta, "account-limits")?.unwrap_or_default())
+    }
+
+    pub fn set_account_limits(&self, limits: &AccountLimits) -> Result<()> {
+        if let Some(max) = limits.max_monthly_usage_usd {
+            if !max.is_finite() || max < 0.0 {
+                return Err(super::error::PlatformError::invalid_kind(
+                    "invalid-value",
+                    format!("maxMonthlyUsageUsd must be a non-negative number, not {max}"),
+                ));
+            }
+        }
+        super::db::put_json(&self.db.meta, "account-limits", limits)?;
+        *self.usage_checked.lock() = None;
+        Ok(())
+    }
+
+    /// Refuses a run once this month's usage reached the account's limit.
+    /// The month's total is summed at most every few seconds, not per start.
+    pub(crate) fn check_usage_limit(&self) -> Result<()> {
+        let Some(max) = self.account_limits()?.max_monthly_usage_usd else { return Ok(()) };
+        let used = {
+            let mut cached = self.usage_checked.lock();
+            match *cached {
+                Some((at, used)) if at.elapsed() < USAGE_CHECK_REUSE => used,
+                _ => {
+                    let used: f64 = self.monthly_usage(None)?.total().values().map(|i| i.amount_usd).sum();
+                    *cached = Some((std::time::Instant::now(), used));
+                    used
+                }
+            }
+        };
+        if used >= max {
+            return Err(super::error::PlatformError::limit(
+                "monthly-usage-limit-exceeded",
+                format!("This month's usage (${used:.4}) reached the account's limit of ${max}; raise maxMonthlyUsageUsd to start runs"),
+            ));
+        }
+        Ok(())
+    }
+}

@@ -28,6 +28,9 @@ pub struct StorageInfo {
     pub accessed_at: DateTime<Utc>,
     pub act_id: Option<String>,
     pub act_run_id: Option<String>,
+    /// Who besides its owner may read it (`generalAccess`); unset follows the user's setting (restricted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub general_access: Option<crate::platform::runs::GeneralAccess>,
 }
 
 /// How fresh `accessedAt` and `modifiedAt` are kept, as `relatime` keeps a
@@ -97,6 +100,7 @@ impl<M: StorageMeta> Catalog<M> {
             accessed_at: now,
             act_id: act_id.map(str::to_owned),
             act_run_id: act_run_id.map(str::to_owned),
+            general_access: None,
         })
     }
 
@@ -176,6 +180,21 @@ impl<M: StorageMeta> Catalog<M> {
         info.modified_at = ids::now();
         put_json(&self.metas, &meta.info().id, &meta)?;
         Ok(meta)
+    }
+
+    /// Sets who besides its owner may read the storage.
+    pub fn set_general_access(&self, reference: &str, access: crate::platform::runs::GeneralAccess) -> Result<M> {
+        let id = self.get(reference)?.info().id.clone();
+        loop {
+            let old = self.metas.get(id.as_str())?.ok_or_else(|| Self::not_found(&id))?;
+            let mut meta: M = serde_json::from_slice(&old)?;
+            let info = meta.info_mut();
+            info.general_access = Some(access);
+            info.modified_at = ids::now();
+            if self.metas.compare_and_swap(id.as_str(), Some(old), Some(serde_json::to_vec(&meta)?))?.is_ok() {
+                return Ok(meta);
+            }
+        }
     }
 
     /// Removes the metadata and the name; the caller removes the content.

@@ -53,6 +53,8 @@ impl StorageMeta for QueueMeta {
 pub const MAX_BATCH_REQUESTS: usize = 25;
 /// Largest `head` / `list` page.
 pub const MAX_HEAD_LIMIT: usize = 10_000;
+/// Most requests one `head/lock` locks, as on Apify.
+pub const MAX_LOCK_LIMIT: usize = 25;
 /// Longest lock a client may take.
 pub const MAX_LOCK_SECS: u64 = 24 * 3600;
 /// Stored requests one page of `list_requests` reads at most (a bound on one request's work).
@@ -487,6 +489,7 @@ impl RequestQueues {
         self.seen_client(queue_id, client)?;
         let meta = self.catalog.get(queue_id)?;
         let now = Utc::now();
+        let limit = limit.clamp(1, MAX_LOCK_LIMIT);
         let expires = now + chrono::Duration::seconds(lock_secs.min(MAX_LOCK_SECS) as i64);
         let _w = self.writes.lock();
         let mut locks = self.locks.lock();

@@ -138,6 +138,11 @@ impl ActiveRuns {
         self.runs.lock().len()
     }
 
+    /// The IDs of the runs with a supervisor now.
+    pub(crate) fn ids(&self) -> Vec<String> {
+        self.runs.lock().keys().cloned().collect()
+    }
+
     /// The status the run's supervisor last recorded.
     pub(crate) fn status(&self, run_id: &str) -> Option<RunStatus> {
         self.runs.lock().get(run_id).map(|r| *r.status.borrow())
