@@ -219,11 +219,13 @@ async fn pay_per_result_charges_default_dataset_items_up_to_max_items() {
     let pricing = json!({"pricingModel": "PRICE_PER_DATASET_ITEM", "unitName": "result", "pricePerUnitUsd": 0.01});
     priced_probe(&s, "per-result", pricing).await;
     let run = s.run("per-result", "maxItems=10", &json!({"mode": "push", "items": 25, "batch": 7})).await;
-    assert_eq!(run["status"], "SUCCEEDED", "{run:#}");
+    // The push that crosses maxItems stores what fits and tells the guest (a typed error it did not catch).
+    assert_eq!(run["status"], "FAILED", "{run:#}");
+    assert!(run["statusMessage"].as_str().unwrap().contains("maxItems is reached: 3 of these 7 items were stored"), "{run:#}");
     assert_eq!(run["chargedEventCounts"], json!({"apify-default-dataset-item": 10}));
     assert!((run["totalChargeUsd"].as_f64().unwrap() - 0.1).abs() < 1e-9);
     let ds = run["defaultDatasetId"].as_str().unwrap();
-    assert_eq!(s.get_json(&format!("/datasets/{ds}")).await["data"]["itemCount"], 25, "items past maxItems are kept, not charged");
+    assert_eq!(s.get_json(&format!("/datasets/{ds}")).await["data"]["itemCount"], 10, "items past maxItems are dropped");
     // Pushes over the API to the run's dataset count too; a named dataset's do not.
     let run_id = s.start_run("per-result", "maxItems=100", &json!({"mode": "sleep"})).await;
     let run = s.wait_status(&run_id, "RUNNING").await;
@@ -337,4 +339,33 @@ async fn wactor_push_takes_pricing_from_actor_json_and_standby_runs_their_allowa
     let out = s.cli().arg("push").arg(dir.path()).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("eventPriceUsd"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// `maxItems` holds for any run's default dataset, free Actors' too, through
+/// both doors: what goes past it is dropped and the pusher is told.
+#[tokio::test]
+async fn max_items_caps_a_runs_default_dataset_through_both_doors() {
+    let (s, _dir) = Server::start();
+    let run_id = s.start_run("probe", "maxItems=3", &json!({"mode": "sleep"})).await;
+    let run = s.wait_status(&run_id, "RUNNING").await;
+    let ds = run["defaultDatasetId"].as_str().unwrap();
+    let resp = s.post_json(&format!("/datasets/{ds}/items"), &json!([{"a": 1}, {"a": 2}])).await;
+    assert_eq!(resp.status(), 201);
+    assert!(resp.headers().get("x-wactor-items-dropped").is_none());
+    let resp = s.post_json(&format!("/datasets/{ds}/items"), &json!([{"a": 3}, {"a": 4}, {"a": 5}])).await;
+    assert_eq!(resp.status(), 201);
+    assert_eq!(
+        (resp.headers()["x-wactor-items-stored"].to_str().unwrap(), resp.headers()["x-wactor-items-dropped"].to_str().unwrap()),
+        ("1", "2")
+    );
+    let items = s.get_json(&format!("/datasets/{ds}/items")).await;
+    assert_eq!(items, json!([{"a": 1}, {"a": 2}, {"a": 3}]));
+    s.http.post(s.api(&format!("/actor-runs/{run_id}/abort"))).bearer_auth(TOKEN).send().await.unwrap();
+    s.wait_terminal(&run_id, common::RUN_DEADLINE).await;
+    // Once the run is over, its dataset is an ordinary one again.
+    assert_eq!(s.post_json(&format!("/datasets/{ds}/items"), &json!([{"a": 6}])).await.status(), 201);
+    assert_eq!(s.get_json(&format!("/datasets/{ds}")).await["data"]["itemCount"], 4);
+
+    let run = s.run("probe", "maxItems=5", &json!({"mode": "push", "items": 5, "batch": 5})).await;
+    assert_eq!(run["status"], "SUCCEEDED", "exactly maxItems is fine: {run:#}");
 }

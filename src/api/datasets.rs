@@ -72,8 +72,15 @@ async fn push_items(State(p): P, Path(dataset): Path<String>, body: Body) -> Api
 /// Pushes a JSON object or array of objects; all or nothing.
 pub(super) async fn push(p: &Platform, dataset_id: &str, body: Body) -> ApiResult<Response> {
     let bytes = read_body(body, p.config.limits.max_push_bytes).await?;
-    p.push_items_body(dataset_id, &bytes)?;
-    Ok((StatusCode::CREATED, axum::Json(json!({}))).into_response())
+    let pushed = p.push_items_body(dataset_id, &bytes)?;
+    let mut resp = (StatusCode::CREATED, axum::Json(json!({}))).into_response();
+    // Past the run's maxItems: what was dropped is said (the SDKs read the body as nothing).
+    if pushed.dropped > 0 {
+        let h = resp.headers_mut();
+        h.insert("x-wactor-items-stored", HeaderValue::from(pushed.stored));
+        h.insert("x-wactor-items-dropped", HeaderValue::from(pushed.dropped));
+    }
+    Ok(resp)
 }
 
 fn view_from(q: &Params) -> ApiResult<ItemView> {

@@ -102,6 +102,8 @@ pub struct Platform {
     web_servers: web_servers::WebServers,
     run_slots: Arc<Semaphore>,
     input_schemas: Mutex<HashMap<String, Arc<InputSchema>>>,
+    /// Default datasets of running runs with `maxItems` → that cap.
+    max_items_of: parking_lot::RwLock<HashMap<String, u64>>,
     /// This month's usage total and when it was summed (see `usage::check_usage_limit`).
     usage_checked: Mutex<Option<(std::time::Instant, f64)>>,
     /// (Actor reference, build asked for) → the Actor and build a run starts with (see `run_target`).
@@ -160,6 +162,7 @@ impl Platform {
             run_slots: Arc::new(Semaphore::new(opts.limits.max_concurrent_runs as usize)),
             input_schemas: Mutex::new(HashMap::new()),
             usage_checked: Mutex::new(None),
+            max_items_of: parking_lot::RwLock::new(HashMap::new()),
             run_targets: Mutex::new(HashMap::new()),
             builds_finished: tokio::sync::Notify::new(),
             running_builds: Mutex::new(HashMap::new()),
@@ -187,22 +190,36 @@ impl Platform {
     /// Appends the items of a push body (one JSON object or an array of
     /// them) to a dataset. The size is checked on the raw bytes, before any
     /// parsing, and the body is parsed once, straight into stored form.
-    pub fn push_items_body(&self, dataset_id: &str, body: &[u8]) -> Result<u64> {
+    pub fn push_items_body(&self, dataset_id: &str, body: &[u8]) -> Result<Pushed> {
         self.check_push_size(body.len())?;
         self.push_prepared(dataset_id, &PreparedItems::from_body(body)?)
     }
 
     /// Appends items given as one JSON text each (the WIT door), checked and parsed as [`Self::push_items_body`].
-    pub fn push_items_texts(&self, dataset_id: &str, texts: &[String]) -> Result<u64> {
+    pub fn push_items_texts(&self, dataset_id: &str, texts: &[String]) -> Result<Pushed> {
         self.check_push_size(texts.iter().map(String::len).fold(0usize, usize::saturating_add))?;
         self.push_prepared(dataset_id, &PreparedItems::from_texts(texts.iter().map(String::as_str))?)
     }
 
-    /// Appends the items; in a priced run's default dataset they are charged (what fits).
-    fn push_prepared(&self, dataset_id: &str, items: &PreparedItems) -> Result<u64> {
-        let count = self.datasets.push(dataset_id, items)?;
-        self.charge_dataset_items(dataset_id, items.len() as u64)?;
-        Ok(count)
+    /// Appends the items; in a priced run's default dataset they are charged
+    /// (what fits). A running run's default dataset holds at most its
+    /// `maxItems`: what would go past it is dropped, and the pusher told.
+    fn push_prepared(&self, dataset_id: &str, items: &PreparedItems) -> Result<Pushed> {
+        let cap = self.max_items_of.read().get(dataset_id).copied();
+        let (count, stored) = self.datasets.push_within(dataset_id, items, cap)?;
+        self.charge_dataset_items(dataset_id, stored)?;
+        Ok(Pushed { item_count: count, stored, dropped: items.len() as u64 - stored })
+    }
+
+    /// A run with `maxItems` started or ended: its default dataset's cap is set or lifted.
+    pub(crate) fn cap_default_dataset(&self, run: &runs::Run, running: bool) {
+        let Some(max) = run.options.max_items else { return };
+        let mut caps = self.max_items_of.write();
+        if running {
+            caps.insert(run.default_dataset_id.clone(), max);
+        } else {
+            caps.remove(&run.default_dataset_id);
+        }
     }
 
     fn check_push_size(&self, bytes: usize) -> Result<()> {
@@ -240,6 +257,16 @@ impl Platform {
     pub async fn flush(&self) -> Result<()> {
         self.db.flush().await
     }
+}
+
+/// What a push did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pushed {
+    /// The dataset's item count after it.
+    pub item_count: u64,
+    pub stored: u64,
+    /// Items past the run's `maxItems`, not stored.
+    pub dropped: u64,
 }
 
 /// Sleeps until `at`; never, for `None` (a run without a timeout, say).

@@ -81,6 +81,14 @@ impl PreparedItems {
         self.bytes.len()
     }
 
+    /// Keeps the first `n` items only.
+    pub fn truncate(&mut self, n: usize) {
+        if n < self.ends.len() {
+            self.ends.truncate(n);
+            self.bytes.truncate(self.ends.last().copied().unwrap_or(0));
+        }
+    }
+
     /// Items that are not empty once hidden fields are dropped (`cleanItemCount`).
     pub fn clean_count(&self) -> u64 {
         self.iter().filter(|item| is_clean(item)).count() as u64
@@ -345,9 +353,28 @@ impl Datasets {
     /// and then the count moves past them in one atomic update. A crash before that leaves nothing visible, and the next
     /// push writes over what it left.
     pub fn push(&self, dataset_id: &str, items: &PreparedItems) -> Result<u64> {
+        self.push_within(dataset_id, items, None).map(|(count, _)| count)
+    }
+
+    /// [`Self::push`] into a dataset that holds at most `cap` items: what
+    /// does not fit is dropped. The new item count, and how many were stored.
+    pub fn push_within(&self, dataset_id: &str, items: &PreparedItems, cap: Option<u64>) -> Result<(u64, u64)> {
         // One pusher per dataset at a time, so the indexes it writes are its own.
         let _pushing = self.push_locks[shard(dataset_id)].lock();
         let first = self.meta(dataset_id)?.item_count;
+        let room = cap.map_or(u64::MAX, |c| c.saturating_sub(first));
+        let cut;
+        let items = if (items.len() as u64) > room {
+            let mut kept = PreparedItems { bytes: items.bytes.clone(), ends: items.ends.clone() };
+            kept.truncate(room as usize);
+            cut = kept;
+            &cut
+        } else {
+            items
+        };
+        if items.is_empty() {
+            return Ok((first, 0));
+        }
         // What a push cut short by a crash left past the count goes first:
         // a chunk of it could otherwise be taken for one of ours.
         for stale in self.items.range(item_key(dataset_id, first)..=item_key(dataset_id, u64::MAX)).keys() {
@@ -375,7 +402,7 @@ impl Datasets {
             meta.info.modified_at = now;
             meta.info.accessed_at = now;
             if self.catalog.metas().compare_and_swap(dataset_id, Some(&old), Some(serde_json::to_vec(&meta)?))?.is_ok() {
-                return Ok(count);
+                return Ok((count, items.len() as u64));
             }
         }
     }

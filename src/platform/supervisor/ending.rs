@@ -124,6 +124,7 @@ impl Platform {
     pub(super) fn announce_end(&self, run: &Run) {
         self.standby.forget_run(&run.act_id, &run.id);
         self.charging_run_ended(run);
+        self.cap_default_dataset(run, false);
         // What the run fetched from request queues and did not handle goes back to their heads.
         self.queues.release_client(&run.id);
         self.active.finish(&run.id, run.status);

@@ -124,6 +124,7 @@ impl Platform {
             panic!("a fault injected by a test");
         }
         self.charging_run_started(&run);
+        self.cap_default_dataset(&run, true);
         let Some(permit) = self.wait_for_slot(&run, &log, &mut channels, delay).await? else { return Ok(()) };
         let actor_full_name = self.actor_full_name(&run.act_id);
         let run = self.mark_running(run);
@@ -248,6 +249,7 @@ impl Platform {
     fn detach_run(&self, run: &Run) {
         self.standby.forget_run(&run.act_id, &run.id);
         self.charging_run_ended(run);
+        self.cap_default_dataset(run, false);
         self.active.detach(&run.id);
     }
 

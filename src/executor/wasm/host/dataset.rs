@@ -40,8 +40,20 @@ impl HostDataset for ActorHost<'_> {
     async fn push_items(&mut self, r: Resource<DatasetHandle>, items: Vec<String>) -> HostResult<()> {
         let id = self.dataset_id(&r)?;
         // The byte cap (on the raw texts, before parsing) is the core's, the same for both doors.
-        self.ctx.platform.push_items_texts(&id, &items)?;
+        let pushed = self.ctx.platform.push_items_texts(&id, &items)?;
         self.ctx.writes.note();
+        if pushed.dropped > 0 {
+            return Err(crate::platform::error::PlatformError::limit(
+                "max-items-reached",
+                format!(
+                    "The run's maxItems is reached: {} of these {} items were stored, {} dropped",
+                    pushed.stored,
+                    items.len(),
+                    pushed.dropped
+                ),
+            )
+            .into());
+        }
         Ok(())
     }
 
