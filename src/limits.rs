@@ -28,6 +28,8 @@ pub struct Limits {
     pub max_active_runs_per_user: u32,
     /// How deep Actors may start Actors (a run started by a run started by ...).
     pub max_call_depth: u32,
+    /// Times a failed run with `restartOnError` is started again.
+    pub max_restarts_on_error: u32,
     /// Memory a run may ask for (MB); at least 128, Apify's minimum. wasm32 linear memory cannot exceed 4 GiB.
     pub max_memory_mbytes: u32,
     /// Memory a run gets when neither the caller nor the Actor says.
@@ -108,6 +110,7 @@ impl Default for Limits {
             max_concurrent_runs: 256,
             max_active_runs_per_user: 10_000,
             max_call_depth: 10,
+            max_restarts_on_error: 3,
             max_memory_mbytes: 4096,
             default_memory_mbytes: 256,
             default_timeout_secs: 3600,

@@ -25,6 +25,7 @@ pub fn actor_env(job: &RunJob) -> Vec<(String, String)> {
         ("APIFY_USER_ID", run.user_id.clone()),
         ("APIFY_META_ORIGIN", run.meta.origin.as_str().to_owned()),
         ("APIFY_IS_AT_HOME", "1".to_owned()),
+        ("ACTOR_RESTART_ON_ERROR", u8::from(run.options.restart_on_error).to_string()),
         (
             "ACTOR_PERSIST_STATE_INTERVAL_MILLIS",
             run.options.persist_state_interval_millis.unwrap_or(job.platform.config.limits.persist_state_interval_millis).to_string(),

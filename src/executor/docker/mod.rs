@@ -471,7 +471,6 @@ fn container_env(job: &RunJob, port: u16, token: String) -> Vec<(String, String)
         ("APIFY_CONTAINER_URL".to_owned(), web_url),
         ("APIFY_HEADLESS".to_owned(), "1".to_owned()),
         ("APIFY_DISABLE_BROWSER_SANDBOX".to_owned(), "1".to_owned()),
-        ("ACTOR_RESTART_ON_ERROR".to_owned(), if run.options.restart_on_error { "1" } else { "0" }.to_owned()),
         // The SDK sleeps this long after asking for a metamorph or reboot; the container is stopped well before.
         ("APIFY_METAMORPH_AFTER_SLEEP_MILLIS".to_owned(), "300000".to_owned()),
         ("ACTOR_EVENTS_WEBSOCKET_URL".to_owned(), platform.run_events_url(&run.id)),

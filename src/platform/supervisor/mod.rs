@@ -116,7 +116,11 @@ impl Platform {
     /// A run's whole life under this supervisor: a slot, the code, its end.
     async fn drive(self: Arc<Self>, run: Run, build: Arc<Build>, mut channels: RunChannels, delay: Duration) -> Result<()> {
         // A run's first start has no log yet; a restart of any kind goes on after what it has.
-        let first_start = run.stats.migration_count == 0 && run.stats.reboot_count == 0 && run.stats.resurrect_count == 0;
+        let first_start = run.stats.migration_count == 0
+            && run.stats.reboot_count == 0
+            && run.stats.resurrect_count == 0
+            && run.stats.restart_count == 0
+            && run.metamorphs.is_empty();
         let log = if first_start { self.logs.writer_of_new_run(&run.id) } else { self.logs.writer(&run.id) };
         let log = log.map_err(|e| PlatformError::internal(format!("opening the run log: {e}")))?;
         #[cfg(test)]
@@ -284,6 +288,30 @@ impl Platform {
         Ok(())
     }
 
+    /// `restartOnError`: a failed run starts again in place (same ID and
+    /// storages), at most `max_restarts_on_error` times. Whether it did.
+    fn restart_on_error(&self, run: &Run, lived: Duration, why: Option<&str>, log: &RunLog) -> Result<bool> {
+        let max = self.config.limits.max_restarts_on_error;
+        let current = self.get_stored_run(&run.id)?;
+        if !run.options.restart_on_error || current.stats.restart_count >= max || self.is_shutting_down() {
+            return Ok(false);
+        }
+        let run = self.modify_run(&run.id, |r| {
+            r.stats.restart_count = r.stats.restart_count.saturating_add(1);
+            Ok(())
+        })?;
+        let backoff = reboot_backoff(run.stats.restart_count, lived);
+        log.system(&format!(
+            "The run failed ({}); restarting it in {:.2} s, restart {} of at most {max} (restartOnError).",
+            why.unwrap_or("no reason given"),
+            backoff.as_secs_f64(),
+            run.stats.restart_count
+        ));
+        let build = Arc::new(self.get_build(&run.build_id)?);
+        self.supervise_after(run, build, backoff);
+        Ok(true)
+    }
+
     /// Starts the run again as the build its record now names (see `metamorph_run`).
     fn metamorph_in_place(&self, run: &Run, log: &RunLog) -> Result<()> {
         let run = self.get_stored_run(&run.id)?;
@@ -306,6 +334,9 @@ impl Platform {
             reason = Some(StopReason::Abort);
         }
         let (status, exit_code, message) = ending::conclude(reason, stopped.report.as_ref(), run.options.timeout_secs);
+        if status == RunStatus::Failed && self.restart_on_error(run, stopped.lived, message.as_deref(), log)? {
+            return Ok(());
+        }
         let mem = stopped.report.map(|r| r.mem_max_bytes).unwrap_or(0);
         let outbound = usage.outbound_requests.load(std::sync::atomic::Ordering::Relaxed);
         let finished = self.record_end(&run.id, status, exit_code, message, Some((stopped.lived, mem, outbound)))?;

@@ -233,6 +233,21 @@ fn main(input: Input) -> wactor_sdk::Result<()> {
             }
             set_value("OUTPUT", &json!({ "starts": *starts }))
         }
+        "fail-until" => {
+            // Fails its first `items` starts (restartOnError starts it again), then succeeds.
+            let mut starts = PersistedState::<u64>::load("STARTS")?;
+            *starts += 1;
+            starts.save()?;
+            let env = |k: &str| std::env::var(k).unwrap_or_default();
+            set_value(
+                "OUTPUT",
+                &json!({"starts": *starts, "restartOnError": env("ACTOR_RESTART_ON_ERROR"), "taskId": env("ACTOR_TASK_ID")}),
+            )?;
+            if *starts <= input.items {
+                return Err(Error::msg(format!("failing start {}", *starts)));
+            }
+            Ok(())
+        }
         "abort-self" => {
             let me = wactor_sdk::run_info().run_id;
             wactor_sdk::abort_run(&me, false)?;
