@@ -78,4 +78,7 @@ if [ ! -x "$venv/bin/pytest" ] || [ "$(cat "$venv/requirements.sha256" 2>/dev/nu
 fi
 cargo build --bin wactor
 WACTOR_BIN="$CARGO_TARGET_DIR/debug/wactor" timeout --kill-after=30s 15m "$venv/bin/pytest" -p no:cacheprovider tests/compat
+
+echo "== fuzzing the API against its OpenAPI document (schemathesis: no 5xx, every answer as documented)"
+timeout --kill-after=30s 15m scripts/fuzz-api.sh "$CARGO_TARGET_DIR/debug/wactor" 8
 summary

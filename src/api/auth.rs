@@ -72,7 +72,9 @@ pub async fn require_token(State(platform): State<Arc<Platform>>, mut req: Reque
         None => {
             let path = req.uri().path();
             let read = matches!(*req.method(), Method::GET | Method::HEAD);
-            if !(read && platform.shared_for_reading(path.strip_prefix("/v2").unwrap_or(path))) {
+            // The API's description is public, as Apify's is.
+            let public = path == "/v2/openapi.json";
+            if !(read && (public || platform.shared_for_reading(path.strip_prefix("/v2").unwrap_or(path)))) {
                 return unauthorized(false).into_response();
             }
             Caller::Anonymous

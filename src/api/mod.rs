@@ -11,6 +11,7 @@ pub mod error;
 mod events;
 mod kv;
 mod logs;
+mod openapi;
 mod params;
 mod request_queues;
 mod runs;
@@ -27,7 +28,7 @@ use axum::error_handling::HandleErrorLayer;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use serde_json::json;
@@ -58,6 +59,7 @@ pub fn app(platform: Arc<Platform>) -> Router {
         .route("/users/me", get(me))
         .route("/users/me/usage/monthly", get(monthly_usage))
         .route("/users/me/limits", get(limits).put(set_limits))
+        .route("/openapi.json", get(openapi_json))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(from_fn_with_state(platform.clone(), commit_writes))
@@ -124,11 +126,11 @@ async fn commit_writes(State(p): State<Arc<Platform>>, req: axum::extract::Reque
 
 /// An unknown route is not a missing record: the JS client turns
 /// `record-not-found` into a silent `undefined`, so it gets a type of its own.
-async fn not_found(req: axum::extract::Request) -> ApiError {
+pub(super) async fn not_found(req: axum::extract::Request) -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "page-not-found", format!("The API endpoint {} {} does not exist", req.method(), req.uri().path()))
 }
 
-async fn method_not_allowed(req: axum::extract::Request) -> ApiError {
+pub(super) async fn method_not_allowed(req: axum::extract::Request) -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method-not-allowed",
@@ -137,6 +139,10 @@ async fn method_not_allowed(req: axum::extract::Request) -> ApiError {
 }
 
 /// The one user of this server, in the shape of Apify's `UserPrivateInfo`.
+async fn openapi_json(State(p): State<Arc<Platform>>) -> Response {
+    axum::Json(openapi::document(&p.config.public_url)).into_response()
+}
+
 async fn me(State(p): State<Arc<Platform>>) -> Response {
     let limits = &p.config.limits;
     views::data(json!({

@@ -335,7 +335,8 @@ pub(super) async fn last_sub_path(p: &Arc<Platform>, target: Target<'_>, rest: &
     if let Some(caller) = parts.extensions.get::<Caller>() {
         inner.extensions_mut().insert(caller.clone());
     }
-    let resp = routes().with_state(p.clone()).oneshot(inner).await;
+    let router = routes().fallback(super::not_found).method_not_allowed_fallback(super::method_not_allowed);
+    let resp = router.with_state(p.clone()).oneshot(inner).await;
     Ok(resp.unwrap_or_else(|never| match never {}))
 }
 
