@@ -46,6 +46,12 @@ impl StorageApi for DatasetApi {
     fn delete(p: &Platform, reference: &str) -> crate::platform::error::Result<()> {
         p.datasets.delete(reference)
     }
+    fn check_schema(p: &Platform, schema: &Value) -> crate::platform::error::Result<()> {
+        p.datasets.validators.check(schema)
+    }
+    fn attach_schema(p: &Platform, id: &str, schema: Value) -> crate::platform::error::Result<DatasetMeta> {
+        p.datasets.set_schema(id, schema)
+    }
 }
 
 pub fn routes() -> Router<Arc<Platform>> {
@@ -83,10 +89,13 @@ pub(super) async fn push(p: &Platform, dataset_id: &str, body: Body) -> ApiResul
     Ok(resp)
 }
 
-fn view_from(q: &Params) -> ApiResult<ItemView> {
+/// The item view of the query, over the named `view` of the dataset's schema when it names one
+/// (what the query says itself wins).
+fn view_from(q: &Params, base: ItemView) -> ApiResult<ItemView> {
     let clean = q.flag("clean")?;
-    let mut fields = q.list("fields");
-    let mut unwind = q.list("unwind");
+    let or_base = |given: Vec<String>, base: Vec<String>| if given.is_empty() { base } else { given };
+    let mut fields = or_base(q.list("fields"), base.fields.unwrap_or_default());
+    let mut unwind = or_base(q.list("unwind"), base.unwind);
     // The legacy crawler format: the page function's results, one row each, with the page's URL and error.
     if q.flag("simplified")? {
         if fields.is_empty() {
@@ -105,9 +114,9 @@ fn view_from(q: &Params) -> ApiResult<ItemView> {
     }
     Ok(ItemView {
         fields: (!fields.is_empty()).then_some(fields),
-        omit: q.list("omit"),
+        omit: or_base(q.list("omit"), base.omit),
         unwind,
-        flatten: q.list("flatten"),
+        flatten: or_base(q.list("flatten"), base.flatten),
         skip_hidden: clean || q.flag("skipHidden")?,
         skip_empty: clean || q.flag("skipEmpty")?,
         skip_failed: q.flag("skipFailedPages")?,
@@ -146,10 +155,24 @@ pub(super) async fn items_response(p: &Arc<Platform>, dataset_id: &str, q: &Para
     let meta = p.datasets.get(dataset_id)?;
     let export = export_from(q, &meta)?;
     let format = export.format;
-    let view = view_from(q)?;
+    let named = match q.str("view") {
+        Some(name) => {
+            let schema = meta
+                .schema
+                .as_ref()
+                .ok_or_else(|| ApiError::bad_request("invalid-parameter", format!("The dataset has no schema, so no view \"{name}\"")))?;
+            Some(crate::platform::storage::schema::view(schema, name)?)
+        }
+        None => None,
+    };
+    let (base, view_limit, view_desc) = match named {
+        Some(v) => (v.items, v.limit, v.desc),
+        None => (ItemView::default(), None, None),
+    };
+    let view = view_from(q, base)?;
     let offset = q.u64("offset")?.unwrap_or(0);
-    let limit = q.u64("limit")?.unwrap_or(NO_LIMIT);
-    let desc = q.flag("desc")?;
+    let limit = q.u64("limit")?.or(view_limit).unwrap_or(NO_LIMIT);
+    let desc = q.bool("desc")?.or(view_desc).unwrap_or(false);
     let attachment = q.flag("attachment")?;
     let caps = ResponseCaps { max_rows: p.config.limits.max_export_rows, max_bytes: p.config.limits.max_export_bytes };
     let (head_tx, head_rx) = tokio::sync::oneshot::channel();

@@ -13,13 +13,15 @@ pub struct ApiError {
     pub status: StatusCode,
     pub kind: String,
     pub message: String,
+    /// `error.data`, where an error carries details (the invalid items of a push).
+    pub data: Option<serde_json::Value>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(status: StatusCode, kind: &str, message: impl Into<String>) -> Self {
-        ApiError { status, kind: kind.to_owned(), message: message.into() }
+        ApiError { status, kind: kind.to_owned(), message: message.into(), data: None }
     }
 
     pub fn bad_request(kind: &str, message: impl Into<String>) -> Self {
@@ -57,6 +59,9 @@ impl From<PlatformError> for ApiError {
             PlatformError::Locked(m) => ApiError::new(StatusCode::CONFLICT, "request-handled-or-locked", m),
             PlatformError::Unavailable(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "server-shutting-down", m),
             PlatformError::ExecutorMissing { kind, message } => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, kind, message),
+            PlatformError::SchemaValidation { message, invalid_items } => {
+                ApiError { data: Some(json!({"invalidItems": invalid_items})), ..ApiError::bad_request("schema-validation-error", message) }
+            }
             e @ (PlatformError::Storage(_) | PlatformError::Internal(_)) => ApiError::internal(&e),
         }
     }
@@ -64,7 +69,10 @@ impl From<PlatformError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {"type": self.kind, "message": self.message}});
+        let mut body = json!({"error": {"type": self.kind, "message": self.message}});
+        if let Some(data) = self.data {
+            body["error"]["data"] = data;
+        }
         (self.status, Json(body)).into_response()
     }
 }

@@ -35,6 +35,18 @@ impl StorageApi for KvApi {
     fn delete(p: &Platform, reference: &str) -> crate::platform::error::Result<()> {
         p.kv.delete(reference)
     }
+    fn check_schema(_p: &Platform, schema: &Value) -> crate::platform::error::Result<()> {
+        match schema.get("collections") {
+            None | Some(Value::Object(_)) if schema.is_object() => Ok(()),
+            _ => Err(crate::platform::error::PlatformError::invalid_kind(
+                "invalid-schema",
+                "A key-value store schema is an object whose collections are an object",
+            )),
+        }
+    }
+    fn attach_schema(p: &Platform, id: &str, schema: Value) -> crate::platform::error::Result<KvStoreMeta> {
+        p.kv.update(id, |m| m.schema = Some(schema.clone()))
+    }
 }
 
 pub fn routes() -> Router<Arc<Platform>> {
@@ -50,7 +62,30 @@ async fn keys(State(p): P, Path(store): Path<String>, q: Params) -> ApiResult<Re
 }
 
 pub(super) fn keys_response(p: &Platform, store_id: &str, q: &Params) -> ApiResult<Response> {
-    let page = p.kv.list_keys(store_id, q.str("exclusiveStartKey"), q.u64("limit")?, q.str("prefix"))?;
+    use crate::platform::storage::schema::{collection, Collection};
+    // `collection`: the keys its schema names, an exact key or a prefix (within `prefix`, if both are given).
+    let (prefix, exact, outside) = match q.str("collection") {
+        Some(name) => match collection(p.kv.get(store_id)?.schema.as_ref(), name)? {
+            Collection::Key(k) => (Some(k.clone()), Some(k), false),
+            Collection::Prefix(pre) => match q.str("prefix") {
+                Some(given) => (Some(given.to_owned()), None, !given.starts_with(&pre)),
+                None => (Some(pre), None, false),
+            },
+        },
+        None => (q.str("prefix").map(str::to_owned), None, false),
+    };
+    let mut page = p.kv.list_keys(store_id, q.str("exclusiveStartKey"), q.u64("limit")?, prefix.as_deref())?;
+    // A prefix outside the collection's names none of its keys.
+    if outside {
+        page.items.clear();
+        page.is_truncated = false;
+        page.next_exclusive_start_key = None;
+    }
+    if let Some(key) = exact {
+        page.items.retain(|k| k.key == key);
+        page.is_truncated = false;
+        page.next_exclusive_start_key = None;
+    }
     let base = &p.config.public_url;
     let items: Vec<_> = page
         .items

@@ -37,6 +37,13 @@ pub(super) trait StorageApi: Send + Sync + 'static {
     }
     /// Deletes the storage with its content.
     fn delete(p: &Platform, reference: &str) -> Result<()>;
+    /// Attaches a schema given at creation (`{"schema": …}`), checked before anything is created.
+    fn check_schema(_p: &Platform, _schema: &Value) -> Result<()> {
+        Err(crate::platform::error::PlatformError::invalid_kind("invalid-schema", "This kind of storage takes no schema"))
+    }
+    fn attach_schema(_p: &Platform, _id: &str, _schema: Value) -> Result<Self::Meta> {
+        Err(crate::platform::error::PlatformError::invalid_kind("invalid-schema", "This kind of storage takes no schema"))
+    }
 }
 
 /// `/` and `/{id}` of a storage collection.
@@ -71,20 +78,31 @@ async fn get_or_create<K: StorageApi>(
     State(p): State<Arc<Platform>>,
     Extension(caller): Extension<Caller>,
     q: Params,
+    body: Body,
 ) -> ApiResult<Response> {
     let catalog = K::catalog(&p);
     let creator = caller.run().map(|g| g.run_id.as_str());
-    match q.str("name") {
+    let req: Value = super::actors::json_body(body, p.config.limits.max_request_bytes).await?;
+    let schema = req.get("schema").filter(|s| !s.is_null()).cloned();
+    if let Some(s) = &schema {
+        K::check_schema(&p, s)?;
+    }
+    let (mut meta, created) = match q.str("name") {
         Some(name) => {
             let (meta, created) = catalog.get_or_create_named(name, creator)?;
             if !created {
                 p.authorize(&caller, Action::UseStorage(K::KIND, &meta.info().id))?;
             }
-            let v = K::view(&p, &meta);
-            Ok(if created { views::created(v) } else { views::data(v) })
+            (meta, created)
         }
-        None => Ok(views::created(K::view(&p, &catalog.create(None, creator)?))),
+        None => (catalog.create(None, creator)?, true),
+    };
+    // A schema goes on a storage made now; an existing one keeps its own.
+    if let (Some(s), true) = (schema, created) {
+        meta = K::attach_schema(&p, &meta.info().id.clone(), s)?;
     }
+    let v = K::view(&p, &meta);
+    Ok(if created { views::created(v) } else { views::data(v) })
 }
 
 async fn get_one<K: StorageApi>(State(p): State<Arc<Platform>>, Path(id): Path<String>) -> ApiResult<Response> {

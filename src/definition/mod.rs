@@ -64,6 +64,9 @@ pub struct ActorDefinition {
     /// `limited` or `full` (the default): what the Actor's runs may reach (see `platform::access`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub permissions: Option<String>,
+    /// Schemas of the run's default storages: `{"dataset": …, "keyValueStore": …}`, inlined by `ActorDir::load`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storages: Option<serde_json::Map<String, Value>>,
     #[serde(flatten)]
     pub extra: serde_json::Map<String, Value>,
 }
@@ -259,6 +262,16 @@ impl ActorDefinition {
     }
 
     /// The level the Actor's runs get unless a start forces one.
+    /// The schema of the run's default dataset, if the Actor has one.
+    pub fn dataset_schema(&self) -> Option<&Value> {
+        self.storages.as_ref()?.get("dataset").filter(|s| s.is_object())
+    }
+
+    /// The schema of the run's default key-value store, if the Actor has one.
+    pub fn key_value_store_schema(&self) -> Option<&Value> {
+        self.storages.as_ref()?.get("keyValueStore").filter(|s| s.is_object())
+    }
+
     pub fn permission_level(&self) -> crate::platform::error::Result<crate::platform::access::PermissionLevel> {
         self.permissions.as_deref().map_or(Ok(Default::default()), crate::platform::access::PermissionLevel::from_definition)
     }
@@ -278,6 +291,18 @@ impl ActorDir {
         };
         if let Some(p) = schema_path {
             definition.input = Some(read_json(&p)?);
+        }
+        // Storage schemas: named in `storages` (a path or the schema itself), else the conventional files.
+        for (key, file) in [("dataset", "dataset_schema.json"), ("keyValueStore", "key_value_store_schema.json")] {
+            let named = definition.storages.as_ref().and_then(|s| s.get(key)).cloned();
+            let schema = match named {
+                Some(Value::String(rel)) => Some(read_json(&actor_dir.join(rel))?),
+                Some(inline) => Some(inline),
+                None => Some(actor_dir.join(file)).filter(|p| p.exists()).map(|p| read_json(&p)).transpose()?,
+            };
+            if let Some(schema) = schema {
+                definition.storages.get_or_insert_with(Default::default).insert(key.to_owned(), schema);
+            }
         }
         definition.validate(&Limits::default()).map_err(|e| DefinitionError::Invalid(format!("{}: {e}", path.display())))?;
         Ok(ActorDir { root: dir.to_path_buf(), definition })

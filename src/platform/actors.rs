@@ -499,6 +499,9 @@ impl Platform {
             .clone()
             .ok_or_else(|| PlatformError::invalid(format!("Version {} has no actorDefinition", version.version_number)))?;
         definition.validate(&self.config.limits).map_err(PlatformError::invalid)?;
+        if let Some(schema) = definition.dataset_schema() {
+            self.datasets.validators.check(schema)?;
+        }
         check_upload(&definition, &upload, &self.config.limits)?;
         let executor = self.executors.get(ArtifactKind::of(&definition))?.clone();
         let tag = tag.map(str::to_owned).or_else(|| version.build_tag.clone()).unwrap_or_else(|| LATEST_TAG.to_owned());

@@ -35,6 +35,9 @@ pub enum PlatformError {
     /// `kind` as for `Invalid` (`docker-not-available`).
     #[error("{message}")]
     ExecutorMissing { kind: &'static str, message: String },
+    /// Items that fail their dataset's schema; `invalid_items` lists each with its errors.
+    #[error("{message}")]
+    SchemaValidation { message: String, invalid_items: serde_json::Value },
     /// Storage failure.
     #[error("storage error: {0}")]
     Storage(#[from] sled::Error),

@@ -490,7 +490,7 @@ impl Platform {
             None => build.actor_definition.permission_level()?,
         };
         let run_id = ids::new_id();
-        let storages = self.run_storages(&actor.id, &run_id, &opts)?;
+        let storages = self.run_storages(&actor.id, &run_id, &opts, &build)?;
         if let Some((body, content_type)) = &input {
             let max = max_input.max(self.config.limits.max_record_bytes);
             self.kv.set_record_within(&storages.kv, INPUT_KEY, body, content_type, max)?;
@@ -642,18 +642,31 @@ impl Platform {
 
     /// The run's default storages: those the caller names (which must
     /// exist; checked before anything is created), else new ones.
-    fn run_storages(&self, actor_id: &str, run_id: &str, opts: &StartOptions) -> Result<RunStorages> {
+    fn run_storages(&self, actor_id: &str, run_id: &str, opts: &StartOptions, build: &super::actors::Build) -> Result<RunStorages> {
         let named_kv =
             opts.key_value_store_id.as_deref().map(|r| self.kv.get(r).map_err(|_| missing_storage("key-value store", r))).transpose()?;
         let named_dataset =
             opts.dataset_id.as_deref().map(|r| self.datasets.get(r).map_err(|_| missing_storage("dataset", r))).transpose()?;
+        // New default storages carry the build's schemas (checked when it was built).
         let kv = match named_kv {
             Some(kv) => kv,
-            None => self.kv.create(Some(actor_id), Some(run_id))?,
+            None => {
+                let kv = self.kv.create(Some(actor_id), Some(run_id))?;
+                match build.actor_definition.key_value_store_schema() {
+                    Some(schema) => self.kv.update(&kv.info.id, |m| m.schema = Some(schema.clone()))?,
+                    None => kv,
+                }
+            }
         };
         let dataset = match named_dataset {
             Some(d) => d,
-            None => self.datasets.create(Some(actor_id), Some(run_id))?,
+            None => {
+                let d = self.datasets.create(Some(actor_id), Some(run_id))?;
+                match build.actor_definition.dataset_schema() {
+                    Some(schema) => self.datasets.set_schema(&d.info.id, schema.clone())?,
+                    None => d,
+                }
+            }
         };
         let queue = self.queues.create(Some(actor_id), Some(run_id))?;
         Ok(RunStorages { kv: kv.info.id, dataset: dataset.info.id, queue: queue.info.id })

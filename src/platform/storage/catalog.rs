@@ -184,13 +184,17 @@ impl<M: StorageMeta> Catalog<M> {
 
     /// Sets who besides its owner may read the storage.
     pub fn set_general_access(&self, reference: &str, access: crate::platform::runs::GeneralAccess) -> Result<M> {
+        self.update(reference, |meta| meta.info_mut().general_access = Some(access))
+    }
+
+    /// Changes a storage's metadata by compare-and-swap (no concurrent change is lost).
+    pub fn update(&self, reference: &str, change: impl Fn(&mut M)) -> Result<M> {
         let id = self.get(reference)?.info().id.clone();
         loop {
             let old = self.metas.get(id.as_str())?.ok_or_else(|| Self::not_found(&id))?;
             let mut meta: M = serde_json::from_slice(&old)?;
-            let info = meta.info_mut();
-            info.general_access = Some(access);
-            info.modified_at = ids::now();
+            change(&mut meta);
+            meta.info_mut().modified_at = ids::now();
             if self.metas.compare_and_swap(id.as_str(), Some(old), Some(serde_json::to_vec(&meta)?))?.is_ok() {
                 return Ok(meta);
             }

@@ -26,6 +26,9 @@ pub struct DatasetMeta {
     /// from before it was counted, which count as all clean.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clean_item_count: Option<u64>,
+    /// The dataset schema (`.actor/dataset_schema.json`): `fields` validates each pushed item, `views` name item views.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<serde_json::Value>,
 }
 
 impl DatasetMeta {
@@ -37,7 +40,7 @@ impl DatasetMeta {
 impl StorageMeta for DatasetMeta {
     const KIND: &'static str = "Dataset";
     fn new(info: StorageInfo) -> Self {
-        DatasetMeta { info, item_count: 0, clean_item_count: Some(0) }
+        DatasetMeta { info, item_count: 0, clean_item_count: Some(0), schema: None }
     }
     fn info(&self) -> &StorageInfo {
         &self.info
@@ -324,6 +327,7 @@ pub struct Datasets {
     catalog: Catalog<DatasetMeta>,
     items: sled::Tree,
     push_locks: std::sync::Arc<[parking_lot::Mutex<()>; PUSH_LOCK_SHARDS]>,
+    pub validators: std::sync::Arc<super::schema::FieldValidators>,
 }
 
 impl Deref for Datasets {
@@ -339,7 +343,14 @@ impl Datasets {
             catalog: Catalog::new(db.datasets.clone(), db.dataset_names.clone(), user_id, username),
             items: db.dataset_items.clone(),
             push_locks: std::sync::Arc::new(std::array::from_fn(|_| parking_lot::Mutex::new(()))),
+            validators: Default::default(),
         }
+    }
+
+    /// Attaches a dataset schema (checked first): pushes are validated against its `fields` from now on.
+    pub fn set_schema(&self, reference: &str, schema: serde_json::Value) -> Result<DatasetMeta> {
+        self.validators.check(&schema)?;
+        self.catalog.update(reference, |m| m.schema = Some(schema.clone()))
     }
 
     /// Deletes the dataset and all its items.
@@ -361,7 +372,11 @@ impl Datasets {
     pub fn push_within(&self, dataset_id: &str, items: &PreparedItems, cap: Option<u64>) -> Result<(u64, u64)> {
         // One pusher per dataset at a time, so the indexes it writes are its own.
         let _pushing = self.push_locks[shard(dataset_id)].lock();
-        let first = self.meta(dataset_id)?.item_count;
+        let meta = self.meta(dataset_id)?;
+        if let Some(schema) = &meta.schema {
+            self.validators.validate(schema, items.iter())?;
+        }
+        let first = meta.item_count;
         let room = cap.map_or(u64::MAX, |c| c.saturating_sub(first));
         let cut;
         let items = if (items.len() as u64) > room {

@@ -14,12 +14,15 @@ use crate::platform::error::{PlatformError, Result};
 pub struct KvStoreMeta {
     #[serde(flatten)]
     pub info: StorageInfo,
+    /// The store's schema (`.actor/key_value_store_schema.json`): its `collections` name key sets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<serde_json::Value>,
 }
 
 impl StorageMeta for KvStoreMeta {
     const KIND: &'static str = "Key-value store";
     fn new(info: StorageInfo) -> Self {
-        KvStoreMeta { info }
+        KvStoreMeta { info, schema: None }
     }
     fn info(&self) -> &StorageInfo {
         &self.info

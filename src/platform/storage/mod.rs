@@ -9,6 +9,7 @@ pub mod dataset;
 pub mod export;
 pub mod kv;
 pub mod queue;
+pub mod schema;
 
 use super::error::{PlatformError, Result};
 

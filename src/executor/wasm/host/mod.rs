@@ -181,6 +181,7 @@ impl types::Host for ActorHost<'_> {
         Ok(match e {
             PlatformError::NotFound(m) => types::Error::NotFound(m),
             PlatformError::Invalid { message, .. } => types::Error::InvalidInput(message),
+            PlatformError::SchemaValidation { message, invalid_items } => types::Error::InvalidInput(format!("{message}: {invalid_items}")),
             PlatformError::Conflict(m) | PlatformError::Locked(m) => types::Error::InvalidInput(m),
             PlatformError::TooLarge { message, .. } | PlatformError::Limit { message, .. } => types::Error::LimitExceeded(message),
             PlatformError::Forbidden(m) => types::Error::Forbidden(m),
