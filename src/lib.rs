@@ -20,8 +20,13 @@
 //!     ledger: clamped, idempotent, durable charges and allowances shared
 //!     down a chain of runs; `usage`: compute and charges per month.
 //!   - `access`: who may do what: the admin token, run tokens, limited
-//!     permissions, one check for both doors; `webhooks/`: webhooks,
-//!     templates, durable dispatches and their delivery.
+//!     permissions, tokenless reads of shared resources, one check for both
+//!     doors; `webhooks/`: webhooks, templates, durable dispatches and their
+//!     delivery.
+//!   - `tasks`: Actors with saved input and options; `schedules`: cron
+//!     actions fired by a durable timer (a missed firing once, never twice).
+//!   - `storage/schema`: dataset schemas (item validation, views) and
+//!     key-value store collections; `storage/export/`: every export format.
 //!   - `events`: system events; `auth`: the token and keyed run secrets;
 //!     `outbound`: the network policy of guests and webhooks.
 //! - [`definition`]: `.actor/actor.json` and the input schema (defaults,
@@ -34,11 +39,12 @@
 //!   [`executor::docker`] runs image Actors, one container per run, which
 //!   reach the core through the HTTP API.
 //! - [`api`]: the HTTP door: the Apify-compatible API (axum), the Standby
-//!   router and the `containerUrl` proxy, one error type.
+//!   router and the `containerUrl` proxy, one error type, and `openapi`,
+//!   the document of every route (checked against the router in a test).
 //! - [`server`]: the server as a library (`server::run(listener, options,
 //!   shutdown)`): executors, platform, preload, resume, the listener with
 //!   its connection caps, graceful shutdown. `main.rs` only parses arguments.
-//! - [`cli`]: the client side of the `wactor` binary (push, call, logs).
+//! - [`cli`]: the client side of the `wactor` binary (push, call, logs, dataset export).
 //! - [`limits`]: every limit, with the reason for its value.
 //! - [`ids`]: IDs, hex digests and timestamps in the shapes Apify clients expect.
 
