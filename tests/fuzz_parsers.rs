@@ -10,7 +10,7 @@ use wactor::definition::{ActorDefinition, InputSchema};
 use wactor::limits::Limits;
 use wactor::platform::outbound::{non_public_class, HostPattern, OutboundPolicy};
 use wactor::platform::storage::dataset::PreparedItems;
-use wactor::platform::storage::export::{plan, render, Format, ItemView, ResponseCaps};
+use wactor::platform::storage::export::{plan, render, Export, Format, ItemView, ResponseCaps};
 use wactor::platform::storage::kv::validate_key;
 
 /// Arbitrary JSON values, nested a few levels.
@@ -105,18 +105,29 @@ proptest! {
         fields in field_names(), omit in field_names(), unwind in field_names(), flatten in field_names(),
         skip_hidden in any::<bool>(), skip_empty in any::<bool>(), max_rows in 1u64..50, max_bytes in 2u64..4096,
     ) {
-        let view = ItemView { fields: (!fields.is_empty()).then_some(fields), omit, unwind, flatten, skip_hidden, skip_empty };
+        let view = ItemView { fields: (!fields.is_empty()).then_some(fields), omit, unwind, flatten, skip_hidden, skip_empty, ..Default::default() };
         let raw: Vec<Vec<u8>> = items.iter().map(|i| serde_json::to_vec(i).unwrap()).collect();
         let scan = raw.iter().map(|b| Ok(sled::IVec::from(b.as_slice())));
         if let Ok(planned) = plan(scan, &view, Format::Json, ResponseCaps { max_rows, max_bytes }) {
             prop_assert!(planned.items <= raw.len() as u64);
             prop_assert!(planned.rows <= max_rows && planned.bytes <= max_bytes);
-            let out = render(&raw[..planned.items as usize], &view, Format::Json).unwrap();
+            let out = render(&raw[..planned.items as usize], &view, &Export::new(Format::Json, "d", "d")).unwrap();
             let rows: Vec<Value> = serde_json::from_slice(&out).unwrap();
             prop_assert_eq!(rows.len() as u64, planned.rows);
         }
-        let lines = render(&raw, &ItemView::default(), Format::Jsonl).unwrap();
+        let lines = render(&raw, &ItemView::default(), &Export::new(Format::Jsonl, "d", "d")).unwrap();
         prop_assert_eq!(lines.iter().filter(|b| **b == b'\n').count(), raw.len());
+        // Every other format renders any items through any view, and CSV has one record per row.
+        for format in [Format::Csv, Format::Html, Format::Xml, Format::Rss, Format::Xlsx] {
+            let out = render(&raw, &view, &Export::new(format, "d", "d")).unwrap();
+            prop_assert!(!out.is_empty());
+            if format == Format::Csv {
+                let rows: usize = raw.iter().map(|r| view.apply(serde_json::from_slice(r).unwrap()).len()).sum();
+                let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(&out[3..]);
+                let records = reader.records().count();
+                prop_assert!(records == rows || records == rows + 1, "{} records for {} rows", records, rows);
+            }
+        }
     }
 
     /// Record keys (both doors) and allowedHosts patterns.

@@ -63,11 +63,15 @@ async fn items(State(p): P, Path(dataset): Path<String>, q: Params) -> ApiResult
     items_response(&p, &id, &q).await
 }
 
-/// Field statistics are measured for the fields of a dataset's schema; a dataset without one has none.
+/// Field statistics are measured, push by push, for the fields of a dataset's schema; a dataset without one has none.
 async fn statistics(State(p): P, Path(dataset): Path<String>) -> ApiResult<Response> {
     let meta = p.datasets.get(&dataset)?;
-    let _ = meta;
-    Ok(views::data(json!({"fieldStatistics": null})))
+    let stats = match (&meta.schema, meta.field_statistics) {
+        (Some(_), Some(stats)) => views::to_value(&stats),
+        (Some(schema), None) if schema.pointer("/fields/properties").is_some() => json!({}),
+        _ => Value::Null,
+    };
+    Ok(views::data(json!({"fieldStatistics": stats})))
 }
 
 async fn push_items(State(p): P, Path(dataset): Path<String>, body: Body) -> ApiResult<Response> {

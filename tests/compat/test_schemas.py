@@ -35,6 +35,8 @@ def test_an_actors_dataset_schema_validates_and_names_views(client, server):
     invalid = body["error"]["data"]["invalidItems"]
     assert invalid[0]["itemPosition"] == 0 and invalid[0]["validationErrors"][0]["instancePath"] == "/greeting"
     assert ds.get().item_count == 2, "nothing of a refused push is stored"
+    stats = ds.get_statistics().field_statistics
+    assert stats["greeting"]["min"] == len("Hello, Schema!") and stats["index"] == {"min": 0, "max": 1, "nullCount": 0, "emptyCount": 0}
     with pytest.raises(ApifyApiError) as e:
         ds.get_items_as_bytes(view="nope")
     assert e.value.status_code == 400 and "overview" in e.value.message

@@ -29,6 +29,73 @@ pub struct DatasetMeta {
     /// The dataset schema (`.actor/dataset_schema.json`): `fields` validates each pushed item, `views` name item views.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema: Option<serde_json::Value>,
+    /// Per field of the schema's `fields`, kept up to date by each push (`GET …/statistics`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field_statistics: Option<std::collections::BTreeMap<String, FieldStat>>,
+}
+
+/// What Apify measures of a schema field: `min`/`max` of numbers, and of the
+/// length of strings and arrays and the key count of objects; items where it
+/// is null or absent; items where it is empty (`""`, `[]`, `{}`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldStat {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    pub null_count: u64,
+    pub empty_count: u64,
+}
+
+impl FieldStat {
+    fn add(&mut self, v: Option<&serde_json::Value>) {
+        use serde_json::Value;
+        let measure = match v {
+            None | Some(Value::Null) => {
+                self.null_count += 1;
+                return;
+            }
+            Some(Value::Number(n)) => n.as_f64(),
+            Some(Value::String(s)) => Some(s.chars().count() as f64),
+            Some(Value::Array(a)) => Some(a.len() as f64),
+            Some(Value::Object(o)) => Some(o.len() as f64),
+            Some(Value::Bool(_)) => None,
+        };
+        if matches!(v, Some(Value::String(s)) if s.is_empty())
+            || matches!(v, Some(Value::Array(a)) if a.is_empty())
+            || matches!(v, Some(Value::Object(o)) if o.is_empty())
+        {
+            self.empty_count += 1;
+        }
+        if let Some(m) = measure {
+            self.min = Some(self.min.map_or(m, |x| x.min(m)));
+            self.max = Some(self.max.map_or(m, |x| x.max(m)));
+        }
+    }
+
+    fn merge(&mut self, other: &FieldStat) {
+        self.null_count += other.null_count;
+        self.empty_count += other.empty_count;
+        for (mine, theirs, pick) in [(&mut self.min, other.min, f64::min as fn(f64, f64) -> f64), (&mut self.max, other.max, f64::max)] {
+            if let Some(t) = theirs {
+                *mine = Some(mine.map_or(t, |m| pick(m, t)));
+            }
+        }
+    }
+}
+
+/// The statistics of `items` for the fields a schema's `fields` names.
+fn field_stats(schema: &serde_json::Value, items: &PreparedItems) -> Result<Option<std::collections::BTreeMap<String, FieldStat>>> {
+    let Some(props) = schema.get("fields").and_then(|f| f.get("properties")).and_then(|p| p.as_object()) else { return Ok(None) };
+    let mut stats: std::collections::BTreeMap<String, FieldStat> = props.keys().map(|k| (k.clone(), FieldStat::default())).collect();
+    for raw in items.iter() {
+        let item: serde_json::Value = serde_json::from_slice(raw)?;
+        for (field, stat) in stats.iter_mut() {
+            stat.add(item.get(field));
+        }
+    }
+    Ok(Some(stats))
 }
 
 impl DatasetMeta {
@@ -40,7 +107,7 @@ impl DatasetMeta {
 impl StorageMeta for DatasetMeta {
     const KIND: &'static str = "Dataset";
     fn new(info: StorageInfo) -> Self {
-        DatasetMeta { info, item_count: 0, clean_item_count: Some(0), schema: None }
+        DatasetMeta { info, item_count: 0, clean_item_count: Some(0), schema: None, field_statistics: None }
     }
     fn info(&self) -> &StorageInfo {
         &self.info
@@ -404,6 +471,10 @@ impl Datasets {
         }
         let count = first + items.len() as u64;
         let clean = items.clean_count();
+        let stats = match &meta.schema {
+            Some(schema) => field_stats(schema, items)?,
+            None => None,
+        };
         loop {
             let Some(old) = self.catalog.metas().get(dataset_id)? else {
                 // Deleted meanwhile: what was written goes with it.
@@ -413,6 +484,12 @@ impl Datasets {
             let mut meta: DatasetMeta = serde_json::from_slice(&old)?;
             meta.item_count = count;
             meta.clean_item_count = meta.clean_item_count.map(|c| c + clean);
+            if let Some(delta) = &stats {
+                let all = meta.field_statistics.get_or_insert_with(Default::default);
+                for (field, d) in delta {
+                    all.entry(field.clone()).or_default().merge(d);
+                }
+            }
             let now = ids::now();
             meta.info.modified_at = now;
             meta.info.accessed_at = now;

@@ -101,6 +101,7 @@ fn strings(v: Option<&Value>) -> Vec<String> {
 }
 
 /// A view's transformation: the item view, and its `limit`/`desc` if it sets them.
+#[derive(Debug)]
 pub struct SchemaView {
     pub items: ItemView,
     pub limit: Option<u64>,
@@ -132,6 +133,7 @@ pub fn view(schema: &Value, name: &str) -> Result<SchemaView> {
 }
 
 /// The keys of collection `name` of a key-value store schema: an exact key or a key prefix.
+#[derive(Debug)]
 pub enum Collection {
     Key(String),
     Prefix(String),
