@@ -64,6 +64,9 @@ pub struct ActorDefinition {
     /// `limited` or `full` (the default): what the Actor's runs may reach (see `platform::access`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub permissions: Option<String>,
+    /// The output schema (`.actor/output_schema.json` or `output`): where a run's results are, as URL templates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
     /// Schemas of the run's default storages: `{"dataset": …, "keyValueStore": …}`, inlined by `ActorDir::load`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storages: Option<serde_json::Map<String, Value>>,
@@ -292,6 +295,11 @@ impl ActorDir {
         if let Some(p) = schema_path {
             definition.input = Some(read_json(&p)?);
         }
+        definition.output = match definition.output.take() {
+            Some(Value::String(rel)) => Some(read_json(&actor_dir.join(rel))?),
+            Some(inline) => Some(inline),
+            None => Some(actor_dir.join("output_schema.json")).filter(|p| p.exists()).map(|p| read_json(&p)).transpose()?,
+        };
         // Storage schemas: named in `storages` (a path or the schema itself), else the conventional files.
         for (key, file) in [("dataset", "dataset_schema.json"), ("keyValueStore", "key_value_store_schema.json")] {
             let named = definition.storages.as_ref().and_then(|s| s.get(key)).cloned();

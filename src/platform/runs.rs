@@ -210,11 +210,37 @@ pub struct Run {
     /// Each metamorph of the run, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub metamorphs: Vec<Metamorph>,
+    /// The output schema's properties with their templates filled in: where the run's results are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<serde_json::Map<String, Value>>,
     /// Platform usage by kind (`ACTOR_COMPUTE_UNITS`), and what it cost.
     #[serde(default)]
     pub usage: BTreeMap<String, f64>,
     #[serde(default)]
     pub usage_usd: BTreeMap<String, f64>,
+}
+
+/// `{{a.b}}` replaced by the text of `vars.a.b` (an unknown variable by nothing).
+fn fill_template(template: &str, vars: &Value) -> String {
+    let mut out = String::with_capacity(template.len() + 64);
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let Some(len) = rest[start + 2..].find("}}") else {
+            out.push_str(&rest[start..]);
+            return out;
+        };
+        let path = rest[start + 2..start + 2 + len].trim();
+        let value = path.split('.').try_fold(vars, |v, key| v.get(key));
+        match value {
+            Some(Value::String(s)) => out.push_str(s),
+            Some(Value::Null) | None => {}
+            Some(other) => out.push_str(&other.to_string()),
+        }
+        rest = &rest[start + 2 + len + 2..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -527,7 +553,10 @@ impl Platform {
             permission_level,
             usage: BTreeMap::new(),
             usage_usd: BTreeMap::new(),
+            output: None,
         };
+        let mut run = run;
+        run.output = self.render_output(&build.actor_definition, &run);
         put_json(&self.db.runs, &run.id, &run)?;
         // Before the run can end: its own webhooks must see every event.
         self.add_ad_hoc_webhooks(&run.id, std::mem::take(&mut opts.webhooks))?;
@@ -538,6 +567,29 @@ impl Platform {
         self.note_actor_run(&actor, now)?;
         self.supervise(run.clone(), build);
         Ok(run)
+    }
+
+    /// The output schema's templates for this run: `{{links.apiDefaultDatasetUrl}}`
+    /// and the other links, and `{{run.<field>}}`. Every link is known at
+    /// the start, so the output is rendered once, then stored with the run.
+    pub(crate) fn render_output(&self, def: &crate::definition::ActorDefinition, run: &Run) -> Option<serde_json::Map<String, Value>> {
+        let props = def.output.as_ref()?.get("properties")?.as_object()?;
+        let api = &self.config.public_url;
+        let links = serde_json::json!({
+            "publicRunUrl": format!("{api}/view/runs/{}", run.id),
+            "consoleRunUrl": format!("{api}/actors/runs/{}", run.id),
+            "apiRunUrl": format!("{api}/v2/actor-runs/{}", run.id),
+            "apiDefaultDatasetUrl": format!("{api}/v2/datasets/{}", run.default_dataset_id),
+            "apiDefaultKeyValueStoreUrl": format!("{api}/v2/key-value-stores/{}", run.default_key_value_store_id),
+            "containerRunUrl": self.container_url(&run.id),
+        });
+        let vars = serde_json::json!({"links": links, "run": serde_json::to_value(run).unwrap_or(Value::Null)});
+        let mut out = serde_json::Map::new();
+        for (name, prop) in props {
+            let Some(template) = prop.get("template").and_then(Value::as_str) else { continue };
+            out.insert(name.clone(), Value::String(fill_template(template, &vars)));
+        }
+        Some(out)
     }
 
     /// Sets who besides its owner may read the run (`generalAccess`, parsed by [`GeneralAccess::parse`]).
@@ -830,6 +882,13 @@ mod tests {
             assert_eq!(RunStatus::parse(s.as_str()), Some(s));
         }
         assert_eq!(RunStatus::parse("DONE"), None);
+    }
+
+    #[test]
+    fn output_templates_fill_links_and_run_fields() {
+        let vars = serde_json::json!({"links": {"apiDefaultDatasetUrl": "http://h/v2/datasets/D"}, "run": {"id": "R", "stats": {"n": 3}}});
+        assert_eq!(super::fill_template("{{links.apiDefaultDatasetUrl}}/items?view=a", &vars), "http://h/v2/datasets/D/items?view=a");
+        assert_eq!(super::fill_template("run {{ run.id }} n={{run.stats.n}} x={{nope.x}} {{open", &vars), "run R n=3 x= {{open");
     }
 
     #[test]

@@ -24,6 +24,13 @@ def test_an_actors_dataset_schema_validates_and_names_views(client, server):
     ds = client.dataset(run.default_dataset_id)
     status, meta = raw(server, "GET", f"/v2/datasets/{run.default_dataset_id}")
     assert meta["data"]["schema"]["views"]["overview"]["title"] == "Greetings"
+    # The output schema's links, filled in for this run.
+    status, got = raw(server, "GET", f"/v2/actor-runs/{run.id}")
+    output = got["data"]["output"]
+    assert output["greetings"] == f"{server}/v2/datasets/{run.default_dataset_id}/items?view=overview", output
+    assert output["summary"].endswith(f"/v2/key-value-stores/{run.default_key_value_store_id}/records/OUTPUT")
+    status, summary = raw(server, "GET", output["summary"][len(server):])
+    assert status == 200 and summary["count"] == 2
     items = json.loads(ds.get_items_as_bytes(view="overview"))
     assert [list(i) for i in items] == [["index", "greeting"]] * 2, "the view's fields, in its order"
     # A push that breaks the schema is refused whole, naming each bad item.
