@@ -102,6 +102,8 @@ pub struct Platform {
     web_servers: web_servers::WebServers,
     run_slots: Arc<Semaphore>,
     input_schemas: Mutex<HashMap<String, Arc<InputSchema>>>,
+    /// The account's limits as last read or set (see `usage::account_limits`).
+    account_limits: parking_lot::RwLock<Option<usage::AccountLimits>>,
     /// Default datasets of running runs with `maxItems` → that cap.
     max_items_of: parking_lot::RwLock<HashMap<String, u64>>,
     /// This month's usage total and when it was summed (see `usage::check_usage_limit`).
@@ -163,6 +165,7 @@ impl Platform {
             input_schemas: Mutex::new(HashMap::new()),
             usage_checked: Mutex::new(None),
             max_items_of: parking_lot::RwLock::new(HashMap::new()),
+            account_limits: parking_lot::RwLock::new(None),
             run_targets: Mutex::new(HashMap::new()),
             builds_finished: tokio::sync::Notify::new(),
             running_builds: Mutex::new(HashMap::new()),

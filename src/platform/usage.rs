@@ -106,8 +106,14 @@ impl Platform {
         self.active.ids().iter().filter_map(|id| self.get_stored_run(id).ok()).map(|r| r.options.memory_mbytes as u64).sum()
     }
 
+    /// The account's limits, read from disk once and kept (every run start checks them).
     pub fn account_limits(&self) -> Result<AccountLimits> {
-        Ok(super::db::get_json(&self.db.meta, "account-limits")?.unwrap_or_default())
+        if let Some(limits) = self.account_limits.read().clone() {
+            return Ok(limits);
+        }
+        let limits: AccountLimits = super::db::get_json(&self.db.meta, "account-limits")?.unwrap_or_default();
+        *self.account_limits.write() = Some(limits.clone());
+        Ok(limits)
     }
 
     pub fn set_account_limits(&self, limits: &AccountLimits) -> Result<()> {
@@ -120,6 +126,7 @@ impl Platform {
             }
         }
         super::db::put_json(&self.db.meta, "account-limits", limits)?;
+        *self.account_limits.write() = Some(limits.clone());
         *self.usage_checked.lock() = None;
         Ok(())
     }
