@@ -50,6 +50,8 @@ actor = "hello"
 task = "fuzz-task"
 TOML
 
+# Run from the scratch dir: schemathesis keeps its example cache in the working directory.
+cd "$data"
 "$venv/bin/schemathesis" --config-file "$data/schemathesis.toml" run "$url/v2/openapi.json" \
   -H "Authorization: Bearer $token" -n "$examples" -w 2 --request-timeout 70 --generation-deterministic \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance
