@@ -14,7 +14,8 @@ pub struct ApiError {
     pub kind: String,
     pub message: String,
     /// `error.data`, where an error carries details (the invalid items of a push).
-    pub data: Option<serde_json::Value>,
+    /// Boxed: errors travel in every `Result`, and most have none.
+    pub data: Option<Box<serde_json::Value>>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -59,9 +60,10 @@ impl From<PlatformError> for ApiError {
             PlatformError::Locked(m) => ApiError::new(StatusCode::CONFLICT, "request-handled-or-locked", m),
             PlatformError::Unavailable(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "server-shutting-down", m),
             PlatformError::ExecutorMissing { kind, message } => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, kind, message),
-            PlatformError::SchemaValidation { message, invalid_items } => {
-                ApiError { data: Some(json!({"invalidItems": invalid_items})), ..ApiError::bad_request("schema-validation-error", message) }
-            }
+            PlatformError::SchemaValidation { message, invalid_items } => ApiError {
+                data: Some(Box::new(json!({"invalidItems": invalid_items}))),
+                ..ApiError::bad_request("schema-validation-error", message)
+            },
             e @ (PlatformError::Storage(_) | PlatformError::Internal(_)) => ApiError::internal(&e),
         }
     }
@@ -71,7 +73,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut body = json!({"error": {"type": self.kind, "message": self.message}});
         if let Some(data) = self.data {
-            body["error"]["data"] = data;
+            body["error"]["data"] = *data;
         }
         (self.status, Json(body)).into_response()
     }

@@ -209,7 +209,7 @@ const OPERATIONS: &[Op] = &[
 ];
 
 /// Request-queue routes, under a queue and under a run's default queue.
-const QUEUE_CONTENT: &[(&str, &str, &str, &[&str], Body, Answer)] = &[
+const QUEUE_CONTENT: &[Op] = &[
     ("GET", "/head", "Get the queue's head", &["limit", "clientKey"], Body::None, Data(200)),
     ("POST", "/head/lock", "Get and lock the queue's head", &["limit", "lockSecs", "clientKey"], Body::None, Data(201)),
     ("GET", "/requests", "List requests", &["limit", "exclusiveStartId", "cursor", "filter", "clientKey"], Body::None, Data(200)),
@@ -226,8 +226,11 @@ const QUEUE_CONTENT: &[(&str, &str, &str, &[&str], Body, Answer)] = &[
 
 const QUEUE_BASES: [&str; 2] = ["/request-queues/{id}", "/actor-runs/{run}/request-queue"];
 
-/// Every operation: (method, full path under /v2, summary, query, body, answer).
-fn operations() -> impl Iterator<Item = (&'static str, String, &'static str, &'static [&'static str], Body, Answer)> {
+/// An operation with its full path under /v2: (method, path, summary, query, body, answer).
+type Operation = (&'static str, String, &'static str, &'static [&'static str], Body, Answer);
+
+/// Every operation.
+fn operations() -> impl Iterator<Item = Operation> {
     let direct = OPERATIONS.iter().map(|&(m, p, s, q, b, a)| (m, p.to_owned(), s, q, b, a));
     let queue =
         QUEUE_BASES.into_iter().flat_map(|base| QUEUE_CONTENT.iter().map(move |&(m, p, s, q, b, a)| (m, format!("{base}{p}"), s, q, b, a)));

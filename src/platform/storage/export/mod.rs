@@ -364,7 +364,7 @@ impl<F: FnMut(Vec<u8>) -> bool + Send> Emit for F {}
 enum Body {
     Json { first: bool },
     Jsonl,
-    Csv(table::Csv),
+    Csv(Box<table::Csv>),
     Html(table::Html),
     Xlsx(Box<table::Xlsx>),
     Xml(xml::Xml),
@@ -392,7 +392,7 @@ impl<'a> Renderer<'a> {
                 Body::Json { first: true }
             }
             Format::Jsonl => Body::Jsonl,
-            Format::Csv => Body::Csv(table::Csv::new(export, columns, &mut chunk)?),
+            Format::Csv => Body::Csv(Box::new(table::Csv::new(export, columns, &mut chunk)?)),
             Format::Html => Body::Html(table::Html::new(export, columns, &mut chunk)),
             Format::Xlsx => Body::Xlsx(Box::new(table::Xlsx::new(columns)?)),
             Format::Xml | Format::Rss => Body::Xml(xml::Xml::new(export, &mut chunk)?),
