@@ -269,19 +269,7 @@ async fn run(cli: Cli) -> Result<i32> {
             Ok(if status == Some(RunStatus::Succeeded) { 0 } else { 2 })
         }
         Command::Dataset(DatasetCommand::Export { dataset, format, output, params, server }) => {
-            let mut query = vec![("format".to_owned(), format)];
-            for p in params {
-                let (k, v) = p.split_once('=').with_context(|| format!("--param {p}: expected NAME=VALUE"))?;
-                query.push((k.to_owned(), v.to_owned()));
-            }
-            let client = Client::new(&server.server, &server.token)?;
-            let out: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = match &output {
-                Some(path) => Box::new(tokio::fs::File::create(path).await.with_context(|| format!("creating {}", path.display()))?),
-                None => Box::new(tokio::io::stdout()),
-            };
-            if let Some((end, total)) = client.export_items(&dataset.replace('/', "~"), &query, out).await? {
-                eprintln!("One response holds items up to {end} of {total}; export the rest with --param offset={end}");
-            }
+            export_dataset(&dataset, format, output, params, &server).await?;
             Ok(0)
         }
         Command::Logs { run_id, follow, server } => {
@@ -289,6 +277,24 @@ async fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
     }
+}
+
+/// `wactor dataset export`: the items in one response, streamed to a file or stdout.
+async fn export_dataset(dataset: &str, format: String, output: Option<PathBuf>, params: Vec<String>, server: &ServerArgs) -> Result<()> {
+    let mut query = vec![("format".to_owned(), format)];
+    for p in params {
+        let (k, v) = p.split_once('=').with_context(|| format!("--param {p}: expected NAME=VALUE"))?;
+        query.push((k.to_owned(), v.to_owned()));
+    }
+    let client = Client::new(&server.server, &server.token)?;
+    let out: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = match &output {
+        Some(path) => Box::new(tokio::fs::File::create(path).await.with_context(|| format!("creating {}", path.display()))?),
+        None => Box::new(tokio::io::stdout()),
+    };
+    if let Some((end, total)) = client.export_items(&dataset.replace('/', "~"), &query, out).await? {
+        eprintln!("One response holds items up to {end} of {total}; export the rest with --param offset={end}");
+    }
+    Ok(())
 }
 
 fn init_tracing(json: bool) {

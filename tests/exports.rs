@@ -71,3 +71,18 @@ async fn a_million_item_export_streams_in_bounded_memory() {
         assert!(growth_mib < 64, "{format}: the export grew the server by {growth_mib} MiB");
     }
 }
+
+#[tokio::test]
+async fn wactor_dataset_export_writes_the_format_to_a_file() {
+    let (s, dir) = Server::start();
+    let created = s.http.post(s.api("/datasets?name=small")).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(created.status(), 201);
+    assert_eq!(s.post_json("/datasets/small/items", &json!([{"a": 1, "n": {"x": "y"}}, {"a": 2}])).await.status(), 201);
+    let file = dir.path().join("out.csv");
+    let out = s.cli().args(["dataset", "export", "small", "--format", "csv", "--param", "bom=0", "-o"]).arg(&file).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "a,n/x\n1,y\n2,\n");
+    let out = s.cli().args(["dataset", "export", "nope", "--format", "csv"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("was not found"), "{}", String::from_utf8_lossy(&out.stderr));
+}

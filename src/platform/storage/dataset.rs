@@ -235,13 +235,16 @@ impl PreparedItems {
 /// Whether a stored item (a compact JSON object) has a field not starting
 /// with `#`. Nearly always the first key tells; only otherwise is it parsed.
 fn is_clean(item: &[u8]) -> bool {
-    match item {
-        b"{}" => false,
-        [b'{', b'"', first, ..] if *first != b'#' => true,
-        _ => serde_json::from_slice::<std::collections::HashMap<String, serde::de::IgnoredAny>>(item)
-            .map(|o| o.keys().any(|k| !k.starts_with('#')))
-            .unwrap_or(true),
+    // Stored items are compact objects: two bytes is the empty one.
+    if item.len() <= 2 {
+        return false;
     }
+    if item.get(1) == Some(&b'"') && item.get(2).is_some_and(|c| *c != b'#') {
+        return true;
+    }
+    serde_json::from_slice::<std::collections::HashMap<String, serde::de::IgnoredAny>>(item)
+        .map(|o| o.keys().any(|k| !k.starts_with('#')))
+        .unwrap_or(true)
 }
 
 /// Items stored per chunk, at most (a bigger item is a chunk of its own).
