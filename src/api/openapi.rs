@@ -9,14 +9,64 @@
 //! `{"error": {"type", "message"}}` for every error status.
 
 use serde_json::{json, Map, Value};
+use utoipa::OpenApi;
+
+/// An answer or body without a type of its own (a raw JSON value).
+const ANY: &str = "";
+
+/// The types the handlers serialise and deserialise; utoipa walks them (and
+/// every type they contain) into `components.schemas`.
+#[derive(OpenApi)]
+#[openapi(components(schemas(
+    super::views::ActorView,
+    super::views::ActorShort,
+    super::views::BuildShort,
+    super::views::RunShort,
+    super::views::TaskShort,
+    super::views::KvStoreView,
+    super::views::DatasetView,
+    super::views::QueueView,
+    crate::platform::actors::ActorPatch,
+    crate::platform::runs::RunView,
+    crate::platform::tasks::Task,
+    crate::platform::tasks::TaskPatch,
+    crate::platform::schedules::Schedule,
+    crate::platform::schedules::SchedulePatch,
+    crate::platform::schedules::LogEntry,
+    crate::platform::webhooks::Webhook,
+    crate::platform::webhooks::WebhookSpec,
+    crate::platform::webhooks::Dispatch,
+    crate::platform::charging::ChargeResult,
+    crate::platform::usage::AccountLimits,
+    super::runs::RunUpdate,
+    super::runs::ChargeRequest,
+    super::storages::StorageUpdate,
+    super::storages::StorageCreate,
+)))]
+struct Types;
+
+/// The component schemas of [`Types`], as JSON.
+fn type_schemas() -> Map<String, Value> {
+    let doc = serde_json::to_value(Types::openapi()).unwrap_or(Value::Null);
+    doc["components"]["schemas"].as_object().cloned().unwrap_or_default()
+}
+
+/// `{"$ref": ...}` to a component, `name[]` an array of them, [`ANY`] any value.
+fn schema_ref(name: &str) -> Value {
+    match name.strip_suffix("[]") {
+        _ if name == ANY => json!({}),
+        Some(item) => json!({"type": "array", "items": schema_ref(item)}),
+        None => json!({"$ref": format!("#/components/schemas/{name}")}),
+    }
+}
 
 /// What a success answer carries.
 #[derive(Clone, Copy)]
 enum Answer {
-    /// `{"data": {...}}` with this status.
-    Data(u16),
-    /// `{"data": {total, offset, limit, count, desc, items}}`.
-    Page,
+    /// `{"data": <schema>}` with this status; `ANY` when the answer has no type of its own.
+    Data(u16, &'static str),
+    /// `{"data": {total, offset, limit, count, desc, items: [<schema>]}}`.
+    Page(&'static str),
     /// No body.
     Empty(u16),
     /// Dataset items in the export formats, with the pagination headers.
@@ -33,6 +83,8 @@ enum Body {
     None,
     /// A JSON object.
     Object,
+    /// A JSON object of this component schema.
+    Typed(&'static str),
     /// JSON: an object or an array of objects (dataset items, batches).
     Json,
     /// Any bytes with their content type (a record, an input, a component).
@@ -89,138 +141,152 @@ const STORAGES: &[&str] = &["offset", "limit", "desc", "unnamed", "ownership"];
 const NONE: &[&str] = &[];
 
 const OPERATIONS: &[Op] = &[
-    ("GET", "/actors", "List Actors", &["offset", "limit", "desc", "my", "sortBy"], Body::None, Page),
-    ("POST", "/actors", "Create an Actor", NONE, Body::Object, Data(201)),
-    ("GET", "/actors/{actor}", "Get an Actor", NONE, Body::None, Data(200)),
-    ("PUT", "/actors/{actor}", "Update an Actor", NONE, Body::Object, Data(200)),
+    ("GET", "/actors", "List Actors", &["offset", "limit", "desc", "my", "sortBy"], Body::None, Page("ActorShort")),
+    ("POST", "/actors", "Create an Actor", NONE, Body::Typed("ActorPatch"), Data(201, "ActorView")),
+    ("GET", "/actors/{actor}", "Get an Actor", NONE, Body::None, Data(200, "ActorView")),
+    ("PUT", "/actors/{actor}", "Update an Actor", NONE, Body::Typed("ActorPatch"), Data(200, "ActorView")),
     ("DELETE", "/actors/{actor}", "Delete an Actor", NONE, Body::None, Empty(204)),
-    ("POST", "/actors/{actor}/builds", "Build a version from an upload", &["version", "tag", "waitForFinish"], Body::Raw, Data(201)),
-    ("GET", "/actors/{actor}/builds", "List an Actor's builds", PAGE, Body::None, Page),
-    ("GET", "/actors/{actor}/builds/default", "Get the Actor's default build", NONE, Body::None, Data(200)),
+    (
+        "POST",
+        "/actors/{actor}/builds",
+        "Build a version from an upload",
+        &["version", "tag", "waitForFinish"],
+        Body::Raw,
+        Data(201, "Build"),
+    ),
+    ("GET", "/actors/{actor}/builds", "List an Actor's builds", PAGE, Body::None, Page("BuildShort")),
+    ("GET", "/actors/{actor}/builds/default", "Get the Actor's default build", NONE, Body::None, Data(200, "Build")),
     ("POST", "/actors/{actor}/validate-input", "Validate an input", &["build"], Body::Raw, Json(200)),
-    ("GET", "/actors/{actor}/webhooks", "List an Actor's webhooks", PAGE, Body::None, Page),
-    ("POST", "/actors/{actor}/runs", "Run an Actor", START, Body::Raw, Data(201)),
-    ("GET", "/actors/{actor}/runs", "List an Actor's runs", RUNS, Body::None, Page),
-    ("GET", "/actors/{actor}/runs/last", "Get the Actor's last run", LAST, Body::None, Data(200)),
+    ("GET", "/actors/{actor}/webhooks", "List an Actor's webhooks", PAGE, Body::None, Page("Webhook")),
+    ("POST", "/actors/{actor}/runs", "Run an Actor", START, Body::Raw, Data(201, "RunView")),
+    ("GET", "/actors/{actor}/runs", "List an Actor's runs", RUNS, Body::None, Page("RunShort")),
+    ("GET", "/actors/{actor}/runs/last", "Get the Actor's last run", LAST, Body::None, Data(200, "RunView")),
     ("GET", "/actors/{actor}/runs/last/{rest}", "A route of the Actor's last run", LAST, Body::None, Raw(200)),
     ("POST", "/actors/{actor}/run-sync", "Run an Actor and get its output", SYNC, Body::Raw, Raw(201)),
     ("GET", "/actors/{actor}/run-sync", "Run an Actor and get its output", SYNC, Body::None, Raw(201)),
     ("POST", "/actors/{actor}/run-sync-get-dataset-items", "Run an Actor and get its items", SYNC, Body::Raw, Items(201)),
     ("GET", "/actors/{actor}/run-sync-get-dataset-items", "Run an Actor and get its items", SYNC, Body::None, Items(201)),
-    ("GET", "/actor-builds", "List builds", PAGE, Body::None, Page),
-    ("GET", "/actor-builds/{build}", "Get a build", &["waitForFinish"], Body::None, Data(200)),
+    ("GET", "/actor-builds", "List builds", PAGE, Body::None, Page("BuildShort")),
+    ("GET", "/actor-builds/{build}", "Get a build", &["waitForFinish"], Body::None, Data(200, "Build")),
     ("DELETE", "/actor-builds/{build}", "Delete a build", NONE, Body::None, Empty(204)),
-    ("POST", "/actor-builds/{build}/abort", "Abort a build", NONE, Body::None, Data(200)),
+    ("POST", "/actor-builds/{build}/abort", "Abort a build", NONE, Body::None, Data(200, "Build")),
     ("GET", "/actor-builds/{build}/log", "Get a build's log", &["stream", "download"], Body::None, Raw(200)),
-    ("GET", "/actor-tasks", "List tasks", PAGE, Body::None, Page),
-    ("POST", "/actor-tasks", "Create a task", NONE, Body::Object, Data(201)),
-    ("GET", "/actor-tasks/{task}", "Get a task", NONE, Body::None, Data(200)),
-    ("PUT", "/actor-tasks/{task}", "Update a task", NONE, Body::Object, Data(200)),
+    ("GET", "/actor-tasks", "List tasks", PAGE, Body::None, Page("TaskShort")),
+    ("POST", "/actor-tasks", "Create a task", NONE, Body::Typed("TaskPatch"), Data(201, "Task")),
+    ("GET", "/actor-tasks/{task}", "Get a task", NONE, Body::None, Data(200, "Task")),
+    ("PUT", "/actor-tasks/{task}", "Update a task", NONE, Body::Typed("TaskPatch"), Data(200, "Task")),
     ("DELETE", "/actor-tasks/{task}", "Delete a task", NONE, Body::None, Empty(204)),
     ("GET", "/actor-tasks/{task}/input", "Get a task's input", NONE, Body::None, Json(200)),
     ("PUT", "/actor-tasks/{task}/input", "Replace a task's input", NONE, Body::Object, Json(200)),
-    ("GET", "/actor-tasks/{task}/webhooks", "List a task's webhooks", PAGE, Body::None, Page),
-    ("POST", "/actor-tasks/{task}/runs", "Run a task", START, Body::Object, Data(201)),
-    ("GET", "/actor-tasks/{task}/runs", "List a task's runs", RUNS, Body::None, Page),
-    ("GET", "/actor-tasks/{task}/runs/last", "Get the task's last run", LAST, Body::None, Data(200)),
+    ("GET", "/actor-tasks/{task}/webhooks", "List a task's webhooks", PAGE, Body::None, Page("Webhook")),
+    ("POST", "/actor-tasks/{task}/runs", "Run a task", START, Body::Object, Data(201, "RunView")),
+    ("GET", "/actor-tasks/{task}/runs", "List a task's runs", RUNS, Body::None, Page("RunShort")),
+    ("GET", "/actor-tasks/{task}/runs/last", "Get the task's last run", LAST, Body::None, Data(200, "RunView")),
     ("GET", "/actor-tasks/{task}/runs/last/{rest}", "A route of the task's last run", LAST, Body::None, Raw(200)),
     ("POST", "/actor-tasks/{task}/run-sync", "Run a task and get its output", SYNC, Body::Object, Raw(201)),
     ("GET", "/actor-tasks/{task}/run-sync", "Run a task and get its output", SYNC, Body::None, Raw(201)),
     ("POST", "/actor-tasks/{task}/run-sync-get-dataset-items", "Run a task and get its items", SYNC, Body::Object, Items(201)),
     ("GET", "/actor-tasks/{task}/run-sync-get-dataset-items", "Run a task and get its items", SYNC, Body::None, Items(201)),
-    ("GET", "/actor-runs", "List runs", RUNS, Body::None, Page),
-    ("GET", "/actor-runs/{run}", "Get a run", &["waitForFinish"], Body::None, Data(200)),
-    ("PUT", "/actor-runs/{run}", "Update a run", NONE, Body::Object, Data(200)),
+    ("GET", "/actor-runs", "List runs", RUNS, Body::None, Page("RunShort")),
+    ("GET", "/actor-runs/{run}", "Get a run", &["waitForFinish"], Body::None, Data(200, "RunView")),
+    ("PUT", "/actor-runs/{run}", "Update a run", NONE, Body::Typed("RunUpdate"), Data(200, "RunView")),
     ("DELETE", "/actor-runs/{run}", "Delete a run", NONE, Body::None, Empty(204)),
-    ("POST", "/actor-runs/{run}/abort", "Abort a run", &["gracefully"], Body::None, Data(200)),
-    ("POST", "/actor-runs/{run}/reboot", "Reboot a run", NONE, Body::None, Data(200)),
+    ("POST", "/actor-runs/{run}/abort", "Abort a run", &["gracefully"], Body::None, Data(200, "RunView")),
+    ("POST", "/actor-runs/{run}/reboot", "Reboot a run", NONE, Body::None, Data(200, "RunView")),
     (
         "POST",
         "/actor-runs/{run}/resurrect",
         "Resurrect a run",
         &["build", "timeout", "memory", "maxItems", "maxTotalChargeUsd"],
         Body::None,
-        Data(200),
+        Data(200, "RunView"),
     ),
-    ("POST", "/actor-runs/{run}/charge", "Charge an event", NONE, Body::Object, Data(201)),
-    ("POST", "/actor-runs/{run}/metamorph", "Metamorph a run", &["targetActorId", "build"], Body::Raw, Data(200)),
+    ("POST", "/actor-runs/{run}/charge", "Charge an event", NONE, Body::Typed("ChargeRequest"), Data(201, "ChargeResult")),
+    ("POST", "/actor-runs/{run}/metamorph", "Metamorph a run", &["targetActorId", "build"], Body::Raw, Data(200, "RunView")),
     ("GET", "/actor-runs/{run}/log", "Get a run's log", &["stream", "download"], Body::None, Raw(200)),
-    ("GET", "/actor-runs/{run}/dataset", "Get a run's default dataset", NONE, Body::None, Data(200)),
+    ("GET", "/actor-runs/{run}/dataset", "Get a run's default dataset", NONE, Body::None, Data(200, "DatasetView")),
     ("GET", "/actor-runs/{run}/dataset/items", "Get a run's items", ITEMS, Body::None, Items(200)),
-    ("POST", "/actor-runs/{run}/dataset/items", "Push items to a run's dataset", NONE, Body::Json, Data(201)),
-    ("GET", "/actor-runs/{run}/request-queue", "Get a run's default request queue", NONE, Body::None, Data(200)),
-    ("GET", "/actor-runs/{run}/key-value-store", "Get a run's default store", NONE, Body::None, Data(200)),
+    ("POST", "/actor-runs/{run}/dataset/items", "Push items to a run's dataset", NONE, Body::Json, Data(201, ANY)),
+    ("GET", "/actor-runs/{run}/request-queue", "Get a run's default request queue", NONE, Body::None, Data(200, "QueueView")),
+    ("GET", "/actor-runs/{run}/key-value-store", "Get a run's default store", NONE, Body::None, Data(200, "KvStoreView")),
     (
         "GET",
         "/actor-runs/{run}/key-value-store/keys",
         "List a run's keys",
         &["exclusiveStartKey", "limit", "prefix", "collection"],
         Body::None,
-        Data(200),
+        Data(200, "RunView"),
     ),
     ("GET", "/actor-runs/{run}/key-value-store/records/{key}", "Get a run's record", &["attachment"], Body::None, Raw(200)),
-    ("PUT", "/actor-runs/{run}/key-value-store/records/{key}", "Store a run's record", NONE, Body::Raw, Data(201)),
+    ("PUT", "/actor-runs/{run}/key-value-store/records/{key}", "Store a run's record", NONE, Body::Raw, Data(201, ANY)),
     ("DELETE", "/actor-runs/{run}/key-value-store/records/{key}", "Delete a run's record", NONE, Body::None, Empty(204)),
-    ("GET", "/schedules", "List schedules", PAGE, Body::None, Page),
-    ("POST", "/schedules", "Create a schedule", NONE, Body::Object, Data(201)),
-    ("GET", "/schedules/{schedule}", "Get a schedule", NONE, Body::None, Data(200)),
-    ("PUT", "/schedules/{schedule}", "Update a schedule", NONE, Body::Object, Data(200)),
+    ("GET", "/schedules", "List schedules", PAGE, Body::None, Page("Schedule")),
+    ("POST", "/schedules", "Create a schedule", NONE, Body::Typed("SchedulePatch"), Data(201, "Schedule")),
+    ("GET", "/schedules/{schedule}", "Get a schedule", NONE, Body::None, Data(200, "Schedule")),
+    ("PUT", "/schedules/{schedule}", "Update a schedule", NONE, Body::Typed("SchedulePatch"), Data(200, "Schedule")),
     ("DELETE", "/schedules/{schedule}", "Delete a schedule", NONE, Body::None, Empty(204)),
-    ("GET", "/schedules/{schedule}/log", "Get a schedule's log", NONE, Body::None, Data(200)),
-    ("GET", "/key-value-stores", "List key-value stores", STORAGES, Body::None, Page),
-    ("POST", "/key-value-stores", "Get or create a key-value store", &["name"], Body::None, Data(201)),
-    ("GET", "/key-value-stores/{id}", "Get a key-value store", NONE, Body::None, Data(200)),
-    ("PUT", "/key-value-stores/{id}", "Update a key-value store", NONE, Body::Object, Data(200)),
+    ("GET", "/schedules/{schedule}/log", "Get a schedule's log", NONE, Body::None, Data(200, "LogEntry[]")),
+    ("GET", "/key-value-stores", "List key-value stores", STORAGES, Body::None, Page("KvStoreView")),
+    ("POST", "/key-value-stores", "Get or create a key-value store", &["name"], Body::Typed("StorageCreate"), Data(201, "KvStoreView")),
+    ("GET", "/key-value-stores/{id}", "Get a key-value store", NONE, Body::None, Data(200, "KvStoreView")),
+    ("PUT", "/key-value-stores/{id}", "Update a key-value store", NONE, Body::Typed("StorageUpdate"), Data(200, "KvStoreView")),
     ("DELETE", "/key-value-stores/{id}", "Delete a key-value store", NONE, Body::None, Empty(204)),
-    ("GET", "/key-value-stores/{id}/keys", "List keys", &["exclusiveStartKey", "limit", "prefix", "collection"], Body::None, Data(200)),
+    (
+        "GET",
+        "/key-value-stores/{id}/keys",
+        "List keys",
+        &["exclusiveStartKey", "limit", "prefix", "collection"],
+        Body::None,
+        Data(200, ANY),
+    ),
     ("GET", "/key-value-stores/{id}/records", "Download the records as a zip", &["prefix", "collection"], Body::None, Raw(200)),
     ("GET", "/key-value-stores/{id}/records/{key}", "Get a record", &["attachment"], Body::None, Raw(200)),
-    ("PUT", "/key-value-stores/{id}/records/{key}", "Store a record", NONE, Body::Raw, Data(201)),
-    ("POST", "/key-value-stores/{id}/records/{key}", "Store a record", NONE, Body::Raw, Data(201)),
+    ("PUT", "/key-value-stores/{id}/records/{key}", "Store a record", NONE, Body::Raw, Data(201, ANY)),
+    ("POST", "/key-value-stores/{id}/records/{key}", "Store a record", NONE, Body::Raw, Data(201, ANY)),
     ("DELETE", "/key-value-stores/{id}/records/{key}", "Delete a record", NONE, Body::None, Empty(204)),
-    ("GET", "/datasets", "List datasets", STORAGES, Body::None, Page),
-    ("POST", "/datasets", "Get or create a dataset", &["name"], Body::None, Data(201)),
-    ("GET", "/datasets/{id}", "Get a dataset", NONE, Body::None, Data(200)),
-    ("PUT", "/datasets/{id}", "Update a dataset", NONE, Body::Object, Data(200)),
+    ("GET", "/datasets", "List datasets", STORAGES, Body::None, Page("DatasetView")),
+    ("POST", "/datasets", "Get or create a dataset", &["name"], Body::Typed("StorageCreate"), Data(201, "DatasetView")),
+    ("GET", "/datasets/{id}", "Get a dataset", NONE, Body::None, Data(200, "DatasetView")),
+    ("PUT", "/datasets/{id}", "Update a dataset", NONE, Body::Typed("StorageUpdate"), Data(200, "DatasetView")),
     ("DELETE", "/datasets/{id}", "Delete a dataset", NONE, Body::None, Empty(204)),
     ("GET", "/datasets/{id}/items", "Get items", ITEMS, Body::None, Items(200)),
-    ("POST", "/datasets/{id}/items", "Push items", NONE, Body::Json, Data(201)),
-    ("GET", "/datasets/{id}/statistics", "Get field statistics", NONE, Body::None, Data(200)),
-    ("GET", "/request-queues", "List request queues", STORAGES, Body::None, Page),
-    ("POST", "/request-queues", "Get or create a request queue", &["name"], Body::None, Data(201)),
-    ("GET", "/request-queues/{id}", "Get a request queue", NONE, Body::None, Data(200)),
-    ("PUT", "/request-queues/{id}", "Update a request queue", NONE, Body::Object, Data(200)),
+    ("POST", "/datasets/{id}/items", "Push items", NONE, Body::Json, Data(201, ANY)),
+    ("GET", "/datasets/{id}/statistics", "Get field statistics", NONE, Body::None, Data(200, ANY)),
+    ("GET", "/request-queues", "List request queues", STORAGES, Body::None, Page("QueueView")),
+    ("POST", "/request-queues", "Get or create a request queue", &["name"], Body::Typed("StorageCreate"), Data(201, "QueueView")),
+    ("GET", "/request-queues/{id}", "Get a request queue", NONE, Body::None, Data(200, "QueueView")),
+    ("PUT", "/request-queues/{id}", "Update a request queue", NONE, Body::Typed("StorageUpdate"), Data(200, "QueueView")),
     ("DELETE", "/request-queues/{id}", "Delete a request queue", NONE, Body::None, Empty(204)),
-    ("GET", "/webhooks", "List webhooks", PAGE, Body::None, Page),
-    ("POST", "/webhooks", "Create a webhook", NONE, Body::Object, Data(201)),
-    ("GET", "/webhooks/{id}", "Get a webhook", NONE, Body::None, Data(200)),
-    ("PUT", "/webhooks/{id}", "Update a webhook", NONE, Body::Object, Data(200)),
+    ("GET", "/webhooks", "List webhooks", PAGE, Body::None, Page("Webhook")),
+    ("POST", "/webhooks", "Create a webhook", NONE, Body::Typed("WebhookSpec"), Data(201, "Webhook")),
+    ("GET", "/webhooks/{id}", "Get a webhook", NONE, Body::None, Data(200, "Webhook")),
+    ("PUT", "/webhooks/{id}", "Update a webhook", NONE, Body::Typed("WebhookSpec"), Data(200, "Webhook")),
     ("DELETE", "/webhooks/{id}", "Delete a webhook", NONE, Body::None, Empty(204)),
-    ("POST", "/webhooks/{id}/test", "Test a webhook", NONE, Body::None, Data(201)),
-    ("GET", "/webhooks/{id}/dispatches", "List a webhook's dispatches", PAGE, Body::None, Page),
-    ("GET", "/webhook-dispatches", "List dispatches", PAGE, Body::None, Page),
-    ("GET", "/webhook-dispatches/{id}", "Get a dispatch", NONE, Body::None, Data(200)),
+    ("POST", "/webhooks/{id}/test", "Test a webhook", NONE, Body::None, Data(201, "Dispatch")),
+    ("GET", "/webhooks/{id}/dispatches", "List a webhook's dispatches", PAGE, Body::None, Page("Dispatch")),
+    ("GET", "/webhook-dispatches", "List dispatches", PAGE, Body::None, Page("Dispatch")),
+    ("GET", "/webhook-dispatches/{id}", "Get a dispatch", NONE, Body::None, Data(200, "Dispatch")),
     ("GET", "/logs/{id}", "Get a run's or build's log", &["stream", "download"], Body::None, Raw(200)),
-    ("GET", "/users/me", "Get the user", NONE, Body::None, Data(200)),
-    ("GET", "/users/me/usage/monthly", "Get the month's usage", &["date"], Body::None, Data(200)),
-    ("GET", "/users/me/limits", "Get the account's limits", NONE, Body::None, Data(200)),
-    ("PUT", "/users/me/limits", "Set the account's limits", NONE, Body::Object, Empty(204)),
+    ("GET", "/users/me", "Get the user", NONE, Body::None, Data(200, ANY)),
+    ("GET", "/users/me/usage/monthly", "Get the month's usage", &["date"], Body::None, Data(200, ANY)),
+    ("GET", "/users/me/limits", "Get the account's limits", NONE, Body::None, Data(200, "AccountLimits")),
+    ("PUT", "/users/me/limits", "Set the account's limits", NONE, Body::Typed("AccountLimits"), Empty(204)),
     ("GET", "/openapi.json", "This document", NONE, Body::None, Json(200)),
 ];
 
 /// Request-queue routes, under a queue and under a run's default queue.
 const QUEUE_CONTENT: &[Op] = &[
-    ("GET", "/head", "Get the queue's head", &["limit", "clientKey"], Body::None, Data(200)),
-    ("POST", "/head/lock", "Get and lock the queue's head", &["limit", "lockSecs", "clientKey"], Body::None, Data(201)),
-    ("GET", "/requests", "List requests", &["limit", "exclusiveStartId", "cursor", "filter", "clientKey"], Body::None, Data(200)),
-    ("POST", "/requests", "Add a request", &["forefront", "clientKey"], Body::Object, Data(201)),
-    ("POST", "/requests/batch", "Add requests", &["forefront", "clientKey"], Body::Json, Data(201)),
-    ("DELETE", "/requests/batch", "Delete requests", &["clientKey"], Body::Json, Data(200)),
-    ("POST", "/requests/unlock", "Unlock the client's requests", &["clientKey"], Body::None, Data(200)),
-    ("GET", "/requests/{request}", "Get a request", &["clientKey"], Body::None, Data(200)),
-    ("PUT", "/requests/{request}", "Update a request", &["forefront", "clientKey"], Body::Object, Data(200)),
+    ("GET", "/head", "Get the queue's head", &["limit", "clientKey"], Body::None, Data(200, ANY)),
+    ("POST", "/head/lock", "Get and lock the queue's head", &["limit", "lockSecs", "clientKey"], Body::None, Data(201, ANY)),
+    ("GET", "/requests", "List requests", &["limit", "exclusiveStartId", "cursor", "filter", "clientKey"], Body::None, Data(200, ANY)),
+    ("POST", "/requests", "Add a request", &["forefront", "clientKey"], Body::Object, Data(201, ANY)),
+    ("POST", "/requests/batch", "Add requests", &["forefront", "clientKey"], Body::Json, Data(201, ANY)),
+    ("DELETE", "/requests/batch", "Delete requests", &["clientKey"], Body::Json, Data(200, ANY)),
+    ("POST", "/requests/unlock", "Unlock the client's requests", &["clientKey"], Body::None, Data(200, ANY)),
+    ("GET", "/requests/{request}", "Get a request", &["clientKey"], Body::None, Data(200, ANY)),
+    ("PUT", "/requests/{request}", "Update a request", &["forefront", "clientKey"], Body::Object, Data(200, ANY)),
     ("DELETE", "/requests/{request}", "Delete a request", &["clientKey"], Body::None, Empty(204)),
-    ("PUT", "/requests/{request}/lock", "Prolong a lock", &["lockSecs", "forefront", "clientKey"], Body::None, Data(200)),
+    ("PUT", "/requests/{request}/lock", "Prolong a lock", &["lockSecs", "forefront", "clientKey"], Body::None, Data(200, ANY)),
     ("DELETE", "/requests/{request}/lock", "Delete a lock", &["forefront", "clientKey"], Body::None, Empty(204)),
 ];
 
@@ -272,19 +338,23 @@ fn error_response() -> Value {
 }
 
 fn answer(a: Answer) -> (String, Value) {
-    let data = |schema: Value| json!({"content": {"application/json": {"schema": schema}}});
+    let json_of =
+        |description: &str, schema: Value| json!({"description": description, "content": {"application/json": {"schema": schema}}});
     match a {
-        Data(s) => (
+        Data(s, name) => (
             s.to_string(),
-            json!({"description": "The resource", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Data"}}}}),
+            json_of("The resource", json!({"type": "object", "required": ["data"], "properties": {"data": schema_ref(name)}})),
         ),
-        Page => (
+        Page(name) => (
             "200".into(),
-            json!({"description": "One page", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Page"}}}}),
+            json_of(
+                "One page",
+                json!({"allOf": [{"$ref": "#/components/schemas/Page"},
+                       {"type": "object", "properties": {"data": {"type": "object", "properties": {"items": {"type": "array", "items": schema_ref(name)}}}}}]}),
+            ),
         ),
         Empty(s) => (s.to_string(), json!({"description": "Done"})),
         Items(s) => {
-            let any = json!({});
             let mut content = Map::new();
             for ct in [
                 "application/json",
@@ -295,7 +365,7 @@ fn answer(a: Answer) -> (String, Value) {
                 "application/rss+xml",
                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             ] {
-                content.insert(ct.into(), json!({"schema": any}));
+                content.insert(ct.into(), json!({"schema": {}}));
             }
             let header = |d: &str| json!({"description": d, "schema": {"type": "string"}});
             (
@@ -307,21 +377,17 @@ fn answer(a: Answer) -> (String, Value) {
             )
         }
         Raw(s) => (s.to_string(), json!({"description": "The body as stored", "content": {"*/*": {"schema": {}}}})),
-        Json(s) => (s.to_string(), {
-            let mut d = data(json!({}));
-            d["description"] = json!("A JSON value");
-            d
-        }),
+        Json(s) => (s.to_string(), json_of("A JSON value", json!({}))),
     }
 }
 
 fn request_body(b: Body) -> Option<Value> {
+    let json_body = |schema: Value| Some(json!({"content": {"application/json": {"schema": schema}}}));
     match b {
         Body::None => None,
-        Body::Object => Some(json!({"content": {"application/json": {"schema": {"type": "object"}}}})),
-        Body::Json => Some(
-            json!({"content": {"application/json": {"schema": {"oneOf": [{"type": "object"}, {"type": "array", "items": {"type": "object"}}]}}}}),
-        ),
+        Body::Object => json_body(json!({"type": "object"})),
+        Body::Typed(name) => json_body(schema_ref(name)),
+        Body::Json => json_body(json!({"oneOf": [{"type": "object"}, {"type": "array", "items": {"type": "object"}}]})),
         Body::Raw => Some(json!({"content": {"application/json": {"schema": {}}, "*/*": {"schema": {}}}})),
     }
 }
@@ -347,6 +413,8 @@ pub fn document(server: &str) -> Value {
         let entry = paths.entry(full).or_insert_with(|| json!({}));
         entry[method.to_ascii_lowercase()] = op;
     }
+    let mut schemas = type_schemas();
+    schemas.extend(envelope_schemas());
     json!({
         "openapi": "3.1.0",
         "info": {"title": "wactor API", "version": env!("CARGO_PKG_VERSION"),
@@ -356,17 +424,22 @@ pub fn document(server: &str) -> Value {
         "paths": paths,
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}, "query": {"type": "apiKey", "in": "query", "name": "token"}},
-            "schemas": {
+            "schemas": schemas,
+        },
+    })
+}
+
+/// The envelopes every answer shares, beside the handlers' own types.
+fn envelope_schemas() -> Map<String, Value> {
+    let v = json!({
                 "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["type", "message"],
                           "properties": {"type": {"type": "string"}, "message": {"type": "string"}}}}},
-                "Data": {"type": "object", "required": ["data"], "properties": {"data": {}}},
                 "Page": {"type": "object", "required": ["data"], "properties": {"data": {"type": "object",
                          "required": ["total", "offset", "limit", "count", "desc", "items"],
                          "properties": {"total": {"type": "integer"}, "offset": {"type": "integer"}, "limit": {"type": "integer"},
                                         "count": {"type": "integer"}, "desc": {"type": "boolean"}, "items": {"type": "array"}}}}},
-            },
-        },
-    })
+    });
+    v.as_object().cloned().unwrap_or_default()
 }
 
 #[cfg(test)]

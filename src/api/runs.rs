@@ -356,12 +356,24 @@ async fn get_one(State(p): P, Path(run): Path<String>, q: Params) -> ApiResult<R
     Ok(views::data(views::run(&p, &run)))
 }
 
-#[derive(Deserialize)]
+/// `PUT /actor-runs/{id}`: what a client may change on a run.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct RunUpdate {
+pub(super) struct RunUpdate {
     status_message: Option<String>,
     is_status_message_terminal: Option<bool>,
+    #[schema(value_type = Option<GeneralAccess>)]
     general_access: Option<String>,
+}
+
+/// `POST /actor-runs/{id}/charge`: which event, how many times (1 when left out).
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ChargeRequest {
+    #[schema(value_type = String, min_length = 1)]
+    event_name: Option<serde_json::Value>,
+    #[schema(value_type = Option<u64>, minimum = 1)]
+    count: Option<serde_json::Value>,
 }
 
 async fn update(State(p): P, Path(run): Path<String>, body: Body) -> ApiResult<Response> {
@@ -417,12 +429,12 @@ async fn resurrect(State(p): P, Path(run): Path<String>, q: Params) -> ApiResult
 
 /// `POST /v2/actor-runs/{runId}/charge`: `{"eventName", "count"}`, deduplicated by the `idempotency-key` header.
 async fn charge(State(p): P, Path(run): Path<String>, headers: HeaderMap, body: Body) -> ApiResult<Response> {
-    let req: serde_json::Value = super::actors::json_body(body, p.config.limits.max_request_bytes).await?;
-    let event = match req.get("eventName") {
-        Some(serde_json::Value::String(e)) if !e.is_empty() => e.clone(),
+    let req: ChargeRequest = super::actors::json_body(body, p.config.limits.max_request_bytes).await?;
+    let event = match req.event_name {
+        Some(serde_json::Value::String(e)) if !e.is_empty() => e,
         _ => return Err(ApiError::bad_request("invalid-value", "The body needs \"eventName\", the name of the event to charge")),
     };
-    let count = match req.get("count") {
+    let count = match &req.count {
         None | Some(serde_json::Value::Null) => 1,
         Some(c) => c
             .as_u64()

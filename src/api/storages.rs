@@ -82,8 +82,8 @@ async fn get_or_create<K: StorageApi>(
 ) -> ApiResult<Response> {
     let catalog = K::catalog(&p);
     let creator = caller.run().map(|g| g.run_id.as_str());
-    let req: Value = super::actors::json_body(body, p.config.limits.max_request_bytes).await?;
-    let schema = req.get("schema").filter(|s| !s.is_null()).cloned();
+    let req: StorageCreate = super::actors::json_body(body, p.config.limits.max_request_bytes).await?;
+    let schema = req.schema.filter(|s| !s.is_null());
     if let Some(s) = &schema {
         K::check_schema(&p, s)?;
     }
@@ -109,11 +109,20 @@ async fn get_one<K: StorageApi>(State(p): State<Arc<Platform>>, Path(id): Path<S
     Ok(views::data(K::view(&p, &K::catalog(&p).get(&id)?)))
 }
 
-#[derive(Deserialize)]
+/// `PUT` on a storage: a new name (empty: unnamed) and who may read it.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct StorageUpdate {
+pub(super) struct StorageUpdate {
     name: Option<String>,
+    #[schema(value_type = Option<crate::platform::runs::GeneralAccess>)]
     general_access: Option<String>,
+}
+
+/// `POST` of a storage: optionally its schema (a dataset's or a store's, as in `.actor/`).
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(super) struct StorageCreate {
+    #[schema(value_type = Option<Object>)]
+    pub schema: Option<Value>,
 }
 
 /// Renames (an empty name makes the storage unnamed) and sets `generalAccess`.

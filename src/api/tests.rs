@@ -102,3 +102,64 @@ async fn a_server_without_docker_says_so_for_image_actors() {
     assert_eq!((status, kind(&body)), (503, "docker-not-available"), "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("no daemon on this host"), "{body}");
 }
+
+/// Checks an answer against what `GET /v2/openapi.json` documents for the
+/// operation: the generated types must describe what the handlers send.
+fn assert_documented(doc: &Value, method: &Method, template: &str, status: u16, body: &Value) {
+    let op = &doc["paths"][format!("/v2{template}")][method.as_str().to_ascii_lowercase()];
+    let schema = &op["responses"][status.to_string()]["content"]["application/json"]["schema"];
+    assert!(schema.is_object(), "{method} {template} does not document {status}");
+    let root = json!({"$ref": schema_pointer(schema), "components": doc["components"]});
+    let root = if schema.get("$ref").is_some() { root } else { json!({"allOf": [schema], "components": doc["components"]}) };
+    let validator = jsonschema::validator_for(&root).unwrap_or_else(|e| panic!("{template}: {e}"));
+    let errors: Vec<String> = validator.iter_errors(body).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    assert!(errors.is_empty(), "{method} {template} {status} breaks its schema: {errors:#?}\n{body:#}");
+}
+
+fn schema_pointer(schema: &Value) -> Value {
+    schema.get("$ref").cloned().unwrap_or(Value::Null)
+}
+
+#[tokio::test]
+async fn answers_match_the_openapi_document() {
+    // Loopback webhook URLs allowed: the test never makes a run that would fire one.
+    let (p, _dir) = crate::testing::open_temp_with(|o| o.webhook_delivery.allow_private = true, |o| crate::executor::standard(o).unwrap());
+    let (_, doc) = call(&p, Method::GET, "/v2/openapi.json", None, true).await;
+    let check = async |method: Method, path: &str, template: &str, body: Option<Value>, status: u16| -> Value {
+        let (got, answer) = call(&p, method.clone(), path, body, true).await;
+        assert_eq!(got, status, "{method} {path}: {answer}");
+        assert_documented(&doc, &method, template, status, &answer);
+        answer
+    };
+    let actor = check(Method::POST, "/v2/actors", "/actors", Some(json!({"name": "typed", "title": "Typed"})), 201).await;
+    let actor_id = actor["data"]["id"].as_str().unwrap().to_owned();
+    check(Method::GET, &format!("/v2/actors/{actor_id}"), "/actors/{actor}", None, 200).await;
+    check(Method::PUT, &format!("/v2/actors/{actor_id}"), "/actors/{actor}", Some(json!({"description": "d"})), 200).await;
+    check(Method::GET, "/v2/actors", "/actors", None, 200).await;
+    let task = check(Method::POST, "/v2/actor-tasks", "/actor-tasks", Some(json!({"actId": actor_id, "name": "typed-task"})), 201).await;
+    let task_id = task["data"]["id"].as_str().unwrap().to_owned();
+    check(Method::GET, &format!("/v2/actor-tasks/{task_id}"), "/actor-tasks/{task}", None, 200).await;
+    check(Method::GET, "/v2/actor-tasks", "/actor-tasks", None, 200).await;
+    let schedule = json!({"name": "typed-schedule", "cronExpression": "0 * * * *", "timezone": "Europe/Prague", "isEnabled": true,
+                          "actions": [{"type": "RUN_ACTOR", "actorId": actor_id, "runInput": {"body": "{}", "contentType": "application/json"}},
+                                      {"type": "RUN_ACTOR_TASK", "actorTaskId": task_id}]});
+    let schedule = check(Method::POST, "/v2/schedules", "/schedules", Some(schedule), 201).await;
+    let schedule_id = schedule["data"]["id"].as_str().unwrap().to_owned();
+    check(Method::GET, &format!("/v2/schedules/{schedule_id}"), "/schedules/{schedule}", None, 200).await;
+    check(Method::GET, "/v2/schedules", "/schedules", None, 200).await;
+    check(Method::GET, &format!("/v2/schedules/{schedule_id}/log"), "/schedules/{schedule}/log", None, 200).await;
+    let hook = json!({"eventTypes": ["ACTOR.RUN.SUCCEEDED"], "condition": {"actorId": actor_id}, "requestUrl": "http://127.0.0.1:9/hook"});
+    let hook = check(Method::POST, "/v2/webhooks", "/webhooks", Some(hook), 201).await;
+    let hook_id = hook["data"]["id"].as_str().unwrap().to_owned();
+    check(Method::GET, &format!("/v2/webhooks/{hook_id}"), "/webhooks/{id}", None, 200).await;
+    check(Method::GET, "/v2/webhooks", "/webhooks", None, 200).await;
+    for kind in ["datasets", "key-value-stores", "request-queues"] {
+        let created = check(Method::POST, &format!("/v2/{kind}?name=typed-{kind}"), &format!("/{kind}"), None, 201).await;
+        let id = created["data"]["id"].as_str().unwrap().to_owned();
+        let update = json!({"generalAccess": "ANYONE_WITH_ID_CAN_READ"});
+        check(Method::PUT, &format!("/v2/{kind}/{id}"), &format!("/{kind}/{{id}}"), Some(update), 200).await;
+        check(Method::GET, &format!("/v2/{kind}/{id}"), &format!("/{kind}/{{id}}"), None, 200).await;
+        check(Method::GET, &format!("/v2/{kind}"), &format!("/{kind}"), None, 200).await;
+    }
+    check(Method::GET, "/v2/users/me/limits", "/users/me/limits", None, 200).await;
+}

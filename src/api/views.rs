@@ -7,12 +7,19 @@ use axum::Json;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use chrono::{DateTime, Utc};
+use serde_json::Map;
+use utoipa::ToSchema;
+
 use super::params::Page;
-use crate::platform::actors::{Actor, Build};
-use crate::platform::runs::Run;
+use crate::ids::ts;
+use crate::platform::actors::{Actor, ActorStats, Build, BuildMeta, BuildStatus};
+use crate::platform::runs::{GeneralAccess, Run, RunMeta, RunStatus};
+use crate::platform::storage::catalog::StorageInfo;
 use crate::platform::storage::dataset::DatasetMeta;
 use crate::platform::storage::kv::KvStoreMeta;
 use crate::platform::storage::queue::QueueMeta;
+use crate::platform::tasks::{Task, TaskStats};
 use crate::platform::Platform;
 
 pub fn to_value<T: Serialize>(v: &T) -> Value {
@@ -55,23 +62,45 @@ pub fn paginated(mut all: Vec<Value>, page: &Page) -> Response {
     }))
 }
 
-/// An Actor with its `standbyUrl` (null when Standby is off for it).
+/// An Actor as `GET /actors/{id}` shows it: the record plus its Standby URL.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ActorView<'a> {
+    #[serde(flatten)]
+    pub actor: &'a Actor,
+    /// Null when Standby is off for the Actor.
+    pub standby_url: Option<String>,
+}
+
 pub fn actor(p: &Platform, a: &Actor) -> Value {
-    let mut v = to_value(a);
     let standby = matches!(p.standby_settings(a), Ok(Some(_)));
-    v["standbyUrl"] = if standby { Value::String(p.standby_url(&a.name)) } else { Value::Null };
-    v
+    to_value(&ActorView { actor: a, standby_url: standby.then(|| p.standby_url(&a.name)) })
+}
+
+/// An Actor in a list (`ActorListItem`).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ActorShort<'a> {
+    pub id: &'a str,
+    #[serde(with = "ts")]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "ts")]
+    pub modified_at: DateTime<Utc>,
+    pub name: &'a str,
+    pub username: &'a str,
+    pub title: Option<&'a str>,
+    pub stats: &'a ActorStats,
 }
 
 pub fn actor_short(a: &Actor) -> Value {
-    json!({
-        "id": a.id,
-        "createdAt": crate::ids::format_ts(&a.created_at),
-        "modifiedAt": crate::ids::format_ts(&a.modified_at),
-        "name": a.name,
-        "username": a.username,
-        "title": a.title,
-        "stats": to_value(&a.stats),
+    to_value(&ActorShort {
+        id: &a.id,
+        created_at: a.created_at,
+        modified_at: a.modified_at,
+        name: &a.name,
+        username: &a.username,
+        title: a.title.as_deref(),
+        stats: &a.stats,
     })
 }
 
@@ -80,12 +109,37 @@ pub fn build(b: &Build) -> Value {
 }
 
 /// A build in a list (`BuildListItem`).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildShort<'a> {
+    pub id: &'a str,
+    pub act_id: &'a str,
+    pub user_id: &'a str,
+    pub status: BuildStatus,
+    #[serde(with = "ts")]
+    pub started_at: DateTime<Utc>,
+    #[serde(with = "ts::option")]
+    pub finished_at: Option<DateTime<Utc>>,
+    pub usage_total_usd: f64,
+    pub build_number: &'a str,
+    /// The build number as one integer that sorts like it (`1.2.3` is `100020003`).
+    pub build_number_int: u64,
+    pub meta: &'a BuildMeta,
+}
+
 pub fn build_short(b: &Build) -> Value {
     let number_int = b.build_number.split('.').filter_map(|n| n.parse::<u64>().ok()).fold(0u64, |acc, n| acc * 10_000 + n);
-    json!({
-        "id": b.id, "actId": b.act_id, "userId": b.user_id, "status": b.status,
-        "startedAt": crate::ids::format_ts(&b.started_at), "finishedAt": b.finished_at.as_ref().map(crate::ids::format_ts),
-        "usageTotalUsd": 0.0, "buildNumber": b.build_number, "buildNumberInt": number_int, "meta": to_value(&b.meta),
+    to_value(&BuildShort {
+        id: &b.id,
+        act_id: &b.act_id,
+        user_id: &b.user_id,
+        status: b.status,
+        started_at: b.started_at,
+        finished_at: b.finished_at,
+        usage_total_usd: 0.0,
+        build_number: &b.build_number,
+        build_number_int: number_int,
+        meta: &b.meta,
     })
 }
 
@@ -93,73 +147,164 @@ pub fn run(p: &Platform, r: &Run) -> Value {
     p.run_view(r)
 }
 
+/// A run in a list (`ActorRunListItem`).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunShort<'a> {
+    pub id: &'a str,
+    pub act_id: &'a str,
+    pub user_id: &'a str,
+    pub actor_task_id: Option<&'a str>,
+    pub status: RunStatus,
+    #[serde(with = "ts")]
+    pub started_at: DateTime<Utc>,
+    #[serde(with = "ts::option")]
+    pub finished_at: Option<DateTime<Utc>>,
+    pub build_id: &'a str,
+    pub build_number: &'a str,
+    pub meta: &'a RunMeta,
+    pub usage_total_usd: f64,
+    pub default_key_value_store_id: &'a str,
+    pub default_dataset_id: &'a str,
+    pub default_request_queue_id: &'a str,
+}
+
 pub fn run_short(r: &Run) -> Value {
-    json!({
-        "id": r.id,
-        "actId": r.act_id,
-        "userId": r.user_id,
-        "actorTaskId": r.actor_task_id,
-        "status": r.status,
-        "startedAt": crate::ids::format_ts(&r.started_at),
-        "finishedAt": r.finished_at.as_ref().map(crate::ids::format_ts),
-        "buildId": r.build_id,
-        "buildNumber": r.build_number,
-        "meta": to_value(&r.meta),
-        "usageTotalUsd": r.usage_total_usd,
-        "defaultKeyValueStoreId": r.default_key_value_store_id,
-        "defaultDatasetId": r.default_dataset_id,
-        "defaultRequestQueueId": r.default_request_queue_id,
+    to_value(&RunShort {
+        id: &r.id,
+        act_id: &r.act_id,
+        user_id: &r.user_id,
+        actor_task_id: r.actor_task_id.as_deref(),
+        status: r.status,
+        started_at: r.started_at,
+        finished_at: r.finished_at,
+        build_id: &r.build_id,
+        build_number: &r.build_number,
+        meta: &r.meta,
+        usage_total_usd: r.usage_total_usd,
+        default_key_value_store_id: &r.default_key_value_store_id,
+        default_dataset_id: &r.default_dataset_id,
+        default_request_queue_id: &r.default_request_queue_id,
     })
 }
 
-/// A storage's `generalAccess`: as set, else the user's setting (restricted).
-fn general_access(info: &crate::platform::storage::catalog::StorageInfo) -> Value {
-    info.general_access.map_or(json!("FOLLOW_USER_SETTING"), |a| to_value(&a))
+/// What every storage view adds to the stored metadata.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StorageLinks {
+    pub console_url: String,
+    /// As set on the storage, else `FOLLOW_USER_SETTING` (restricted).
+    pub general_access: GeneralAccess,
+    /// Kept for the clients' models; wactor reports no storage stats yet.
+    pub stats: Map<String, Value>,
+}
+
+impl StorageLinks {
+    fn new(p: &Platform, kind: &str, info: &StorageInfo) -> StorageLinks {
+        StorageLinks {
+            console_url: format!("{}/storage/{kind}/{}", p.config.public_url, info.id),
+            general_access: info.general_access.unwrap_or(GeneralAccess::FollowUserSetting),
+            stats: Map::new(),
+        }
+    }
+}
+
+/// A key-value store as the API shows it.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KvStoreView<'a> {
+    #[serde(flatten)]
+    pub store: &'a KvStoreMeta,
+    #[serde(flatten)]
+    pub links: StorageLinks,
+    pub keys_public_url: String,
+    pub records_public_url: String,
 }
 
 pub fn kv_store(p: &Platform, s: &KvStoreMeta) -> Value {
     let base = &p.config.public_url;
-    let mut v = to_value(s);
-    v["consoleUrl"] = json!(format!("{base}/storage/key-value-stores/{}", s.info.id));
-    v["keysPublicUrl"] = json!(format!("{base}/v2/key-value-stores/{}/keys", s.info.id));
-    v["recordsPublicUrl"] = json!(format!("{base}/v2/key-value-stores/{}/records", s.info.id));
-    v["generalAccess"] = general_access(&s.info);
-    v["stats"] = json!({});
-    v
+    to_value(&KvStoreView {
+        store: s,
+        links: StorageLinks::new(p, "key-value-stores", &s.info),
+        keys_public_url: format!("{base}/v2/key-value-stores/{}/keys", s.info.id),
+        records_public_url: format!("{base}/v2/key-value-stores/{}/records", s.info.id),
+    })
+}
+
+/// A request queue as the API shows it.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueView<'a> {
+    #[serde(flatten)]
+    pub queue: &'a QueueMeta,
+    #[serde(flatten)]
+    pub links: StorageLinks,
 }
 
 pub fn request_queue(p: &Platform, q: &QueueMeta) -> Value {
-    let mut v = to_value(q);
-    v["consoleUrl"] = json!(format!("{}/storage/request-queues/{}", p.config.public_url, q.info.id));
-    v["generalAccess"] = general_access(&q.info);
-    v["stats"] = json!({});
-    v
+    to_value(&QueueView { queue: q, links: StorageLinks::new(p, "request-queues", &q.info) })
+}
+
+/// A dataset as the API shows it.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DatasetView<'a> {
+    #[serde(flatten)]
+    pub dataset: &'a DatasetMeta,
+    #[serde(flatten)]
+    pub links: StorageLinks,
+    /// Items that are not empty objects.
+    pub clean_item_count: u64,
+    pub items_public_url: String,
 }
 
 pub fn dataset(p: &Platform, d: &DatasetMeta) -> Value {
-    let base = &p.config.public_url;
-    let mut v = to_value(d);
-    v["cleanItemCount"] = json!(d.clean_item_count());
-    v["consoleUrl"] = json!(format!("{base}/storage/datasets/{}", d.info.id));
-    v["itemsPublicUrl"] = json!(format!("{base}/v2/datasets/{}/items", d.info.id));
-    v["generalAccess"] = general_access(&d.info);
-    v["stats"] = json!({});
-    v
+    to_value(&DatasetView {
+        dataset: d,
+        links: StorageLinks::new(p, "datasets", &d.info),
+        clean_item_count: d.clean_item_count(),
+        items_public_url: format!("{}/v2/datasets/{}/items", p.config.public_url, d.info.id),
+    })
 }
 
 /// A task as stored (options, input, stats).
-pub fn task(_p: &Platform, t: &crate::platform::tasks::Task) -> Value {
+pub fn task(_p: &Platform, t: &Task) -> Value {
     to_value(t)
 }
 
 /// A task in a list (`TaskListItem`): with its Actor's name.
-pub fn task_short(p: &Platform, t: &crate::platform::tasks::Task) -> Value {
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskShort<'a> {
+    pub id: &'a str,
+    pub user_id: &'a str,
+    pub act_id: &'a str,
+    pub name: &'a str,
+    pub username: &'a str,
+    pub act_name: Option<String>,
+    pub act_username: Option<String>,
+    pub title: Option<&'a str>,
+    #[serde(with = "ts")]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "ts")]
+    pub modified_at: DateTime<Utc>,
+    pub stats: &'a TaskStats,
+}
+
+pub fn task_short(p: &Platform, t: &Task) -> Value {
     let actor = p.get_actor(&t.act_id).ok();
-    json!({
-        "id": t.id, "userId": t.user_id, "actId": t.act_id, "name": t.name, "username": t.username,
-        "actName": actor.as_ref().map(|a| a.name.clone()), "actUsername": actor.as_ref().map(|a| a.username.clone()),
-        "title": t.title, "createdAt": crate::ids::format_ts(&t.created_at), "modifiedAt": crate::ids::format_ts(&t.modified_at),
-        "stats": t.stats,
+    to_value(&TaskShort {
+        id: &t.id,
+        user_id: &t.user_id,
+        act_id: &t.act_id,
+        name: &t.name,
+        username: &t.username,
+        act_name: actor.as_ref().map(|a| a.name.clone()),
+        act_username: actor.as_ref().map(|a| a.username.clone()),
+        title: t.title.as_deref(),
+        created_at: t.created_at,
+        modified_at: t.modified_at,
+        stats: &t.stats,
     })
 }
 

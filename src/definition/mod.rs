@@ -16,7 +16,7 @@ use crate::limits::{
 
 /// `.actor/actor.json`, the fields wactor uses. Unknown fields are kept so
 /// nothing a user wrote is lost on the way through the API.
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ActorDefinition {
     #[serde(default)]
@@ -79,7 +79,7 @@ fn default_version() -> String {
 }
 
 /// Defaults for runs of this Actor; the caller may override each.
-#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DefaultRunOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -100,7 +100,7 @@ pub struct DefaultRunOptions {
 
 /// Standby settings as Apify names them (`actorStandby`), each optional so
 /// an Actor's settings can override its definition's field by field.
-#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StandbyOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -31,7 +31,7 @@ use crate::ids;
 pub const RUN_TOKEN_PREFIX: &str = "wactor_run_";
 
 /// A run's access level, in Apify's names (`forcePermissionLevel`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PermissionLevel {
     LimitedPermissions,

@@ -24,7 +24,7 @@ pub(crate) type RunTargets = HashMap<(String, Option<String>), (u64, Arc<Actor>,
 /// Past this many cached run targets the cache starts over (references are client-chosen).
 const MAX_CACHED_RUN_TARGETS: usize = 4096;
 
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ActorStats {
     #[serde(default)]
@@ -61,7 +61,7 @@ impl ActorStats {
 }
 
 /// One version of an Actor: where builds come from.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ActorVersion {
     pub version_number: String,
@@ -77,7 +77,7 @@ pub struct ActorVersion {
 }
 
 /// Where a version's code comes from, in Apify's names plus wactor's own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum SourceType {
     /// A compiled WASI component, uploaded as the build's body.
@@ -98,7 +98,7 @@ impl SourceType {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TaggedBuild {
     pub build_id: String,
@@ -108,7 +108,7 @@ pub struct TaggedBuild {
 }
 
 /// An Actor, stored in the shape the API returns.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Actor {
     pub id: String,
@@ -145,7 +145,7 @@ impl Actor {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING-KEBAB-CASE")]
 pub enum BuildStatus {
     Running,
@@ -186,7 +186,7 @@ impl Build {
 }
 
 /// Where a build came from.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct BuildMeta {
     pub origin: RunOrigin,
@@ -200,8 +200,9 @@ impl Default for BuildMeta {
 
 /// A build as stored and as the API shows it: the artifact is the `image`
 /// field (a container image) or, for a succeeded build without one, a component.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Build)]
 struct BuildRecord {
     id: String,
     act_id: String,
@@ -275,7 +276,7 @@ impl From<Build> for BuildRecord {
 }
 
 /// The entry points a build's component has.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ComponentExports {
     /// `run` of the `wactor:actor/actor` world.
@@ -292,7 +293,7 @@ impl ComponentExports {
 }
 
 /// Fields a create or update request may set; everything else is kept in `extra`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ActorPatch {
     #[serde(skip_serializing_if = "Option::is_none")]

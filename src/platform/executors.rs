@@ -65,7 +65,7 @@ impl ArtifactKind {
 }
 
 /// The image a build runs: the reference it was built from and the image ID it resolved to.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ContainerImage {
     pub tag: String,

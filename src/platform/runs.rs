@@ -15,7 +15,7 @@ use crate::definition::input::JSON_CONTENT_TYPE;
 use crate::ids::{self, ts};
 
 /// `READY → RUNNING → SUCCEEDED | FAILED | TIMING-OUT → TIMED-OUT | ABORTING → ABORTED`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING-KEBAB-CASE")]
 pub enum RunStatus {
     Ready,
@@ -66,7 +66,7 @@ impl RunStatus {
 }
 
 /// Where a run came from (`meta.origin`), in Apify's names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RunOrigin {
     Development,
@@ -101,7 +101,7 @@ impl RunOrigin {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RunMeta {
     pub origin: RunOrigin,
@@ -111,7 +111,7 @@ pub struct RunMeta {
     pub user_agent: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RunOptions {
     pub build: String,
@@ -129,7 +129,7 @@ pub struct RunOptions {
     pub restart_on_error: bool,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RunStats {
     #[serde(default)]
@@ -159,7 +159,7 @@ pub struct RunStats {
 }
 
 /// A run, stored in the shape the API returns (computed fields are added by the API).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Run {
     pub id: String,
@@ -191,6 +191,7 @@ pub struct Run {
     pub timeout_counts_from: Option<DateTime<Utc>>,
     /// The Actor's pricing in force when the run started; none for a free Actor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<PricingInfo>)]
     pub pricing_info: Option<FrozenPricing>,
     /// What the run was charged per event (read from the charges, see `charging`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -248,7 +249,34 @@ fn is_zero(n: &u32) -> bool {
 }
 
 /// One metamorph: the run went on as this Actor's build, with this input.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A run as the API and webhooks show it: the record plus where its
+/// container server and storages are.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = RunView)]
+pub struct RunView<'a> {
+    #[serde(flatten)]
+    pub run: &'a Run,
+    pub container_url: String,
+    pub is_container_server_ready: bool,
+    pub storage_ids: StorageIds,
+}
+
+/// The run's storages by kind, as `{"default": id}`.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StorageIds {
+    pub key_value_stores: StorageIdsOfKind,
+    pub datasets: StorageIdsOfKind,
+    pub request_queues: StorageIdsOfKind,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct StorageIdsOfKind {
+    pub default: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Metamorph {
     #[serde(with = "ts")]
@@ -288,7 +316,7 @@ struct RunStorages {
 }
 
 /// Who may read a run and its storages besides its owner.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum GeneralAccess {
     Restricted,
@@ -390,15 +418,18 @@ impl Platform {
     /// The run as `GET /v2/actor-runs/{id}` shows it: the record and what is
     /// derived from it (also a webhook's `resource`).
     pub fn run_view(&self, r: &Run) -> Value {
-        let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
-        v["containerUrl"] = Value::String(self.container_url(&r.id));
-        v["isContainerServerReady"] = Value::Bool(!r.status.is_terminal() && self.is_container_server_ready(&r.id));
-        v["storageIds"] = serde_json::json!({
-            "keyValueStores": {"default": r.default_key_value_store_id},
-            "datasets": {"default": r.default_dataset_id},
-            "requestQueues": {"default": r.default_request_queue_id},
-        });
-        v
+        let default = |id: &str| StorageIdsOfKind { default: id.to_owned() };
+        serde_json::to_value(RunView {
+            run: r,
+            container_url: self.container_url(&r.id),
+            is_container_server_ready: !r.status.is_terminal() && self.is_container_server_ready(&r.id),
+            storage_ids: StorageIds {
+                key_value_stores: default(&r.default_key_value_store_id),
+                datasets: default(&r.default_dataset_id),
+                request_queues: default(&r.default_request_queue_id),
+            },
+        })
+        .unwrap_or(Value::Null)
     }
 
     /// The run, with what it has been charged so far.

@@ -33,7 +33,7 @@ const MAX_LOG_ENTRIES: usize = 1000;
 /// Actions per schedule, at most.
 const MAX_ACTIONS: usize = 20;
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RunInput {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -43,7 +43,7 @@ pub struct RunInput {
 }
 
 /// What a firing does.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ScheduleAction {
     #[serde(rename_all = "camelCase")]
@@ -88,7 +88,7 @@ pub struct Firing {
     pub due_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Schedule {
     pub id: String,
@@ -115,14 +115,16 @@ pub struct Schedule {
     pub actions: Vec<ScheduleAction>,
     /// wactor: the firing claimed and not yet finished (see the module's doc).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(ignore)]
     pub pending_firing: Option<Firing>,
     /// wactor: the run each action started last (for `isExclusive`).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    #[schema(ignore)]
     pub last_runs: std::collections::BTreeMap<String, String>,
 }
 
 /// A create or update body; absent fields stay as they are.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SchedulePatch {
     pub name: Option<String>,
@@ -136,7 +138,7 @@ pub struct SchedulePatch {
     pub actions: Option<Vec<ScheduleAction>>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LogEntry {
     pub message: String,

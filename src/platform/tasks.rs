@@ -16,7 +16,7 @@ use super::Platform;
 use crate::ids::{self, ts};
 
 /// A task's run options; unset ones fall through to the Actor's.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -33,7 +33,7 @@ pub struct TaskOptions {
     pub restart_on_error: Option<bool>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskStats {
     pub total_runs: u64,
@@ -41,7 +41,7 @@ pub struct TaskStats {
     pub last_run_started_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Task {
     pub id: String,
@@ -70,7 +70,7 @@ pub struct Task {
 }
 
 /// A create or update body (`TaskCreate`/`TaskUpdate`); absent fields stay as they are.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskPatch {
     pub act_id: Option<String>,

@@ -89,7 +89,7 @@ fn add_run(usage: &mut MonthlyUsage, run: &Run, cu_price: f64) {
 }
 
 /// The account's own limits (`PUT /v2/users/me/limits`), kept in the meta tree.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AccountLimits {
     /// No run starts once the month's usage reaches this.

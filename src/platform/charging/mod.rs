@@ -35,7 +35,7 @@ pub const MAX_CHARGE_COUNT: u64 = 1_000_000_000;
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 256;
 
 /// What a charge did, in the SDK's terms (`ChargeResult`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChargeResult {
     /// No more of this event fits within the allowance.

@@ -42,7 +42,7 @@ pub fn nanos_to_usd(nanos: Nanos) -> f64 {
 
 /// One entry of an Actor's `pricingInfos`; the run records the one in force
 /// when it started (`pricingInfo`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PricingInfo {
     #[serde(flatten)]
@@ -78,7 +78,7 @@ impl FrozenPricing {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "pricingModel", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PricingModel {
     Free,
@@ -101,13 +101,13 @@ fn default_unit_name() -> String {
     "result".to_owned()
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PricingPerEvent {
     pub actor_charge_events: BTreeMap<String, ChargeEvent>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChargeEvent {
     pub event_title: String,

@@ -13,7 +13,7 @@ use crate::platform::db::{get_json, put_json};
 use crate::platform::error::{PlatformError, Result};
 
 /// Fields every storage's metadata has, in the API's shape.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StorageInfo {
     pub id: String,

@@ -16,7 +16,7 @@ use crate::ids;
 use crate::platform::db::{get_json, owned_key, remove_owned, Db};
 use crate::platform::error::{PlatformError, Result};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DatasetMeta {
     #[serde(flatten)]
@@ -37,7 +37,7 @@ pub struct DatasetMeta {
 /// What Apify measures of a schema field: `min`/`max` of numbers, and of the
 /// length of strings and arrays and the key count of objects; items where it
 /// is null or absent; items where it is empty (`""`, `[]`, `{}`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FieldStat {
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -10,7 +10,7 @@ use crate::platform::db::{owned_key, owner_prefix, remove_owned, Db};
 use crate::platform::error::{PlatformError, Result};
 
 /// Metadata of a key-value store, stored as the API shows it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct KvStoreMeta {
     #[serde(flatten)]
     pub info: StorageInfo,

@@ -25,7 +25,7 @@ use crate::ids;
 use crate::platform::db::{get_json, owned_key, owner_prefix, remove_owned, Db};
 use crate::platform::error::{PlatformError, Result};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct QueueMeta {
     #[serde(flatten)]

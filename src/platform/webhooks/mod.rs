@@ -52,7 +52,7 @@ const MAX_TEMPLATE_LEN: usize = 64 * 1024;
 pub const MAX_AD_HOC_PER_RUN: usize = 100;
 pub const MAX_WEBHOOKS: usize = 100_000;
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Condition {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -64,7 +64,7 @@ pub struct Condition {
 }
 
 /// A webhook, stored in the API's shape.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Webhook {
     pub id: String,
@@ -87,7 +87,7 @@ pub struct Webhook {
 }
 
 /// What a client sends to create (or, all optional, change) a webhook.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookSpec {
     pub event_types: Option<Vec<String>>,
@@ -103,7 +103,7 @@ pub struct WebhookSpec {
     pub should_interpolate_strings: Option<bool>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum DispatchStatus {
     Active,
@@ -112,7 +112,7 @@ pub enum DispatchStatus {
 }
 
 /// One delivery attempt.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Call {
     #[serde(with = "ts")]
@@ -125,7 +125,7 @@ pub struct Call {
 }
 
 /// A dispatch in the API's shape.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Dispatch {
     pub id: String,
