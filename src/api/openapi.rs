@@ -27,6 +27,7 @@ const ANY: &str = "";
     super::views::DatasetView,
     super::views::QueueView,
     crate::platform::actors::ActorPatch,
+    crate::platform::actors::BuildRecord,
     crate::platform::runs::RunView,
     crate::platform::tasks::Task,
     crate::platform::tasks::TaskPatch,

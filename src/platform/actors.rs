@@ -203,7 +203,7 @@ impl Default for BuildMeta {
 #[derive(Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[schema(as = Build)]
-struct BuildRecord {
+pub(crate) struct BuildRecord {
     id: String,
     act_id: String,
     user_id: String,
@@ -296,7 +296,9 @@ impl ComponentExports {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ActorPatch {
+    /// As `validate_actor_name` checks it.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
     pub name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,

@@ -74,6 +74,8 @@ pub struct Task {
 #[serde(rename_all = "camelCase")]
 pub struct TaskPatch {
     pub act_id: Option<String>,
+    /// An Actor name's rules (`validate_actor_name`).
+    #[schema(pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
     pub name: Option<String>,
     pub title: Option<String>,
     pub description: Option<String>,
