@@ -13,10 +13,11 @@ if command -v rustup >/dev/null 2>&1; then
   rustup target add wasm32-wasip2 >/dev/null 2>&1 || rustup target add wasm32-wasip2
 fi
 
-echo "== Docker for the container executor's tests (docker.io, busybox-static; no registry needed)"
-if ! command -v dockerd >/dev/null 2>&1 || ! command -v busybox >/dev/null 2>&1; then
+echo "== Docker for the container executor's tests (docker.io, busybox-static; no registry needed), wrk for the Standby bench"
+if ! command -v dockerd >/dev/null 2>&1 || ! command -v busybox >/dev/null 2>&1 || ! command -v wrk >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then
-    apt-get install -y docker.io busybox-static >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y docker.io busybox-static >/dev/null; }
+    packages=(docker.io busybox-static wrk)
+    apt-get install -y "${packages[@]}" >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y "${packages[@]}" >/dev/null; }
   fi
 fi
 if command -v dockerd >/dev/null 2>&1 && ! docker info >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
