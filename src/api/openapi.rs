@@ -49,10 +49,13 @@ const ANY: &str = "";
 )))]
 struct Types;
 
-/// The component schemas of [`Types`], as JSON.
-fn type_schemas() -> Map<String, Value> {
-    let doc = serde_json::to_value(Types::openapi()).unwrap_or(Value::Null);
-    doc["components"]["schemas"].as_object().cloned().unwrap_or_default()
+/// The component schemas of [`Types`], as JSON: walked once, the types do not change while the server runs.
+fn type_schemas() -> &'static Map<String, Value> {
+    static SCHEMAS: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+    SCHEMAS.get_or_init(|| {
+        let doc = serde_json::to_value(Types::openapi()).unwrap_or(Value::Null);
+        doc["components"]["schemas"].as_object().cloned().unwrap_or_default()
+    })
 }
 
 /// `{"$ref": ...}` to a component, `name[]` an array of them, [`ANY`] any value.
@@ -417,7 +420,7 @@ pub fn document(server: &str) -> Value {
         let entry = paths.entry(full).or_insert_with(|| json!({}));
         entry[method.to_ascii_lowercase()] = op;
     }
-    let mut schemas = type_schemas();
+    let mut schemas = type_schemas().clone();
     schemas.extend(envelope_schemas());
     json!({
         "openapi": "3.1.0",

@@ -128,7 +128,8 @@ pub struct BuildShort<'a> {
 }
 
 pub fn build_short(b: &Build) -> Value {
-    let number_int = b.build_number.split('.').filter_map(|n| n.parse::<u64>().ok()).fold(0u64, |acc, n| acc.saturating_mul(10_000).saturating_add(n));
+    let number_int =
+        b.build_number.split('.').filter_map(|n| n.parse::<u64>().ok()).fold(0u64, |acc, n| acc.saturating_mul(10_000).saturating_add(n));
     to_value(&BuildShort {
         id: &b.id,
         act_id: &b.act_id,
