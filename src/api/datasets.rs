@@ -1,6 +1,7 @@
 //! `/v2/datasets`: datasets, pushing items, listing them in export formats
 //! with the `X-Apify-Pagination-*` headers the clients require.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
@@ -18,7 +19,7 @@ use super::storages::{self, StorageApi};
 use super::views;
 use crate::platform::error::PlatformError;
 use crate::platform::storage::catalog::Catalog;
-use crate::platform::storage::dataset::DatasetMeta;
+use crate::platform::storage::dataset::{DatasetMeta, FieldStat};
 use crate::platform::storage::export::{self, Export, Format, ItemView, ResponseCaps};
 use crate::platform::Platform;
 
@@ -64,14 +65,21 @@ async fn items(State(p): P, Path(dataset): Path<String>, q: Params) -> ApiResult
 }
 
 /// Field statistics are measured, push by push, for the fields of a dataset's schema; a dataset without one has none.
+/// `GET …/statistics`: per field of the dataset schema, null when the dataset has no schema with fields.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StatisticsView {
+    pub field_statistics: Option<BTreeMap<String, FieldStat>>,
+}
+
 async fn statistics(State(p): P, Path(dataset): Path<String>) -> ApiResult<Response> {
     let meta = p.datasets.get(&dataset)?;
-    let stats = match (&meta.schema, meta.field_statistics) {
-        (Some(_), Some(stats)) => views::to_value(&stats),
-        (Some(schema), None) if schema.pointer("/fields/properties").is_some() => json!({}),
-        _ => Value::Null,
+    let field_statistics = match (&meta.schema, meta.field_statistics) {
+        (Some(_), Some(stats)) => Some(stats),
+        (Some(schema), None) if schema.pointer("/fields/properties").is_some() => Some(BTreeMap::new()),
+        _ => None,
     };
-    Ok(views::data(json!({"fieldStatistics": stats})))
+    Ok(views::raw_data(&StatisticsView { field_statistics }))
 }
 
 async fn push_items(State(p): P, Path(dataset): Path<String>, body: Body) -> ApiResult<Response> {

@@ -87,19 +87,40 @@ pub(super) fn keys_response(p: &Platform, store_id: &str, q: &Params) -> ApiResu
         page.next_exclusive_start_key = None;
     }
     let base = &p.config.public_url;
-    let items: Vec<_> = page
+    let items = page
         .items
         .iter()
-        .map(|k| json!({"key": k.key, "size": k.size, "recordPublicUrl": format!("{base}/v2/key-value-stores/{store_id}/records/{}", k.key)}))
-        .collect();
-    Ok(views::data(json!({
-        "items": items,
-        "count": items.len(),
-        "limit": page.limit,
-        "exclusiveStartKey": page.exclusive_start_key,
-        "isTruncated": page.is_truncated,
-        "nextExclusiveStartKey": page.next_exclusive_start_key,
-    })))
+        .map(|k| KeyView { key: &k.key, size: k.size, record_public_url: format!("{base}/v2/key-value-stores/{store_id}/records/{}", k.key) })
+        .collect::<Vec<_>>();
+    Ok(views::raw_data(&KeysPageView {
+        count: items.len(),
+        items,
+        limit: page.limit,
+        exclusive_start_key: page.exclusive_start_key,
+        is_truncated: page.is_truncated,
+        next_exclusive_start_key: page.next_exclusive_start_key,
+    }))
+}
+
+/// A key in a listing.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyView<'a> {
+    pub key: &'a str,
+    pub size: u64,
+    pub record_public_url: String,
+}
+
+/// `GET …/keys`: a page by `exclusiveStartKey`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KeysPageView<'a> {
+    pub items: Vec<KeyView<'a>>,
+    pub count: usize,
+    pub limit: usize,
+    pub exclusive_start_key: Option<String>,
+    pub is_truncated: bool,
+    pub next_exclusive_start_key: Option<String>,
 }
 
 async fn get_record(State(p): P, Path((store, key)): Path<(String, String)>, q: Params) -> ApiResult<Response> {

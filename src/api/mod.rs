@@ -19,6 +19,7 @@ mod schedules;
 mod standby;
 mod storages;
 mod tasks;
+mod users;
 mod views;
 mod webhooks;
 
@@ -31,7 +32,6 @@ use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use serde_json::json;
 use tower::ServiceBuilder;
 use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::trace::TraceLayer;
@@ -56,9 +56,7 @@ pub fn app(platform: Arc<Platform>) -> Router {
         .nest("/webhooks", webhooks::routes())
         .nest("/webhook-dispatches", webhooks::dispatch_routes())
         .route("/logs/{id}", get(logs::get_log))
-        .route("/users/me", get(me))
-        .route("/users/me/usage/monthly", get(monthly_usage))
-        .route("/users/me/limits", get(limits).put(set_limits))
+        .nest("/users", users::routes())
         .route("/openapi.json", get(openapi_json))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -138,145 +136,8 @@ pub(super) async fn method_not_allowed(req: axum::extract::Request) -> ApiError 
     )
 }
 
-/// The one user of this server, in the shape of Apify's `UserPrivateInfo`.
 async fn openapi_json(State(p): State<Arc<Platform>>) -> Response {
     axum::Json(openapi::document(&p.config.public_url)).into_response()
-}
-
-async fn me(State(p): State<Arc<Platform>>) -> Response {
-    let limits = &p.config.limits;
-    views::data(json!({
-        "id": p.config.user_id,
-        "username": p.config.username,
-        "profile": {},
-        "email": null,
-        "proxy": {"password": "", "groups": []},
-        "plan": {
-            "id": "wactor",
-            "description": "A self-hosted wactor server",
-            "isEnabled": true,
-            "availableProxyGroups": {},
-            "maxActorMemoryGbytes": limits.max_memory_mbytes as f64 / 1024.0,
-            "maxConcurrentActorRuns": limits.max_concurrent_runs,
-            "maxMonthlyUsageUsd": p.account_limits().ok().and_then(|l| l.max_monthly_usage_usd),
-        },
-        "isPaying": false,
-    }))
-}
-
-/// `AccountLimits`: the month's cycle, the limits, and what is used of them.
-async fn limits(State(p): State<Arc<Platform>>) -> Result<Response, error::ApiError> {
-    let usage = p.monthly_usage(None)?;
-    let total = usage.total();
-    let used_usd: f64 = total.values().map(|i| i.amount_usd).sum();
-    let cu = total.get(crate::platform::runs::COMPUTE_UNITS).map_or(0.0, |i| i.quantity);
-    let own = p.account_limits()?;
-    let l = &p.config.limits;
-    let actors = p.list_actors()?.len();
-    let tasks = p.list_tasks()?.len();
-    let schedules = p.list_schedules()?.len();
-    Ok(views::data(json!({
-        "monthlyUsageCycle": {"startAt": crate::ids::format_ts(&usage.start_at), "endAt": crate::ids::format_ts(&usage.end_at)},
-        "limits": {
-            "maxMonthlyUsageUsd": own.max_monthly_usage_usd.unwrap_or(f64::MAX),
-            "maxMonthlyActorComputeUnits": f64::MAX,
-            "maxMonthlyExternalDataTransferGbytes": f64::MAX,
-            "maxMonthlyProxySerps": 0,
-            "maxMonthlyResidentialProxyGbytes": 0.0,
-            "maxActorMemoryGbytes": l.max_memory_mbytes as f64 / 1024.0,
-            "maxActorCount": u32::MAX,
-            "maxActorTaskCount": u32::MAX,
-            "maxConcurrentActorJobs": l.max_concurrent_runs,
-            "maxTeamAccountSeatCount": 1,
-            "dataRetentionDays": 0,
-        },
-        "current": {
-            "monthlyUsageUsd": used_usd,
-            "monthlyActorComputeUnits": cu,
-            "monthlyExternalDataTransferGbytes": 0.0,
-            "monthlyProxySerps": 0,
-            "monthlyResidentialProxyGbytes": 0.0,
-            "actorMemoryGbytes": p.active_memory_mbytes() as f64 / 1024.0,
-            "actorCount": actors,
-            "actorTaskCount": tasks,
-            "activeActorJobCount": p.active.count(),
-            "teamAccountSeatCount": 1,
-            "scheduleCount": schedules,
-        },
-    })))
-}
-
-/// Sets `maxMonthlyUsageUsd` (enforced at every run start). Data retention
-/// is not something this server does, so asking for it is refused, not ignored.
-async fn set_limits(State(p): State<Arc<Platform>>, body: axum::body::Body) -> Result<axum::http::StatusCode, error::ApiError> {
-    let v: serde_json::Value = actors::json_body(body, p.config.limits.max_request_bytes).await?;
-    let obj = v.as_object().ok_or_else(|| error::ApiError::bad_request("invalid-value", "The limits must be a JSON object"))?;
-    let mut own = p.account_limits()?;
-    for (k, v) in obj {
-        match k.as_str() {
-            "maxMonthlyUsageUsd" => {
-                own.max_monthly_usage_usd = match v {
-                    serde_json::Value::Null => None,
-                    v => Some(v.as_f64().ok_or_else(|| {
-                        error::ApiError::bad_request("invalid-value", format!("maxMonthlyUsageUsd must be a number, not {v}"))
-                    })?),
-                }
-            }
-            "dataRetentionDays" => {
-                return Err(error::ApiError::bad_request(
-                    "invalid-value",
-                    "dataRetentionDays is not supported: this server keeps storages until they are deleted",
-                ))
-            }
-            other => return Err(error::ApiError::bad_request("invalid-value", format!("Unknown limit \"{other}\""))),
-        }
-    }
-    p.set_account_limits(&own)?;
-    Ok(axum::http::StatusCode::NO_CONTENT)
-}
-
-/// The month's usage in Apify's shape (`MonthlyUsage`); `?date=YYYY-MM-DD` picks the month.
-async fn monthly_usage(State(p): State<Arc<Platform>>, q: params::Params) -> Result<Response, error::ApiError> {
-    let date = match q.str("date") {
-        Some(d) => Some(
-            chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
-                .map_err(|_| error::ApiError::bad_request("invalid-parameter", format!("date must be YYYY-MM-DD, not \"{d}\"")))?,
-        ),
-        None => None,
-    };
-    let usage = p.monthly_usage(date)?;
-    let cu_price = p.config.compute_unit_price_usd;
-    let items = |kinds: &std::collections::BTreeMap<&'static str, crate::platform::usage::UsageItem>| {
-        kinds
-            .iter()
-            .map(|(kind, item)| {
-                let unit_price = (*kind == crate::platform::runs::COMPUTE_UNITS).then_some(cu_price);
-                let v = json!({"quantity": item.quantity, "baseAmountUsd": item.amount_usd,
-                    "baseUnitPriceUsd": unit_price, "amountAfterVolumeDiscountUsd": item.amount_usd});
-                (kind.to_string(), v)
-            })
-            .collect::<serde_json::Map<_, _>>()
-    };
-    let total = usage.total();
-    let total_usd: f64 = total.values().map(|i| i.amount_usd).sum();
-    let daily: Vec<serde_json::Value> = usage
-        .daily
-        .iter()
-        .map(|(day, kinds)| {
-            json!({
-                "date": format!("{day}T00:00:00.000Z"),
-                "serviceUsage": items(kinds),
-                "totalUsageCreditsUsd": kinds.values().map(|i| i.amount_usd).sum::<f64>(),
-            })
-        })
-        .collect();
-    Ok(views::data(json!({
-        "usageCycle": {"startAt": crate::ids::format_ts(&usage.start_at), "endAt": crate::ids::format_ts(&usage.end_at)},
-        "monthlyServiceUsage": items(&total),
-        "dailyServiceUsages": daily,
-        "totalUsageCreditsUsdBeforeVolumeDiscount": total_usd,
-        "totalUsageCreditsUsdAfterVolumeDiscount": total_usd,
-    })))
 }
 
 #[cfg(test)]

@@ -13,7 +13,10 @@ use axum::response::Response;
 use axum::routing::{get, post, put};
 use axum::Router;
 use serde_json::value::RawValue;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
 use serde_json::{json, Map, Value};
+use utoipa::ToSchema;
 
 use super::body::read_body;
 use super::error::{ApiError, ApiResult};
@@ -97,47 +100,170 @@ fn object(v: Value, what: &str) -> ApiResult<Map<String, Value>> {
     }
 }
 
-fn processed_view(r: &Processed) -> Value {
-    json!({"requestId": r.request_id, "wasAlreadyPresent": r.was_already_present, "wasAlreadyHandled": r.was_already_handled})
+/// What an add or an update did (`RequestQueueOperationInfo`); in a batch
+/// answer it also names the request's `uniqueKey`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProcessedView<'a> {
+    pub request_id: &'a str,
+    pub was_already_present: bool,
+    pub was_already_handled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unique_key: Option<&'a str>,
 }
 
-fn head_view(head: &Head, limit: usize, lock_secs: Option<u64>, client: &str) -> Value {
-    let items: Vec<Value> = head
+impl<'a> ProcessedView<'a> {
+    fn of(r: &'a Processed) -> Self {
+        ProcessedView {
+            request_id: &r.request_id,
+            was_already_present: r.was_already_present,
+            was_already_handled: r.was_already_handled,
+            unique_key: None,
+        }
+    }
+}
+
+/// A request at the queue's head.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HeadItemView<'a> {
+    pub id: &'a str,
+    pub unique_key: &'a str,
+    pub url: &'a str,
+    pub method: &'a str,
+    pub retry_count: u64,
+    /// Only for a request locked by this call.
+    #[serde(with = "crate::ids::ts::option", skip_serializing_if = "Option::is_none")]
+    pub lock_expires_at: Option<DateTime<Utc>>,
+}
+
+/// `GET …/head` and, with the lock fields, `POST …/head/lock`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HeadView<'a> {
+    pub limit: usize,
+    #[serde(with = "crate::ids::ts")]
+    pub queue_modified_at: DateTime<Utc>,
+    pub had_multiple_clients: bool,
+    pub items: Vec<HeadItemView<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lock_secs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue_has_locked_requests: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_key: Option<&'a str>,
+}
+
+fn head_view<'a>(head: &'a Head, limit: usize, lock_secs: Option<u64>, client: &'a str) -> HeadView<'a> {
+    let items = head
         .items
         .iter()
-        .map(|i| {
-            let mut v = json!({"id": i.id, "uniqueKey": i.unique_key, "url": i.url, "method": i.method, "retryCount": i.retry_count});
-            if let Some(at) = &i.lock_expires_at {
-                v["lockExpiresAt"] = json!(crate::ids::format_ts(at));
-            }
-            v
+        .map(|i| HeadItemView {
+            id: &i.id,
+            unique_key: &i.unique_key,
+            url: &i.url,
+            method: &i.method,
+            retry_count: i.retry_count,
+            lock_expires_at: i.lock_expires_at,
         })
         .collect();
-    let mut v = json!({
-        "limit": limit,
-        "queueModifiedAt": crate::ids::format_ts(&head.queue_modified_at),
-        "hadMultipleClients": head.had_multiple_clients,
-        "items": items,
-    });
-    if let Some(secs) = lock_secs {
-        v["lockSecs"] = json!(secs);
-        v["queueHasLockedRequests"] = json!(head.queue_has_locked_requests);
-        v["clientKey"] = json!(client);
+    let locked = lock_secs.is_some();
+    HeadView {
+        limit,
+        queue_modified_at: head.queue_modified_at,
+        had_multiple_clients: head.had_multiple_clients,
+        items,
+        lock_secs,
+        queue_has_locked_requests: locked.then_some(head.queue_has_locked_requests),
+        client_key: locked.then_some(client),
     }
-    v
+}
+
+/// A stored request as the queue keeps it: the fields the queue reads, and
+/// whatever else the client sent (`userData`, `headers`, ...), kept as sent.
+#[derive(ToSchema)]
+#[schema(as = Request, rename_all = "camelCase")]
+#[allow(dead_code)] // a schema of the stored JSON object, never built in Rust
+pub struct RequestSchema {
+    id: String,
+    unique_key: String,
+    url: String,
+    method: String,
+    retry_count: Option<u64>,
+    /// Null until the request is handled.
+    handled_at: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    user_data: Option<Value>,
+}
+
+/// A request that a batch did not process, as the client sent it.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UnprocessedView {
+    pub unique_key: Option<Value>,
+    pub url: Option<Value>,
+    pub method: Value,
+}
+
+/// `POST …/requests/batch`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchAddView<'a> {
+    pub processed_requests: Vec<ProcessedView<'a>>,
+    pub unprocessed_requests: Vec<UnprocessedView>,
+}
+
+/// `DELETE …/requests/batch`: the requests as they were sent.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchDeleteView<'a> {
+    #[schema(value_type = Vec<Object>)]
+    pub processed_requests: Vec<Value>,
+    #[schema(value_type = Vec<Object>)]
+    pub unprocessed_requests: Vec<&'a RawValue>,
+}
+
+/// `PUT …/requests/{request}/lock`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LockView {
+    #[serde(with = "crate::ids::ts")]
+    pub lock_expires_at: DateTime<Utc>,
+}
+
+/// `POST …/requests/unlock`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UnlockView {
+    pub unlocked_count: u64,
+}
+
+/// `GET …/requests`: a page by cursor.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestsPageView<'a> {
+    #[schema(value_type = Vec<RequestSchema>)]
+    pub items: Vec<Map<String, Value>>,
+    pub limit: usize,
+    pub next_cursor: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<&'a str>,
+    /// The same as `cursor`, under the older name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exclusive_start_id: Option<&'a str>,
 }
 
 async fn head(State(p): P, Path(ids): Ids, q: Params) -> ApiResult<Response> {
     let id = queue_id(&p, &ids)?;
     let (limit, client) = (limit(&q, 100)?, client_key(&q)?);
-    Ok(views::data(head_view(&p.queues.head(&id, limit, &client)?, limit, None, &client)))
+    Ok(views::raw_data(&head_view(&p.queues.head(&id, limit, &client)?, limit, None, &client)))
 }
 
 async fn lock_head(State(p): P, Path(ids): Ids, q: Params) -> ApiResult<Response> {
     let id = queue_id(&p, &ids)?;
     let (limit, secs, client) = (limit(&q, 25)?.min(MAX_LOCK_LIMIT), lock_secs(&q)?, client_key(&q)?);
     let head = p.queues.lock_head(&id, limit, secs, &client)?;
-    Ok(views::created(head_view(&head, limit, Some(secs), &client)))
+    Ok(views::raw_created(&head_view(&head, limit, Some(secs), &client)))
 }
 
 async fn add_request(State(p): P, Path(ids): Ids, q: Params, body: Body) -> ApiResult<Response> {
@@ -145,7 +271,7 @@ async fn add_request(State(p): P, Path(ids): Ids, q: Params, body: Body) -> ApiR
     // One byte past the cap, so the queue's own check gives the verdict.
     let bytes = read_body(body, p.config.limits.max_push_bytes + 1).await?;
     let processed = p.queues.add_json(&id, &bytes, q.flag("forefront")?, &client_key(&q)?)?;
-    Ok(views::created(processed_view(&processed)))
+    Ok(views::raw_created(&ProcessedView::of(&processed)))
 }
 
 /// A batch body: a JSON array, split without parsing its elements. The
@@ -166,10 +292,16 @@ struct Unprocessed {
     method: Option<Value>,
 }
 
-fn unprocessed_view(raw: &RawValue) -> ApiResult<Value> {
+impl Unprocessed {
+    fn view(self) -> UnprocessedView {
+        UnprocessedView { unique_key: self.unique_key.or(self.url.clone()), url: self.url, method: self.method.unwrap_or(json!("GET")) }
+    }
+}
+
+fn unprocessed_view(raw: &RawValue) -> ApiResult<UnprocessedView> {
     let r: Unprocessed =
         serde_json::from_str(raw.get()).map_err(|_| ApiError::bad_request("invalid-value", "Each request must be a JSON object"))?;
-    Ok(json!({"uniqueKey": r.unique_key.or(r.url.clone()), "url": r.url, "method": r.method.unwrap_or(json!("GET"))}))
+    Ok(r.view())
 }
 
 async fn batch_add(State(p): P, Path(ids): Ids, q: Params, body: Body) -> ApiResult<Response> {
@@ -186,20 +318,13 @@ async fn batch_add(State(p): P, Path(ids): Ids, q: Params, body: Body) -> ApiRes
         .collect::<ApiResult<Vec<_>>>()?;
     let rest = rest.iter().map(|raw| unprocessed_view(raw)).collect::<ApiResult<Vec<_>>>()?;
     let (processed, unprocessed) = p.queues.add(&id, requests, q.flag("forefront")?, &client_key(&q)?)?;
-    let processed: Vec<Value> = processed
-        .iter()
-        .map(|r| {
-            let mut v = processed_view(r);
-            v["uniqueKey"] = json!(r.unique_key);
-            v
-        })
+    let processed_requests = processed.iter().map(|r| ProcessedView { unique_key: Some(&r.unique_key), ..ProcessedView::of(r) }).collect();
+    let mut unprocessed_requests: Vec<UnprocessedView> = unprocessed
+        .into_iter()
+        .map(|mut r| Unprocessed { unique_key: r.remove("uniqueKey"), url: r.remove("url"), method: r.remove("method") }.view())
         .collect();
-    let mut unprocessed: Vec<Value> = unprocessed
-        .iter()
-        .map(|r| json!({"uniqueKey": r.get("uniqueKey").or(r.get("url")), "url": r.get("url"), "method": r.get("method").cloned().unwrap_or(json!("GET"))}))
-        .collect();
-    unprocessed.extend(rest);
-    Ok(views::created(json!({"processedRequests": processed, "unprocessedRequests": unprocessed})))
+    unprocessed_requests.extend(rest);
+    Ok(views::raw_created(&BatchAddView { processed_requests, unprocessed_requests }))
 }
 
 async fn batch_delete(State(p): P, Path(ids): Ids, q: Params, body: Body) -> ApiResult<Response> {
@@ -230,14 +355,8 @@ async fn batch_delete(State(p): P, Path(ids): Ids, q: Params, body: Body) -> Api
         }
     }
     // The rest goes back byte for byte, never parsed.
-    #[derive(serde::Serialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Answer<'a> {
-        processed_requests: Vec<Value>,
-        unprocessed_requests: Vec<&'a RawValue>,
-    }
     let unprocessed: Vec<Box<RawValue>> = unprocessed.iter().filter_map(|v| serde_json::value::to_raw_value(v).ok()).collect();
-    let answer = Answer {
+    let answer = BatchDeleteView {
         processed_requests: processed,
         unprocessed_requests: unprocessed.iter().map(AsRef::as_ref).chain(rest.iter().map(AsRef::as_ref)).collect(),
     };
@@ -257,7 +376,7 @@ async fn update_request(State(p): P, Path(ids): Ids, q: Params, body: Body) -> A
     let id = queue_id(&p, &ids)?;
     let request = object(json(&p, body).await?, "The request")?;
     let done = p.queues.update(&id, &ids["request"], request, q.flag("forefront")?, &client_key(&q)?)?;
-    Ok(views::data(processed_view(&done)))
+    Ok(views::raw_data(&ProcessedView::of(&done)))
 }
 
 async fn delete_request(State(p): P, Path(ids): Ids, q: Params) -> ApiResult<StatusCode> {
@@ -269,7 +388,7 @@ async fn delete_request(State(p): P, Path(ids): Ids, q: Params) -> ApiResult<Sta
 async fn prolong_lock(State(p): P, Path(ids): Ids, q: Params) -> ApiResult<Response> {
     let id = queue_id(&p, &ids)?;
     let expires = p.queues.prolong_lock(&id, &ids["request"], lock_secs(&q)?, &client_key(&q)?)?;
-    Ok(views::data(json!({"lockExpiresAt": crate::ids::format_ts(&expires)})))
+    Ok(views::raw_data(&LockView { lock_expires_at: expires }))
 }
 
 async fn delete_lock(State(p): P, Path(ids): Ids, q: Params) -> ApiResult<StatusCode> {
@@ -281,7 +400,7 @@ async fn delete_lock(State(p): P, Path(ids): Ids, q: Params) -> ApiResult<Status
 async fn unlock_all(State(p): P, Path(ids): Ids, q: Params) -> ApiResult<Response> {
     let id = queue_id(&p, &ids)?;
     let n = p.queues.unlock_all(&id, &client_key(&q)?)?;
-    Ok(views::data(json!({"unlockedCount": n})))
+    Ok(views::raw_data(&UnlockView { unlocked_count: n as u64 }))
 }
 
 async fn list_requests(State(p): P, Path(ids): Ids, q: Params) -> ApiResult<Response> {
@@ -292,16 +411,7 @@ async fn list_requests(State(p): P, Path(ids): Ids, q: Params) -> ApiResult<Resp
     let filter = ListFilter { pending: filters.iter().any(|f| f == "pending"), locked: filters.iter().any(|f| f == "locked") };
     let owned_cursor = cursor.map(str::to_owned);
     let page = super::blocking(&p, move |p| p.queues.list_requests(&id, limit, owned_cursor.as_deref(), filter)).await?;
-    let mut v = json!({
-        "items": page.items,
-        "limit": limit,
-        "nextCursor": page.next_cursor,
-    });
-    if let Some(c) = cursor {
-        v["cursor"] = json!(c);
-        v["exclusiveStartId"] = json!(c);
-    }
-    Ok(views::data(v))
+    Ok(views::raw_data(&RequestsPageView { items: page.items, limit, next_cursor: page.next_cursor, cursor, exclusive_start_id: cursor }))
 }
 
 /// `/v2/actor-runs/{run}/request-queue`: the run's default queue.

@@ -162,4 +162,36 @@ async fn answers_match_the_openapi_document() {
         check(Method::GET, &format!("/v2/{kind}"), &format!("/{kind}"), None, 200).await;
     }
     check(Method::GET, "/v2/users/me/limits", "/users/me/limits", None, 200).await;
+    check(Method::GET, "/v2/users/me", "/users/me", None, 200).await;
+    check(Method::GET, "/v2/users/me/usage/monthly", "/users/me/usage/monthly", None, 200).await;
+
+    // The queue's content routes, on a queue with a handled, a locked and a pending request.
+    let queue = p.queues.create(None, None).unwrap().info.id;
+    let q = |rest: &str| format!("/v2/request-queues/{queue}{rest}");
+    let t = |rest: &str| format!("/request-queues/{{id}}{rest}");
+    let added = check(Method::POST, &q("/requests?clientKey=a"), &t("/requests"), Some(json!({"url": "https://example.com/1"})), 201).await;
+    let first = added["data"]["requestId"].as_str().unwrap().to_owned();
+    let batch = json!([{"url": "https://example.com/2", "userData": {"n": 2}}, {"url": "https://example.com/3", "method": "POST"}]);
+    check(Method::POST, &q("/requests/batch?clientKey=a"), &t("/requests/batch"), Some(batch), 201).await;
+    check(Method::GET, &q("/head?clientKey=a"), &t("/head"), None, 200).await;
+    let locked = check(Method::POST, &q("/head/lock?limit=1&lockSecs=60&clientKey=a"), &t("/head/lock"), None, 201).await;
+    assert!(locked["data"]["items"][0]["lockExpiresAt"].is_string(), "{locked}");
+    let locked_id = locked["data"]["items"][0]["id"].as_str().unwrap().to_owned();
+    check(Method::PUT, &q(&format!("/requests/{locked_id}/lock?lockSecs=30&clientKey=a")), &t("/requests/{request}/lock"), None, 200)
+        .await;
+    let request = check(Method::GET, &q(&format!("/requests/{first}")), &t("/requests/{request}"), None, 200).await;
+    let mut handled = request["data"].clone();
+    handled["handledAt"] = json!("2026-01-01T00:00:00.000Z");
+    check(Method::PUT, &q(&format!("/requests/{first}?clientKey=a")), &t("/requests/{request}"), Some(handled), 200).await;
+    check(Method::GET, &q("/requests?limit=2"), &t("/requests"), None, 200).await;
+    check(Method::POST, &q("/requests/unlock?clientKey=a"), &t("/requests/unlock"), None, 200).await;
+    let gone = json!([{"uniqueKey": "https://example.com/3"}, {"id": "nope"}]);
+    check(Method::DELETE, &q("/requests/batch?clientKey=a"), &t("/requests/batch"), Some(gone), 200).await;
+
+    // Keys, statistics and an input check.
+    let store = p.kv.create(None, None).unwrap().info.id;
+    p.kv.set_record(&store, "a", b"1", "text/plain").unwrap();
+    check(Method::GET, &format!("/v2/key-value-stores/{store}/keys"), "/key-value-stores/{id}/keys", None, 200).await;
+    let dataset = p.datasets.create(None, None).unwrap().info.id;
+    check(Method::GET, &format!("/v2/datasets/{dataset}/statistics"), "/datasets/{id}/statistics", None, 200).await;
 }

@@ -45,6 +45,13 @@ pub fn created(v: Value) -> Response {
     (StatusCode::CREATED, Json(json!({ "data": v }))).into_response()
 }
 
+/// `{"data": v}` of anything serialisable, with 201.
+pub fn raw_created<T: serde::Serialize>(v: &T) -> Response {
+    let mut resp = raw_data(v);
+    *resp.status_mut() = StatusCode::CREATED;
+    resp
+}
+
 /// An offset-paginated list: `{total, offset, limit, count, desc, items}`.
 pub fn paginated(mut all: Vec<Value>, page: &Page) -> Response {
     let total = all.len();
