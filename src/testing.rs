@@ -38,3 +38,21 @@ pub(crate) fn open_temp_with(
     let executors = wire(&opts);
     (Platform::open(opts, executors).unwrap(), dir)
 }
+
+/// The files under `dir` whose bytes contain `needle`: where a secret would have leaked to disk.
+pub(crate) fn grep_dir(dir: &std::path::Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if std::fs::read(&path).is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle)) {
+                found.push(path);
+            }
+        }
+    }
+    found
+}

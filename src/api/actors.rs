@@ -11,6 +11,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde_json::json;
 
+use super::auth::Acting;
 use super::body::{content_type, read_body};
 use super::error::{ApiError, ApiResult};
 use super::params::Params;
@@ -72,10 +73,11 @@ pub(super) async fn json_body<T: serde::de::DeserializeOwned>(body: Body, limit:
 }
 
 /// `my` (every Actor here is the user's own) and `sortBy` (`createdAt`, or `stats.lastRunStartedAt`).
-async fn list(State(p): P, q: Params) -> ApiResult<Response> {
+async fn list(State(p): P, Acting(user): Acting, q: Params) -> ApiResult<Response> {
     let page = q.page(p.config.limits.max_list_limit)?;
     let _my = q.flag("my")?;
     let mut actors = p.list_actors()?;
+    actors.retain(|a| a.user_id == user.id);
     match q.str("sortBy") {
         None | Some("createdAt") => {}
         Some("stats.lastRunStartedAt") | Some("lastRunStartedAt") => {
@@ -91,9 +93,9 @@ async fn list(State(p): P, q: Params) -> ApiResult<Response> {
     Ok(views::paginated(actors.iter().map(views::actor_short).collect(), &page))
 }
 
-async fn create(State(p): P, body: Body) -> ApiResult<Response> {
+async fn create(State(p): P, Acting(user): Acting, body: Body) -> ApiResult<Response> {
     let patch: ActorPatch = json_body(body, p.config.limits.max_request_bytes).await?;
-    let actor = p.create_actor(patch)?;
+    let actor = p.create_actor(&user, patch)?;
     Ok(views::created(views::actor(&p, &actor)))
 }
 

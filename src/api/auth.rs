@@ -15,7 +15,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::error::ApiError;
-use crate::platform::access::{Action, Caller, StorageKind};
+use crate::platform::access::{Action, Caller, Resource, StorageKind, Use};
 use crate::platform::Platform;
 
 /// The query parameter that carries the API token.
@@ -64,45 +64,107 @@ pub fn unauthorized(presented: bool) -> ApiError {
 }
 
 pub async fn require_token(State(platform): State<Arc<Platform>>, mut req: Request, next: Next) -> Response {
+    let path = req.uri().path().strip_prefix("/v2").unwrap_or(req.uri().path()).to_owned();
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let read = matches!(*req.method(), Method::GET | Method::HEAD);
+    let resource = resource_of(read, &segs);
     let caller = match request_token(&req) {
         Some((t, _)) => match platform.authenticate(&t) {
             Some(caller) => caller,
             None => return unauthorized(true).into_response(),
         },
         None => {
-            let path = req.uri().path();
-            let read = matches!(*req.method(), Method::GET | Method::HEAD);
-            // The API's description is public, as Apify's is.
-            let public = path == "/v2/openapi.json";
-            if !(read && (public || platform.shared_for_reading(path.strip_prefix("/v2").unwrap_or(path)))) {
+            // The API's description is public, as Apify's is; otherwise only what `generalAccess` shares.
+            let public = segs == ["openapi.json"];
+            let shared = resource.is_some_and(|(r, _)| platform.shared_with_anyone(r));
+            if !(read && (public || shared)) {
                 return unauthorized(false).into_response();
             }
             Caller::Anonymous
         }
     };
-    if let Caller::Run(grant) = &caller {
-        let path = req.uri().path();
-        let action = action_of(req.method(), path.strip_prefix("/v2").unwrap_or(path));
-        if let Err(e) = platform.authorize_run(grant, action) {
-            return ApiError::from(e).into_response();
-        }
+    if let Err(e) = check(&platform, &caller, req.method(), &segs, resource) {
+        return ApiError::from(e).into_response();
     }
     req.extensions_mut().insert(caller);
     next.run(req).await
 }
 
-/// What a request under `/v2` asks to do. Anything not listed is refused
-/// to runs (`ManageActors` is refused to every run).
-fn action_of<'a>(method: &Method, path: &'a str) -> Action<'a> {
-    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+/// The user a request acts for (the token's, or the run's), for handlers
+/// that create what the user will own or list what they own.
+pub struct Acting(pub crate::platform::users::User);
+
+impl axum::extract::FromRequestParts<Arc<Platform>> for Acting {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, p: &Arc<Platform>) -> Result<Self, ApiError> {
+        let caller = parts.extensions.get::<Caller>().ok_or_else(|| unauthorized(false))?;
+        Ok(Acting(p.acting_user(caller)?))
+    }
+}
+
+/// One request's checks: what the caller may do at all, then whether the
+/// resource the path names is theirs (or shared with them).
+fn check(
+    platform: &Platform,
+    caller: &Caller,
+    method: &Method,
+    segs: &[&str],
+    resource: Option<(Resource<'_>, Use)>,
+) -> crate::platform::error::Result<()> {
     let read = matches!(*method, Method::GET | Method::HEAD);
-    let storage = |s: &str| match s {
+    if let Caller::User(principal) = caller {
+        if !read && principal.scopes().is_some_and(|s| s.read_only) {
+            return Err(crate::platform::error::PlatformError::Forbidden("This token is read-only".into()));
+        }
+    }
+    if !matches!(caller, Caller::Anonymous) {
+        platform.authorize(caller, action_of(method, segs))?;
+    }
+    match resource {
+        Some((r, use_)) => platform.check_access(caller, r, use_),
+        None => Ok(()),
+    }
+}
+
+/// The one resource a path under `/v2` names, and what the request does
+/// with it. A public Actor may be read, validated against and run by
+/// anyone; its builds, versions and other parts stay its owner's.
+fn resource_of<'a>(read: bool, segs: &[&'a str]) -> Option<(Resource<'a>, Use)> {
+    let use_ = if read { Use::Read } else { Use::Write };
+    Some(match segs {
+        ["actors" | "acts", a] => (Resource::Actor(a), use_),
+        ["actors" | "acts", a, "runs"] if !read => (Resource::Actor(a), Use::Run),
+        ["actors" | "acts", a, "run-sync" | "run-sync-get-dataset-items" | "validate-input"] => (Resource::Actor(a), Use::Run),
+        ["actors" | "acts", a, "runs", ..] if read => (Resource::Actor(a), Use::Run),
+        ["actors" | "acts", a, ..] => (Resource::Actor(a), Use::Write),
+        ["actor-tasks", t, ..] => (Resource::Task(t), use_),
+        ["schedules", s, ..] => (Resource::Schedule(s), use_),
+        ["webhooks", w, ..] => (Resource::Webhook(w), use_),
+        ["webhook-dispatches", d, ..] => (Resource::Dispatch(d), use_),
+        ["actor-builds", b, ..] => (Resource::Build(b), use_),
+        ["actor-runs", r, ..] => (Resource::Run(r), use_),
+        ["logs", id] => (Resource::Log(id), use_),
+        [kind, r, ..] => (Resource::Storage(storage_kind(kind)?, r), use_),
+        _ => return None,
+    })
+}
+
+fn storage_kind(segment: &str) -> Option<StorageKind> {
+    match segment {
         "key-value-stores" => Some(StorageKind::KeyValueStore),
         "datasets" => Some(StorageKind::Dataset),
         "request-queues" => Some(StorageKind::RequestQueue),
         _ => None,
-    };
-    match segs.as_slice() {
+    }
+}
+
+/// What a request under `/v2` asks to do. Anything not listed is refused
+/// to runs (`ManageActors` is refused to every run).
+fn action_of<'a>(method: &Method, segs: &[&'a str]) -> Action<'a> {
+    let read = matches!(*method, Method::GET | Method::HEAD);
+    let storage = storage_kind;
+    match segs {
         ["actors" | "acts"] if read => Action::ListActors,
         ["actor-tasks"] if read => Action::ListActors,
         ["actors" | "acts" | "actor-tasks", _, "runs"] if !read => Action::StartRun,
@@ -130,7 +192,9 @@ fn action_of<'a>(method: &Method, path: &'a str) -> Action<'a> {
         }
         [kind, id, ..] if storage(kind).is_some() => Action::UseStorage(storage(kind).unwrap_or(StorageKind::Dataset), id),
         ["logs", id] => Action::ReadRun(id),
+        ["users", "me", "tokens", ..] => Action::ManageTokens,
         ["users", "me", ..] if read => Action::ReadUser,
+        ["users"] | ["users", _] => Action::ManageUsers,
         ["webhooks" | "webhook-dispatches", ..] => Action::Webhooks,
         _ => Action::ManageActors,
     }

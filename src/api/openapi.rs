@@ -59,6 +59,12 @@ const ANY: &str = "";
     super::users::UserView,
     super::users::LimitsView,
     super::users::MonthlyUsageView,
+    super::users::NewUser,
+    super::users::NewUserView,
+    super::users::NewToken,
+    super::users::NewTokenView,
+    crate::platform::users::User,
+    crate::platform::users::ApiToken,
 )))]
 struct Types;
 
@@ -287,6 +293,12 @@ const OPERATIONS: &[Op] = &[
     ("GET", "/webhook-dispatches", "List dispatches", PAGE, Body::None, Page("Dispatch")),
     ("GET", "/webhook-dispatches/{id}", "Get a dispatch", NONE, Body::None, Data(200, "Dispatch")),
     ("GET", "/logs/{id}", "Get a run's or build's log", &["stream", "download"], Body::None, Raw(200)),
+    ("GET", "/users", "List users (admin)", PAGE, Body::None, Page("User")),
+    ("POST", "/users", "Add a user (admin)", NONE, Body::Typed("NewUser"), Data(201, "NewUserView")),
+    ("DELETE", "/users/{user}", "Remove a user (admin)", NONE, Body::None, Empty(204)),
+    ("GET", "/users/me/tokens", "List the user's API tokens", PAGE, Body::None, Page("ApiToken")),
+    ("POST", "/users/me/tokens", "Create an API token", NONE, Body::Typed("NewToken"), Data(201, "NewTokenView")),
+    ("DELETE", "/users/me/tokens/{token}", "Revoke an API token", NONE, Body::None, Empty(204)),
     ("GET", "/users/me", "Get the user", NONE, Body::None, Data(200, "UserView")),
     ("GET", "/users/me/usage/monthly", "Get the month's usage", &["date"], Body::None, Data(200, "MonthlyUsageView")),
     ("GET", "/users/me/limits", "Get the account's limits", NONE, Body::None, Data(200, "LimitsView")),

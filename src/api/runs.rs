@@ -77,6 +77,7 @@ async fn start_options(p: &Platform, caller: &Caller, q: &Params, headers: &Head
         webhooks: ad_hoc_webhooks(p, q).await?,
         actor_task_id: None,
         restart_on_error: q.bool("restartOnError")?,
+        user: Some(p.acting_user(caller)?),
     })
 }
 
@@ -246,7 +247,8 @@ pub(super) async fn sync_items(
     Ok(resp)
 }
 
-pub(super) fn filter_from(q: &Params, act_id: Option<String>) -> ApiResult<RunFilter> {
+/// The query's run filters, over the caller's own runs only.
+pub(super) fn filter_from(q: &Params, caller: &Caller, act_id: Option<String>) -> ApiResult<RunFilter> {
     let statuses = q.list("status");
     let statuses = if statuses.is_empty() {
         None
@@ -267,6 +269,7 @@ pub(super) fn filter_from(q: &Params, act_id: Option<String>) -> ApiResult<RunFi
         None => None,
     };
     Ok(RunFilter {
+        user_id: Some(caller.user_id().unwrap_or_default().to_owned()),
         act_id,
         statuses,
         started_after: q.datetime("startedAfter")?,
@@ -276,23 +279,23 @@ pub(super) fn filter_from(q: &Params, act_id: Option<String>) -> ApiResult<RunFi
     })
 }
 
-async fn list_all(State(p): P, q: Params) -> ApiResult<Response> {
+async fn list_all(State(p): P, Extension(caller): Extension<Caller>, q: Params) -> ApiResult<Response> {
     let page = q.page(p.config.limits.max_list_limit)?;
-    let filter = filter_from(&q, None)?;
+    let filter = filter_from(&q, &caller, None)?;
     let runs = super::blocking(&p, move |p| p.list_runs(&filter)).await?;
     Ok(views::paginated(runs.iter().map(views::run_short).collect(), &page))
 }
 
-pub async fn list_for_actor(State(p): P, Path(actor): Path<String>, q: Params) -> ApiResult<Response> {
+pub async fn list_for_actor(State(p): P, Extension(caller): Extension<Caller>, Path(actor): Path<String>, q: Params) -> ApiResult<Response> {
     let actor = p.get_actor(&actor)?;
     let page = q.page(p.config.limits.max_list_limit)?;
-    let filter = filter_from(&q, Some(actor.id))?;
+    let filter = filter_from(&q, &caller, Some(actor.id))?;
     let runs = super::blocking(&p, move |p| p.list_runs(&filter)).await?;
     Ok(views::paginated(runs.iter().map(views::run_short).collect(), &page))
 }
 
-pub async fn last(State(p): P, Path(actor): Path<String>, q: Params) -> ApiResult<Response> {
-    let run = last_of(&p, Target::Actor(&actor), &q).await?;
+pub async fn last(State(p): P, Extension(caller): Extension<Caller>, Path(actor): Path<String>, q: Params) -> ApiResult<Response> {
+    let run = last_of(&p, &caller, Target::Actor(&actor), &q).await?;
     let run = match wait_secs(&p, &q)? {
         Some(w) => p.wait_for_finish(&run.id, w).await?,
         None => run,
@@ -301,15 +304,15 @@ pub async fn last(State(p): P, Path(actor): Path<String>, q: Params) -> ApiResul
 }
 
 /// The newest run of an Actor or a task that matches the query's filters (`status`, `origin`).
-pub(super) async fn last_of(p: &Arc<Platform>, target: Target<'_>, q: &Params) -> ApiResult<Run> {
+pub(super) async fn last_of(p: &Arc<Platform>, caller: &Caller, target: Target<'_>, q: &Params) -> ApiResult<Run> {
     let (filter, what) = match target {
         Target::Actor(a) => {
             let actor = p.get_actor(a)?;
-            (filter_from(q, Some(actor.id.clone()))?, format!("Actor {}", actor.full_name()))
+            (filter_from(q, caller, Some(actor.id.clone()))?, format!("Actor {}", actor.full_name()))
         }
         Target::Task(t) => {
             let task = p.get_task(t)?;
-            let mut f = filter_from(q, Some(task.act_id.clone()))?;
+            let mut f = filter_from(q, caller, Some(task.act_id.clone()))?;
             f.actor_task_id = Some(task.id.clone());
             (f, format!("Task {}", task.name))
         }
@@ -323,7 +326,8 @@ pub(super) async fn last_of(p: &Arc<Platform>, target: Target<'_>, q: &Params) -
 pub(super) async fn last_sub_path(p: &Arc<Platform>, target: Target<'_>, rest: &str, req: axum::extract::Request) -> ApiResult<Response> {
     use tower::ServiceExt;
     let q = Params::from_query(req.uri().query())?;
-    let run = last_of(p, target, &q).await?;
+    let caller = req.extensions().get::<Caller>().cloned().unwrap_or(Caller::Anonymous);
+    let run = last_of(p, &caller, target, &q).await?;
     let (parts, body) = req.into_parts();
     let query = parts.uri.query().map(|q| format!("?{q}")).unwrap_or_default();
     // A new request, not the old one re-aimed: the outer route's path parameters must not come along.

@@ -9,6 +9,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 
+use super::auth::Acting;
 use super::error::ApiResult;
 use super::params::Params;
 use super::views;
@@ -24,14 +25,15 @@ pub fn routes() -> Router<Arc<Platform>> {
         .route("/{schedule}/log", get(log))
 }
 
-async fn list(State(p): P, q: Params) -> ApiResult<Response> {
+async fn list(State(p): P, Acting(user): Acting, q: Params) -> ApiResult<Response> {
     let page = q.page(p.config.limits.max_list_limit)?;
-    Ok(views::paginated(p.list_schedules()?.iter().map(views::schedule).collect(), &page))
+    let own = p.list_schedules()?.into_iter().filter(|s| s.user_id == user.id);
+    Ok(views::paginated(own.map(|s| views::schedule(&s)).collect(), &page))
 }
 
-async fn create(State(p): P, body: Body) -> ApiResult<Response> {
+async fn create(State(p): P, Acting(user): Acting, body: Body) -> ApiResult<Response> {
     let patch: SchedulePatch = super::actors::json_body(body, p.config.limits.max_request_bytes).await?;
-    Ok(views::created(views::schedule(&p.create_schedule(patch)?)))
+    Ok(views::created(views::schedule(&p.create_schedule(&user, patch)?)))
 }
 
 async fn get_one(State(p): P, Path(id): Path<String>) -> ApiResult<Response> {

@@ -13,6 +13,7 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::auth::Acting;
 use super::error::ApiResult;
 use super::params::Params;
 use super::views;
@@ -51,10 +52,10 @@ pub(super) fn collection_routes<K: StorageApi>() -> Router<Arc<Platform>> {
     Router::new().route("/", get(list::<K>).post(get_or_create::<K>)).route("/{id}", get(get_one::<K>).put(update::<K>).delete(delete::<K>))
 }
 
-async fn list<K: StorageApi>(State(p): State<Arc<Platform>>, q: Params) -> ApiResult<Response> {
+async fn list<K: StorageApi>(State(p): State<Arc<Platform>>, Acting(user): Acting, q: Params) -> ApiResult<Response> {
     let page = q.page(p.config.limits.max_list_limit)?;
     let unnamed = q.flag("unnamed")?;
-    // One user: every storage is owned by them, none is shared with them.
+    // The user's own; a storage shared by ID is found by its ID, never listed.
     let shared_only = match q.str("ownership") {
         None | Some("OWNED_BY_ME") => false,
         Some("SHARED_WITH_ME") => true,
@@ -69,7 +70,8 @@ async fn list<K: StorageApi>(State(p): State<Arc<Platform>>, q: Params) -> ApiRe
         return Ok(views::paginated(Vec::new(), &page));
     }
     let all = super::blocking(&p, move |p| K::catalog(p).list(unnamed)).await?;
-    Ok(views::paginated(all.iter().map(|m| K::list_item(&p, m)).collect(), &page))
+    let own = all.iter().filter(|m| m.info().user_id == user.id);
+    Ok(views::paginated(own.map(|m| K::list_item(&p, m)).collect(), &page))
 }
 
 /// Named: get-or-create (200 if it existed, 201 if created). Unnamed: a new storage.
@@ -82,6 +84,7 @@ async fn get_or_create<K: StorageApi>(
 ) -> ApiResult<Response> {
     let catalog = K::catalog(&p);
     let creator = caller.run().map(|g| g.run_id.as_str());
+    let owner = p.acting_user(&caller)?;
     let req: StorageCreate = super::actors::json_body(body, p.config.limits.max_request_bytes).await?;
     let schema = req.schema.filter(|s| !s.is_null());
     if let Some(s) = &schema {
@@ -89,13 +92,13 @@ async fn get_or_create<K: StorageApi>(
     }
     let (mut meta, created) = match q.str("name") {
         Some(name) => {
-            let (meta, created) = catalog.get_or_create_named(name, creator)?;
+            let (meta, created) = catalog.get_or_create_named(&owner, name, creator)?;
             if !created {
                 p.authorize(&caller, Action::UseStorage(K::KIND, &meta.info().id))?;
             }
             (meta, created)
         }
-        None => (catalog.create(None, creator)?, true),
+        None => (catalog.create(&owner, None, creator)?, true),
     };
     // A schema goes on a storage made now; an existing one keeps its own.
     if let (Some(s), true) = (schema, created) {

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
+use super::auth::Acting;
 use super::error::ApiResult;
 use super::params::Params;
 use super::runs::{self, Target};
@@ -33,16 +34,16 @@ pub fn routes() -> Router<Arc<Platform>> {
         .route("/{task}/run-sync-get-dataset-items", get(run_sync_items).post(run_sync_items))
 }
 
-async fn list(State(p): P, q: Params) -> ApiResult<Response> {
+async fn list(State(p): P, Acting(user): Acting, q: Params) -> ApiResult<Response> {
     let page = q.page(p.config.limits.max_list_limit)?;
     let tasks = p.list_tasks()?;
-    let items = tasks.iter().map(|t| views::task_short(&p, t)).collect();
+    let items = tasks.iter().filter(|t| t.user_id == user.id).map(|t| views::task_short(&p, t)).collect();
     Ok(views::paginated(items, &page))
 }
 
-async fn create(State(p): P, body: Body) -> ApiResult<Response> {
+async fn create(State(p): P, Acting(user): Acting, body: Body) -> ApiResult<Response> {
     let patch: TaskPatch = super::actors::json_body(body, p.config.limits.max_request_bytes).await?;
-    Ok(views::created(views::task(&p, &p.create_task(patch)?)))
+    Ok(views::created(views::task(&p, &p.create_task(&user, patch)?)))
 }
 
 async fn get_one(State(p): P, Path(task): Path<String>) -> ApiResult<Response> {
@@ -74,14 +75,14 @@ async fn put_input(State(p): P, Path(task): Path<String>, body: Body) -> ApiResu
 async fn webhooks(State(p): P, Path(task): Path<String>, q: Params) -> ApiResult<Response> {
     let task = p.get_task(&task)?;
     let page = q.page(p.config.limits.max_list_limit)?;
-    let hooks = p.list_webhooks(None).into_iter().filter(|w| w.condition.actor_task_id.as_deref() == Some(&task.id));
+    let hooks = p.list_webhooks(None).into_iter().filter(|w| w.condition.actor_task_id.as_deref() == Some(&task.id) && w.user_id == task.user_id);
     Ok(views::paginated(hooks.map(|w| views::to_value(&w)).collect(), &page))
 }
 
-async fn list_runs(State(p): P, Path(task): Path<String>, q: Params) -> ApiResult<Response> {
+async fn list_runs(State(p): P, Extension(caller): Extension<Caller>, Path(task): Path<String>, q: Params) -> ApiResult<Response> {
     let task = p.get_task(&task)?;
     let page = q.page(p.config.limits.max_list_limit)?;
-    let mut filter = runs::filter_from(&q, Some(task.act_id.clone()))?;
+    let mut filter = runs::filter_from(&q, &caller, Some(task.act_id.clone()))?;
     filter.actor_task_id = Some(task.id);
     let list = super::blocking(&p, move |p| p.list_runs(&filter)).await?;
     Ok(views::paginated(list.iter().map(views::run_short).collect(), &page))
@@ -98,8 +99,8 @@ async fn start(
     runs::start_target(&p, &caller, Target::Task(&task), &q, &headers, body).await
 }
 
-async fn last(State(p): P, Path(task): Path<String>, q: Params) -> ApiResult<Response> {
-    let run = runs::last_of(&p, Target::Task(&task), &q).await?;
+async fn last(State(p): P, Extension(caller): Extension<Caller>, Path(task): Path<String>, q: Params) -> ApiResult<Response> {
+    let run = runs::last_of(&p, &caller, Target::Task(&task), &q).await?;
     let run = match runs::wait_secs(&p, &q)? {
         Some(w) => p.wait_for_finish(&run.id, w).await?,
         None => run,

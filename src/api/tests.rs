@@ -61,7 +61,7 @@ async fn errors_map_to_apify_statuses_and_types() {
 #[tokio::test]
 async fn the_same_limit_holds_for_a_record_and_keys_are_clamped_not_refused() {
     let (p, _dir) = crate::testing::open_temp_with(|o| o.limits.max_record_bytes = 1024, |o| crate::executor::standard(o).unwrap());
-    let store = p.kv.create(None, None).unwrap().info.id;
+    let store = p.kv.create(&p.admin, None, None).unwrap().info.id;
     let put = |body: Vec<u8>| {
         let req = Request::put(format!("/v2/key-value-stores/{store}/records/k"))
             .header("authorization", format!("Bearer {TOKEN}"))
@@ -166,7 +166,7 @@ async fn answers_match_the_openapi_document() {
     check(Method::GET, "/v2/users/me/usage/monthly", "/users/me/usage/monthly", None, 200).await;
 
     // The queue's content routes, on a queue with a handled, a locked and a pending request.
-    let queue = p.queues.create(None, None).unwrap().info.id;
+    let queue = p.queues.create(&p.admin, None, None).unwrap().info.id;
     let q = |rest: &str| format!("/v2/request-queues/{queue}{rest}");
     let t = |rest: &str| format!("/request-queues/{{id}}{rest}");
     let added = check(Method::POST, &q("/requests?clientKey=a"), &t("/requests"), Some(json!({"url": "https://example.com/1"})), 201).await;
@@ -189,9 +189,9 @@ async fn answers_match_the_openapi_document() {
     check(Method::DELETE, &q("/requests/batch?clientKey=a"), &t("/requests/batch"), Some(gone), 200).await;
 
     // Keys, statistics and an input check.
-    let store = p.kv.create(None, None).unwrap().info.id;
+    let store = p.kv.create(&p.admin, None, None).unwrap().info.id;
     p.kv.set_record(&store, "a", b"1", "text/plain").unwrap();
     check(Method::GET, &format!("/v2/key-value-stores/{store}/keys"), "/key-value-stores/{id}/keys", None, 200).await;
-    let dataset = p.datasets.create(None, None).unwrap().info.id;
+    let dataset = p.datasets.create(&p.admin, None, None).unwrap().info.id;
     check(Method::GET, &format!("/v2/datasets/{dataset}/statistics"), "/datasets/{id}/statistics", None, 200).await;
 }

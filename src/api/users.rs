@@ -15,17 +15,23 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use super::auth::Acting;
 use super::error::{ApiError, ApiResult};
 use super::params::Params;
 use super::{actors, views};
 use crate::platform::runs::COMPUTE_UNITS;
 use crate::platform::usage::UsageItem;
+use crate::platform::users::{ApiToken, TokenScopes, User};
 use crate::platform::Platform;
 
 type P = State<Arc<Platform>>;
 
 pub fn routes() -> Router<Arc<Platform>> {
     Router::new()
+        .route("/", get(list_users).post(create_user))
+        .route("/{user}", axum::routing::delete(remove_user))
+        .route("/me/tokens", get(list_tokens).post(create_token))
+        .route("/me/tokens/{token}", axum::routing::delete(revoke_token))
         .route("/me", get(me))
         .route("/me/usage/monthly", get(monthly_usage))
         .route("/me/limits", get(limits).put(set_limits))
@@ -66,11 +72,11 @@ pub struct UserView<'a> {
     pub is_paying: bool,
 }
 
-async fn me(State(p): P) -> Response {
+async fn me(State(p): P, Acting(user): Acting) -> Response {
     let limits = &p.config.limits;
     views::raw_data(&UserView {
-        id: &p.config.user_id,
-        username: &p.config.username,
+        id: &user.id,
+        username: &user.username,
         profile: Value::Object(Default::default()),
         email: None,
         proxy: ProxyView { password: "", groups: Vec::new() },
@@ -140,7 +146,7 @@ pub struct LimitsView {
     pub current: CurrentUse,
 }
 
-async fn limits(State(p): P) -> ApiResult<Response> {
+async fn limits(State(p): P, Acting(user): Acting) -> ApiResult<Response> {
     let usage = p.monthly_usage(None)?;
     let total = usage.total();
     let own = p.account_limits()?;
@@ -167,11 +173,11 @@ async fn limits(State(p): P) -> ApiResult<Response> {
             monthly_proxy_serps: 0,
             monthly_residential_proxy_gbytes: 0.0,
             actor_memory_gbytes: p.active_memory_mbytes() as f64 / 1024.0,
-            actor_count: p.list_actors()?.len(),
-            actor_task_count: p.list_tasks()?.len(),
+            actor_count: p.list_actors()?.iter().filter(|a| a.user_id == user.id).count(),
+            actor_task_count: p.list_tasks()?.iter().filter(|t| t.user_id == user.id).count(),
             active_actor_job_count: p.active.count(),
             team_account_seat_count: 1,
-            schedule_count: p.list_schedules()?.len(),
+            schedule_count: p.list_schedules()?.iter().filter(|s| s.user_id == user.id).count(),
         },
     }))
 }
@@ -281,4 +287,74 @@ async fn monthly_usage(State(p): P, q: Params) -> ApiResult<Response> {
         total_usage_credits_usd_before_volume_discount: total_usd,
         total_usage_credits_usd_after_volume_discount: total_usd,
     }))
+}
+
+/// `POST /users`'s body.
+#[derive(serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    #[schema(pattern = "^[a-z0-9][a-z0-9._-]{2,29}$")]
+    pub username: String,
+}
+
+/// A user as `POST /users` answers: with their first token, shown this once.
+#[derive(Serialize, ToSchema)]
+pub struct NewUserView<'a> {
+    #[serde(flatten)]
+    pub user: &'a User,
+    pub token: &'a str,
+}
+
+async fn list_users(State(p): P, q: Params) -> ApiResult<Response> {
+    let page = q.page(p.config.limits.max_list_limit)?;
+    Ok(views::paginated(p.list_users()?.iter().map(views::to_value).collect(), &page))
+}
+
+async fn create_user(State(p): P, body: Body) -> ApiResult<Response> {
+    let req: NewUser = actors::json_body(body, p.config.limits.max_request_bytes).await?;
+    let (user, _, secret) = p.create_user(&req.username)?;
+    Ok(views::raw_created(&NewUserView { user: &user, token: &secret }))
+}
+
+async fn remove_user(State(p): P, axum::extract::Path(user): axum::extract::Path<String>) -> ApiResult<StatusCode> {
+    p.remove_user(&user)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /users/me/tokens`'s body.
+#[derive(serde::Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewToken {
+    #[schema(min_length = 1, max_length = 100)]
+    pub name: String,
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub scopes: Option<TokenScopes>,
+}
+
+/// A token as `POST /users/me/tokens` answers: with its secret, shown this once.
+#[derive(Serialize, ToSchema)]
+pub struct NewTokenView<'a> {
+    #[serde(flatten)]
+    pub token: &'a ApiToken,
+    /// The secret: shown once, stored only as its digest.
+    #[serde(rename = "token")]
+    pub secret: &'a str,
+}
+
+async fn list_tokens(State(p): P, Acting(user): Acting, q: Params) -> ApiResult<Response> {
+    let page = q.page(p.config.limits.max_list_limit)?;
+    Ok(views::paginated(p.list_tokens(&user.id)?.iter().map(views::to_value).collect(), &page))
+}
+
+async fn create_token(State(p): P, Acting(user): Acting, body: Body) -> ApiResult<Response> {
+    let req: NewToken = actors::json_body(body, p.config.limits.max_request_bytes).await?;
+    let (token, secret) = p.create_token(&user, &req.name, req.expires_at, req.scopes.unwrap_or_default())?;
+    Ok(views::raw_created(&NewTokenView { token: &token, secret: &secret }))
+}
+
+async fn revoke_token(State(p): P, Acting(user): Acting, axum::extract::Path(token): axum::extract::Path<String>) -> ApiResult<StatusCode> {
+    p.revoke_token(&user.id, &token)?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -10,6 +10,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 
+use super::auth::Acting;
 use super::error::ApiResult;
 use super::params::Params;
 use super::views;
@@ -30,22 +31,24 @@ pub fn dispatch_routes() -> Router<Arc<Platform>> {
     Router::new().route("/", get(all_dispatches)).route("/{id}", get(get_dispatch))
 }
 
-async fn list(State(p): P, q: Params) -> ApiResult<Response> {
+async fn list(State(p): P, Acting(user): Acting, q: Params) -> ApiResult<Response> {
     let page = q.page(p.config.limits.max_list_limit)?;
-    Ok(views::paginated(p.list_webhooks(None).iter().map(views::to_value).collect(), &page))
+    let own = p.list_webhooks(None).into_iter().filter(|w| w.user_id == user.id);
+    Ok(views::paginated(own.map(|w| views::to_value(&w)).collect(), &page))
 }
 
 /// `GET /v2/actors/{actorId}/webhooks`.
-pub async fn list_for_actor(State(p): P, Path(actor): Path<String>, q: Params) -> ApiResult<Response> {
+pub async fn list_for_actor(State(p): P, Acting(user): Acting, Path(actor): Path<String>, q: Params) -> ApiResult<Response> {
     let actor = p.get_actor(&actor)?;
     let page = q.page(p.config.limits.max_list_limit)?;
-    Ok(views::paginated(p.list_webhooks(Some(&actor.id)).iter().map(views::to_value).collect(), &page))
+    let own = p.list_webhooks(Some(&actor.id)).into_iter().filter(|w| w.user_id == user.id);
+    Ok(views::paginated(own.map(|w| views::to_value(&w)).collect(), &page))
 }
 
 /// 201 with the webhook; a repeated `idempotencyKey` answers with the webhook it made.
-async fn create(State(p): P, body: Body) -> ApiResult<Response> {
+async fn create(State(p): P, Acting(user): Acting, body: Body) -> ApiResult<Response> {
     let spec: WebhookSpec = super::actors::json_body(body, p.config.limits.max_request_bytes).await?;
-    let (hook, _created) = p.create_webhook(spec).await?;
+    let (hook, _created) = p.create_webhook(&user.id, spec).await?;
     Ok(views::created(views::to_value(&hook)))
 }
 
@@ -74,10 +77,10 @@ async fn dispatches_of(State(p): P, Path(id): Path<String>, q: Params) -> ApiRes
     Ok(views::paginated(all.iter().map(views::to_value).collect(), &page))
 }
 
-async fn all_dispatches(State(p): P, q: Params) -> ApiResult<Response> {
+async fn all_dispatches(State(p): P, Acting(user): Acting, q: Params) -> ApiResult<Response> {
     let page = q.page(p.config.limits.max_list_limit)?;
     let all = super::blocking(&p, |p| p.list_dispatches(None)).await?;
-    Ok(views::paginated(all.iter().map(views::to_value).collect(), &page))
+    Ok(views::paginated(all.iter().filter(|d| d.user_id == user.id).map(views::to_value).collect(), &page))
 }
 
 async fn get_dispatch(State(p): P, Path(id): Path<String>) -> ApiResult<Response> {

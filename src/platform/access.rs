@@ -23,6 +23,7 @@ use super::auth::digest;
 use super::error::{PlatformError, Result};
 use super::runs::Run;
 use super::storage::catalog::StorageInfo;
+use super::users::{Principal, TokenScopes, User, USER_TOKEN_PREFIX};
 use super::Platform;
 use crate::ids;
 
@@ -82,7 +83,8 @@ pub struct RunGrant {
 /// Who is calling.
 #[derive(Debug, Clone)]
 pub enum Caller {
-    Admin,
+    /// A user, by one of their tokens (the server's own token is the admin's).
+    User(std::sync::Arc<Principal>),
     Run(std::sync::Arc<RunGrant>),
     /// No token: admitted only to read a resource shared by its `generalAccess`.
     Anonymous,
@@ -92,8 +94,17 @@ impl Caller {
     /// The run a call comes from, if it comes from one.
     pub fn run(&self) -> Option<&RunGrant> {
         match self {
-            Caller::Admin | Caller::Anonymous => None,
+            Caller::User(_) | Caller::Anonymous => None,
             Caller::Run(g) => Some(g),
+        }
+    }
+
+    /// The user the call acts for: the token's, or the run's.
+    pub fn user_id(&self) -> Option<&str> {
+        match self {
+            Caller::User(p) => Some(p.user_id()),
+            Caller::Run(g) => Some(&g.user_id),
+            Caller::Anonymous => None,
         }
     }
 }
@@ -135,8 +146,81 @@ pub enum Action<'a> {
     CreateStorage,
     UseStorage(StorageKind, &'a str),
     ReadUser,
+    /// Add or remove users (the admin only).
+    ManageUsers,
+    /// Create, list or revoke the caller's own API tokens.
+    ManageTokens,
     /// Webhooks and their dispatches.
     Webhooks,
+}
+
+/// A resource one call names, for [`Platform::check_access`].
+#[derive(Debug, Clone, Copy)]
+pub enum Resource<'a> {
+    Actor(&'a str),
+    Task(&'a str),
+    Schedule(&'a str),
+    Webhook(&'a str),
+    Dispatch(&'a str),
+    Build(&'a str),
+    Run(&'a str),
+    /// A run's or a build's log.
+    Log(&'a str),
+    Storage(StorageKind, &'a str),
+}
+
+impl Resource<'_> {
+    /// How a not-found answer names it (the same words as a real one).
+    fn noun(&self) -> &'static str {
+        match self {
+            Resource::Actor(_) => "Actor",
+            Resource::Task(_) => "Actor task",
+            Resource::Schedule(_) => "Schedule",
+            Resource::Webhook(_) => "Webhook",
+            Resource::Dispatch(_) => "Webhook dispatch",
+            Resource::Build(_) => "Build",
+            Resource::Run(_) => "Actor run",
+            Resource::Log(_) => "Log",
+            Resource::Storage(StorageKind::KeyValueStore, _) => "Key-value store",
+            Resource::Storage(StorageKind::Dataset, _) => "Dataset",
+            Resource::Storage(StorageKind::RequestQueue, _) => "Request queue",
+        }
+    }
+
+    fn reference(&self) -> &str {
+        match *self {
+            Resource::Actor(r)
+            | Resource::Task(r)
+            | Resource::Schedule(r)
+            | Resource::Webhook(r)
+            | Resource::Dispatch(r)
+            | Resource::Build(r)
+            | Resource::Run(r)
+            | Resource::Log(r)
+            | Resource::Storage(_, r) => r,
+        }
+    }
+}
+
+/// What a call does with a resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Use {
+    Read,
+    /// Start a run of an Actor or task (which a public Actor allows anyone).
+    Run,
+    Write,
+}
+
+/// Who owns a resource, and who else may see it.
+struct Owned {
+    user_id: String,
+    /// Readable by anyone holding the reference (`generalAccess`).
+    shared_read: bool,
+    /// A public Actor: anyone may read and run it.
+    public: bool,
+    /// The Actor it is or belongs to, and the storage it is (ID, name), for token scopes.
+    actor_id: Option<(String, String)>,
+    storage: Option<(String, Option<String>)>,
 }
 
 /// Strings of an input that may name a storage: at most this many, each at
@@ -202,7 +286,10 @@ impl Platform {
     /// Who presents `token`: the admin, a live run, or nobody.
     pub fn authenticate(&self, token: &str) -> Option<Caller> {
         if self.is_api_token(token) {
-            return Some(Caller::Admin);
+            return Some(Caller::User(std::sync::Arc::new(self.admin_principal())));
+        }
+        if token.starts_with(USER_TOKEN_PREFIX) {
+            return self.principal_of_token(token).map(Caller::User);
         }
         if !token.starts_with(RUN_TOKEN_PREFIX) {
             return None;
@@ -216,31 +303,110 @@ impl Platform {
     /// Whether the caller may do `action`; a 403 naming what was refused otherwise.
     pub fn authorize(&self, caller: &Caller, action: Action<'_>) -> Result<()> {
         match caller {
-            Caller::Admin => Ok(()),
+            Caller::User(principal) => self.authorize_user(principal, action),
             Caller::Run(grant) => self.authorize_run(grant, action),
             Caller::Anonymous => Err(forbidden("A request without a token may only read resources shared with anyone".into())),
         }
     }
 
-    /// Whether a request without a token may read what `path` (under `/v2`)
-    /// names: a storage or a run whose `generalAccess` shares it by ID (or
-    /// by name, for `ANYONE_WITH_NAME_CAN_READ`).
-    pub fn shared_for_reading(&self, path: &str) -> bool {
+    /// The user a caller acts for: whose storages it creates, whose runs it starts.
+    pub fn acting_user(&self, caller: &Caller) -> Result<User> {
+        match caller {
+            Caller::User(p) => Ok(p.user.clone()),
+            Caller::Run(g) => self.get_user(&g.user_id),
+            Caller::Anonymous => Err(forbidden("A request without a token may only read resources shared with anyone".into())),
+        }
+    }
+
+    /// [`Self::authorize`] for a user's token: the admin alone manages users
+    /// and reads the audit; every other action is the user's own (who owns
+    /// a resource is checked by [`Self::check_access`]).
+    fn authorize_user(&self, principal: &Principal, action: Action<'_>) -> Result<()> {
+        let scoped = principal.scopes();
+        match action {
+            Action::ManageUsers if !principal.user.is_admin => Err(forbidden("Only the admin may manage users".into())),
+            Action::ListActors | Action::ListRuns if scoped.is_some_and(|s| s.actors.is_some()) => {
+                Err(forbidden("This token is limited to some Actors: it may not list all of them or their runs".into()))
+            }
+            Action::ListStorages if scoped.is_some_and(|s| s.storages.is_some()) => {
+                Err(forbidden("This token is limited to some storages: it may not list all of them".into()))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Who owns `resource` and who else may see it; `None` when it does not exist.
+    fn owned(&self, resource: Resource<'_>) -> Option<Owned> {
         use super::runs::GeneralAccess::{AnyoneWithIdCanRead, AnyoneWithNameCanRead};
-        let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-        let [kind, reference, ..] = segs.as_slice() else { return false };
-        let info = match *kind {
-            "datasets" => self.datasets.get(reference).map(|m| m.info.clone()),
-            "key-value-stores" => self.kv.get(reference).map(|m| m.info.clone()),
-            "request-queues" => self.queues.get(reference).map(|m| m.info.clone()),
-            "actor-runs" => return self.get_run(reference).is_ok_and(|r| r.general_access == AnyoneWithIdCanRead && r.id == *reference),
-            _ => return false,
+        let by_user = |user_id: String| Owned { user_id, shared_read: false, public: false, actor_id: None, storage: None };
+        Some(match resource {
+            Resource::Actor(r) => {
+                let a = self.get_actor(r).ok()?;
+                Owned { public: a.is_public, actor_id: Some((a.id, a.name)), ..by_user(a.user_id) }
+            }
+            Resource::Task(r) => by_user(self.get_task(r).ok()?.user_id),
+            Resource::Schedule(r) => by_user(self.get_schedule(r).ok()?.user_id),
+            Resource::Webhook(id) => by_user(self.get_webhook(id).ok()?.user_id),
+            Resource::Dispatch(id) => by_user(self.get_dispatch(id).ok()?.user_id),
+            Resource::Build(id) => by_user(self.get_build(id).ok()?.user_id),
+            Resource::Run(id) => {
+                let run = self.get_stored_run(id).ok()?;
+                let shared_read = run.general_access == AnyoneWithIdCanRead && run.id == id;
+                let actor = self.get_actor(&run.act_id).ok().map(|a| (a.id, a.name));
+                Owned { shared_read, actor_id: actor, ..by_user(run.user_id) }
+            }
+            Resource::Log(id) => match self.get_stored_run(id) {
+                Ok(_) => return self.owned(Resource::Run(id)),
+                Err(_) => return self.owned(Resource::Build(id)),
+            },
+            Resource::Storage(kind, r) => {
+                let info = self.storage_info(kind, r).ok()?;
+                let shared_read = match info.general_access {
+                    Some(AnyoneWithIdCanRead) => info.id == r,
+                    Some(AnyoneWithNameCanRead) => true,
+                    _ => false,
+                };
+                Owned { shared_read, storage: Some((info.id, info.name)), ..by_user(info.user_id) }
+            }
+        })
+    }
+
+    /// Whether a request without a token may read the resource: its `generalAccess` shares it.
+    pub fn shared_with_anyone(&self, resource: Resource<'_>) -> bool {
+        self.owned(resource).is_some_and(|o| o.shared_read)
+    }
+
+    /// Whether the caller may `use_` the resource: its owner may; others may
+    /// read what `generalAccess` shares and run (and read) public Actors.
+    /// Anything else answers 404, exactly as a resource that does not exist,
+    /// so a user learns nothing of another's. A resource that does not exist
+    /// passes: the handler answers its own 404.
+    pub fn check_access(&self, caller: &Caller, resource: Resource<'_>, use_: Use) -> Result<()> {
+        let scopes = match caller {
+            Caller::User(principal) => principal.scopes(),
+            _ => None,
         };
-        let Ok(info) = info else { return false };
-        match info.general_access {
-            Some(AnyoneWithIdCanRead) => info.id == *reference,
-            Some(AnyoneWithNameCanRead) => true,
-            _ => false,
+        self.check_visible(caller.user_id(), scopes, resource, use_)
+    }
+
+    /// [`Self::check_access`] for the user `user_id` (none: anonymous) through a token with `scopes`.
+    pub(crate) fn check_visible(&self, user_id: Option<&str>, scopes: Option<&TokenScopes>, resource: Resource<'_>, use_: Use) -> Result<()> {
+        let Some(owned) = self.owned(resource) else { return Ok(()) };
+        let own = user_id == Some(owned.user_id.as_str());
+        let shared = (use_ == Use::Read && owned.shared_read) || (owned.public && use_ != Use::Write && user_id.is_some());
+        if !own && !shared {
+            return Err(PlatformError::not_found(format!("{} was not found: {}", resource.noun(), resource.reference())));
+        }
+        let Some(scopes) = scopes else { return Ok(()) };
+        let listed = |list: &Option<Vec<String>>, (id, name): &(String, Option<String>)| {
+            list.as_ref().is_none_or(|l| l.iter().any(|r| r == id || name.as_deref().is_some_and(|n| r == n || r.rsplit(['~', '/']).next() == Some(n))))
+        };
+        let actor_ok = owned.actor_id.as_ref().is_none_or(|(id, name)| listed(&scopes.actors, &(id.clone(), Some(name.clone()))));
+        let storage_ok = owned.storage.as_ref().is_none_or(|s| listed(&scopes.storages, s));
+        if actor_ok && storage_ok {
+            Ok(())
+        } else {
+            Err(forbidden(format!("This token is not for the {} \"{}\"", resource.noun().to_lowercase(), resource.reference())))
         }
     }
 
@@ -253,12 +419,16 @@ impl Platform {
             Action::ManageActors => refused("create, change or delete Actors or their builds"),
             Action::DeleteRun(_) => refused("delete runs"),
             Action::ReadActor | Action::StartRun | Action::CreateStorage | Action::ReadUser | Action::Webhooks => Ok(()),
+            Action::ManageUsers => refused("manage users"),
+            Action::ManageTokens => refused("manage API tokens"),
             Action::ListRuns if limited => refused("list runs: it has limited permissions"),
             Action::ListStorages if limited => refused("list storages: it has limited permissions"),
             Action::ListRuns | Action::ListStorages => Ok(()),
             Action::ManageOwnRun(run_id) if run_id == grant.run_id => Ok(()),
             Action::ManageOwnRun(_) => refused("change another run"),
             Action::ReadRun(run_id) | Action::ControlRun(run_id) => {
+                let use_ = if matches!(action, Action::ReadRun(_)) { Use::Read } else { Use::Write };
+                self.check_visible(Some(&grant.user_id), None, Resource::Run(run_id), use_)?;
                 if !limited || self.is_own_or_descendant(grant, run_id) {
                     Ok(())
                 } else {
@@ -268,6 +438,7 @@ impl Platform {
                 }
             }
             Action::UseStorage(kind, reference) => {
+                self.check_visible(Some(&grant.user_id), None, Resource::Storage(kind, reference), Use::Write)?;
                 if !limited {
                     return Ok(());
                 }

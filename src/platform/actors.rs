@@ -392,15 +392,15 @@ impl Platform {
         Ok(out)
     }
 
-    pub fn create_actor(&self, patch: ActorPatch) -> Result<Actor> {
+    pub fn create_actor(&self, owner: &super::users::User, patch: ActorPatch) -> Result<Actor> {
         let name = patch.name.clone().ok_or_else(|| PlatformError::invalid("The Actor needs a \"name\""))?;
         validate_actor_name(&name).map_err(PlatformError::invalid)?;
         let now = ids::now();
         let mut actor = Actor {
             id: ids::new_id(),
-            user_id: self.config.user_id.clone(),
+            user_id: owner.id.clone(),
             name: name.clone(),
-            username: self.config.username.clone(),
+            username: owner.username.clone(),
             title: None,
             description: None,
             is_public: false,

@@ -61,6 +61,11 @@ pub struct Db {
     /// Schedule id → Schedule JSON; schedule id ++ 0 ++ ms (BE) ++ seq (BE) → log entry.
     pub(crate) schedules: sled::Tree,
     pub(crate) schedule_log: sled::Tree,
+    /// User id → User JSON; username → user id.
+    pub(crate) users: sled::Tree,
+    pub(crate) user_names: sled::Tree,
+    /// User tokens by digest, and each user's tokens (see `users`).
+    pub(crate) api_tokens: sled::Tree,
 }
 
 impl Db {
@@ -97,6 +102,9 @@ impl Db {
             task_names: t("task_names")?,
             schedules: t("schedules")?,
             schedule_log: t("schedule_log")?,
+            users: t("users")?,
+            user_names: t("user_names")?,
+            api_tokens: t("api_tokens")?,
             inner,
         })
     }

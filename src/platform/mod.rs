@@ -21,6 +21,7 @@ pub mod storage;
 mod supervisor;
 pub mod tasks;
 pub mod usage;
+pub mod users;
 pub mod web_servers;
 pub mod webhooks;
 
@@ -118,6 +119,8 @@ pub struct Platform {
     /// values (Standby and run targets) compare against it.
     actors_version: std::sync::atomic::AtomicU64,
     shutting_down: std::sync::atomic::AtomicBool,
+    /// The admin user, whom the server's own token names.
+    pub(crate) admin: users::User,
     this: Weak<Platform>,
 }
 
@@ -148,11 +151,13 @@ impl Platform {
         let logs = LogStore::new(db.log_chunks.clone(), opts.limits.max_log_bytes_per_run);
         let commits = durability::GroupCommit::new(db.inner.clone(), opts.durability);
         let webhooks = webhooks::Webhooks::open(&db, opts.webhook_delivery.clone())?;
+        let admin = users::ensure_admin(&db, &user_id, &opts.username)?;
         let platform = Arc::new_cyclic(|this| Platform {
+            admin,
             commits,
-            kv: KvStores::new(&db, user_id.clone(), opts.username.clone(), &opts.limits),
-            datasets: Datasets::new(&db, user_id.clone(), opts.username.clone()),
-            queues: storage::queue::RequestQueues::new(&db, user_id.clone(), opts.username.clone(), &opts.limits),
+            kv: KvStores::new(&db, &opts.limits),
+            datasets: Datasets::new(&db),
+            queues: storage::queue::RequestQueues::new(&db, &opts.limits),
             logs,
             charging: charging::Charging::new(db.charges.clone()),
             webhooks,

@@ -359,6 +359,8 @@ pub struct StartOptions {
     pub actor_task_id: Option<String>,
     /// `restartOnError`: a FAILED run is started again, a bounded number of times.
     pub restart_on_error: Option<bool>,
+    /// Who starts the run: it, its storages and its charges are theirs. Unset: the Actor's owner.
+    pub user: Option<super::users::User>,
 }
 
 /// What a resurrection may change; `None` keeps the run's original value.
@@ -374,6 +376,8 @@ pub struct ResurrectOptions {
 /// Filters for listing runs.
 #[derive(Debug, Default, Clone)]
 pub struct RunFilter {
+    /// Only this user's runs.
+    pub user_id: Option<String>,
     pub act_id: Option<String>,
     pub statuses: Option<Vec<RunStatus>>,
     pub started_after: Option<DateTime<Utc>>,
@@ -512,6 +516,9 @@ impl Platform {
             if filter.origin.is_some_and(|o| run.meta.origin != o) {
                 continue;
             }
+            if filter.user_id.as_ref().is_some_and(|u| *u != run.user_id) {
+                continue;
+            }
             if filter.actor_task_id.as_ref().is_some_and(|t| run.actor_task_id.as_ref() != Some(t)) {
                 continue;
             }
@@ -528,6 +535,14 @@ impl Platform {
             return Err(PlatformError::Unavailable("The server is shutting down; start the run again in a moment".into()));
         }
         let (actor, build) = self.run_target(actor_ref, opts.build.as_deref())?;
+        let user = match opts.user.take() {
+            Some(u) => u,
+            None => self.get_user(&actor.user_id)?,
+        };
+        // Another user's Actor runs only when it is public; otherwise it is not there for them.
+        if user.id != actor.user_id && !actor.is_public {
+            return Err(PlatformError::not_found(format!("Actor was not found: {actor_ref}")));
+        }
         self.check_startable(&actor, &build, opts.origin)?;
         let input_len = opts.input.as_ref().map_or(0, |(b, _)| b.len());
         let max_input = self.config.limits.max_input_bytes;
@@ -547,7 +562,7 @@ impl Platform {
             None => build.actor_definition.permission_level()?,
         };
         let run_id = ids::new_id();
-        let storages = self.run_storages(&actor.id, &run_id, &opts, &build)?;
+        let storages = self.run_storages(&user, &actor.id, &run_id, &opts, &build)?;
         if let Some((body, content_type)) = &input {
             let max = max_input.max(self.config.limits.max_record_bytes);
             self.kv.set_record_within(&storages.kv, INPUT_KEY, body, content_type, max)?;
@@ -555,7 +570,7 @@ impl Platform {
         let run = Run {
             id: run_id,
             act_id: actor.id.clone(),
-            user_id: actor.user_id.clone(),
+            user_id: user.id.clone(),
             actor_task_id: opts.actor_task_id.clone(),
             started_at: now,
             finished_at: None,
@@ -590,7 +605,7 @@ impl Platform {
         run.output = self.render_output(&build.actor_definition, &run);
         put_json(&self.db.runs, &run.id, &run)?;
         // Before the run can end: its own webhooks must see every event.
-        self.add_ad_hoc_webhooks(&run.id, std::mem::take(&mut opts.webhooks))?;
+        self.add_ad_hoc_webhooks(&run.id, &run.user_id, std::mem::take(&mut opts.webhooks))?;
         self.fire_run_event("ACTOR.RUN.CREATED", &run);
         self.charge_run_start(&run)?;
         self.db.run_index.insert(run_index_key(&run.started_at, &run.id), &[])?;
@@ -725,16 +740,30 @@ impl Platform {
 
     /// The run's default storages: those the caller names (which must
     /// exist; checked before anything is created), else new ones.
-    fn run_storages(&self, actor_id: &str, run_id: &str, opts: &StartOptions, build: &super::actors::Build) -> Result<RunStorages> {
-        let named_kv =
-            opts.key_value_store_id.as_deref().map(|r| self.kv.get(r).map_err(|_| missing_storage("key-value store", r))).transpose()?;
-        let named_dataset =
-            opts.dataset_id.as_deref().map(|r| self.datasets.get(r).map_err(|_| missing_storage("dataset", r))).transpose()?;
+    fn run_storages(
+        &self,
+        user: &super::users::User,
+        actor_id: &str,
+        run_id: &str,
+        opts: &StartOptions,
+        build: &super::actors::Build,
+    ) -> Result<RunStorages> {
+        // Only the user's own storages: another's are not there for them.
+        let named_kv = opts
+            .key_value_store_id
+            .as_deref()
+            .map(|r| self.kv.get(r).ok().filter(|m| m.info.user_id == user.id).ok_or_else(|| missing_storage("key-value store", r)))
+            .transpose()?;
+        let named_dataset = opts
+            .dataset_id
+            .as_deref()
+            .map(|r| self.datasets.get(r).ok().filter(|m| m.info.user_id == user.id).ok_or_else(|| missing_storage("dataset", r)))
+            .transpose()?;
         // New default storages carry the build's schemas (checked when it was built).
         let kv = match named_kv {
             Some(kv) => kv,
             None => {
-                let kv = self.kv.create(Some(actor_id), Some(run_id))?;
+                let kv = self.kv.create(user, Some(actor_id), Some(run_id))?;
                 match build.actor_definition.key_value_store_schema() {
                     Some(schema) => self.kv.update(&kv.info.id, |m| m.schema = Some(schema.clone()))?,
                     None => kv,
@@ -744,14 +773,14 @@ impl Platform {
         let dataset = match named_dataset {
             Some(d) => d,
             None => {
-                let d = self.datasets.create(Some(actor_id), Some(run_id))?;
+                let d = self.datasets.create(user, Some(actor_id), Some(run_id))?;
                 match build.actor_definition.dataset_schema() {
                     Some(schema) => self.datasets.set_schema(&d.info.id, schema.clone())?,
                     None => d,
                 }
             }
         };
-        let queue = self.queues.create(Some(actor_id), Some(run_id))?;
+        let queue = self.queues.create(user, Some(actor_id), Some(run_id))?;
         Ok(RunStorages { kv: kv.info.id, dataset: dataset.info.id, queue: queue.info.id })
     }
 

@@ -262,11 +262,11 @@ impl Platform {
         Ok(())
     }
 
-    pub fn create_schedule(&self, patch: SchedulePatch) -> Result<Schedule> {
+    pub fn create_schedule(&self, owner: &super::users::User, patch: SchedulePatch) -> Result<Schedule> {
         let now = ids::now();
         let mut schedule = Schedule {
             id: ids::new_id(),
-            user_id: self.config.user_id.clone(),
+            user_id: owner.id.clone(),
             name: patch.name.unwrap_or_else(|| format!("schedule-{}", ids::new_id().to_ascii_lowercase())),
             cron_expression: patch.cron_expression.ok_or_else(|| invalid("The schedule needs a \"cronExpression\"".into()))?,
             timezone: patch.timezone.unwrap_or_else(|| "UTC".into()),

@@ -163,17 +163,19 @@ impl Platform {
         Ok(())
     }
 
-    pub fn create_task(&self, patch: TaskPatch) -> Result<Task> {
+    pub fn create_task(&self, owner: &super::users::User, patch: TaskPatch) -> Result<Task> {
         let act = patch.act_id.clone().ok_or_else(|| PlatformError::invalid("The task needs \"actId\", the Actor it runs"))?;
+        // A task may run the owner's Actors and public ones.
+        self.check_visible(Some(&owner.id), None, super::access::Resource::Actor(&act), super::access::Use::Run)?;
         let actor = self.get_actor(&act)?;
         let name = patch.name.clone().ok_or_else(|| PlatformError::invalid("The task needs a \"name\""))?;
         let now = ids::now();
         let task = Task {
             id: ids::new_id(),
-            user_id: self.config.user_id.clone(),
+            user_id: owner.id.clone(),
             act_id: actor.id,
             name: name.clone(),
-            username: self.config.username.clone(),
+            username: owner.username.clone(),
             title: patch.title,
             description: patch.description,
             created_at: now,

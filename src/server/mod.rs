@@ -95,7 +95,7 @@ async fn preload_dir(platform: &Arc<Platform>, root: &Path) -> Result<()> {
         let patch = || ActorPatch::from_definition(&def);
         let actor = match platform.get_actor(&def.name) {
             Ok(a) => platform.update_actor(&a.id, patch())?,
-            Err(_) => platform.create_actor(patch())?,
+            Err(_) => platform.create_actor(&platform.admin_principal().user, patch())?,
         };
         let build = platform.build_actor(&actor.id, Some(&def.version), None, pkg.component).await?;
         say(&format!("Actor {} ready (build {})", actor.full_name(), build.build_number));

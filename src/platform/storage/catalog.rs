@@ -11,6 +11,7 @@ use super::validate_storage_name;
 use crate::ids::{self, ts};
 use crate::platform::db::{get_json, put_json};
 use crate::platform::error::{PlatformError, Result};
+use crate::platform::users::User;
 
 /// Fields every storage's metadata has, in the API's shape.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -51,8 +52,6 @@ pub trait StorageMeta: Serialize + DeserializeOwned + Clone {
 pub struct Catalog<M> {
     metas: sled::Tree,
     names: sled::Tree,
-    user_id: String,
-    username: String,
     _kind: PhantomData<fn() -> M>,
 }
 
@@ -61,16 +60,14 @@ impl<M> Clone for Catalog<M> {
         Catalog {
             metas: self.metas.clone(),
             names: self.names.clone(),
-            user_id: self.user_id.clone(),
-            username: self.username.clone(),
             _kind: PhantomData,
         }
     }
 }
 
 impl<M: StorageMeta> Catalog<M> {
-    pub fn new(metas: sled::Tree, names: sled::Tree, user_id: String, username: String) -> Self {
-        Catalog { metas, names, user_id, username, _kind: PhantomData }
+    pub fn new(metas: sled::Tree, names: sled::Tree) -> Self {
+        Catalog { metas, names, _kind: PhantomData }
     }
 
     pub(crate) fn metas(&self) -> &sled::Tree {
@@ -81,20 +78,20 @@ impl<M: StorageMeta> Catalog<M> {
         PlatformError::not_found(format!("{} was not found: {reference}", M::KIND))
     }
 
-    /// A new unnamed storage, optionally linked to the run it is the default of.
-    pub fn create(&self, act_id: Option<&str>, act_run_id: Option<&str>) -> Result<M> {
-        let meta = self.fresh(act_id, act_run_id);
+    /// A new unnamed storage of `owner`, optionally linked to the run it is the default of.
+    pub fn create(&self, owner: &User, act_id: Option<&str>, act_run_id: Option<&str>) -> Result<M> {
+        let meta = self.fresh(owner, act_id, act_run_id);
         put_json(&self.metas, &meta.info().id, &meta)?;
         Ok(meta)
     }
 
-    fn fresh(&self, act_id: Option<&str>, act_run_id: Option<&str>) -> M {
+    fn fresh(&self, owner: &User, act_id: Option<&str>, act_run_id: Option<&str>) -> M {
         let now = ids::now();
         M::new(StorageInfo {
             id: ids::new_id(),
             name: None,
-            user_id: self.user_id.clone(),
-            username: self.username.clone(),
+            user_id: owner.id.clone(),
+            username: owner.username.clone(),
             created_at: now,
             modified_at: now,
             accessed_at: now,
@@ -104,20 +101,24 @@ impl<M: StorageMeta> Catalog<M> {
         })
     }
 
-    /// The storage named `name`, created if needed (linked to the run that
-    /// creates it, if one does); also says whether it was created.
-    pub fn get_or_create_named(&self, name: &str, act_run_id: Option<&str>) -> Result<(M, bool)> {
+    /// The storage named `name`, created for `owner` if needed (linked to
+    /// the run that creates it, if one does); also says whether it was created.
+    /// Names are one namespace for now: another user's name is refused.
+    pub fn get_or_create_named(&self, owner: &User, name: &str, act_run_id: Option<&str>) -> Result<(M, bool)> {
         validate_storage_name(name)?;
         loop {
             if let Some(id) = self.names.get(name)? {
                 if let Some(meta) = get_json::<M>(&self.metas, &id)? {
+                    if meta.info().user_id != owner.id {
+                        return Err(PlatformError::Conflict(format!("The {} name \"{name}\" is taken; choose another", M::KIND)));
+                    }
                     return Ok((meta, false));
                 }
                 // A name left dangling by a deletion half-done: drop it and retry.
                 let _ = self.names.compare_and_swap(name, Some(id), None as Option<&[u8]>)?;
                 continue;
             }
-            let mut meta = self.fresh(None, act_run_id);
+            let mut meta = self.fresh(owner, None, act_run_id);
             meta.info_mut().name = Some(name.to_owned());
             // The storage exists before its name points at it, so a name
             // without a storage is only ever a deletion left half done (a

@@ -408,9 +408,9 @@ impl Deref for Datasets {
 }
 
 impl Datasets {
-    pub fn new(db: &Db, user_id: String, username: String) -> Self {
+    pub fn new(db: &Db) -> Self {
         Datasets {
-            catalog: Catalog::new(db.datasets.clone(), db.dataset_names.clone(), user_id, username),
+            catalog: Catalog::new(db.datasets.clone(), db.dataset_names.clone()),
             items: db.dataset_items.clone(),
             push_locks: std::sync::Arc::new(std::array::from_fn(|_| parking_lot::Mutex::new(()))),
             validators: Default::default(),
@@ -572,7 +572,7 @@ mod tests {
     fn chunked_items_read_back_in_any_range_and_order() {
         let (platform, _dir) = crate::testing::open_temp();
         let d = &platform.datasets;
-        let id = d.create(None, None).unwrap().info.id;
+        let id = d.create(&platform.admin, None, None).unwrap().info.id;
         let mut all = Vec::new();
         // A push of one item, one of many chunks, and one with items bigger than a chunk.
         for batch in [1u64, 180, 25] {
@@ -594,7 +594,7 @@ mod tests {
     fn a_damaged_chunk_reads_as_an_error_not_a_panic() {
         let (platform, _dir) = crate::testing::open_temp();
         let d = &platform.datasets;
-        let id = d.create(None, None).unwrap().info.id;
+        let id = d.create(&platform.admin, None, None).unwrap().info.id;
         // A chunk that claims 2^32 - 1 items in five bytes.
         d.items.insert(item_key(&id, 0), &[super::CHUNK_TAG, 0xff, 0xff, 0xff, 0xff][..]).unwrap();
         let read: Vec<_> = d.scan_range(&id, 0..3, false, 3).collect();
@@ -607,7 +607,7 @@ mod tests {
     fn items_stored_one_per_key_and_leftovers_of_a_crashed_push_read_right() {
         let (platform, _dir) = crate::testing::open_temp();
         let d = &platform.datasets;
-        let id = d.create(None, None).unwrap().info.id;
+        let id = d.create(&platform.admin, None, None).unwrap().info.id;
         // As items were stored before chunks: the JSON object under its own index.
         for i in 0..3 {
             d.items.insert(item_key(&id, i), item(i).as_bytes()).unwrap();

@@ -111,9 +111,9 @@ impl Deref for KvStores {
 }
 
 impl KvStores {
-    pub fn new(db: &Db, user_id: String, username: String, limits: &crate::limits::Limits) -> Self {
+    pub fn new(db: &Db, limits: &crate::limits::Limits) -> Self {
         KvStores {
-            catalog: Catalog::new(db.kv_stores.clone(), db.kv_names.clone(), user_id, username),
+            catalog: Catalog::new(db.kv_stores.clone(), db.kv_names.clone()),
             records: db.kv_records.clone(),
             max_record_bytes: limits.max_record_bytes,
             max_keys_per_page: limits.max_keys_per_page,

@@ -234,10 +234,10 @@ fn tx_error(e: TransactionError<PlatformError>) -> PlatformError {
 }
 
 impl RequestQueues {
-    pub fn new(db: &Db, user_id: String, username: String, limits: &crate::limits::Limits) -> Self {
+    pub fn new(db: &Db, limits: &crate::limits::Limits) -> Self {
         RequestQueues {
             max_request_bytes: limits.max_push_bytes,
-            catalog: Catalog::new(db.queues.clone(), db.queue_names.clone(), user_id, username),
+            catalog: Catalog::new(db.queues.clone(), db.queue_names.clone()),
             requests: db.queue_requests.clone(),
             order: db.queue_order.clone(),
             ids: db.inner.clone(),

@@ -280,13 +280,13 @@ impl Platform {
     }
 
     /// A webhook from `spec`, every field checked; nothing is stored.
-    async fn webhook_from(&self, spec: WebhookSpec, base: Option<Webhook>) -> Result<Webhook> {
+    async fn webhook_from(&self, owner_id: &str, spec: WebhookSpec, base: Option<Webhook>) -> Result<Webhook> {
         let now = ids::now();
         let mut hook = base.unwrap_or_else(|| Webhook {
             id: ids::new_id(),
             created_at: now,
             modified_at: now,
-            user_id: self.config.user_id.clone(),
+            user_id: owner_id.to_owned(),
             is_ad_hoc: false,
             should_interpolate_strings: false,
             event_types: Vec::new(),
@@ -332,11 +332,19 @@ impl Platform {
         match (&c.actor_id, &c.actor_task_id, &c.actor_run_id) {
             (Some(a), None, None) => {
                 // By ID or `username~name`; stored as the ID, which events carry.
-                let actor = self.get_actor(a).map_err(|_| invalid(format!("condition.actorId: Actor \"{a}\" was not found")))?;
+                // Only the owner's own Actors: another user's runs are not theirs to watch.
+                let actor = self
+                    .get_actor(a)
+                    .ok()
+                    .filter(|actor| actor.user_id == owner_id)
+                    .ok_or_else(|| invalid(format!("condition.actorId: Actor \"{a}\" was not found")))?;
                 hook.condition.actor_id = Some(actor.id);
             }
             (None, None, Some(r)) => {
-                self.get_stored_run(r).map_err(|_| invalid(format!("condition.actorRunId: run \"{r}\" was not found")))?;
+                self.get_stored_run(r)
+                    .ok()
+                    .filter(|run| run.user_id == owner_id)
+                    .ok_or_else(|| invalid(format!("condition.actorRunId: run \"{r}\" was not found")))?;
             }
             (None, Some(_), None) => return Err(invalid("condition.actorTaskId: Actor tasks are not supported yet")),
             _ => return Err(invalid("condition must name exactly one of actorId, actorTaskId or actorRunId")),
@@ -360,8 +368,8 @@ impl Platform {
 
     /// Creates a webhook; with an `idempotencyKey` already used, the
     /// webhook that key made (and `false`).
-    pub async fn create_webhook(&self, spec: WebhookSpec) -> Result<(Webhook, bool)> {
-        let hook = self.webhook_from(spec, None).await?;
+    pub async fn create_webhook(&self, owner_id: &str, spec: WebhookSpec) -> Result<(Webhook, bool)> {
+        let hook = self.webhook_from(owner_id, spec, None).await?;
         self.store_new_webhook(hook)
     }
 
@@ -411,14 +419,14 @@ impl Platform {
     }
 
     /// Stores a run's ad-hoc webhooks (checked by [`Self::check_ad_hoc_webhooks`]) before it starts.
-    pub(crate) fn add_ad_hoc_webhooks(&self, run_id: &str, specs: Vec<WebhookSpec>) -> Result<()> {
+    pub(crate) fn add_ad_hoc_webhooks(&self, run_id: &str, user_id: &str, specs: Vec<WebhookSpec>) -> Result<()> {
         let now = ids::now();
         for spec in specs {
             let hook = Webhook {
                 id: ids::new_id(),
                 created_at: now,
                 modified_at: now,
-                user_id: self.config.user_id.clone(),
+                user_id: user_id.to_owned(),
                 is_ad_hoc: true,
                 should_interpolate_strings: spec.should_interpolate_strings.unwrap_or(false),
                 event_types: spec.event_types.unwrap_or_default(),
@@ -461,7 +469,7 @@ impl Platform {
 
     pub async fn update_webhook(&self, id: &str, spec: WebhookSpec) -> Result<Webhook> {
         let current = self.get_webhook(id)?;
-        let hook = self.webhook_from(spec, Some(current)).await?;
+        let hook = self.webhook_from(&current.user_id.clone(), spec, Some(current)).await?;
         put_json(&self.webhooks.hooks, &hook.id, &hook)?;
         self.webhooks.index.write().replace(hook.clone());
         Ok(hook)
@@ -479,7 +487,9 @@ impl Platform {
 
     /// Dispatches `event_type` for a run to every webhook it matches.
     pub(crate) fn fire_run_event(&self, event_type: &str, run: &Run) {
-        let matching = self.webhooks.index.read().matching(&[&run.act_id, &run.id], event_type);
+        let mut matching = self.webhooks.index.read().matching(&[&run.act_id, &run.id], event_type);
+        // A run of a public Actor is its starter's: the Actor owner's webhooks do not see it.
+        matching.retain(|hook| hook.user_id == run.user_id);
         if matching.is_empty() {
             return;
         }

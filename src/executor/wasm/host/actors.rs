@@ -59,6 +59,8 @@ impl ActorHost<'_> {
             max_total_charge_usd: options.max_total_charge_usd,
             origin: Some(RunOrigin::Actor),
             parent_run_id: Some(self.ctx.run.id.clone()),
+            // The child is the same user's, whoever owns the Actor it runs.
+            user: Some(self.ctx.platform.get_user(&self.ctx.run.user_id)?),
             ..Default::default()
         };
         let run = self.ctx.platform.start_run(actor, opts)?;
@@ -109,7 +111,7 @@ impl Host for ActorHost<'_> {
             .map_err(|e| PlatformError::invalid_kind("invalid-webhook", format!("The webhook is not valid JSON: {e}")))?;
         spec.condition = Some(Condition { actor_run_id: Some(self.ctx.run.id.clone()), ..Default::default() });
         spec.is_ad_hoc = Some(true);
-        let (hook, _) = self.ctx.platform.create_webhook(spec).await?;
+        let (hook, _) = self.ctx.platform.create_webhook(&self.ctx.run.user_id, spec).await?;
         self.ctx.platform.commit().await;
         Ok(hook.id)
     }

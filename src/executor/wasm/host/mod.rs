@@ -113,7 +113,8 @@ impl ActorHost<'_> {
 
     /// The named storage, created if needed (linked to this run), if the run may use it.
     fn open_named<M: StorageMeta>(&self, catalog: &Catalog<M>, kind: StorageKind, name: &str) -> HostResult<String> {
-        let (meta, created) = catalog.get_or_create_named(name, Some(&self.ctx.run.id))?;
+        let owner = self.ctx.platform.get_user(&self.ctx.run.user_id)?;
+        let (meta, created) = catalog.get_or_create_named(&owner, name, Some(&self.ctx.run.id))?;
         if !created {
             self.authorize(Action::UseStorage(kind, &meta.info().id))?;
         }
