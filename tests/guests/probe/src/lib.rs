@@ -158,6 +158,14 @@ fn main(input: Input) -> wactor_sdk::Result<()> {
                 wactor_sdk::actors::add_webhook(&wactor_sdk::actors::Webhook { request_url: "nope".into(), ..hook("x") }).unwrap_err();
             set_value("OUTPUT", &json!({"own": own, "again": again, "child": child.id, "bad": bad.to_string()}))
         }
+        "abort-other" => {
+            // Reads and aborts the run `key` names (another user's, in the isolation tests).
+            let run = input.key.clone().unwrap_or_default();
+            let kind = |e: Option<Error>| e.map_or("ok".to_owned(), |e| format!("{e:?}").split('(').next().unwrap_or("").to_owned());
+            let get = kind(wactor_sdk::actors::get_run(&run).err());
+            let abort = kind(wactor_sdk::actors::abort(&run, false).err());
+            set_value("OUTPUT", &json!({"get": get, "abort": abort}))
+        }
         "start-abort" => {
             let child = wactor_sdk::actors::start(&input.actor, &input.child_input, Default::default())?;
             let running = wactor_sdk::actors::get_run(&child.id)?;

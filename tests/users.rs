@@ -1,0 +1,248 @@
+//! Several users on one server: the admin adds users, each user's tokens,
+//! and every resource invisible to another user (404) through the API and
+//! through WIT, except what `generalAccess` shares and public Actors.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{repo, Server, TOKEN};
+use serde_json::{json, Value};
+
+/// One user's view of the server: requests with their token.
+struct As<'a> {
+    s: &'a Server,
+    token: String,
+}
+
+impl As<'_> {
+    async fn send(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> (u16, Value) {
+        let mut req = self.s.http.request(method, self.s.api(path)).bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+    async fn get(&self, path: &str) -> (u16, Value) {
+        self.send(reqwest::Method::GET, path, None).await
+    }
+    async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.send(reqwest::Method::POST, path, Some(body)).await
+    }
+    async fn put(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.send(reqwest::Method::PUT, path, Some(body)).await
+    }
+    /// Starts a run of `actor` and waits for it to end.
+    async fn run(&self, actor: &str, input: &Value) -> Value {
+        let (status, run) = self.post(&format!("/acts/{actor}/runs?waitForFinish=60"), input).await;
+        assert_eq!(status, 201, "{run}");
+        let id = run["data"]["id"].as_str().unwrap().to_owned();
+        for _ in 0..600 {
+            let (_, run) = self.get(&format!("/actor-runs/{id}")).await;
+            if common::is_terminal(&run["data"]) {
+                return run["data"].clone();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("run {id} did not end");
+    }
+}
+
+async fn add_user<'a>(s: &'a Server, name: &str) -> (As<'a>, Value) {
+    let admin = As { s, token: TOKEN.to_owned() };
+    let (status, user) = admin.post("/users", &json!({"username": name})).await;
+    assert_eq!(status, 201, "{user}");
+    let token = user["data"]["token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("wactor_user_"), "{user}");
+    (As { s, token }, user["data"].clone())
+}
+
+/// The probe component as an Actor of the user behind `who`.
+async fn probe_actor(who: &As<'_>, name: &str) -> String {
+    let definition = json!({"actorSpecification": 1, "name": name, "version": "0.1"});
+    let (status, actor) = who.post("/acts", &json!({"name": name, "versions": [{"versionNumber": "0.1", "actorDefinition": definition}]})).await;
+    assert_eq!(status, 201, "{actor}");
+    let wasm = std::fs::read(repo().join("target/wasm32-wasip2/release/probe.wasm")).unwrap();
+    let resp = who
+        .s
+        .http
+        .post(who.s.api(&format!("/acts/{name}/builds?version=0.1")))
+        .bearer_auth(&who.token)
+        .header("content-type", "application/wasm")
+        .body(wasm)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+    actor["data"]["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn one_users_resources_are_invisible_to_another_unless_shared() {
+    let (s, dir) = Server::start();
+    let (alice, alice_user) = add_user(&s, "alice").await;
+    let (bob, _) = add_user(&s, "bob").await;
+    assert_eq!(alice.get("/users/me").await.1["data"]["username"], "alice");
+    assert_eq!(bob.post("/users", &json!({"username": "mallory"})).await.0, 403, "only the admin adds users");
+    assert_eq!(bob.get("/users").await.0, 403);
+
+    // Alice's things: an Actor and its run, a dataset, a store, a queue, a task, a schedule, a webhook.
+    let actor = probe_actor(&alice, "alice-probe").await;
+    let run = alice.run("alice-probe", &json!({"mode": "push", "items": 2})).await;
+    assert_eq!((run["status"].as_str(), run["userId"].as_str()), (Some("SUCCEEDED"), alice_user["id"].as_str()), "{run}");
+    let run_id = run["id"].as_str().unwrap().to_owned();
+    let dataset = alice.post("/datasets?name=alice-data", &json!({})).await.1["data"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(alice.post(&format!("/datasets/{dataset}/items"), &json!([{"a": 1}])).await.0, 201);
+    let store = alice.post("/key-value-stores?name=alice-store", &json!({})).await.1["data"]["id"].as_str().unwrap().to_owned();
+    let queue = alice.post("/request-queues?name=alice-queue", &json!({})).await.1["data"]["id"].as_str().unwrap().to_owned();
+    let task = alice.post("/actor-tasks", &json!({"actId": actor, "name": "alice-task"})).await.1["data"]["id"].as_str().unwrap().to_owned();
+    let schedule = json!({"name": "alice-schedule", "cronExpression": "0 0 1 1 *", "actions": [{"type": "RUN_ACTOR", "actorId": actor}]});
+    let schedule = alice.post("/schedules", &schedule).await.1["data"]["id"].as_str().unwrap().to_owned();
+    let hook = json!({"eventTypes": ["ACTOR.RUN.SUCCEEDED"], "condition": {"actorId": actor}, "requestUrl": "https://example.com/hook"});
+    let (status, hook) = alice.post("/webhooks", &hook).await;
+    assert_eq!(status, 201, "{hook}");
+    let hook = hook["data"]["id"].as_str().unwrap().to_owned();
+    let build = run["buildId"].as_str().unwrap().to_owned();
+
+    // Bob sees none of it, exactly as if it did not exist.
+    for path in [
+        format!("/acts/{actor}"),
+        "/acts/alice~alice-probe".to_owned(),
+        format!("/acts/{actor}/builds"),
+        format!("/actor-builds/{build}"),
+        format!("/actor-runs/{run_id}"),
+        format!("/actor-runs/{run_id}/log"),
+        format!("/actor-runs/{run_id}/dataset/items"),
+        format!("/logs/{run_id}"),
+        format!("/datasets/{dataset}"),
+        format!("/datasets/{dataset}/items"),
+        format!("/key-value-stores/{store}/keys"),
+        format!("/request-queues/{queue}/head"),
+        format!("/actor-tasks/{task}"),
+        format!("/schedules/{schedule}"),
+        format!("/webhooks/{hook}"),
+    ] {
+        let (status, body) = bob.get(&path).await;
+        assert_eq!((status, body["error"]["type"].as_str()), (404, Some("record-not-found")), "GET {path}: {body}");
+    }
+    assert_eq!(bob.post(&format!("/acts/{actor}/runs"), &json!({})).await.0, 404, "a private Actor does not run for others");
+    assert_eq!(bob.post(&format!("/actor-runs/{run_id}/abort"), &json!({})).await.0, 404);
+    assert_eq!(bob.post(&format!("/datasets/{dataset}/items"), &json!([{"b": 1}])).await.0, 404);
+    assert_eq!(bob.put(&format!("/key-value-stores/{store}/records/x"), &json!(1)).await.0, 404);
+    let hook_on_alice = json!({"eventTypes": ["ACTOR.RUN.SUCCEEDED"], "condition": {"actorId": actor}, "requestUrl": "https://example.com/b"});
+    assert_eq!(bob.post("/webhooks", &hook_on_alice).await.0, 400, "no webhook on another user's Actor");
+    assert_eq!(bob.post("/actor-tasks", &json!({"actId": actor, "name": "bob-task"})).await.0, 404);
+    for list in ["/acts", "/actor-runs", "/datasets", "/key-value-stores", "/request-queues", "/actor-tasks", "/schedules", "/webhooks"] {
+        let (status, page) = bob.get(list).await;
+        assert_eq!((status, page["data"]["total"].as_u64()), (200, Some(0)), "GET {list}: {page}");
+    }
+    let (_, mine) = alice.get("/datasets").await;
+    assert_eq!(mine["data"]["items"].as_array().unwrap().len(), 1, "{mine}");
+
+    // Shared by ID: readable by anyone with the ID, writable only by its owner.
+    assert_eq!(alice.put(&format!("/datasets/{dataset}"), &json!({"generalAccess": "ANYONE_WITH_ID_CAN_READ"})).await.0, 200);
+    let (status, items) = bob.get(&format!("/datasets/{dataset}/items")).await;
+    assert_eq!((status, items), (200, json!([{"a": 1}])));
+    assert_eq!(bob.post(&format!("/datasets/{dataset}/items"), &json!([{"b": 1}])).await.0, 404);
+
+    // A public Actor runs for Bob as Bob's: his run, his storages; Alice cannot see them.
+    assert_eq!(alice.put(&format!("/acts/{actor}"), &json!({"isPublic": true})).await.0, 200);
+    assert_eq!(bob.get(&format!("/acts/{actor}")).await.0, 200);
+    assert_eq!(bob.put(&format!("/acts/{actor}"), &json!({"title": "mine now"})).await.0, 404, "its settings stay the owner's");
+    assert_eq!(bob.get(&format!("/acts/{actor}/builds")).await.0, 404, "its builds stay the owner's");
+    let bobs = bob.run(&actor, &json!({"mode": "push", "items": 3})).await;
+    assert_eq!(bobs["status"], "SUCCEEDED", "{bobs}");
+    assert_ne!(bobs["userId"], alice_user["id"]);
+    let bobs_id = bobs["id"].as_str().unwrap();
+    let bobs_dataset = bobs["defaultDatasetId"].as_str().unwrap();
+    assert_eq!(bob.get(&format!("/datasets/{bobs_dataset}/items")).await.1.as_array().map(Vec::len), Some(3));
+    assert_eq!(alice.get(&format!("/actor-runs/{bobs_id}")).await.0, 404);
+    assert_eq!(alice.get(&format!("/datasets/{bobs_dataset}")).await.0, 404);
+    assert_eq!(bob.get("/actor-runs").await.1["data"]["total"], 1);
+    assert_eq!(bob.get(&format!("/acts/{actor}/runs")).await.1["data"]["total"], 1, "Bob sees his runs of it, not Alice's");
+
+    // Through WIT, Bob's run is refused Alice's storages and runs as his token would be.
+    let rev = |x: &str| x.chars().rev().collect::<String>();
+    let private = alice.post("/datasets?name=alice-private", &json!({})).await.1["data"]["id"].as_str().unwrap().to_owned();
+    let wit = bob.run(&actor, &json!({"mode": "open-datasets", "urls": [rev(&private)], "event": rev("alice-private")})).await;
+    let out = bob.get(&format!("/key-value-stores/{}/records/OUTPUT", wit["defaultKeyValueStoreId"].as_str().unwrap())).await.1;
+    assert_eq!(out["byId"], json!(["NotFound"]), "{out}");
+    assert_ne!(out["byName"], "ok", "{out}");
+    let sleeping = alice.post(&format!("/acts/{actor}/runs"), &json!({"mode": "sleep", "items": 30})).await.1["data"]["id"].as_str().unwrap().to_owned();
+    let wit = bob.run(&actor, &json!({"mode": "abort-other", "key": sleeping})).await;
+    let out = bob.get(&format!("/key-value-stores/{}/records/OUTPUT", wit["defaultKeyValueStoreId"].as_str().unwrap())).await.1;
+    assert_eq!(out, json!({"get": "NotFound", "abort": "NotFound"}));
+    let (_, still) = alice.get(&format!("/actor-runs/{sleeping}")).await;
+    assert_eq!(still["data"]["status"], "RUNNING", "{still}");
+    alice.post(&format!("/actor-runs/{sleeping}/abort"), &json!({})).await;
+    drop(dir);
+}
+
+#[tokio::test]
+async fn tokens_are_named_scoped_expiring_revocable_and_stored_hashed() {
+    let (s, dir) = Server::start();
+    let (alice, alice_user) = add_user(&s, "alice").await;
+    let first = alice.token.clone();
+
+    let (status, created) = alice.post("/users/me/tokens", &json!({"name": "reader", "scopes": {"readOnly": true}})).await;
+    assert_eq!(status, 201, "{created}");
+    let reader = As { s: &s, token: created["data"]["token"].as_str().unwrap().to_owned() };
+    assert_eq!(reader.get("/datasets").await.0, 200);
+    let (status, body) = reader.post("/datasets?name=nope", &json!({})).await;
+    assert_eq!(status, 403, "a read-only token cannot write: {body}");
+
+    let (_, scoped) = alice.post("/users/me/tokens", &json!({"name": "one-store", "scopes": {"storages": ["kept"]}})).await;
+    let scoped = As { s: &s, token: scoped["data"]["token"].as_str().unwrap().to_owned() };
+    let kept = alice.post("/key-value-stores?name=kept", &json!({})).await.1["data"]["id"].as_str().unwrap().to_owned();
+    let other = alice.post("/key-value-stores?name=other", &json!({})).await.1["data"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(scoped.get(&format!("/key-value-stores/{kept}")).await.0, 200);
+    assert_eq!(scoped.get(&format!("/key-value-stores/{other}")).await.0, 403);
+
+    let soon = (chrono::Utc::now() + chrono::Duration::seconds(1)).to_rfc3339();
+    let (status, short) = alice.post("/users/me/tokens", &json!({"name": "short", "expiresAt": soon})).await;
+    assert_eq!(status, 201, "{short}");
+    let short = As { s: &s, token: short["data"]["token"].as_str().unwrap().to_owned() };
+    assert_eq!(short.get("/users/me").await.0, 200);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (status, body) = short.get("/users/me").await;
+    assert_eq!((status, body["error"]["type"].as_str()), (401, Some("token-not-valid")), "an expired token: {body}");
+
+    let (_, list) = alice.get("/users/me/tokens").await;
+    let names: Vec<&str> = list["data"]["items"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["default", "reader", "one-store", "short"]);
+    assert!(list["data"]["items"].as_array().unwrap().iter().all(|t| t.get("token").is_none()), "no secret is listed: {list}");
+    let default_id = list["data"]["items"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(alice.send(reqwest::Method::DELETE, &format!("/users/me/tokens/{default_id}"), None).await.0, 204);
+    assert_eq!(alice.get("/users/me").await.0, 401, "a revoked token");
+
+    // Removing the user revokes every token they had.
+    let admin = As { s: &s, token: TOKEN.to_owned() };
+    assert_eq!(admin.send(reqwest::Method::DELETE, &format!("/users/{}", alice_user["id"].as_str().unwrap()), None).await.0, 204);
+    assert_eq!(reader.get("/datasets").await.0, 401);
+
+    let secrets = [first, reader.token.clone(), scoped.token.clone()];
+    drop((reader, scoped, short, alice, admin));
+    s.stop();
+    for secret in &secrets {
+        let hits = grep(dir.path(), secret.as_bytes());
+        assert!(hits.is_empty(), "a token's secret is on disk in {hits:?}");
+    }
+}
+
+fn grep(dir: &std::path::Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if std::fs::read(&path).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle)) {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
