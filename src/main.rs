@@ -161,12 +161,69 @@ enum Command {
     /// Work with datasets.
     #[command(subcommand)]
     Dataset(DatasetCommand),
+    /// Add, list and remove users (with the admin's token).
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Create, list and revoke your API tokens.
+    #[command(subcommand)]
+    Tokens(TokensCommand),
     /// Print the log of a run.
     Logs {
         run_id: String,
         /// Keep printing until the run finishes.
         #[arg(long, short)]
         follow: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Add a user; prints the user and their first token (shown once).
+    Add {
+        username: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    List {
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Remove a user (by ID or username) and revoke their tokens.
+    Remove {
+        user: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokensCommand {
+    /// Create a token; prints it (shown once).
+    Create {
+        name: String,
+        /// When it stops working (RFC 3339, e.g. 2027-01-01T00:00:00Z).
+        #[arg(long)]
+        expires_at: Option<String>,
+        /// Reads only.
+        #[arg(long)]
+        read_only: bool,
+        /// Only this Actor (ID or name); repeatable.
+        #[arg(long = "actor")]
+        actors: Vec<String>,
+        /// Only this storage (ID or name); repeatable.
+        #[arg(long = "storage")]
+        storages: Vec<String>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    List {
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    Revoke {
+        id: String,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -272,10 +329,49 @@ async fn run(cli: Cli) -> Result<i32> {
             export_dataset(&dataset, format, output, params, &server).await?;
             Ok(0)
         }
+        Command::Users(cmd) => {
+            use reqwest::Method;
+            let (server, method, path, body) = match cmd {
+                UsersCommand::Add { username, server } => (server, Method::POST, "/users".to_owned(), Some(serde_json::json!({ "username": username }))),
+                UsersCommand::List { server } => (server, Method::GET, "/users?limit=1000".to_owned(), None),
+                UsersCommand::Remove { user, server } => (server, Method::DELETE, format!("/users/{user}"), None),
+            };
+            print_answer(&Client::new(&server.server, &server.token)?.call(method, &path, body.as_ref(), "User").await?);
+            Ok(0)
+        }
+        Command::Tokens(cmd) => {
+            use reqwest::Method;
+            let (server, method, path, body) = match cmd {
+                TokensCommand::Create { name, expires_at, read_only, actors, storages, server } => {
+                    let mut scopes = serde_json::json!({ "readOnly": read_only });
+                    if !actors.is_empty() {
+                        scopes["actors"] = serde_json::json!(actors);
+                    }
+                    if !storages.is_empty() {
+                        scopes["storages"] = serde_json::json!(storages);
+                    }
+                    let body = serde_json::json!({ "name": name, "expiresAt": expires_at, "scopes": scopes });
+                    (server, Method::POST, "/users/me/tokens".to_owned(), Some(body))
+                }
+                TokensCommand::List { server } => (server, Method::GET, "/users/me/tokens?limit=1000".to_owned(), None),
+                TokensCommand::Revoke { id, server } => (server, Method::DELETE, format!("/users/me/tokens/{id}"), None),
+            };
+            print_answer(&Client::new(&server.server, &server.token)?.call(method, &path, body.as_ref(), "Token").await?);
+            Ok(0)
+        }
         Command::Logs { run_id, follow, server } => {
             Client::new(&server.server, &server.token)?.print_log(&run_id, follow).await?;
             Ok(0)
         }
+    }
+}
+
+/// An answer's `data` as JSON; a list's items one per line; nothing for an empty answer.
+fn print_answer(data: &serde_json::Value) {
+    match data.get("items").and_then(|i| i.as_array()) {
+        Some(items) => items.iter().for_each(|i| println!("{i}")),
+        None if data.is_null() => {}
+        None => println!("{}", serde_json::to_string_pretty(data).unwrap_or_default()),
     }
 }
 

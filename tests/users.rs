@@ -246,3 +246,31 @@ fn grep(dir: &std::path::Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
     }
     found
 }
+
+#[tokio::test]
+async fn the_cli_adds_users_and_manages_tokens() {
+    let (s, _dir) = Server::start();
+    let out = s.cli().args(["users", "add", "carol"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let carol: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let token = carol["token"].as_str().unwrap().to_owned();
+    let listed = String::from_utf8(s.cli().args(["users", "list"]).output().unwrap().stdout).unwrap();
+    assert!(listed.contains("\"carol\"") && !listed.contains(&token), "{listed}");
+
+    let as_carol = |args: &[&str]| s.cli().env("WACTOR_TOKEN", &token).args(args).output().unwrap();
+    let out = as_carol(&["tokens", "create", "ci", "--read-only"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let ci: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(ci["scopes"]["readOnly"], true, "{ci}");
+    let listed = String::from_utf8(as_carol(&["tokens", "list"]).stdout).unwrap();
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    assert!(as_carol(&["tokens", "revoke", ci["id"].as_str().unwrap()]).status.success());
+    let ci = As { s: &s, token: ci["token"].as_str().unwrap().to_owned() };
+    assert_eq!(ci.get("/users/me").await.0, 401);
+
+    // Only the admin adds users.
+    let refused = as_carol(&["users", "add", "dave"]);
+    assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("admin"), "{refused:?}");
+    assert!(s.cli().args(["users", "remove", "carol"]).output().unwrap().status.success());
+    assert_eq!(As { s: &s, token }.get("/users/me").await.0, 401);
+}

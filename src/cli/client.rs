@@ -56,6 +56,15 @@ impl Client {
         self.send(req).await?.ok_or_else(|| anyhow!("{what} was not found"))
     }
 
+    /// One API call with an optional JSON body: its `data` (null for an empty answer).
+    pub async fn call(&self, method: Method, path: &str, body: Option<&Value>, what: &str) -> Result<Value> {
+        let mut req = self.request(method, path);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        self.expect(req, what).await
+    }
+
     /// Creates or updates the Actor from the package, then uploads and builds its component.
     pub async fn push(&self, pkg: &Package) -> Result<(Value, Value)> {
         let def = &pkg.definition;
