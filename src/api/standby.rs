@@ -46,8 +46,9 @@ pub async fn route(State(platform): State<Arc<Platform>>, req: Request, next: Ne
     }
 }
 
+/// Whether the request presents a valid token (of a user or a run).
 fn is_authorized(platform: &Platform, req: &Request) -> bool {
-    request_token(req).is_some_and(|(t, _)| platform.is_api_token(&t))
+    request_token(req).is_some_and(|(t, _)| platform.authenticate(&t).is_some())
 }
 
 fn target(platform: &Platform, req: &Request, host_label: Option<String>) -> Option<Result<Target, ApiError>> {
@@ -91,20 +92,21 @@ fn actor_from_label(platform: &Platform, label: &str, separator: char) -> Result
             platform.config.standby_domain
         )));
     };
-    if !user.eq_ignore_ascii_case(&platform.config.username) {
-        return Err(ApiError::not_found(format!("Actor was not found: {user}/{actor}")));
-    }
-    Ok(format!("{}~{actor}", platform.config.username))
+    Ok(format!("{}~{actor}", user.to_ascii_lowercase()))
 }
 
 async fn handle(platform: Arc<Platform>, target: Target, mut req: Request) -> Response {
     let presented = request_token(&req);
-    let authorized = presented.as_ref().is_some_and(|(t, _)| platform.is_api_token(t));
-    // Authenticate before telling anything: without the token only a public
+    let caller = presented.as_ref().and_then(|(t, _)| platform.authenticate(t));
+    let authorized = caller.is_some();
+    // Authenticate before telling anything: without a token only a public
     // Standby Actor answers, and every other name (no such Actor, not in
-    // Standby mode, not public) gets the same 401.
+    // Standby mode, not public) gets the same 401. With a token, only the
+    // owner's Actors answer; another user's are not found.
     let (actor, settings) = match platform.standby_target(&target.actor_ref) {
-        Ok((actor, settings)) if authorized || settings.is_public => (actor, settings),
+        Ok((actor, settings)) if settings.is_public => (actor, settings),
+        Ok((actor, settings)) if caller.as_ref().is_some_and(|c| c.user_id() == Some(actor.user_id.as_str())) => (actor, settings),
+        Ok(_) if authorized => return ApiError::not_found(format!("Actor was not found: {}", target.actor_ref)).into_response(),
         Err(e) if authorized => return ApiError::from(e).into_response(),
         _ => return unauthorized(presented.is_some()).into_response(),
     };
@@ -119,7 +121,7 @@ async fn handle(platform: Arc<Platform>, target: Target, mut req: Request) -> Re
         Err(e) => return ApiError::bad_request("invalid-request", format!("The request path is not valid: {e}")).into_response(),
     }
     if !req.headers().contains_key(header::HOST) {
-        if let Ok(v) = HeaderValue::from_str(&format!("{}.{}", platform.standby_label(&actor.name), platform.config.standby_domain)) {
+        if let Ok(v) = HeaderValue::from_str(&format!("{}.{}", platform.standby_label(&actor.username, &actor.name), platform.config.standby_domain)) {
             req.headers_mut().insert(header::HOST, v);
         }
     }

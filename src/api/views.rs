@@ -81,7 +81,7 @@ pub struct ActorView<'a> {
 
 pub fn actor(p: &Platform, a: &Actor) -> Value {
     let standby = matches!(p.standby_settings(a), Ok(Some(_)));
-    to_value(&ActorView { actor: a, standby_url: standby.then(|| p.standby_url(&a.name)) })
+    to_value(&ActorView { actor: a, standby_url: standby.then(|| p.standby_url(&a.username, &a.name)) })
 }
 
 /// An Actor in a list (`ActorListItem`).

@@ -40,8 +40,8 @@ pub fn actor_env(job: &RunJob) -> Vec<(String, String)> {
     // Pricing, charges so far and the allowance: the SDK needs no start-up call for them.
     env.extend(job.platform.charging_env(run));
     if job.build.exports.http {
-        let name = job.actor_full_name.rsplit('/').next().unwrap_or(&job.actor_full_name);
-        env.push(("ACTOR_STANDBY_URL".to_owned(), job.platform.standby_url(name)));
+        let (username, name) = job.actor_full_name.split_once('/').unwrap_or(("", &job.actor_full_name));
+        env.push(("ACTOR_STANDBY_URL".to_owned(), job.platform.standby_url(username, name)));
     }
     if let Some(vars) = &job.build.actor_definition.environment_variables {
         for (k, v) in vars {

@@ -371,16 +371,10 @@ impl Platform {
             return Ok(Some(actor));
         }
         let name = reference.rsplit(['~', '/']).next().unwrap_or(reference);
-        let owner_ok = match reference.split_once(['~', '/']) {
-            Some((user, _)) => user == self.config.username,
-            None => true,
-        };
-        if owner_ok {
-            if let Some(id) = self.db.actor_names.get(name)? {
-                return get_json::<Actor>(&self.db.actors, &id);
-            }
-        }
-        Ok(None)
+        let Some(id) = self.db.actor_names.get(name)? else { return Ok(None) };
+        let actor = get_json::<Actor>(&self.db.actors, &id)?;
+        // `username~name` names the Actor of that user only.
+        Ok(actor.filter(|a| reference.split_once(['~', '/']).is_none_or(|(user, _)| user.eq_ignore_ascii_case(&a.username))))
     }
 
     pub fn list_actors(&self) -> Result<Vec<Actor>> {

@@ -686,7 +686,7 @@ impl Platform {
             format!(
                 "Actor {} only serves HTTP: it runs in Standby mode, started on demand by requests to {}",
                 actor.full_name(),
-                self.standby_url(&actor.name)
+                self.standby_url(&actor.username, &actor.name)
             ),
         ))
     }

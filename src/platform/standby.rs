@@ -307,13 +307,13 @@ impl Drop for Queued<'_> {
 
 impl Platform {
     /// The Actor's Standby URL: `<scheme>://<username>--<actor>.<standby domain>[:<port>]`.
-    pub fn standby_url(&self, actor_name: &str) -> String {
-        self.host_url(&self.standby_label(actor_name))
+    pub fn standby_url(&self, username: &str, actor_name: &str) -> String {
+        self.host_url(&self.standby_label(username, actor_name))
     }
 
     /// `<username>--<actor>`: the host label that names an Actor's Standby URL.
-    pub fn standby_label(&self, actor_name: &str) -> String {
-        format!("{}--{actor_name}", self.config.username)
+    pub fn standby_label(&self, username: &str, actor_name: &str) -> String {
+        format!("{username}--{actor_name}")
     }
 
     /// `<scheme>://<label>.<standby domain>[:<port>]`, scheme and port as in the public URL.
@@ -502,7 +502,7 @@ impl Platform {
         pool.register(&job.run.id, server, &settings);
         job.log.system(&format!(
             "Serving Standby requests at {} (at most {} at once, idle timeout {} s).",
-            self.standby_url(&actor.name),
+            self.standby_url(&actor.username, &actor.name),
             settings.max_requests_per_run,
             settings.idle_timeout.as_secs()
         ));
