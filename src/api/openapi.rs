@@ -91,6 +91,8 @@ fn schema_ref(name: &str) -> Value {
 enum Answer {
     /// `{"data": <schema>}` with this status; `ANY` when the answer has no type of its own.
     Data(u16, &'static str),
+    /// `{"data": <schema>}`: 200 when it existed, 201 when it was made now.
+    GetOrCreate(&'static str),
     /// `{"data": {total, offset, limit, count, desc, items: [<schema>]}}`.
     Page(&'static str),
     /// No body.
@@ -253,7 +255,7 @@ const OPERATIONS: &[Op] = &[
     ("DELETE", "/schedules/{schedule}", "Delete a schedule", NONE, Body::None, Empty(204)),
     ("GET", "/schedules/{schedule}/log", "Get a schedule's log", NONE, Body::None, Data(200, "LogEntry[]")),
     ("GET", "/key-value-stores", "List key-value stores", STORAGES, Body::None, Page("KvStoreView")),
-    ("POST", "/key-value-stores", "Get or create a key-value store", &["name"], Body::Typed("StorageCreate"), Data(201, "KvStoreView")),
+    ("POST", "/key-value-stores", "Get or create a key-value store", &["name"], Body::Typed("StorageCreate"), GetOrCreate("KvStoreView")),
     ("GET", "/key-value-stores/{id}", "Get a key-value store", NONE, Body::None, Data(200, "KvStoreView")),
     ("PUT", "/key-value-stores/{id}", "Update a key-value store", NONE, Body::Typed("StorageUpdate"), Data(200, "KvStoreView")),
     ("DELETE", "/key-value-stores/{id}", "Delete a key-value store", NONE, Body::None, Empty(204)),
@@ -271,7 +273,7 @@ const OPERATIONS: &[Op] = &[
     ("POST", "/key-value-stores/{id}/records/{key}", "Store a record", NONE, Body::Raw, Json(201)),
     ("DELETE", "/key-value-stores/{id}/records/{key}", "Delete a record", NONE, Body::None, Empty(204)),
     ("GET", "/datasets", "List datasets", STORAGES, Body::None, Page("DatasetView")),
-    ("POST", "/datasets", "Get or create a dataset", &["name"], Body::Typed("StorageCreate"), Data(201, "DatasetView")),
+    ("POST", "/datasets", "Get or create a dataset", &["name"], Body::Typed("StorageCreate"), GetOrCreate("DatasetView")),
     ("GET", "/datasets/{id}", "Get a dataset", NONE, Body::None, Data(200, "DatasetView")),
     ("PUT", "/datasets/{id}", "Update a dataset", NONE, Body::Typed("StorageUpdate"), Data(200, "DatasetView")),
     ("DELETE", "/datasets/{id}", "Delete a dataset", NONE, Body::None, Empty(204)),
@@ -279,7 +281,7 @@ const OPERATIONS: &[Op] = &[
     ("POST", "/datasets/{id}/items", "Push items", NONE, Body::Json, Json(201)),
     ("GET", "/datasets/{id}/statistics", "Get field statistics", NONE, Body::None, Data(200, "StatisticsView")),
     ("GET", "/request-queues", "List request queues", STORAGES, Body::None, Page("QueueView")),
-    ("POST", "/request-queues", "Get or create a request queue", &["name"], Body::Typed("StorageCreate"), Data(201, "QueueView")),
+    ("POST", "/request-queues", "Get or create a request queue", &["name"], Body::Typed("StorageCreate"), GetOrCreate("QueueView")),
     ("GET", "/request-queues/{id}", "Get a request queue", NONE, Body::None, Data(200, "QueueView")),
     ("PUT", "/request-queues/{id}", "Update a request queue", NONE, Body::Typed("StorageUpdate"), Data(200, "QueueView")),
     ("DELETE", "/request-queues/{id}", "Delete a request queue", NONE, Body::None, Empty(204)),
@@ -369,10 +371,19 @@ fn error_response() -> Value {
     json!({"description": "An error, in Apify's shape", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
 }
 
+/// The success responses of an operation, by status.
+fn answers(a: Answer) -> Map<String, Value> {
+    match a {
+        GetOrCreate(name) => [answer(Data(200, name)), answer(Data(201, name))].into_iter().collect(),
+        a => [answer(a)].into_iter().collect(),
+    }
+}
+
 fn answer(a: Answer) -> (String, Value) {
     let json_of =
         |description: &str, schema: Value| json!({"description": description, "content": {"application/json": {"schema": schema}}});
     match a {
+        GetOrCreate(name) => answer(Data(201, name)),
         Data(s, name) => (
             s.to_string(),
             json_of("The resource", json!({"type": "object", "required": ["data"], "properties": {"data": schema_ref(name)}})),
@@ -397,7 +408,9 @@ fn answer(a: Answer) -> (String, Value) {
                 "application/rss+xml",
                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             ] {
-                content.insert(ct.into(), json!({"schema": {}}));
+                // No schema: the body's shape follows `format` and `bom` (a BOM before
+                // JSON is what Apify sends when asked), so it is not one JSON document.
+                content.insert(ct.into(), json!({}));
             }
             let header = |d: &str| json!({"description": d, "schema": {"type": "string"}});
             (
@@ -435,10 +448,11 @@ pub fn document(server: &str) -> Value {
             .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string", "minLength": 1}}))
             .collect();
         params.extend(query.iter().map(|q| json!({"name": q, "in": "query", "required": false, "schema": param_schema(q)})));
-        let (status, ok) = answer(ans);
+        let mut responses = answers(ans);
+        responses.insert("default".into(), error_response());
         let op_id = format!("{}{}", method.to_ascii_lowercase(), full.replace(['{', '}'], "").replace(['/', '-', '.'], "_"));
         let mut op = json!({"operationId": op_id, "summary": summary, "parameters": params,
-                            "responses": {status: ok, "default": error_response()}});
+                            "responses": responses});
         if let Some(b) = request_body(body) {
             op["requestBody"] = b;
         }
