@@ -61,10 +61,14 @@ async fn add_user<'a>(s: &'a Server, name: &str) -> (As<'a>, Value) {
 
 /// The probe component as an Actor of the user behind `who`.
 async fn probe_actor(who: &As<'_>, name: &str) -> String {
-    let definition = json!({"actorSpecification": 1, "name": name, "version": "0.1"});
+    actor_of(who, name, "probe.wasm", json!({"actorSpecification": 1, "name": name, "version": "0.1"})).await
+}
+
+/// An Actor of the user behind `who`, built from a test component.
+async fn actor_of(who: &As<'_>, name: &str, component: &str, definition: Value) -> String {
     let (status, actor) = who.post("/acts", &json!({"name": name, "versions": [{"versionNumber": "0.1", "actorDefinition": definition}]})).await;
     assert_eq!(status, 201, "{actor}");
-    let wasm = std::fs::read(repo().join("target/wasm32-wasip2/release/probe.wasm")).unwrap();
+    let wasm = std::fs::read(repo().join("target/wasm32-wasip2/release").join(component)).unwrap();
     let resp = who
         .s
         .http
@@ -273,4 +277,40 @@ async fn the_cli_adds_users_and_manages_tokens() {
     assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("admin"), "{refused:?}");
     assert!(s.cli().args(["users", "remove", "carol"]).output().unwrap().status.success());
     assert_eq!(As { s: &s, token }.get("/users/me").await.0, 401);
+}
+
+#[tokio::test]
+async fn standby_urls_are_per_user_and_take_only_the_owners_tokens() {
+    let (s, _dir) = Server::start();
+    let (alice, _) = add_user(&s, "alice").await;
+    let (bob, _) = add_user(&s, "bob").await;
+    let definition = json!({"actorSpecification": 1, "name": "web", "version": "0.1", "usesStandbyMode": true,
+                            "actorStandby": {"idleTimeoutSecs": 60}});
+    actor_of(&alice, "web", "standby_probe.wasm", definition).await;
+    let port = s.url.rsplit(':').next().unwrap().to_owned();
+    let actor = alice.get("/acts/web").await.1;
+    assert_eq!(actor["data"]["standbyUrl"], format!("http://alice--web.localhost:{port}"), "{actor}");
+
+    let call = |token: &str, path: &str| {
+        s.http.get(format!("{}/standby/{path}/echo", s.url)).bearer_auth(token.to_owned()).send()
+    };
+    let ok = call(&alice.token, "alice~web").await.unwrap();
+    assert_eq!(ok.status(), 200, "the owner's token reaches the handler");
+    assert_eq!(call(&bob.token, "alice~web").await.unwrap().status(), 404, "another user's token finds nothing");
+    assert_eq!(call(&bob.token, "bob~web").await.unwrap().status(), 404, "bob has no such Actor");
+
+    // By host name too.
+    let host = "alice--web.localhost";
+    let addr: std::net::SocketAddr = s.url.trim_start_matches("http://").parse().unwrap();
+    let client = reqwest::Client::builder().resolve(host, addr).build().unwrap();
+    let by_host = |token: &str| client.get(format!("http://{host}:{port}/echo")).bearer_auth(token.to_owned()).send();
+    assert_eq!(by_host(&bob.token).await.unwrap().status(), 404);
+    assert_eq!(by_host(&alice.token).await.unwrap().status(), 200);
+
+    // Made public, anyone may call it; the Standby run stays Alice's.
+    assert_eq!(alice.put("/acts/web", &json!({"actorStandby": {"isPublic": true}})).await.0, 200);
+    assert_eq!(call(&bob.token, "alice~web").await.unwrap().status(), 200);
+    let runs = alice.get("/acts/web/runs").await.1;
+    assert!(runs["data"]["total"].as_u64().unwrap() >= 1, "{runs}");
+    assert_eq!(bob.get("/acts/web/runs").await.0, 404);
 }
