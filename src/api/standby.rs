@@ -16,6 +16,7 @@ use http_body_util::Limited;
 
 use super::auth::{query_without_token, request_token, unauthorized, TokenSource};
 use super::error::ApiError;
+use crate::platform::access::{Resource, Use};
 use crate::platform::executors::ServeError;
 use crate::platform::standby::StandbyError;
 use crate::platform::Platform;
@@ -105,7 +106,12 @@ async fn handle(platform: Arc<Platform>, target: Target, mut req: Request) -> Re
     // owner's Actors answer; another user's are not found.
     let (actor, settings) = match platform.standby_target(&target.actor_ref) {
         Ok((actor, settings)) if settings.is_public => (actor, settings),
-        Ok((actor, settings)) if caller.as_ref().is_some_and(|c| c.user_id() == Some(actor.user_id.as_str())) => (actor, settings),
+        // The one access check of both doors: owner, token scopes, public Actors.
+        Ok((actor, settings))
+            if caller.as_ref().is_some_and(|c| platform.check_access(c, Resource::Actor(&actor.id), Use::Run).is_ok()) =>
+        {
+            (actor, settings)
+        }
         Ok(_) if authorized => return ApiError::not_found(format!("Actor was not found: {}", target.actor_ref)).into_response(),
         Err(e) if authorized => return ApiError::from(e).into_response(),
         _ => return unauthorized(presented.is_some()).into_response(),
