@@ -153,7 +153,9 @@ async fn one_users_resources_are_invisible_to_another_unless_shared() {
 
     // A public Actor runs for Bob as Bob's: his run, his storages; Alice cannot see them.
     assert_eq!(alice.put(&format!("/acts/{actor}"), &json!({"isPublic": true})).await.0, 200);
-    assert_eq!(bob.get(&format!("/acts/{actor}")).await.0, 200);
+    let (status, seen) = bob.get(&format!("/acts/{actor}")).await;
+    assert_eq!((status, seen["data"]["versions"].as_array().map(Vec::len)), (200, Some(0)), "its code and env vars stay the owner's: {seen}");
+    assert_eq!(alice.get(&format!("/acts/{actor}")).await.1["data"]["versions"].as_array().map(Vec::len), Some(1));
     assert_eq!(bob.put(&format!("/acts/{actor}"), &json!({"title": "mine now"})).await.0, 404, "its settings stay the owner's");
     assert_eq!(bob.get(&format!("/acts/{actor}/builds")).await.0, 404, "its builds stay the owner's");
     let bobs = bob.run(&actor, &json!({"mode": "push", "items": 3})).await;
@@ -173,7 +175,10 @@ async fn one_users_resources_are_invisible_to_another_unless_shared() {
     let wit = bob.run(&actor, &json!({"mode": "open-datasets", "urls": [rev(&private)], "event": rev("alice-private")})).await;
     let out = bob.get(&format!("/key-value-stores/{}/records/OUTPUT", wit["defaultKeyValueStoreId"].as_str().unwrap())).await.1;
     assert_eq!(out["byId"], json!(["NotFound"]), "{out}");
-    assert_ne!(out["byName"], "ok", "{out}");
+    assert_eq!(out["byName"], "ok", "a name opens the run user's own dataset: {out}");
+    let (_, bobs_named) = bob.get("/datasets/alice-private").await;
+    assert_ne!(bobs_named["data"]["id"].as_str(), Some(private.as_str()), "Bob's \"alice-private\" is his, not Alice's: {bobs_named}");
+    assert_eq!(alice.get("/datasets/alice-private").await.1["data"]["id"].as_str(), Some(private.as_str()));
     let sleeping = alice.post(&format!("/acts/{actor}/runs"), &json!({"mode": "sleep", "items": 30})).await.1["data"]["id"].as_str().unwrap().to_owned();
     let wit = bob.run(&actor, &json!({"mode": "abort-other", "key": sleeping})).await;
     let out = bob.get(&format!("/key-value-stores/{}/records/OUTPUT", wit["defaultKeyValueStoreId"].as_str().unwrap())).await.1;
@@ -181,6 +186,60 @@ async fn one_users_resources_are_invisible_to_another_unless_shared() {
     let (_, still) = alice.get(&format!("/actor-runs/{sleeping}")).await;
     assert_eq!(still["data"]["status"], "RUNNING", "{still}");
     alice.post(&format!("/actor-runs/{sleeping}/abort"), &json!({})).await;
+    drop(dir);
+}
+
+#[tokio::test]
+async fn names_are_per_user_and_username_tilde_name_reaches_only_what_is_shared() {
+    let (s, dir) = Server::start();
+    let (alice, _) = add_user(&s, "alice").await;
+    let (bob, _) = add_user(&s, "bob").await;
+
+    // Both users name their things alike; neither gets a conflict, each bare name is their own.
+    let mut ids = Vec::new();
+    for who in [&alice, &bob] {
+        let actor = probe_actor(who, "probe").await;
+        let mut mine = vec![actor.clone()];
+        for collection in ["datasets", "key-value-stores", "request-queues"] {
+            let (status, created) = who.post(&format!("/{collection}?name=results"), &json!({})).await;
+            assert_eq!(status, 201, "{created}");
+            mine.push(created["data"]["id"].as_str().unwrap().to_owned());
+        }
+        let (status, task) = who.post("/actor-tasks", &json!({"actId": "probe", "name": "daily"})).await;
+        assert_eq!(status, 201, "a bare Actor name in a body is the caller's too: {task}");
+        assert_eq!(task["data"]["actId"].as_str(), Some(actor.as_str()));
+        mine.push(task["data"]["id"].as_str().unwrap().to_owned());
+        ids.push(mine);
+    }
+    let paths = ["/acts/probe", "/datasets/results", "/key-value-stores/results", "/request-queues/results", "/actor-tasks/daily"];
+    for (who, mine) in [(&alice, &ids[0]), (&bob, &ids[1])] {
+        for (path, id) in paths.iter().zip(mine) {
+            let (status, body) = who.get(path).await;
+            assert_eq!((status, body["data"]["id"].as_str()), (200, Some(id.as_str())), "{path}: {body}");
+        }
+        // The same name again within one user is still a conflict.
+        assert_eq!(who.post("/datasets?name=results", &json!({})).await.1["data"]["id"].as_str(), Some(mine[1].as_str()), "get-or-create");
+        let again = json!({"name": "probe", "versions": []});
+        assert_eq!(who.post("/acts", &again).await.0, 409);
+    }
+
+    // `alice~results` names Alice's: Bob gets 404 until she shares it by name.
+    for path in ["/acts/alice~probe", "/datasets/alice~results", "/key-value-stores/alice~results", "/request-queues/alice~results", "/actor-tasks/alice~daily"] {
+        assert_eq!(bob.get(path).await.0, 404, "{path}");
+        assert_eq!(alice.get(path).await.0, 200, "{path}");
+    }
+    assert_eq!(alice.put("/datasets/results", &json!({"generalAccess": "ANYONE_WITH_NAME_CAN_READ"})).await.0, 200);
+    assert_eq!(alice.post("/datasets/results/items", &json!([{"from": "alice"}])).await.0, 201);
+    let (status, items) = bob.get("/datasets/alice~results/items").await;
+    assert_eq!((status, items), (200, json!([{"from": "alice"}])));
+    assert_eq!(bob.get("/datasets/results/items").await.1, json!([]), "Bob's own is still empty");
+    assert_eq!(bob.post("/datasets/alice~results/items", &json!([{"from": "bob"}])).await.0, 404, "shared to read, not to write");
+
+    // A run of Bob's opens his own named storage through WIT.
+    let run = bob.run("probe", &json!({"mode": "open-datasets", "urls": [], "event": "stluser"})).await;
+    let out = bob.get(&format!("/key-value-stores/{}/records/OUTPUT", run["defaultKeyValueStoreId"].as_str().unwrap())).await.1;
+    assert_eq!(out["byName"], "ok", "{out}");
+    assert_eq!(alice.get("/datasets/results/items").await.1, json!([{"from": "alice"}]), "Alice's is untouched");
     drop(dir);
 }
 

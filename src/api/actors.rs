@@ -99,8 +99,14 @@ async fn create(State(p): P, Acting(user): Acting, body: Body) -> ApiResult<Resp
     Ok(views::created(views::actor(&p, &actor)))
 }
 
-async fn get_one(State(p): P, Path(actor): Path<String>) -> ApiResult<Response> {
-    Ok(views::data(views::actor(&p, &p.get_actor(&actor)?)))
+async fn get_one(State(p): P, Acting(user): Acting, Path(actor): Path<String>) -> ApiResult<Response> {
+    let mut actor = p.get_actor(&actor)?;
+    if actor.user_id != user.id {
+        // A public Actor seen by another user: what running it needs, not
+        // its code and environment (source files, env vars), which stay the owner's.
+        actor.versions.clear();
+    }
+    Ok(views::data(views::actor(&p, &actor)))
 }
 
 async fn update(State(p): P, Path(actor): Path<String>, body: Body) -> ApiResult<Response> {

@@ -68,12 +68,14 @@ pub async fn require_token(State(platform): State<Arc<Platform>>, mut req: Reque
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let read = matches!(*req.method(), Method::GET | Method::HEAD);
     let resource = resource_of(read, &segs);
-    let caller = match request_token(&req) {
-        Some((t, _)) => match platform.authenticate(&t) {
+    let found = super::names::caller_of(&req);
+    let caller = match (found, request_token(&req)) {
+        (Some(caller), _) => caller,
+        (None, Some((t, _))) => match platform.authenticate(&t) {
             Some(caller) => caller,
             None => return unauthorized(true).into_response(),
         },
-        None => {
+        (None, None) => {
             // The API's description is public, as Apify's is; otherwise only what `generalAccess` shares.
             let public = segs == ["openapi.json"];
             let shared = resource.is_some_and(|(r, _)| platform.shared_with_anyone(r));

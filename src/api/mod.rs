@@ -11,6 +11,7 @@ pub mod error;
 mod events;
 mod kv;
 mod logs;
+mod names;
 mod openapi;
 mod params;
 mod request_queues;
@@ -85,6 +86,8 @@ pub fn app(platform: Arc<Platform>) -> Router {
         }))
         .load_shed()
         .concurrency_limit(platform.config.limits.max_in_flight_requests)
+        // Before routing, so the handlers' path parameters carry the IDs.
+        .layer(from_fn_with_state(platform.clone(), names::resolve_bare_names))
         .service(routes);
     Router::new().fallback_service(limited)
 }

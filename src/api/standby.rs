@@ -71,7 +71,7 @@ fn target(platform: &Platform, req: &Request, host_label: Option<String>) -> Opt
 }
 
 /// `<label>` of a `Host: <label>.<standby domain>[:port]`.
-fn standby_host_label(platform: &Platform, req: &Request) -> Option<String> {
+pub(super) fn standby_host_label(platform: &Platform, req: &Request) -> Option<String> {
     let host = req.uri().host().map(str::to_owned).or_else(|| {
         let h = req.headers().get(header::HOST)?.to_str().ok()?;
         Some(h.rsplit_once(':').filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit())).map_or(h, |(host, _)| host).to_owned())

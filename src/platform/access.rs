@@ -335,16 +335,17 @@ impl Platform {
         }
     }
 
-    /// Who owns `resource` and who else may see it; `None` when it does not exist.
-    fn owned(&self, resource: Resource<'_>) -> Option<Owned> {
+    /// Who owns `resource` and who else may see it; `None` when it does not
+    /// exist. A bare name is one of `namespace`'s (a user id).
+    fn owned(&self, namespace: Option<&str>, resource: Resource<'_>) -> Option<Owned> {
         use super::runs::GeneralAccess::{AnyoneWithIdCanRead, AnyoneWithNameCanRead};
         let by_user = |user_id: String| Owned { user_id, shared_read: false, public: false, actor_id: None, storage: None };
         Some(match resource {
             Resource::Actor(r) => {
-                let a = self.get_actor(r).ok()?;
+                let a = self.get_actor_in(namespace, r).ok()?;
                 Owned { public: a.is_public, actor_id: Some((a.id, a.name)), ..by_user(a.user_id) }
             }
-            Resource::Task(r) => by_user(self.get_task(r).ok()?.user_id),
+            Resource::Task(r) => by_user(self.get_task_in(namespace, r).ok()?.user_id),
             Resource::Schedule(r) => by_user(self.get_schedule(r).ok()?.user_id),
             Resource::Webhook(id) => by_user(self.get_webhook(id).ok()?.user_id),
             Resource::Dispatch(id) => by_user(self.get_dispatch(id).ok()?.user_id),
@@ -356,11 +357,11 @@ impl Platform {
                 Owned { shared_read, actor_id: actor, ..by_user(run.user_id) }
             }
             Resource::Log(id) => match self.get_stored_run(id) {
-                Ok(_) => return self.owned(Resource::Run(id)),
-                Err(_) => return self.owned(Resource::Build(id)),
+                Ok(_) => return self.owned(namespace, Resource::Run(id)),
+                Err(_) => return self.owned(namespace, Resource::Build(id)),
             },
             Resource::Storage(kind, r) => {
-                let info = self.storage_info(kind, r).ok()?;
+                let info = self.storage_info(namespace, kind, r).ok()?;
                 let shared_read = match info.general_access {
                     Some(AnyoneWithIdCanRead) => info.id == r,
                     Some(AnyoneWithNameCanRead) => true,
@@ -373,7 +374,7 @@ impl Platform {
 
     /// Whether a request without a token may read the resource: its `generalAccess` shares it.
     pub fn shared_with_anyone(&self, resource: Resource<'_>) -> bool {
-        self.owned(resource).is_some_and(|o| o.shared_read)
+        self.owned(None, resource).is_some_and(|o| o.shared_read)
     }
 
     /// Whether the caller may `use_` the resource: its owner may; others may
@@ -391,7 +392,7 @@ impl Platform {
 
     /// [`Self::check_access`] for the user `user_id` (none: anonymous) through a token with `scopes`.
     pub(crate) fn check_visible(&self, user_id: Option<&str>, scopes: Option<&TokenScopes>, resource: Resource<'_>, use_: Use) -> Result<()> {
-        let Some(owned) = self.owned(resource) else { return Ok(()) };
+        let Some(owned) = self.owned(user_id, resource) else { return Ok(()) };
         let own = user_id == Some(owned.user_id.as_str());
         let shared = (use_ == Use::Read && owned.shared_read) || (owned.public && use_ != Use::Write && user_id.is_some());
         if !own && !shared {
@@ -442,7 +443,7 @@ impl Platform {
                 if !limited {
                     return Ok(());
                 }
-                let Ok(info) = self.storage_info(kind, reference) else { return Ok(()) }; // a 404 follows
+                let Ok(info) = self.storage_info(Some(&grant.user_id), kind, reference) else { return Ok(()) }; // a 404 follows
                 if self.may_use_storage(grant, &info) {
                     Ok(())
                 } else {
@@ -455,11 +456,12 @@ impl Platform {
         }
     }
 
-    fn storage_info(&self, kind: StorageKind, reference: &str) -> Result<StorageInfo> {
+    /// A storage by ID or name; a bare name is one of `namespace`'s (a user id).
+    pub(crate) fn storage_info(&self, namespace: Option<&str>, kind: StorageKind, reference: &str) -> Result<StorageInfo> {
         Ok(match kind {
-            StorageKind::KeyValueStore => self.kv.get(reference)?.info,
-            StorageKind::Dataset => self.datasets.get(reference)?.info,
-            StorageKind::RequestQueue => self.queues.get(reference)?.info,
+            StorageKind::KeyValueStore => self.kv.resolve(namespace, reference)?.info,
+            StorageKind::Dataset => self.datasets.resolve(namespace, reference)?.info,
+            StorageKind::RequestQueue => self.queues.resolve(namespace, reference)?.info,
         })
     }
 

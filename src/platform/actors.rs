@@ -12,6 +12,7 @@ use std::time::Duration;
 use super::charging::pricing::PricingInfo;
 use super::db::{get_json, put_json};
 use super::error::{PlatformError, Result};
+use super::names::Names;
 use super::executors::{Artifact, ArtifactKind, BuildJob, BuildPace, Built, ContainerImage};
 use super::runs::RunOrigin;
 use super::Platform;
@@ -19,7 +20,8 @@ use crate::definition::{validate_actor_name, validate_version, ActorDefinition, 
 use crate::ids::{self, ts};
 
 /// Cached run targets, each with the `actors_version` it was resolved at.
-pub(crate) type RunTargets = HashMap<(String, Option<String>), (u64, Arc<Actor>, Arc<Build>)>;
+/// (namespace, Actor reference, wanted build) → the Actor and build a run of it starts with.
+pub(crate) type RunTargets = HashMap<(String, String, Option<String>), (u64, Arc<Actor>, Arc<Build>)>;
 
 /// Past this many cached run targets the cache starts over (references are client-chosen).
 const MAX_CACHED_RUN_TARGETS: usize = 4096;
@@ -342,6 +344,13 @@ impl ActorPatch {
     }
 }
 
+/// Moves Actor and task names kept before they were per user to their owners' namespaces.
+pub(crate) fn migrate_names(db: &super::db::Db) -> Result<()> {
+    Names::new(db.actor_names.clone(), db.user_names.clone()).migrate(|id| super::names::owner_in(&db.actors, id))?;
+    Names::new(db.task_names.clone(), db.user_names.clone()).migrate(|id| super::names::owner_in(&db.tasks, id))?;
+    Ok(())
+}
+
 /// The tag a build gets unless its version names another, and the build a run gets unless it names one.
 pub const LATEST_TAG: &str = "latest";
 
@@ -349,9 +358,15 @@ pub const LATEST_TAG: &str = "latest";
 const READ_ONLY: &[&str] = &["id", "userId", "username", "createdAt", "modifiedAt", "stats", "taggedBuilds"];
 
 impl Platform {
-    /// Resolves an Actor by ID, `username~name`, `username/name` or bare name.
+    /// Resolves an Actor by ID, `username~name` or `username/name` (the
+    /// API has made its bare names IDs, see `api::names`).
     pub fn get_actor(&self, reference: &str) -> Result<Actor> {
-        self.find_actor(reference)?
+        self.get_actor_in(None, reference)
+    }
+
+    /// [`Self::get_actor`], where a bare name is one of the user `namespace`'s Actors.
+    pub fn get_actor_in(&self, namespace: Option<&str>, reference: &str) -> Result<Actor> {
+        self.find_actor(namespace, reference)?
             .map(|a| self.with_run_stats(a))
             .transpose()?
             .ok_or_else(|| PlatformError::not_found(format!("Actor was not found: {reference}")))
@@ -366,15 +381,18 @@ impl Platform {
     }
 
     /// The Actor's record by ID or name, as stored.
-    fn find_actor(&self, reference: &str) -> Result<Option<Actor>> {
+    fn find_actor(&self, namespace: Option<&str>, reference: &str) -> Result<Option<Actor>> {
         if let Some(actor) = get_json::<Actor>(&self.db.actors, reference)? {
             return Ok(Some(actor));
         }
-        let name = reference.rsplit(['~', '/']).next().unwrap_or(reference);
-        let Some(id) = self.db.actor_names.get(name)? else { return Ok(None) };
-        let actor = get_json::<Actor>(&self.db.actors, &id)?;
-        // `username~name` names the Actor of that user only.
-        Ok(actor.filter(|a| reference.split_once(['~', '/']).is_none_or(|(user, _)| user.eq_ignore_ascii_case(&a.username))))
+        match self.actor_names().lookup(namespace, reference)? {
+            Some(id) => get_json::<Actor>(&self.db.actors, &id),
+            None => Ok(None),
+        }
+    }
+
+    fn actor_names(&self) -> Names {
+        Names::new(self.db.actor_names.clone(), self.db.user_names.clone())
     }
 
     pub fn list_actors(&self) -> Result<Vec<Actor>> {
@@ -409,8 +427,8 @@ impl Platform {
             extra: Map::new(),
         };
         apply_patch(&mut actor, patch, &self.config.limits)?;
-        if self.db.actor_names.compare_and_swap(name.as_str(), None as Option<&[u8]>, Some(actor.id.as_bytes()))?.is_err() {
-            return Err(PlatformError::Conflict(format!("An Actor named \"{name}\" already exists")));
+        if !self.actor_names().claim(&owner.id, &name, &actor.id)? {
+            return Err(PlatformError::Conflict(format!("You already have an Actor named \"{name}\"")));
         }
         put_json(&self.db.actors, &actor.id, &actor)?;
         self.actors_changed();
@@ -423,10 +441,8 @@ impl Platform {
         let mut patched = current.clone();
         apply_patch(&mut patched, patch.clone(), &self.config.limits)?;
         let renamed = patched.name != current.name;
-        if renamed
-            && self.db.actor_names.compare_and_swap(patched.name.as_str(), None as Option<&[u8]>, Some(current.id.as_bytes()))?.is_err()
-        {
-            return Err(PlatformError::Conflict(format!("An Actor named \"{}\" already exists", patched.name)));
+        if renamed && !self.actor_names().claim(&current.user_id, &patched.name, &current.id)? {
+            return Err(PlatformError::Conflict(format!("You already have an Actor named \"{}\"", patched.name)));
         }
         let now = ids::now();
         let actor = self.modify_actor(&current.id, |actor| {
@@ -435,7 +451,7 @@ impl Platform {
             Ok(())
         })?;
         if renamed {
-            self.db.actor_names.remove(current.name.as_str())?;
+            self.actor_names().release(&current.user_id, &current.name, &current.id)?;
         }
         self.actors_changed();
         Ok(actor)
@@ -454,7 +470,7 @@ impl Platform {
     /// Deletes the Actor and its builds (records and artifacts). Its runs and their storages stay.
     pub fn delete_actor(&self, reference: &str) -> Result<()> {
         let actor = self.get_actor(reference)?;
-        self.db.actor_names.remove(actor.name.as_str())?;
+        self.actor_names().release(&actor.user_id, &actor.name, &actor.id)?;
         self.db.actors.remove(actor.id.as_str())?;
         self.db.actor_run_stats.remove(actor.id.as_bytes())?;
         self.actors_changed();
@@ -723,16 +739,17 @@ impl Platform {
 
     /// The Actor and the build a run of it starts with: read, parsed and
     /// resolved once per change of any Actor or build, not once per run.
-    pub(crate) fn run_target(&self, actor_ref: &str, wanted: Option<&str>) -> Result<(Arc<Actor>, Arc<Build>)> {
+    /// A bare name is one of the user `namespace`'s Actors.
+    pub(crate) fn run_target(&self, namespace: Option<&str>, actor_ref: &str, wanted: Option<&str>) -> Result<(Arc<Actor>, Arc<Build>)> {
         // Read first: a change landing while this resolves leaves the entry stale at once.
         let version = self.actors_version();
-        let key = (actor_ref.to_owned(), wanted.map(str::to_owned));
+        let key = (namespace.unwrap_or_default().to_owned(), actor_ref.to_owned(), wanted.map(str::to_owned));
         if let Some((v, actor, build)) = self.run_targets.lock().get(&key) {
             if *v == version {
                 return Ok((actor.clone(), build.clone()));
             }
         }
-        let actor = Arc::new(self.get_actor(actor_ref)?);
+        let actor = Arc::new(self.get_actor_in(namespace, actor_ref)?);
         let build = Arc::new(self.resolve_build(&actor, wanted)?);
         let mut cache = self.run_targets.lock();
         if cache.len() >= MAX_CACHED_RUN_TARGETS {
@@ -744,7 +761,7 @@ impl Platform {
 
     /// An Actor's `username/name`, for its runs' environment and log (its ID once it is gone).
     pub(crate) fn actor_full_name(&self, actor_id: &str) -> String {
-        match self.run_target(actor_id, None) {
+        match self.run_target(None, actor_id, None) {
             Ok((actor, _)) => actor.full_name(),
             Err(_) => self.get_actor(actor_id).map(|a| a.full_name()).unwrap_or_else(|_| actor_id.to_owned()),
         }

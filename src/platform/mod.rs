@@ -13,6 +13,7 @@ pub mod error;
 pub mod events;
 pub mod executors;
 pub mod logs;
+pub(crate) mod names;
 pub mod outbound;
 pub mod runs;
 pub mod schedules;
@@ -152,12 +153,16 @@ impl Platform {
         let commits = durability::GroupCommit::new(db.inner.clone(), opts.durability);
         let webhooks = webhooks::Webhooks::open(&db, opts.webhook_delivery.clone())?;
         let admin = users::ensure_admin(&db, &user_id, &opts.username)?;
+        let kv = KvStores::new(&db, &opts.limits)?;
+        let datasets = Datasets::new(&db)?;
+        let queues = storage::queue::RequestQueues::new(&db, &opts.limits)?;
+        actors::migrate_names(&db)?;
         let platform = Arc::new_cyclic(|this| Platform {
             admin,
             commits,
-            kv: KvStores::new(&db, &opts.limits),
-            datasets: Datasets::new(&db),
-            queues: storage::queue::RequestQueues::new(&db, &opts.limits),
+            kv,
+            datasets,
+            queues,
             logs,
             charging: charging::Charging::new(db.charges.clone()),
             webhooks,

@@ -534,7 +534,8 @@ impl Platform {
         if self.is_shutting_down() {
             return Err(PlatformError::Unavailable("The server is shutting down; start the run again in a moment".into()));
         }
-        let (actor, build) = self.run_target(actor_ref, opts.build.as_deref())?;
+        let namespace = opts.user.as_ref().map(|u| u.id.clone());
+        let (actor, build) = self.run_target(namespace.as_deref(), actor_ref, opts.build.as_deref())?;
         let user = match opts.user.take() {
             Some(u) => u,
             None => self.get_user(&actor.user_id)?,
@@ -752,12 +753,12 @@ impl Platform {
         let named_kv = opts
             .key_value_store_id
             .as_deref()
-            .map(|r| self.kv.get(r).ok().filter(|m| m.info.user_id == user.id).ok_or_else(|| missing_storage("key-value store", r)))
+            .map(|r| self.kv.resolve(Some(&user.id), r).ok().filter(|m| m.info.user_id == user.id).ok_or_else(|| missing_storage("key-value store", r)))
             .transpose()?;
         let named_dataset = opts
             .dataset_id
             .as_deref()
-            .map(|r| self.datasets.get(r).ok().filter(|m| m.info.user_id == user.id).ok_or_else(|| missing_storage("dataset", r)))
+            .map(|r| self.datasets.resolve(Some(&user.id), r).ok().filter(|m| m.info.user_id == user.id).ok_or_else(|| missing_storage("dataset", r)))
             .transpose()?;
         // New default storages carry the build's schemas (checked when it was built).
         let kv = match named_kv {

@@ -213,16 +213,23 @@ fn log_key(schedule_id: &str, at: DateTime<Utc>, seq: u64) -> Vec<u8> {
 }
 
 impl Platform {
+    /// A schedule by ID or `username~name` (the API has made its bare names IDs, see `api::names`).
     pub fn get_schedule(&self, reference: &str) -> Result<Schedule> {
+        self.get_schedule_in(None, reference)
+    }
+
+    /// [`Self::get_schedule`], where a bare name is one of the user `namespace`'s schedules.
+    pub fn get_schedule_in(&self, namespace: Option<&str>, reference: &str) -> Result<Schedule> {
         if let Some(s) = get_json::<Schedule>(&self.db.schedules, reference)? {
             return Ok(s);
         }
-        let name = match reference.split_once(['~', '/']) {
-            Some((user, name)) if user == self.config.username => name,
-            Some(_) => reference,
-            None => reference,
+        let owner = match reference.split_once(['~', '/']) {
+            Some((user, name)) => self.get_user(user).ok().map(|u| (u.id, name)),
+            None => namespace.map(|ns| (ns.to_owned(), reference)),
         };
-        let found = self.list_schedules()?.into_iter().find(|s| s.name == name);
+        let found = owner.and_then(|(user_id, name)| {
+            self.list_schedules().ok()?.into_iter().find(|s| s.user_id == user_id && s.name == name)
+        });
         found.ok_or_else(|| PlatformError::not_found(format!("Schedule was not found: {reference}")))
     }
 
@@ -235,12 +242,15 @@ impl Platform {
         Ok(out)
     }
 
-    /// Every action must name an Actor or a task that exists.
-    fn check_actions(&self, actions: &mut [ScheduleAction]) -> Result<()> {
+    /// Every action must name an Actor (the owner's, or a public one) or a
+    /// task of the owner's that exists.
+    fn check_actions(&self, owner_id: &str, actions: &mut [ScheduleAction]) -> Result<()> {
+        use super::access::{Resource, Use};
         for action in actions.iter_mut() {
             match action {
                 ScheduleAction::RunActor { actor_id, run_input, .. } => {
-                    *actor_id = self.get_actor(actor_id)?.id;
+                    self.check_visible(Some(owner_id), None, Resource::Actor(actor_id), Use::Run)?;
+                    *actor_id = self.get_actor_in(Some(owner_id), actor_id)?.id;
                     if let Some(RunInput { body: Some(body), content_type }) = run_input {
                         let json = content_type.as_deref().is_none_or(|ct| ct.contains("json"));
                         if json && serde_json::from_str::<Value>(body).is_err() {
@@ -249,7 +259,8 @@ impl Platform {
                     }
                 }
                 ScheduleAction::RunActorTask { actor_task_id, input, .. } => {
-                    *actor_task_id = self.get_task(actor_task_id)?.id;
+                    self.check_visible(Some(owner_id), None, Resource::Task(actor_task_id), Use::Run)?;
+                    *actor_task_id = self.get_task_in(Some(owner_id), actor_task_id)?.id;
                     if input.as_ref().is_some_and(|i| !i.is_object() && !i.is_null()) {
                         return Err(invalid("A task action's input must be a JSON object".into()));
                     }
@@ -284,8 +295,8 @@ impl Platform {
             last_runs: Default::default(),
         };
         schedule.check()?;
-        self.check_actions(&mut schedule.actions)?;
-        if self.list_schedules()?.iter().any(|s| s.name == schedule.name) {
+        self.check_actions(&owner.id, &mut schedule.actions)?;
+        if self.list_schedules()?.iter().any(|s| s.user_id == owner.id && s.name == schedule.name) {
             return Err(PlatformError::Conflict(format!("A schedule named \"{}\" already exists", schedule.name)));
         }
         schedule.plan_next(now)?;
@@ -295,15 +306,16 @@ impl Platform {
     }
 
     pub fn update_schedule(&self, reference: &str, patch: SchedulePatch) -> Result<Schedule> {
-        let id = self.get_schedule(reference)?.id;
+        let current = self.get_schedule(reference)?;
+        let id = current.id.clone();
         if let Some(name) = &patch.name {
-            if self.list_schedules()?.iter().any(|s| &s.name == name && s.id != id) {
+            if self.list_schedules()?.iter().any(|s| s.user_id == current.user_id && &s.name == name && s.id != id) {
                 return Err(PlatformError::Conflict(format!("A schedule named \"{name}\" already exists")));
             }
         }
         let mut actions = patch.actions.clone();
         if let Some(a) = &mut actions {
-            self.check_actions(a)?;
+            self.check_actions(&current.user_id, a)?;
         }
         let updated = self.modify_schedule(&id, |s| {
             let timing_changed = patch.cron_expression.is_some() || patch.timezone.is_some() || patch.is_enabled.is_some();

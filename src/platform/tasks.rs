@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use super::db::{get_json, put_json};
 use super::error::{PlatformError, Result};
+use super::names::Names;
 use super::runs::{Run, StartOptions};
 use super::Platform;
 use crate::ids::{self, ts};
@@ -109,26 +110,28 @@ pub fn merge_input(saved: Option<&Value>, over: Option<Value>) -> Option<Value> 
 }
 
 impl Platform {
-    /// A task by ID, name, or `username~name`.
+    /// A task by ID or `username~name` (the API has made its bare names IDs, see `api::names`).
     pub fn get_task(&self, reference: &str) -> Result<Task> {
-        self.find_task(reference)?.ok_or_else(|| PlatformError::not_found(format!("Actor task was not found: {reference}")))
+        self.get_task_in(None, reference)
     }
 
-    fn find_task(&self, reference: &str) -> Result<Option<Task>> {
+    /// [`Self::get_task`], where a bare name is one of the user `namespace`'s tasks.
+    pub fn get_task_in(&self, namespace: Option<&str>, reference: &str) -> Result<Task> {
+        self.find_task(namespace, reference)?.ok_or_else(|| PlatformError::not_found(format!("Actor task was not found: {reference}")))
+    }
+
+    fn find_task(&self, namespace: Option<&str>, reference: &str) -> Result<Option<Task>> {
         if let Some(task) = get_json::<Task>(&self.db.tasks, reference)? {
             return Ok(Some(task));
         }
-        let (owner, name) = match reference.split_once(['~', '/']) {
-            Some((user, name)) => (Some(user), name),
-            None => (None, reference),
-        };
-        if owner.is_some_and(|u| u != self.config.username) {
-            return Ok(None);
-        }
-        match self.db.task_names.get(name)? {
+        match self.task_names().lookup(namespace, reference)? {
             Some(id) => get_json(&self.db.tasks, &id),
             None => Ok(None),
         }
+    }
+
+    fn task_names(&self) -> Names {
+        Names::new(self.db.task_names.clone(), self.db.user_names.clone())
     }
 
     pub fn list_tasks(&self) -> Result<Vec<Task>> {
@@ -167,7 +170,7 @@ impl Platform {
         let act = patch.act_id.clone().ok_or_else(|| PlatformError::invalid("The task needs \"actId\", the Actor it runs"))?;
         // A task may run the owner's Actors and public ones.
         self.check_visible(Some(&owner.id), None, super::access::Resource::Actor(&act), super::access::Use::Run)?;
-        let actor = self.get_actor(&act)?;
+        let actor = self.get_actor_in(Some(&owner.id), &act)?;
         let name = patch.name.clone().ok_or_else(|| PlatformError::invalid("The task needs a \"name\""))?;
         let now = ids::now();
         let task = Task {
@@ -186,8 +189,8 @@ impl Platform {
             actor_standby: patch.actor_standby,
         };
         self.check_task(&task)?;
-        if self.db.task_names.compare_and_swap(name.as_str(), None as Option<&[u8]>, Some(task.id.as_bytes()))?.is_err() {
-            return Err(PlatformError::Conflict(format!("A task named \"{name}\" already exists")));
+        if !self.task_names().claim(&owner.id, &name, &task.id)? {
+            return Err(PlatformError::Conflict(format!("You already have a task named \"{name}\"")));
         }
         put_json(&self.db.tasks, &task.id, &task)?;
         Ok(task)
@@ -197,7 +200,8 @@ impl Platform {
         let current = self.get_task(reference)?;
         let mut task = current.clone();
         if let Some(act) = &patch.act_id {
-            task.act_id = self.get_actor(act)?.id;
+            self.check_visible(Some(&current.user_id), None, super::access::Resource::Actor(act), super::access::Use::Run)?;
+            task.act_id = self.get_actor_in(Some(&current.user_id), act)?.id;
         }
         if let Some(name) = patch.name {
             task.name = name;
@@ -226,26 +230,26 @@ impl Platform {
     /// concurrent change of the same task wins and this one is a conflict.
     fn save_task(&self, current: &Task, task: Task) -> Result<Task> {
         let renamed = task.name != current.name;
-        if renamed && self.db.task_names.compare_and_swap(task.name.as_str(), None as Option<&[u8]>, Some(task.id.as_bytes()))?.is_err() {
-            return Err(PlatformError::Conflict(format!("A task named \"{}\" already exists", task.name)));
+        if renamed && !self.task_names().claim(&task.user_id, &task.name, &task.id)? {
+            return Err(PlatformError::Conflict(format!("You already have a task named \"{}\"", task.name)));
         }
         let old = serde_json::to_vec(current)?;
         let swapped = self.db.tasks.compare_and_swap(task.id.as_str(), Some(old), Some(serde_json::to_vec(&task)?))?;
         if swapped.is_err() {
             if renamed {
-                self.db.task_names.remove(task.name.as_str())?;
+                self.task_names().release(&task.user_id, &task.name, &task.id)?;
             }
             return Err(PlatformError::Conflict(format!("The task {} was changed meanwhile; read it again", task.id)));
         }
         if renamed {
-            self.db.task_names.remove(current.name.as_str())?;
+            self.task_names().release(&current.user_id, &current.name, &current.id)?;
         }
         Ok(task)
     }
 
     pub fn delete_task(&self, reference: &str) -> Result<()> {
         let task = self.get_task(reference)?;
-        self.db.task_names.remove(task.name.as_str())?;
+        self.task_names().release(&task.user_id, &task.name, &task.id)?;
         self.db.tasks.remove(task.id.as_str())?;
         Ok(())
     }

@@ -93,7 +93,7 @@ async fn preload_dir(platform: &Arc<Platform>, root: &Path) -> Result<()> {
         let pkg = tokio::task::spawn_blocking(move || package::prepare(&d)).await??;
         let def = pkg.definition.clone();
         let patch = || ActorPatch::from_definition(&def);
-        let actor = match platform.get_actor(&def.name) {
+        let actor = match platform.get_actor_in(Some(&platform.admin_principal().user.id), &def.name) {
             Ok(a) => platform.update_actor(&a.id, patch())?,
             Err(_) => platform.create_actor(&platform.admin_principal().user, patch())?,
         };

@@ -1,5 +1,5 @@
-//! The part every storage kind shares: metadata records, unique names, and
-//! resolving an ID, `username~name` or bare name. Key-value stores,
+//! The part every storage kind shares: metadata records, names unique per
+//! user, and resolving an ID, `username~name` or a bare name (the caller's). Key-value stores,
 //! datasets and request queues differ only in their content.
 
 use std::marker::PhantomData;
@@ -11,6 +11,7 @@ use super::validate_storage_name;
 use crate::ids::{self, ts};
 use crate::platform::db::{get_json, put_json};
 use crate::platform::error::{PlatformError, Result};
+use crate::platform::names::Names;
 use crate::platform::users::User;
 
 /// Fields every storage's metadata has, in the API's shape.
@@ -51,7 +52,7 @@ pub trait StorageMeta: Serialize + DeserializeOwned + Clone {
 /// Metadata and names of one storage kind.
 pub struct Catalog<M> {
     metas: sled::Tree,
-    names: sled::Tree,
+    names: Names,
     _kind: PhantomData<fn() -> M>,
 }
 
@@ -66,8 +67,12 @@ impl<M> Clone for Catalog<M> {
 }
 
 impl<M: StorageMeta> Catalog<M> {
-    pub fn new(metas: sled::Tree, names: sled::Tree) -> Self {
-        Catalog { metas, names, _kind: PhantomData }
+    /// The catalog over `metas` (ID → metadata) and `names`; names kept
+    /// before they were per user move to their owner's namespace.
+    pub fn open(metas: sled::Tree, names: sled::Tree, user_names: sled::Tree) -> Result<Self> {
+        let names = Names::new(names, user_names);
+        names.migrate(|id| crate::platform::names::owner_in(&metas, id))?;
+        Ok(Catalog { metas, names, _kind: PhantomData })
     }
 
     pub(crate) fn metas(&self) -> &sled::Tree {
@@ -101,21 +106,17 @@ impl<M: StorageMeta> Catalog<M> {
         })
     }
 
-    /// The storage named `name`, created for `owner` if needed (linked to
-    /// the run that creates it, if one does); also says whether it was created.
-    /// Names are one namespace for now: another user's name is refused.
+    /// The storage `owner` named `name`, created if needed (linked to the
+    /// run that creates it, if one does); also says whether it was created.
     pub fn get_or_create_named(&self, owner: &User, name: &str, act_run_id: Option<&str>) -> Result<(M, bool)> {
         validate_storage_name(name)?;
         loop {
-            if let Some(id) = self.names.get(name)? {
+            if let Some(id) = self.names.lookup(Some(&owner.id), name)? {
                 if let Some(meta) = get_json::<M>(&self.metas, &id)? {
-                    if meta.info().user_id != owner.id {
-                        return Err(PlatformError::Conflict(format!("The {} name \"{name}\" is taken; choose another", M::KIND)));
-                    }
                     return Ok((meta, false));
                 }
                 // A name left dangling by a deletion half-done: drop it and retry.
-                let _ = self.names.compare_and_swap(name, Some(id), None as Option<&[u8]>)?;
+                self.names.release_dangling(&owner.id, name, &id)?;
                 continue;
             }
             let mut meta = self.fresh(owner, None, act_run_id);
@@ -126,26 +127,26 @@ impl<M: StorageMeta> Catalog<M> {
             // written its storage was taken for one). When a concurrent
             // creator wins the name, ours goes and theirs is used.
             put_json(&self.metas, &meta.info().id, &meta)?;
-            if self.names.compare_and_swap(name, None as Option<&[u8]>, Some(meta.info().id.as_bytes()))?.is_ok() {
+            if self.names.claim(&owner.id, name, &meta.info().id)? {
                 return Ok((meta, true));
             }
             self.metas.remove(meta.info().id.as_bytes())?;
         }
     }
 
-    /// Resolves an ID, `username~name` or bare name.
-    pub fn get(&self, reference: &str) -> Result<M> {
-        let id = match reference.split_once('~') {
-            Some((_user, name)) => self.names.get(name)?,
-            None => {
-                if let Some(meta) = get_json(&self.metas, reference)? {
-                    return Ok(meta);
-                }
-                self.names.get(reference)?
-            }
-        };
-        let id = id.ok_or_else(|| Self::not_found(reference))?;
+    /// Resolves an ID or `username~name`; a bare name only in `namespace`
+    /// (a user id), as the door that knows the caller asks.
+    pub fn resolve(&self, namespace: Option<&str>, reference: &str) -> Result<M> {
+        if let Some(meta) = get_json(&self.metas, reference)? {
+            return Ok(meta);
+        }
+        let id = self.names.lookup(namespace, reference)?.ok_or_else(|| Self::not_found(reference))?;
         get_json(&self.metas, &id)?.ok_or_else(|| Self::not_found(reference))
+    }
+
+    /// Resolves an ID or `username~name` (the API has made its bare names IDs, see `api::names`).
+    pub fn get(&self, reference: &str) -> Result<M> {
+        self.resolve(None, reference)
     }
 
     /// Named storages (and unnamed ones too with `unnamed`), oldest first.
@@ -169,12 +170,12 @@ impl<M: StorageMeta> Catalog<M> {
         }
         if let Some(name) = name {
             validate_storage_name(name)?;
-            if self.names.compare_and_swap(name, None as Option<&[u8]>, Some(meta.info().id.as_bytes()))?.is_err() {
+            if !self.names.claim(&meta.info().user_id, name, &meta.info().id)? {
                 return Err(PlatformError::Conflict(format!("{} named \"{name}\" already exists", M::KIND)));
             }
         }
         if let Some(old) = meta.info().name.clone() {
-            self.names.remove(old.as_str())?;
+            self.names.release(&meta.info().user_id, &old, &meta.info().id)?;
         }
         let info = meta.info_mut();
         info.name = name.map(str::to_owned);
@@ -206,7 +207,7 @@ impl<M: StorageMeta> Catalog<M> {
     pub fn remove(&self, reference: &str) -> Result<M> {
         let meta = self.get(reference)?;
         if let Some(name) = &meta.info().name {
-            self.names.remove(name.as_str())?;
+            self.names.release(&meta.info().user_id, name, &meta.info().id)?;
         }
         self.metas.remove(meta.info().id.as_str())?;
         Ok(meta)

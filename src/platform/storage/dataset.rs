@@ -408,13 +408,13 @@ impl Deref for Datasets {
 }
 
 impl Datasets {
-    pub fn new(db: &Db) -> Self {
-        Datasets {
-            catalog: Catalog::new(db.datasets.clone(), db.dataset_names.clone()),
+    pub fn new(db: &Db) -> Result<Self> {
+        Ok(Datasets {
+            catalog: Catalog::open(db.datasets.clone(), db.dataset_names.clone(), db.user_names.clone())?,
             items: db.dataset_items.clone(),
             push_locks: std::sync::Arc::new(std::array::from_fn(|_| parking_lot::Mutex::new(()))),
             validators: Default::default(),
-        }
+        })
     }
 
     /// Attaches a dataset schema (checked first): pushes are validated against its `fields` from now on.

@@ -111,13 +111,13 @@ impl Deref for KvStores {
 }
 
 impl KvStores {
-    pub fn new(db: &Db, limits: &crate::limits::Limits) -> Self {
-        KvStores {
-            catalog: Catalog::new(db.kv_stores.clone(), db.kv_names.clone()),
+    pub fn new(db: &Db, limits: &crate::limits::Limits) -> Result<Self> {
+        Ok(KvStores {
+            catalog: Catalog::open(db.kv_stores.clone(), db.kv_names.clone(), db.user_names.clone())?,
             records: db.kv_records.clone(),
             max_record_bytes: limits.max_record_bytes,
             max_keys_per_page: limits.max_keys_per_page,
-        }
+        })
     }
 
     /// The largest record `set_record` takes.

@@ -234,16 +234,16 @@ fn tx_error(e: TransactionError<PlatformError>) -> PlatformError {
 }
 
 impl RequestQueues {
-    pub fn new(db: &Db, limits: &crate::limits::Limits) -> Self {
-        RequestQueues {
+    pub fn new(db: &Db, limits: &crate::limits::Limits) -> Result<Self> {
+        Ok(RequestQueues {
             max_request_bytes: limits.max_push_bytes,
-            catalog: Catalog::new(db.queues.clone(), db.queue_names.clone()),
+            catalog: Catalog::open(db.queues.clone(), db.queue_names.clone(), db.user_names.clone())?,
             requests: db.queue_requests.clone(),
             order: db.queue_order.clone(),
             ids: db.inner.clone(),
             writes: Mutex::new(()),
             locks: Mutex::new(HashMap::new()),
-        }
+        })
     }
 
     /// Notes the client key a call came with (`hadMultipleClients`).

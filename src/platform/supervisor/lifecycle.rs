@@ -244,7 +244,11 @@ impl Platform {
                 format!("Only a RUNNING run can metamorph; this one is {}", run.status.as_str()),
             ));
         }
-        let (actor, target_build) = self.run_target(target, build)?;
+        let (actor, target_build) = self.run_target(Some(&run.user_id), target, build)?;
+        // Into the user's own Actors or public ones: another's private Actor is not there for them.
+        if actor.user_id != run.user_id && !actor.is_public {
+            return Err(PlatformError::not_found(format!("Actor was not found: {target}")));
+        }
         if !target_build.exports.run {
             return Err(PlatformError::invalid_kind(
                 "actor-standby-only",

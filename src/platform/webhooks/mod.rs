@@ -334,7 +334,7 @@ impl Platform {
                 // By ID or `username~name`; stored as the ID, which events carry.
                 // Only the owner's own Actors: another user's runs are not theirs to watch.
                 let actor = self
-                    .get_actor(a)
+                    .get_actor_in(Some(owner_id), a)
                     .ok()
                     .filter(|actor| actor.user_id == owner_id)
                     .ok_or_else(|| invalid(format!("condition.actorId: Actor \"{a}\" was not found")))?;

@@ -123,7 +123,7 @@ impl ActorHost<'_> {
 
     /// An existing storage by ID or name, if the run may use it.
     fn open_existing<M: StorageMeta>(&self, catalog: &Catalog<M>, kind: StorageKind, reference: &str) -> HostResult<String> {
-        let meta = catalog.get(reference)?;
+        let meta = catalog.resolve(Some(&self.ctx.run.user_id), reference)?;
         self.authorize(Action::UseStorage(kind, &meta.info().id))?;
         Ok(meta.info().id.clone())
     }
