@@ -64,6 +64,12 @@ struct ServeArgs {
     /// (this server's own API among them): for development only.
     #[arg(long)]
     allow_private_outbound: bool,
+    /// The file of keys that seal secrets at rest (default: `<data-dir>/secrets.key`, generated on first start).
+    #[arg(long, env = "WACTOR_SECRETS_KEY_FILE")]
+    secrets_key_file: Option<PathBuf>,
+    /// The key that seals secrets at rest (base64 of 32 bytes), instead of a key file.
+    #[arg(long, env = "WACTOR_SECRETS_KEY", hide_env_values = true)]
+    secrets_key: Option<String>,
     /// Register (and build) every Actor directory under these folders at start.
     #[arg(long)]
     preload: Vec<PathBuf>,
@@ -132,7 +138,7 @@ struct ServeArgs {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Build an Actor directory and upload it to a server.
     Push {
         dir: PathBuf,
@@ -167,6 +173,9 @@ enum Command {
     /// Create, list and revoke your API tokens.
     #[command(subcommand)]
     Tokens(TokensCommand),
+    /// Manage the keys that seal secrets at rest (with the server stopped).
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
     /// Print the log of a run.
     Logs {
         run_id: String,
@@ -175,6 +184,18 @@ enum Command {
         follow: bool,
         #[command(flatten)]
         server: ServerArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum SecretsCommand {
+    /// Adds a new key, reseals every secret with it and drops the old keys.
+    Rotate {
+        #[arg(long, default_value = "./wactor-data")]
+        data_dir: PathBuf,
+        /// The key file (default: `<data-dir>/secrets.key`).
+        #[arg(long, env = "WACTOR_SECRETS_KEY_FILE")]
+        secrets_key_file: Option<PathBuf>,
     },
 }
 
@@ -266,7 +287,7 @@ async fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Serve(args) => {
             init_tracing(args.json_logs);
-            serve(args).await?;
+            serve(*args).await?;
             Ok(0)
         }
         Command::Push { dir, server } => {
@@ -359,6 +380,12 @@ async fn run(cli: Cli) -> Result<i32> {
             print_answer(&Client::new(&server.server, &server.token)?.call(method, &path, body.as_ref(), "Token").await?);
             Ok(0)
         }
+        Command::Secrets(SecretsCommand::Rotate { data_dir, secrets_key_file }) => {
+            let source = wactor::platform::secrets::KeySource { key: None, file: secrets_key_file };
+            let resealed = wactor::platform::secrets::rotate(&data_dir, &source)?;
+            println!("Resealed {resealed} records with a new key; the old keys are dropped from {}", source.file_in(&data_dir).display());
+            Ok(0)
+        }
         Command::Logs { run_id, follow, server } => {
             Client::new(&server.server, &server.token)?.print_log(&run_id, follow).await?;
             Ok(0)
@@ -432,6 +459,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             limits,
             durability: args.durability,
             compute_unit_price_usd: args.compute_unit_price_usd,
+            secrets_key: wactor::platform::secrets::KeySource { key: args.secrets_key, file: args.secrets_key_file },
             webhook_delivery: wactor::platform::webhooks::delivery::DeliveryOptions {
                 allow_private: args.allow_private_webhook_urls,
                 retry_base: std::time::Duration::from_millis(args.webhook_retry_base_millis.max(1)),

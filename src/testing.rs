@@ -19,6 +19,7 @@ pub(crate) fn options(dir: &std::path::Path) -> PlatformOptions {
         durability: Durability::Periodic,
         compute_unit_price_usd: crate::platform::DEFAULT_COMPUTE_UNIT_PRICE_USD,
         webhook_delivery: Default::default(),
+        secrets_key: Default::default(),
     }
 }
 

@@ -38,7 +38,10 @@ impl As<'_> {
     async fn run(&self, actor: &str, input: &Value) -> Value {
         let (status, run) = self.post(&format!("/acts/{actor}/runs?waitForFinish=60"), input).await;
         assert_eq!(status, 201, "{run}");
-        let id = run["data"]["id"].as_str().unwrap().to_owned();
+        self.wait(run["data"]["id"].as_str().unwrap()).await
+    }
+    /// Waits for the run `id` to end.
+    async fn wait(&self, id: &str) -> Value {
         for _ in 0..600 {
             let (_, run) = self.get(&format!("/actor-runs/{id}")).await;
             if common::is_terminal(&run["data"]) {
@@ -68,6 +71,12 @@ async fn probe_actor(who: &As<'_>, name: &str) -> String {
 async fn actor_of(who: &As<'_>, name: &str, component: &str, definition: Value) -> String {
     let (status, actor) = who.post("/acts", &json!({"name": name, "versions": [{"versionNumber": "0.1", "actorDefinition": definition}]})).await;
     assert_eq!(status, 201, "{actor}");
+    build_from(who, name, component).await;
+    actor["data"]["id"].as_str().unwrap().to_owned()
+}
+
+/// A new build of version 0.1 of the Actor `name` from a test component.
+async fn build_from(who: &As<'_>, name: &str, component: &str) -> Value {
     let wasm = std::fs::read(repo().join("target/wasm32-wasip2/release").join(component)).unwrap();
     let resp = who
         .s
@@ -79,8 +88,10 @@ async fn actor_of(who: &As<'_>, name: &str, component: &str, definition: Value) 
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
-    actor["data"]["id"].as_str().unwrap().to_owned()
+    let status = resp.status();
+    let build: Value = resp.json().await.unwrap();
+    assert_eq!(status, 201, "{build}");
+    build["data"].clone()
 }
 
 #[tokio::test]
@@ -241,6 +252,95 @@ async fn names_are_per_user_and_username_tilde_name_reaches_only_what_is_shared(
     assert_eq!(out["byName"], "ok", "{out}");
     assert_eq!(alice.get("/datasets/results/items").await.1, json!([{"from": "alice"}]), "Alice's is untouched");
     drop(dir);
+}
+
+#[tokio::test]
+async fn secrets_are_sealed_at_rest_masked_in_answers_and_logs_and_clear_only_in_their_run() {
+    const ENV_SECRET: &str = "sk-env-6b1f0c2e9d";
+    const INPUT_SECRET: &str = "pw-input-41c7a9e2";
+    const TASK_SECRET: &str = "pw-task-93d0b5f1";
+    let (s, dir) = Server::start();
+    let (alice, _) = add_user(&s, "alice").await;
+    let rev = |x: &str| x.chars().rev().collect::<String>();
+    let text = |v: &Value| v.to_string();
+
+    let schema = json!({"title": "secrets", "type": "object", "schemaVersion": 1, "properties": {
+        "mode": {"type": "string", "editor": "textfield"},
+        "password": {"type": "string", "editor": "textfield", "isSecret": true}
+    }});
+    let definition = json!({"actorSpecification": 1, "name": "vault", "version": "0.1", "input": schema});
+    let env = json!([{"name": "API_KEY", "value": ENV_SECRET, "isSecret": true}, {"name": "PLAIN", "value": "plain-visible-7e1"}]);
+    let (status, actor) = alice.post("/acts", &json!({"name": "vault", "versions": [{"versionNumber": "0.1", "actorDefinition": definition, "envVars": env}]})).await;
+    assert_eq!(status, 201, "{actor}");
+    let vars = &actor["data"]["versions"][0]["envVars"];
+    assert_eq!((vars[0]["value"].as_str(), vars[1]["value"].as_str()), (Some("********"), Some("plain-visible-7e1")), "{vars}");
+    let build = build_from(&alice, "vault", "probe.wasm").await;
+    assert!(!text(&build).contains(ENV_SECRET), "{build}");
+
+    // The run gets both in clear; the API and the log show them masked.
+    let run = alice.run("vault", &json!({"mode": "secrets", "key": "API_KEY", "password": INPUT_SECRET})).await;
+    assert_eq!(run["status"], "SUCCEEDED", "{run}");
+    let store = run["defaultKeyValueStoreId"].as_str().unwrap().to_owned();
+    let out = alice.get(&format!("/key-value-stores/{store}/records/OUTPUT")).await.1;
+    assert_eq!(out, json!({"env": rev(ENV_SECRET), "input": rev(INPUT_SECRET)}), "the run saw the clear values");
+    let (_, input) = alice.get(&format!("/key-value-stores/{store}/records/INPUT")).await;
+    assert_eq!(input["password"], "********", "{input}");
+    let log = s.http.get(s.api(&format!("/actor-runs/{}/log", run["id"].as_str().unwrap()))).bearer_auth(&alice.token).send().await.unwrap().text().await.unwrap();
+    assert!(log.contains("env secret: ********") && log.contains("input secret: ********"), "{log}");
+    assert!(!log.contains(ENV_SECRET) && !log.contains(INPUT_SECRET), "{log}");
+
+    // A task keeps its secret input sealed; sent back masked, the secret stays.
+    let (status, task) = alice.post("/actor-tasks", &json!({"actId": "vault", "name": "nightly", "input": {"mode": "secrets", "password": TASK_SECRET}})).await;
+    assert_eq!(status, 201, "{task}");
+    assert_eq!(task["data"]["input"]["password"], "********", "{task}");
+    let task_id = task["data"]["id"].as_str().unwrap().to_owned();
+    let (_, shown) = alice.get(&format!("/actor-tasks/{task_id}/input")).await;
+    assert_eq!(shown, json!({"mode": "secrets", "password": "********"}));
+    let (status, _) = alice.send(reqwest::Method::PUT, &format!("/actor-tasks/{task_id}/input"), Some(&shown)).await;
+    assert_eq!(status, 200);
+    let (status, started) = alice.post(&format!("/actor-tasks/{task_id}/runs?waitForFinish=60"), &json!({})).await;
+    assert_eq!(status, 201, "{started}");
+    let done = alice.wait(started["data"]["id"].as_str().unwrap()).await;
+    let out = alice.get(&format!("/key-value-stores/{}/records/OUTPUT", done["defaultKeyValueStoreId"].as_str().unwrap())).await.1;
+    assert_eq!(out["input"], rev(TASK_SECRET), "the task's run got the saved secret: {out}");
+
+    // The Actor saved back as shown (masked) keeps its secret env var for the next build.
+    let (_, current) = alice.get("/acts/vault").await;
+    assert_eq!(alice.put("/acts/vault", &json!({"versions": current["data"]["versions"]})).await.0, 200);
+    build_from(&alice, "vault", "probe.wasm").await;
+    let run = alice.run("vault", &json!({"mode": "secrets", "key": "API_KEY"})).await;
+    let out = alice.get(&format!("/key-value-stores/{}/records/OUTPUT", run["defaultKeyValueStoreId"].as_str().unwrap())).await.1;
+    assert_eq!(out["env"], rev(ENV_SECRET), "{out}");
+    let (status, body) = alice.put("/acts/vault", &json!({"versions": [{"versionNumber": "0.1", "envVars": [{"name": "NEW", "isSecret": true}]}]})).await;
+    assert_eq!((status, body["error"]["type"].as_str()), (400, Some("invalid-env-var")), "{body}");
+
+    let token = alice.token.clone();
+    drop(alice);
+    s.stop();
+    assert!(!grep(dir.path(), b"plain-visible-7e1").is_empty(), "the grep sees what is stored in clear");
+    for secret in [ENV_SECRET, INPUT_SECRET, TASK_SECRET] {
+        let hits = grep(dir.path(), secret.as_bytes());
+        assert!(hits.is_empty(), "{secret} is in clear on disk in {hits:?}");
+    }
+
+    // Rotation, with the server stopped: a new key reseals everything, the old one goes.
+    let key_file = dir.path().join("secrets.key");
+    let keys = |f: &std::path::Path| std::fs::read_to_string(f).unwrap().lines().filter(|l| !l.starts_with('#')).map(str::to_owned).collect::<Vec<_>>();
+    let before = keys(&key_file);
+    let rotated = std::process::Command::new(env!("CARGO_BIN_EXE_wactor")).args(["secrets", "rotate", "--data-dir"]).arg(dir.path()).output().unwrap();
+    assert!(rotated.status.success(), "{}", String::from_utf8_lossy(&rotated.stderr));
+    let after = keys(&key_file);
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_ne!(after, before);
+    let s = Server::start_in(dir.path(), false);
+    let alice = As { s: &s, token };
+    let (status, started) = alice.post(&format!("/actor-tasks/{task_id}/runs"), &json!({"key": "API_KEY"})).await;
+    assert_eq!(status, 201, "{started}");
+    let done = alice.wait(started["data"]["id"].as_str().unwrap()).await;
+    let out = alice.get(&format!("/key-value-stores/{}/records/OUTPUT", done["defaultKeyValueStoreId"].as_str().unwrap())).await.1;
+    assert_eq!(out, json!({"env": rev(ENV_SECRET), "input": rev(TASK_SECRET)}), "both open with the new key");
+    drop(alice);
+    s.stop();
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -15,6 +15,8 @@ use super::error::{ApiError, ApiResult};
 use super::params::Params;
 use super::storages::{self, StorageApi};
 use super::views;
+use crate::platform::access::Caller;
+use crate::platform::secrets::Viewer;
 use crate::platform::storage::catalog::Catalog;
 use crate::platform::storage::kv::KvStoreMeta;
 use crate::platform::Platform;
@@ -123,14 +125,21 @@ pub struct KeysPageView<'a> {
     pub next_exclusive_start_key: Option<String>,
 }
 
-async fn get_record(State(p): P, Path((store, key)): Path<(String, String)>, q: Params) -> ApiResult<Response> {
+async fn get_record(State(p): P, caller: Option<Extension<Caller>>, Path((store, key)): Path<(String, String)>, q: Params) -> ApiResult<Response> {
     let id = p.kv.get(&store)?.info.id;
-    record_response(&p, &id, &key, &q)
+    record_response(&p, viewer(caller.as_deref()), &id, &key, &q)
 }
 
-/// The record's raw bytes with its stored content type (HEAD: headers only).
-pub(super) fn record_response(p: &Platform, store_id: &str, key: &str, q: &Params) -> ApiResult<Response> {
+/// Who reads: secrets in records open only for a run's own token.
+pub(super) fn viewer(caller: Option<&Caller>) -> Viewer<'_> {
+    caller.map_or(Viewer::Client, Viewer::of)
+}
+
+/// The record's raw bytes with its stored content type (HEAD: headers only);
+/// sealed secrets in it as `viewer` may see them.
+pub(super) fn record_response(p: &Platform, viewer: Viewer<'_>, store_id: &str, key: &str, q: &Params) -> ApiResult<Response> {
     let record = p.kv.get_record(store_id, key)?.ok_or_else(|| ApiError::not_found(format!("Record \"{key}\" was not found")))?;
+    let record = p.record_as_seen(viewer, record);
     let mut resp = (StatusCode::OK, record.value).into_response();
     let ct = HeaderValue::from_str(&record.content_type).unwrap_or(HeaderValue::from_static("application/octet-stream"));
     resp.headers_mut().insert(header::CONTENT_TYPE, ct);
@@ -205,6 +214,7 @@ async fn records_zip(State(p): P, Path(store): Path<String>, q: Params) -> ApiRe
         let written = (|| -> Result<(), String> {
             for record in p.kv.scan_records(&id, prefix.as_deref()) {
                 let (key, record) = record.map_err(|e| e.to_string())?;
+                let record = p.record_as_seen(Viewer::Client, record);
                 zip.start_file(key, options).map_err(|e| e.to_string())?;
                 std::io::Write::write_all(&mut zip, &record.value).map_err(|e| e.to_string())?;
             }

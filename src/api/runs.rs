@@ -482,9 +482,9 @@ async fn run_kv_keys(State(p): P, Path(run): Path<String>, q: Params) -> ApiResu
     kv::keys_response(&p, &run.default_key_value_store_id, &q)
 }
 
-async fn run_kv_record_get(State(p): P, Path((run, key)): Path<(String, String)>, q: Params) -> ApiResult<Response> {
+async fn run_kv_record_get(State(p): P, caller: Option<Extension<Caller>>, Path((run, key)): Path<(String, String)>, q: Params) -> ApiResult<Response> {
     let run = p.get_run(&run)?;
-    kv::record_response(&p, &run.default_key_value_store_id, &key, &q)
+    kv::record_response(&p, kv::viewer(caller.as_deref()), &run.default_key_value_store_id, &key, &q)
 }
 
 async fn run_kv_record_put(State(p): P, Path((run, key)): Path<(String, String)>, headers: HeaderMap, body: Body) -> ApiResult<Response> {

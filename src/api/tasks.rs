@@ -63,13 +63,13 @@ async fn delete(State(p): P, Path(task): Path<String>) -> ApiResult<StatusCode> 
 /// The saved input as the body itself (no envelope), as Apify answers it.
 async fn get_input(State(p): P, Path(task): Path<String>) -> ApiResult<Response> {
     let task = p.get_task(&task)?;
-    Ok(axum::Json(task.input.unwrap_or_else(|| serde_json::json!({}))).into_response())
+    Ok(axum::Json(masked_input(task.input)).into_response())
 }
 
 async fn put_input(State(p): P, Path(task): Path<String>, body: Body) -> ApiResult<Response> {
     let input: serde_json::Value = super::actors::json_body(body, p.config.limits.max_input_bytes).await?;
     let task = p.set_task_input(&task, input)?;
-    Ok(axum::Json(task.input.unwrap_or_else(|| serde_json::json!({}))).into_response())
+    Ok(axum::Json(masked_input(task.input)).into_response())
 }
 
 async fn webhooks(State(p): P, Path(task): Path<String>, q: Params) -> ApiResult<Response> {
@@ -132,4 +132,11 @@ async fn run_sync_items(
     body: Body,
 ) -> ApiResult<Response> {
     runs::sync_items(&p, &caller, Target::Task(&task), &q, &headers, body).await
+}
+
+/// A task's saved input as the API shows it: secret fields masked.
+fn masked_input(input: Option<serde_json::Value>) -> serde_json::Value {
+    let mut input = input.unwrap_or_else(|| serde_json::json!({}));
+    crate::platform::secrets::mask(&mut input);
+    input
 }

@@ -81,7 +81,13 @@ pub struct ActorView<'a> {
 
 pub fn actor(p: &Platform, a: &Actor) -> Value {
     let standby = matches!(p.standby_settings(a), Ok(Some(_)));
-    to_value(&ActorView { actor: a, standby_url: standby.then(|| p.standby_url(&a.username, &a.name)) })
+    masked(to_value(&ActorView { actor: a, standby_url: standby.then(|| p.standby_url(&a.username, &a.name)) }))
+}
+
+/// A view with every sealed secret in it shown as the mask.
+fn masked(mut v: Value) -> Value {
+    crate::platform::secrets::mask(&mut v);
+    v
 }
 
 /// An Actor in a list (`ActorListItem`).
@@ -112,7 +118,7 @@ pub fn actor_short(a: &Actor) -> Value {
 }
 
 pub fn build(b: &Build) -> Value {
-    to_value(b)
+    masked(to_value(b))
 }
 
 /// A build in a list (`BuildListItem`).
@@ -277,7 +283,7 @@ pub fn dataset(p: &Platform, d: &DatasetMeta) -> Value {
 
 /// A task as stored (options, input, stats).
 pub fn task(_p: &Platform, t: &Task) -> Value {
-    to_value(t)
+    masked(to_value(t))
 }
 
 /// A task in a list (`TaskListItem`): with its Actor's name.

@@ -46,19 +46,30 @@ impl InputSchema {
                 }
             }
         }
-        let errors: Vec<String> = self.validator.iter_errors(&input).map(|e| describe(&e)).collect();
+        let errors: Vec<String> = self.validator.iter_errors(&input).map(|e| self.describe(&e)).collect();
         if errors.is_empty() {
             Ok(input)
         } else {
             Err(format!("Input is not valid: {}", errors.join("; ")))
         }
     }
-}
 
-fn describe(e: &jsonschema::ValidationError) -> String {
-    let path = e.instance_path().to_string();
-    let field = if path.is_empty() { "input".to_owned() } else { format!("input{}", path.replace('/', ".")) };
-    format!("Field {field}: {e}")
+    /// The top-level fields marked `isSecret`: kept sealed at rest (see `platform::secrets`).
+    pub fn secret_fields(&self) -> impl Iterator<Item = &str> {
+        let props = self.schema.get("properties").and_then(Value::as_object);
+        props.into_iter().flatten().filter(|(_, p)| p.get("isSecret") == Some(&Value::Bool(true))).map(|(name, _)| name.as_str())
+    }
+
+    /// One validation error, naming the field; a secret field's value is not repeated.
+    fn describe(&self, e: &jsonschema::ValidationError) -> String {
+        let path = e.instance_path().to_string();
+        let field = if path.is_empty() { "input".to_owned() } else { format!("input{}", path.replace('/', ".")) };
+        let top = path.trim_start_matches('/').split('/').next().unwrap_or_default();
+        if !top.is_empty() && self.secret_fields().any(|f| f == top) {
+            return format!("Field {field}: the value does not match the input schema (not shown: the field is secret)");
+        }
+        format!("Field {field}: {e}")
+    }
 }
 
 fn type_name(v: &Value) -> &'static str {
@@ -102,6 +113,19 @@ mod tests {
         assert!(e.contains("input.name"), "{e}");
         let e = schema().prepare(None).unwrap_err();
         assert!(e.contains("count"), "{e}");
+    }
+
+    #[test]
+    fn a_secret_fields_value_is_not_repeated_in_errors() {
+        let schema = InputSchema::compile(&json!({
+            "title": "x", "type": "object", "schemaVersion": 1,
+            "properties": {"token": {"type": "string", "isSecret": true, "minLength": 40}, "n": {"type": "integer"}}
+        }))
+        .unwrap();
+        assert_eq!(schema.secret_fields().collect::<Vec<_>>(), ["token"]);
+        let e = schema.prepare(Some(json!({"token": "sk-short-secret", "n": "x"}))).unwrap_err();
+        assert!(e.contains("input.token") && !e.contains("sk-short-secret"), "{e}");
+        assert!(e.contains("input.n"), "{e}");
     }
 
     #[test]

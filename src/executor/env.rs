@@ -44,12 +44,11 @@ pub fn actor_env(job: &RunJob) -> Vec<(String, String)> {
         env.push(("ACTOR_STANDBY_URL".to_owned(), job.platform.standby_url(username, name)));
     }
     if let Some(vars) = &job.build.actor_definition.environment_variables {
-        for (k, v) in vars {
-            let v = match v {
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            env.push((k.clone(), v));
+        for (k, v) in vars.iter().filter(|(_, v)| !v.is_null()) {
+            // A secret is opened here, into the run that needs it, and nowhere else.
+            if let Some(v) = job.platform.env_value(&job.build, v) {
+                env.push((k.clone(), v));
+            }
         }
     }
     env

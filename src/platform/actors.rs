@@ -74,8 +74,58 @@ pub struct ActorVersion {
     /// wactor: the actor.json (input schema inlined) the next build of this version uses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor_definition: Option<ActorDefinition>,
+    /// The version's environment variables (over actor.json's
+    /// `environmentVariables`); secret ones are kept sealed and shown masked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env_vars: Option<Vec<EnvVar>>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// An environment variable of an Actor version, as Apify's API has it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvVar {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    #[serde(default)]
+    pub is_secret: bool,
+}
+
+/// Environment variable names: a letter or `_`, then letters, digits, `_`.
+fn check_env_var(v: &EnvVar) -> Result<()> {
+    let mut chars = v.name.chars();
+    let ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !ok || v.name.len() > 255 {
+        return Err(PlatformError::invalid_kind("invalid-env-var", format!("Environment variable name {:?} must be a letter or _ then letters, digits or _", v.name)));
+    }
+    if v.value.as_ref().is_some_and(|x| x.len() > MAX_ENV_VALUE_BYTES) {
+        return Err(PlatformError::invalid_kind("invalid-env-var", format!("Environment variable {} is over {MAX_ENV_VALUE_BYTES} bytes", v.name)));
+    }
+    Ok(())
+}
+
+const MAX_ENV_VALUE_BYTES: usize = 64 * 1024;
+
+/// A version's env vars as they are kept: secret values sealed for `owner`; a
+/// secret sent back masked (or without a value) keeps the value it had.
+fn seal_env_vars(secrets: &super::secrets::Secrets, owner: &str, vars: &mut [EnvVar], old: Option<&[EnvVar]>) -> Result<()> {
+    use super::secrets::{is_sealed, MASK};
+    for v in vars.iter_mut() {
+        check_env_var(v)?;
+        if !v.is_secret {
+            continue;
+        }
+        let kept = || old.into_iter().flatten().find(|o| o.name == v.name && o.is_secret).and_then(|o| o.value.clone());
+        v.value = match v.value.take() {
+            None => Some(kept().ok_or_else(|| PlatformError::invalid_kind("invalid-env-var", format!("Secret environment variable {} needs a value", v.name)))?),
+            Some(x) if x == MASK => Some(kept().ok_or_else(|| PlatformError::invalid_kind("invalid-env-var", format!("Secret environment variable {} needs its value, not the mask", v.name)))?),
+            Some(x) if is_sealed(&x) => Some(secrets.open(owner, &x).map(|_| x)?),
+            Some(x) => Some(secrets.seal(owner, &Value::String(x))),
+        };
+    }
+    Ok(())
 }
 
 /// Where a version's code comes from, in Apify's names plus wactor's own.
@@ -337,6 +387,7 @@ impl ActorPatch {
                 source_type: Some(SourceType::of(definition)),
                 build_tag: Some(definition.build_tag.clone().unwrap_or_else(|| LATEST_TAG.into())),
                 actor_definition: Some(definition.clone()),
+                env_vars: None,
                 extra: Map::new(),
             }]),
             ..Default::default()
@@ -426,7 +477,7 @@ impl Platform {
             pricing_infos: Vec::new(),
             extra: Map::new(),
         };
-        apply_patch(&mut actor, patch, &self.config.limits)?;
+        apply_patch(&mut actor, patch, &self.config.limits, &self.secrets)?;
         if !self.actor_names().claim(&owner.id, &name, &actor.id)? {
             return Err(PlatformError::Conflict(format!("You already have an Actor named \"{name}\"")));
         }
@@ -439,14 +490,14 @@ impl Platform {
         let current = self.get_actor(reference)?;
         // Checked once before anything changes, so a bad patch claims no name.
         let mut patched = current.clone();
-        apply_patch(&mut patched, patch.clone(), &self.config.limits)?;
+        apply_patch(&mut patched, patch.clone(), &self.config.limits, &self.secrets)?;
         let renamed = patched.name != current.name;
         if renamed && !self.actor_names().claim(&current.user_id, &patched.name, &current.id)? {
             return Err(PlatformError::Conflict(format!("You already have an Actor named \"{}\"", patched.name)));
         }
         let now = ids::now();
         let actor = self.modify_actor(&current.id, |actor| {
-            apply_patch(actor, patch.clone(), &self.config.limits)?;
+            apply_patch(actor, patch.clone(), &self.config.limits, &self.secrets)?;
             actor.modified_at = now;
             Ok(())
         })?;
@@ -507,10 +558,15 @@ impl Platform {
     pub async fn build_actor(&self, reference: &str, version: Option<&str>, tag: Option<&str>, upload: Vec<u8>) -> Result<Build> {
         let actor = self.get_actor(reference)?;
         let version = find_version(&actor, version)?;
-        let definition = version
+        let mut definition = version
             .actor_definition
             .clone()
             .ok_or_else(|| PlatformError::invalid(format!("Version {} has no actorDefinition", version.version_number)))?;
+        // The build freezes the version's env vars (secrets still sealed) over actor.json's.
+        for var in version.env_vars.iter().flatten() {
+            let vars = definition.environment_variables.get_or_insert_with(Map::new);
+            vars.insert(var.name.clone(), var.value.clone().map_or(Value::Null, Value::String));
+        }
         definition.validate(&self.config.limits).map_err(PlatformError::invalid)?;
         if let Some(schema) = definition.dataset_schema() {
             self.datasets.validators.check(schema)?;
@@ -816,7 +872,7 @@ impl Platform {
     }
 }
 
-fn apply_patch(actor: &mut Actor, patch: ActorPatch, limits: &crate::limits::Limits) -> Result<()> {
+fn apply_patch(actor: &mut Actor, patch: ActorPatch, limits: &crate::limits::Limits, secrets: &super::secrets::Secrets) -> Result<()> {
     if let Some(name) = patch.name {
         validate_actor_name(&name).map_err(PlatformError::invalid)?;
         actor.name = name;
@@ -830,11 +886,17 @@ fn apply_patch(actor: &mut Actor, patch: ActorPatch, limits: &crate::limits::Lim
     if let Some(p) = patch.is_public {
         actor.is_public = p;
     }
-    if let Some(versions) = patch.versions {
-        for v in &versions {
+    if let Some(mut versions) = patch.versions {
+        for v in &mut versions {
             validate_version(&v.version_number).map_err(PlatformError::invalid)?;
             if let Some(def) = &v.actor_definition {
                 def.validate(limits).map_err(PlatformError::invalid)?;
+            }
+            let old = actor.versions.iter().find(|o| o.version_number == v.version_number).and_then(|o| o.env_vars.as_deref());
+            // A version sent without `envVars` (a push of actor.json) keeps those it had.
+            match &mut v.env_vars {
+                None => v.env_vars = old.map(<[EnvVar]>::to_vec),
+                Some(vars) => seal_env_vars(secrets, &actor.user_id, vars, old)?,
             }
         }
         actor.versions = versions;

@@ -89,6 +89,7 @@ impl LogStore {
                 written,
                 max: self.max_bytes,
                 truncated: false,
+                masks: Vec::new(),
             })),
         })
     }
@@ -126,6 +127,8 @@ struct LogInner {
     written: u64,
     max: u64,
     truncated: bool,
+    /// Secrets of the run, longest first: printed, they are logged as the mask.
+    masks: Vec<String>,
 }
 
 /// A run's log writer; cheap to clone.
@@ -135,12 +138,18 @@ pub struct RunLog {
 }
 
 impl RunLog {
+    /// From now on, these secrets of the run are logged as the mask when printed.
+    pub fn mask(&self, secrets: Vec<String>) {
+        self.inner.lock().masks = secrets;
+    }
+
     /// Appends one line (without its newline), timestamped now.
     pub fn line(&self, text: &str) {
-        let mut buf = Vec::with_capacity(text.len() + 26);
+        let masked = self.masked(text.trim_end_matches(['\r', '\n']));
+        let mut buf = Vec::with_capacity(masked.len() + 26);
         buf.extend_from_slice(ids::format_ts(&ids::now()).as_bytes());
         buf.push(b' ');
-        buf.extend_from_slice(text.trim_end_matches(['\r', '\n']).as_bytes());
+        buf.extend_from_slice(masked.as_bytes());
         buf.push(b'\n');
         self.append(&buf);
     }
@@ -148,6 +157,17 @@ impl RunLog {
     /// A platform message, marked the way Apify marks its own (`ACTOR: ...`).
     pub fn system(&self, text: &str) {
         self.line(&format!("ACTOR: {text}"));
+    }
+
+    fn masked<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        let inner = self.inner.lock();
+        let mut out = std::borrow::Cow::Borrowed(text);
+        for secret in &inner.masks {
+            if out.contains(secret.as_str()) {
+                out = std::borrow::Cow::Owned(out.replace(secret.as_str(), crate::platform::secrets::MASK));
+            }
+        }
+        out
     }
 
     fn append(&self, bytes: &[u8]) {

@@ -17,6 +17,7 @@ pub(crate) mod names;
 pub mod outbound;
 pub mod runs;
 pub mod schedules;
+pub mod secrets;
 pub mod standby;
 pub mod storage;
 mod supervisor;
@@ -67,6 +68,8 @@ pub struct PlatformOptions {
     /// What one compute unit (1 GB of memory for an hour) costs, for runs' `usageUsd`.
     pub compute_unit_price_usd: f64,
     pub webhook_delivery: webhooks::delivery::DeliveryOptions,
+    /// The keys secrets are sealed with at rest.
+    pub secrets_key: secrets::KeySource,
 }
 
 /// Settled configuration, read by every part of the core.
@@ -97,6 +100,8 @@ pub struct Platform {
     pub(crate) charging: charging::Charging,
     pub(crate) webhooks: webhooks::Webhooks,
     pub(crate) schedules: schedules::ScheduleTimer,
+    /// Seals secret env vars and input fields at rest.
+    pub(crate) secrets: secrets::Secrets,
     /// What runs builds, by the artifact they made.
     executors: Executors,
     pub(crate) active: ActiveRuns,
@@ -153,6 +158,7 @@ impl Platform {
         let commits = durability::GroupCommit::new(db.inner.clone(), opts.durability);
         let webhooks = webhooks::Webhooks::open(&db, opts.webhook_delivery.clone())?;
         let admin = users::ensure_admin(&db, &user_id, &opts.username)?;
+        let secrets = secrets::Secrets::load(&opts.secrets_key, &opts.data_dir)?;
         let kv = KvStores::new(&db, &opts.limits)?;
         let datasets = Datasets::new(&db)?;
         let queues = storage::queue::RequestQueues::new(&db, &opts.limits)?;
@@ -167,6 +173,7 @@ impl Platform {
             charging: charging::Charging::new(db.charges.clone()),
             webhooks,
             schedules: schedules::ScheduleTimer::default(),
+            secrets,
             executors,
             active: ActiveRuns::default(),
             standby: standby::StandbyPools::default(),

@@ -553,7 +553,7 @@ impl Platform {
                 format!("The input is {input_len} bytes, over the limit of {max_input} bytes"),
             ));
         }
-        let input = self.prepare_input(&build, opts.input.take())?;
+        let input = self.prepare_input(&build, &user.id, opts.input.take())?;
         let now = ids::now();
         let pricing_info = pricing::in_force(&actor.pricing_infos, now).filter(|p| !p.is_free()).cloned();
         let options = self.run_options(&actor, &build, &opts, pricing_info.as_ref())?;
@@ -785,15 +785,17 @@ impl Platform {
         Ok(RunStorages { kv: kv.info.id, dataset: dataset.info.id, queue: queue.info.id })
     }
 
-    /// Checks an input as a run of `build` would, without starting anything.
-    pub fn check_input(&self, build: &super::actors::Build, input: Option<(Vec<u8>, String)>) -> Result<()> {
-        self.prepare_input(build, input).map(|_| ())
+    /// Checks an input as a run of `build` for the user `owner` would, without starting anything.
+    pub fn check_input(&self, build: &super::actors::Build, owner: &str, input: Option<(Vec<u8>, String)>) -> Result<()> {
+        self.prepare_input(build, owner, input).map(|_| ())
     }
 
-    /// Applies the input schema (defaults, validation) and decides what is stored as INPUT.
+    /// Applies the input schema (defaults, validation) and decides what is
+    /// stored as INPUT: secret fields sealed for `owner`, the run's user.
     pub(crate) fn prepare_input(
         &self,
         build: &super::actors::Build,
+        owner: &str,
         input: Option<(Vec<u8>, String)>,
     ) -> Result<Option<(Vec<u8>, String)>> {
         let input = input.filter(|(body, _)| !body.iter().all(u8::is_ascii_whitespace));
@@ -810,18 +812,23 @@ impl Platform {
                 other => Ok(other),
             };
         };
-        let parsed =
+        let mut parsed =
             match input {
                 None => None,
                 Some((body, _ct)) => Some(serde_json::from_slice::<Value>(&body).map_err(|e| {
                     PlatformError::invalid_kind("run-input-body-not-valid-json", format!("The input is not valid JSON: {e}"))
                 })?),
             };
-        let prepared = schema.prepare(parsed).map_err(|m| PlatformError::invalid_kind("invalid-input", m))?;
+        // A task's saved secrets come sealed: checked in clear, stored sealed again.
+        if let Some(v) = &mut parsed {
+            self.open_secrets(owner, v)?;
+        }
+        let mut prepared = schema.prepare(parsed).map_err(|m| PlatformError::invalid_kind("invalid-input", m))?;
+        self.seal_input_secrets(build, owner, &mut prepared)?;
         Ok(Some((serde_json::to_vec(&prepared)?, JSON_CONTENT_TYPE.to_owned())))
     }
 
-    fn input_schema(&self, build: &super::actors::Build) -> Result<Option<std::sync::Arc<crate::definition::InputSchema>>> {
+    pub(crate) fn input_schema(&self, build: &super::actors::Build) -> Result<Option<std::sync::Arc<crate::definition::InputSchema>>> {
         let Some(schema) = &build.actor_definition.input else { return Ok(None) };
         let mut cache = self.input_schemas.lock();
         if let Some(s) = cache.get(&build.id) {

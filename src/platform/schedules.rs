@@ -463,7 +463,7 @@ impl Platform {
                     }
                 }
             }
-            match self.start_scheduled(&action) {
+            match self.start_scheduled(&s.user_id, &action) {
                 Ok(run_id) => {
                     let what = match &action {
                         ScheduleAction::RunActor { actor_id, .. } => format!("Actor {actor_id}"),
@@ -496,8 +496,10 @@ impl Platform {
         Ok(())
     }
 
-    fn start_scheduled(&self, action: &ScheduleAction) -> Result<String> {
-        let base = StartOptions { origin: Some(RunOrigin::Scheduler), ..Default::default() };
+    /// Starts an action's run as the schedule's owner: a public Actor's run is theirs, not the Actor's owner's.
+    fn start_scheduled(&self, owner_id: &str, action: &ScheduleAction) -> Result<String> {
+        let user = Some(self.get_user(owner_id)?);
+        let base = StartOptions { origin: Some(RunOrigin::Scheduler), user, ..Default::default() };
         let run = match action {
             ScheduleAction::RunActor { actor_id, run_input, run_options, .. } => {
                 let o = run_options.clone().unwrap_or_default();

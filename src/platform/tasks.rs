@@ -144,8 +144,9 @@ impl Platform {
     }
 
     /// Checks a task's saved input and options against its Actor as a run would
-    /// (schema, ranges), so a task that saves is a task that starts.
-    fn check_task(&self, task: &Task) -> Result<()> {
+    /// (schema, ranges), so a task that saves is a task that starts; seals
+    /// the input's secret fields.
+    fn check_task(&self, task: &mut Task) -> Result<()> {
         check_name(&task.name)?;
         if let Some(input) = &task.input {
             check_input_object(input)?;
@@ -161,7 +162,10 @@ impl Platform {
         // Only when the Actor has a build to check against: a task may be made before the first build.
         if let Ok(build) = self.resolve_build(&actor, task.options.build.as_deref()) {
             let body = task.input.as_ref().map(|i| (serde_json::to_vec(i).unwrap_or_default(), "application/json".to_owned()));
-            self.prepare_input(&build, body)?;
+            self.prepare_input(&build, &task.user_id, body)?;
+            if let Some(input) = &mut task.input {
+                self.seal_input_secrets(&build, &task.user_id, input)?;
+            }
         }
         Ok(())
     }
@@ -173,7 +177,7 @@ impl Platform {
         let actor = self.get_actor_in(Some(&owner.id), &act)?;
         let name = patch.name.clone().ok_or_else(|| PlatformError::invalid("The task needs a \"name\""))?;
         let now = ids::now();
-        let task = Task {
+        let mut task = Task {
             id: ids::new_id(),
             user_id: owner.id.clone(),
             act_id: actor.id,
@@ -188,7 +192,7 @@ impl Platform {
             stats: TaskStats::default(),
             actor_standby: patch.actor_standby,
         };
-        self.check_task(&task)?;
+        self.check_task(&mut task)?;
         if !self.task_names().claim(&owner.id, &name, &task.id)? {
             return Err(PlatformError::Conflict(format!("You already have a task named \"{name}\"")));
         }
@@ -215,14 +219,24 @@ impl Platform {
         if let Some(options) = patch.options {
             task.options = options;
         }
-        if let Some(input) = patch.input {
+        if let Some(mut input) = patch.input {
+            // A secret field sent back as the API showed it (masked) keeps its saved value.
+            if let (Value::Object(fields), Some(Value::Object(saved))) = (&mut input, &current.input) {
+                for (name, v) in fields.iter_mut() {
+                    if v.as_str() == Some(super::secrets::MASK) {
+                        if let Some(old) = saved.get(name).filter(|o| o.as_str().is_some_and(super::secrets::is_sealed)) {
+                            *v = old.clone();
+                        }
+                    }
+                }
+            }
             task.input = (!input.is_null()).then_some(input);
         }
         if patch.actor_standby.is_some() {
             task.actor_standby = patch.actor_standby;
         }
         task.modified_at = ids::now();
-        self.check_task(&task)?;
+        self.check_task(&mut task)?;
         self.save_task(&current, task)
     }
 
@@ -277,6 +291,9 @@ impl Platform {
         opts.max_total_charge_usd = opts.max_total_charge_usd.or(o.max_total_charge_usd);
         opts.restart_on_error = opts.restart_on_error.or(o.restart_on_error);
         opts.actor_task_id = Some(task.id.clone());
+        if opts.user.is_none() {
+            opts.user = Some(self.get_user(&task.user_id)?);
+        }
         let run = self.start_run(&task.act_id, opts)?;
         // The count is a statistic: a lost race costs one count, never the run.
         let mut counted = task.clone();

@@ -261,7 +261,7 @@ impl Platform {
                 format!("The input is over {} bytes", self.config.limits.max_input_bytes),
             ));
         }
-        let input = self.prepare_input(&target_build, input)?;
+        let input = self.prepare_input(&target_build, &run.user_id, input)?;
         let key = format!("INPUT-METAMORPH-{}", run.metamorphs.len() + 1);
         if let Some((body, content_type)) = &input {
             let max = self.config.limits.max_input_bytes.max(self.config.limits.max_record_bytes);

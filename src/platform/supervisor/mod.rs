@@ -123,6 +123,7 @@ impl Platform {
             && run.metamorphs.is_empty();
         let log = if first_start { self.logs.writer_of_new_run(&run.id) } else { self.logs.writer(&run.id) };
         let log = log.map_err(|e| PlatformError::internal(format!("opening the run log: {e}")))?;
+        log.mask(self.run_secret_values(&run, &build));
         #[cfg(test)]
         if run.id == tests::PANIC_RUN_ID {
             panic!("a fault injected by a test");

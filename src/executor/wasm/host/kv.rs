@@ -5,6 +5,7 @@ use wasmtime::component::Resource;
 use super::bindings::wactor::actor::key_value_store::{Host, HostStore, KeyInfo, KeyPage, StoredValue};
 use super::{ActorHost, HostResult};
 use crate::platform::access::StorageKind;
+use crate::platform::secrets::Viewer;
 
 /// A guest's open key-value store.
 pub struct KvHandle {
@@ -26,7 +27,8 @@ impl ActorHost<'_> {
 
     fn get_in(&self, store_id: &str, key: &str) -> HostResult<Option<StoredValue>> {
         let record = self.ctx.platform.kv.get_record(store_id, key)?;
-        Ok(record.map(|r| StoredValue { value: r.value, content_type: r.content_type }))
+        let seen = |r| self.ctx.platform.record_as_seen(Viewer::Run { user_id: &self.ctx.run.user_id }, r);
+        Ok(record.map(seen).map(|r| StoredValue { value: r.value, content_type: r.content_type }))
     }
 
     async fn set_in(&mut self, store_id: &str, key: &str, value: &[u8], content_type: &str) -> HostResult<()> {

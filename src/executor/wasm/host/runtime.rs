@@ -5,6 +5,7 @@ use super::{ActorHost, HostError, HostResult};
 use crate::executor::wasm::Interrupted;
 use crate::ids;
 use crate::platform::executors::StopReason;
+use crate::platform::secrets::Viewer;
 
 impl Host for ActorHost<'_> {
     async fn info(&mut self) -> wasmtime::Result<RunInfo> {
@@ -30,7 +31,9 @@ impl Host for ActorHost<'_> {
     async fn input(&mut self) -> HostResult<Option<StoredValue>> {
         let run = &self.ctx.run;
         let record = self.ctx.platform.kv.get_record(&run.default_key_value_store_id, &run.input_key)?;
-        Ok(record.map(|r| StoredValue { value: r.value, content_type: r.content_type }))
+        // The run's own secrets open here, for the run only.
+        let seen = |r| self.ctx.platform.record_as_seen(Viewer::Run { user_id: &run.user_id }, r);
+        Ok(record.map(seen).map(|r| StoredValue { value: r.value, content_type: r.content_type }))
     }
 
     async fn set_status_message(&mut self, message: String, is_terminal: bool) -> HostResult<()> {

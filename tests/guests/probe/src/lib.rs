@@ -37,6 +37,9 @@ struct Input {
     max_total_charge_usd: Option<f64>,
     #[serde(default)]
     build: Option<String>,
+    /// `secrets`: a secret input field.
+    #[serde(default)]
+    password: Option<String>,
 }
 
 fn default_batch() -> u64 {
@@ -125,6 +128,16 @@ fn main(input: Input) -> wactor_sdk::Result<()> {
             };
             push_data(&json!({"called": input.actor}))?;
             set_value("OUTPUT", &output)
+        }
+        "secrets" => {
+            // Prints the env var `key` and the secret input field, and keeps them reversed
+            // (so the test can check the clear values arrived without storing them).
+            let env = std::env::var(input.key.as_deref().unwrap_or("API_KEY")).unwrap_or_default();
+            let password = input.password.unwrap_or_default();
+            println!("env secret: {env}");
+            println!("input secret: {password}");
+            let rev = |s: &str| s.chars().rev().collect::<String>();
+            set_value("OUTPUT", &json!({"env": rev(&env), "input": rev(&password)}))
         }
         "open-datasets" => {
             // Opens each of `urls` by ID (reversed, so the input does not name it) and `event` by name.
