@@ -385,7 +385,7 @@ async fn tokens_are_named_scoped_expiring_revocable_and_stored_hashed() {
     assert_eq!(admin.send(reqwest::Method::DELETE, &format!("/users/{}", alice_user["id"].as_str().unwrap()), None).await.0, 204);
     assert_eq!(reader.get("/datasets").await.0, 401);
 
-    let secrets = [first, reader.token.clone(), scoped.token.clone()];
+    let secrets = [first, reader.token.clone(), scoped.token.clone(), TOKEN.to_owned()];
     drop((reader, scoped, short, alice, admin));
     s.stop();
     for secret in &secrets {

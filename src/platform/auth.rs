@@ -43,10 +43,10 @@ impl KeyPurpose {
 
 impl Platform {
     /// A secret that names exactly one run for one purpose: 32 hex digits
-    /// derived from the server's token, so it needs no storage. Every keyed
+    /// derived from the server's URL key, so it needs no storage. Every keyed
     /// URL of a run is derived here.
     pub(crate) fn run_key(&self, purpose: KeyPurpose, run_id: &str) -> String {
-        let digest = Sha256::digest(format!("{}/{}/{run_id}", purpose.label(), self.config.token).as_bytes());
+        let digest = Sha256::digest(format!("{}/{}/{run_id}", purpose.label(), self.config.url_key).as_bytes());
         crate::ids::hex(&digest[..16])
     }
 

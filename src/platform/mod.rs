@@ -76,9 +76,13 @@ pub struct PlatformOptions {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub data_dir: PathBuf,
-    pub token: String,
-    /// SHA-256 of `token`: what presented tokens are compared with.
+    /// SHA-256 of the admin's token: what presented tokens are compared with
+    /// (the token itself is never stored).
     pub token_digest: [u8; 32],
+    /// The admin's token when this start generated it, to show once.
+    pub new_token: Option<String>,
+    /// The secret keyed run URLs are derived from (see `auth::run_key`).
+    pub(crate) url_key: String,
     pub public_url: String,
     pub username: String,
     pub user_id: String,
@@ -137,14 +141,16 @@ impl Platform {
         std::fs::create_dir_all(&opts.data_dir)?;
         let db = Db::open(&opts.data_dir)?;
         let user_id = meta_value(&db, "user-id", ids::new_id)?;
-        let token = match opts.token {
-            Some(t) if !t.is_empty() => t,
-            _ => meta_value(&db, "token", || format!("wactor_{}", ids::new_secret(32)))?,
-        };
+        let (token_digest, new_token) = admin_token(&db, opts.token.filter(|t| !t.is_empty()))?;
+        // Keyed URLs of runs are derived from this; a data dir of before keeps the key it had.
+        let legacy_token = db.meta.get("token")?.map(|t| String::from_utf8_lossy(&t).into_owned());
+        let url_key = meta_value(&db, "url-key", || legacy_token.unwrap_or_else(|| ids::new_secret(32)))?;
+        db.meta.remove("token")?;
         let config = Config {
             data_dir: opts.data_dir.clone(),
-            token_digest: auth::digest(&token),
-            token,
+            token_digest,
+            new_token,
+            url_key,
             public_url: opts.public_url.trim_end_matches('/').to_owned(),
             username: opts.username.clone(),
             user_id: user_id.clone(),
@@ -298,6 +304,28 @@ pub(crate) async fn sleep_until(at: Option<tokio::time::Instant>) {
 }
 
 /// A server-wide value from the meta tree, created on first use.
+/// The digest of the admin's token: of `given` (`--token`), or the one kept
+/// (a clear one from before is turned into its digest), or of a new token,
+/// returned to be shown once.
+fn admin_token(db: &Db, given: Option<String>) -> Result<([u8; 32], Option<String>)> {
+    if let Some(t) = given {
+        return Ok((auth::digest(&t), None));
+    }
+    let kept = match db.meta.get("token-digest")? {
+        Some(d) => Some(d.to_vec()),
+        None => db.meta.get("token")?.map(|t| auth::digest(&String::from_utf8_lossy(&t)).to_vec()),
+    };
+    if let Some(d) = kept.and_then(|d| <[u8; 32]>::try_from(d.as_slice()).ok()) {
+        db.meta.insert("token-digest", &d[..])?;
+        return Ok((d, None));
+    }
+    let token = format!("wactor_{}", ids::new_secret(32));
+    let d = auth::digest(&token);
+    db.meta.insert("token-digest", &d[..])?;
+    db.inner.flush()?;
+    Ok((d, Some(token)))
+}
+
 fn meta_value(db: &Db, key: &str, make: impl FnOnce() -> String) -> Result<String> {
     if let Some(v) = db.meta.get(key)? {
         return Ok(String::from_utf8_lossy(&v).into_owned());

@@ -47,7 +47,10 @@ pub async fn run(listener: TcpListener, options: ServeOptions, shutdown: impl Fu
         say(&format!("Resumed {resumed} interrupted run(s)"));
     }
     say(&format!("wactor listening on http://{addr}"));
-    say(&format!("API token: {}", platform.config.token));
+    match &platform.config.new_token {
+        Some(token) => say(&format!("API token (the admin's, shown only now; only its digest is kept): {token}")),
+        None => say("API token: the one given by --token/WACTOR_TOKEN, or printed at this data dir's first start"),
+    }
     say(&format!("data dir: {}", data_dir.display()));
     let app = crate::api::app(platform.clone());
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
