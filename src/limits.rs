@@ -5,6 +5,34 @@
 
 use serde::{Deserialize, Serialize};
 
+/// What one user's runs may hold at once; `None` is no limit. The admin sets
+/// it per user (`PUT /v2/users/{user}/quota`); unset fields take the
+/// server's defaults (`--user-max-*`), which do not apply to the admin.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Quota {
+    /// Unfinished runs at once (waiting ones included), Standby runs among them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent_runs: Option<u32>,
+    /// Memory of the unfinished runs together (MB), as they asked for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_total_memory_mbytes: Option<u64>,
+    /// Standby runs at once, over all the user's Standby Actors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_standby_runs: Option<u32>,
+}
+
+impl Quota {
+    /// Each field of `self`, else of `defaults`.
+    pub fn over(&self, defaults: &Quota) -> Quota {
+        Quota {
+            max_concurrent_runs: self.max_concurrent_runs.or(defaults.max_concurrent_runs),
+            max_total_memory_mbytes: self.max_total_memory_mbytes.or(defaults.max_total_memory_mbytes),
+            max_standby_runs: self.max_standby_runs.or(defaults.max_standby_runs),
+        }
+    }
+}
+
 /// Platform-wide limits. One baseline; the server config may override fields.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Limits {
@@ -28,6 +56,8 @@ pub struct Limits {
     pub max_active_runs_per_user: u32,
     /// How deep Actors may start Actors (a run started by a run started by ...).
     pub max_call_depth: u32,
+    /// Every user's quota unless the admin sets theirs (the admin has none).
+    pub default_user_quota: Quota,
     /// Times a failed run with `restartOnError` is started again.
     pub max_restarts_on_error: u32,
     /// Memory a run may ask for (MB); at least 128, Apify's minimum. wasm32 linear memory cannot exceed 4 GiB.
@@ -110,6 +140,7 @@ impl Default for Limits {
             max_concurrent_runs: 256,
             max_active_runs_per_user: 10_000,
             max_call_depth: 10,
+            default_user_quota: Quota::default(),
             max_restarts_on_error: 3,
             max_memory_mbytes: 4096,
             default_memory_mbytes: 256,

@@ -64,6 +64,16 @@ struct ServeArgs {
     /// (this server's own API among them): for development only.
     #[arg(long)]
     allow_private_outbound: bool,
+    /// Every user's quota unless the admin sets theirs (`PUT /v2/users/{user}/quota`); the admin has none.
+    /// Unfinished runs of one user at once.
+    #[arg(long)]
+    user_max_concurrent_runs: Option<u32>,
+    /// Memory (MB) of one user's unfinished runs together.
+    #[arg(long)]
+    user_max_memory_mbytes: Option<u64>,
+    /// Standby runs of one user at once.
+    #[arg(long)]
+    user_max_standby_runs: Option<u32>,
     /// The file of keys that seal secrets at rest (default: `<data-dir>/secrets.key`, generated on first start).
     #[arg(long, env = "WACTOR_SECRETS_KEY_FILE")]
     secrets_key_file: Option<PathBuf>,
@@ -445,6 +455,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
         standby_readiness_timeout_secs: args.standby_readiness_timeout_secs,
         max_reboots_per_run: args.max_reboots_per_run,
         max_in_flight_requests: args.max_in_flight_requests.max(1),
+        default_user_quota: wactor::limits::Quota {
+            max_concurrent_runs: args.user_max_concurrent_runs,
+            max_total_memory_mbytes: args.user_max_memory_mbytes,
+            max_standby_runs: args.user_max_standby_runs,
+        },
         ..Limits::default()
     };
     let options = ServeOptions {

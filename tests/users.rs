@@ -344,6 +344,46 @@ async fn secrets_are_sealed_at_rest_masked_in_answers_and_logs_and_clear_only_in
 }
 
 #[tokio::test]
+async fn quotas_refuse_a_start_past_the_users_limit_naming_it_and_lose_nothing() {
+    let (s, dir) = Server::start();
+    let (alice, alice_user) = add_user(&s, "alice").await;
+    let (bob, _) = add_user(&s, "bob").await;
+    let admin = As { s: &s, token: TOKEN.to_owned() };
+    probe_actor(&alice, "probe").await;
+    probe_actor(&bob, "probe").await;
+    let alice_id = alice_user["id"].as_str().unwrap();
+    let quota = json!({"maxConcurrentRuns": 1, "maxTotalMemoryMbytes": 512});
+    assert_eq!(alice.put(&format!("/users/{alice_id}/quota"), &quota).await.0, 403, "only the admin sets quotas");
+    let (status, set) = admin.put(&format!("/users/{alice_id}/quota"), &quota).await;
+    assert_eq!((status, &set["data"]["quota"]), (200, &quota), "{set}");
+
+    let (status, first) = alice.post("/acts/probe/runs?memory=256", &json!({"mode": "sleep", "items": 30})).await;
+    assert_eq!(status, 201, "{first}");
+    let first = first["data"]["id"].as_str().unwrap().to_owned();
+    let (status, body) = alice.post("/acts/probe/runs?memory=128", &json!({"mode": "ok"})).await;
+    assert_eq!((status, body["error"]["type"].as_str()), (429, Some("max-concurrent-runs-exceeded")), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("maxConcurrentRuns is 1"), "{body}");
+    let (_, mine) = alice.get("/users/me/quota").await;
+    assert_eq!(mine["data"]["current"]["concurrentRuns"], 1, "{mine}");
+    assert_eq!(mine["data"]["current"]["totalMemoryMbytes"], 256, "{mine}");
+    assert_eq!(bob.run("probe", &json!({"mode": "ok"})).await["status"], "SUCCEEDED", "Bob's runs are not Alice's quota");
+
+    assert_eq!(admin.put(&format!("/users/{alice_id}/quota"), &json!({"maxConcurrentRuns": 5, "maxTotalMemoryMbytes": 512})).await.0, 200);
+    let (status, body) = alice.post("/acts/probe/runs?memory=512", &json!({"mode": "ok"})).await;
+    assert_eq!((status, body["error"]["type"].as_str()), (402, Some("actor-memory-limit-exceeded")), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("maxTotalMemoryMbytes of 512 MB"), "{body}");
+    assert_eq!(alice.get("/actor-runs").await.1["data"]["total"], 1, "a refused start leaves no run");
+
+    // The running run was never touched; once it ends, its share is free again.
+    assert_eq!(alice.post(&format!("/actor-runs/{first}/abort"), &json!({})).await.0, 200);
+    let ended = alice.wait(&first).await;
+    assert_eq!(ended["status"], "ABORTED", "{ended}");
+    let (status, body) = alice.post("/acts/probe/runs?memory=512&waitForFinish=30", &json!({"mode": "ok"})).await;
+    assert_eq!((status, body["data"]["status"].as_str()), (201, Some("SUCCEEDED")), "{body}");
+    drop(dir);
+}
+
+#[tokio::test]
 async fn tokens_are_named_scoped_expiring_revocable_and_stored_hashed() {
     let (s, dir) = Server::start();
     let (alice, alice_user) = add_user(&s, "alice").await;

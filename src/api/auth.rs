@@ -195,6 +195,8 @@ fn action_of<'a>(method: &Method, segs: &[&'a str]) -> Action<'a> {
         [kind, id, ..] if storage(kind).is_some() => Action::UseStorage(storage(kind).unwrap_or(StorageKind::Dataset), id),
         ["logs", id] => Action::ReadRun(id),
         ["users", "me", "tokens", ..] => Action::ManageTokens,
+        ["users", "me", "quota"] if read => Action::ReadUser,
+        ["users", _, "quota"] => Action::ManageUsers,
         ["users", "me", ..] if read => Action::ReadUser,
         ["users"] | ["users", _] => Action::ManageUsers,
         ["webhooks" | "webhook-dispatches", ..] => Action::Webhooks,

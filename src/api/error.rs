@@ -55,6 +55,8 @@ impl From<PlatformError> for ApiError {
             PlatformError::Invalid { kind, message } => ApiError::bad_request(kind, message),
             PlatformError::TooLarge { kind, message } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, kind, message),
             PlatformError::Limit { kind, message } => ApiError::bad_request(kind, message),
+            PlatformError::OverQuota { kind, message, payment: true } => ApiError::new(StatusCode::PAYMENT_REQUIRED, kind, message),
+            PlatformError::OverQuota { kind, message, payment: false } => ApiError::new(StatusCode::TOO_MANY_REQUESTS, kind, message),
             PlatformError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
             PlatformError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "insufficient-permissions", m),
             PlatformError::Locked(m) => ApiError::new(StatusCode::CONFLICT, "request-handled-or-locked", m),

@@ -65,6 +65,8 @@ const ANY: &str = "";
     super::users::NewTokenView,
     crate::platform::users::User,
     crate::platform::users::ApiToken,
+    crate::limits::Quota,
+    crate::platform::quotas::QuotaView,
 )))]
 struct Types;
 
@@ -298,6 +300,8 @@ const OPERATIONS: &[Op] = &[
     ("GET", "/users", "List users (admin)", PAGE, Body::None, Page("User")),
     ("POST", "/users", "Add a user (admin)", NONE, Body::Typed("NewUser"), Data(201, "NewUserView")),
     ("DELETE", "/users/{user}", "Remove a user (admin)", NONE, Body::None, Empty(204)),
+    ("GET", "/users/{user}/quota", "Get a user's quota and what is held of it", NONE, Body::None, Data(200, "QuotaView")),
+    ("PUT", "/users/{user}/quota", "Set a user's quota (admin)", NONE, Body::Typed("Quota"), Data(200, "QuotaView")),
     ("GET", "/users/me/tokens", "List the user's API tokens", PAGE, Body::None, Page("ApiToken")),
     ("POST", "/users/me/tokens", "Create an API token", NONE, Body::Typed("NewToken"), Data(201, "NewTokenView")),
     ("DELETE", "/users/me/tokens/{token}", "Revoke an API token", NONE, Body::None, Empty(204)),

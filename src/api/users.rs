@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
@@ -30,6 +30,7 @@ pub fn routes() -> Router<Arc<Platform>> {
     Router::new()
         .route("/", get(list_users).post(create_user))
         .route("/{user}", axum::routing::delete(remove_user))
+        .route("/{user}/quota", get(get_quota).put(set_quota))
         .route("/me/tokens", get(list_tokens).post(create_token))
         .route("/me/tokens/{token}", axum::routing::delete(revoke_token))
         .route("/me", get(me))
@@ -357,4 +358,19 @@ async fn create_token(State(p): P, Acting(user): Acting, body: Body) -> ApiResul
 async fn revoke_token(State(p): P, Acting(user): Acting, axum::extract::Path(token): axum::extract::Path<String>) -> ApiResult<StatusCode> {
     p.revoke_token(&user.id, &token)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /users/{user}/quota` (`me` for the caller's own): the quota in force and what is used of it.
+async fn get_quota(State(p): P, Acting(caller): Acting, Path(user): Path<String>) -> ApiResult<Response> {
+    let user = if user == "me" { caller.id } else { user };
+    Ok(views::raw_data(&p.quota_view(&user)?))
+}
+
+/// `PUT /users/{user}/quota` (admin): `{"maxConcurrentRuns", "maxTotalMemoryMbytes", "maxStandbyRuns"}`;
+/// a field left out takes the server's default.
+async fn set_quota(State(p): P, Acting(caller): Acting, Path(user): Path<String>, body: axum::body::Body) -> ApiResult<Response> {
+    let user = if user == "me" { caller.id } else { user };
+    let quota: crate::limits::Quota = super::actors::json_body(body, p.config.limits.max_request_bytes).await?;
+    p.set_quota(&user, quota)?;
+    Ok(views::raw_data(&p.quota_view(&user)?))
 }

@@ -19,6 +19,10 @@ pub enum PlatformError {
     /// request was fine, doing it again will not help.
     #[error("{message}")]
     Limit { kind: &'static str, message: String },
+    /// The user's quota would be exceeded (memory: 402, as Apify answers;
+    /// runs at once: 429). The message names the limit.
+    #[error("{message}")]
+    OverQuota { kind: &'static str, message: String, payment: bool },
     /// The operation conflicts with the current state (e.g. name taken).
     #[error("{0}")]
     Conflict(String),

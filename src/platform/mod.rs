@@ -15,6 +15,7 @@ pub mod executors;
 pub mod logs;
 pub(crate) mod names;
 pub mod outbound;
+pub mod quotas;
 pub mod runs;
 pub mod schedules;
 pub mod secrets;

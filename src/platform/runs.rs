@@ -558,6 +558,8 @@ impl Platform {
         let pricing_info = pricing::in_force(&actor.pricing_infos, now).filter(|p| !p.is_free()).cloned();
         let options = self.run_options(&actor, &build, &opts, pricing_info.as_ref())?;
         let call_depth = self.check_run_admission(&opts)?;
+        // Held until the run's supervisor counts it, so concurrent starts see it meanwhile.
+        let _admitted = self.admit_run(&user.id, options.memory_mbytes, opts.origin == Some(RunOrigin::Standby))?;
         let permission_level = match opts.permission_level {
             Some(level) => level,
             None => build.actor_definition.permission_level()?,

@@ -34,6 +34,9 @@ pub struct User {
     #[serde(with = "ts")]
     pub created_at: DateTime<Utc>,
     pub is_admin: bool,
+    /// What the admin set for this user (see [`crate::limits::Quota`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<crate::limits::Quota>,
 }
 
 /// What a token may do beyond its user's own rights (never more).
@@ -113,7 +116,7 @@ pub(crate) fn ensure_admin(db: &super::db::Db, user_id: &str, username: &str) ->
     if let Some(u) = get_json::<User>(&db.users, user_id)? {
         return Ok(u);
     }
-    let admin = User { id: user_id.to_owned(), username: username.to_owned(), created_at: ids::now(), is_admin: true };
+    let admin = User { id: user_id.to_owned(), username: username.to_owned(), created_at: ids::now(), is_admin: true, quota: None };
     db.user_names.insert(admin.username.as_str(), admin.id.as_bytes())?;
     put_json(&db.users, &admin.id, &admin)?;
     Ok(admin)
@@ -161,7 +164,7 @@ impl Platform {
     /// A new user with a first token named "default"; the token's secret is returned once.
     pub fn create_user(&self, username: &str) -> Result<(User, ApiToken, String)> {
         validate_username(username)?;
-        let user = User { id: ids::new_id(), username: username.to_owned(), created_at: ids::now(), is_admin: false };
+        let user = User { id: ids::new_id(), username: username.to_owned(), created_at: ids::now(), is_admin: false, quota: None };
         if self.db.user_names.compare_and_swap(username, None as Option<&[u8]>, Some(user.id.as_bytes()))?.is_err() {
             return Err(PlatformError::Conflict(format!("A user named \"{username}\" already exists")));
         }

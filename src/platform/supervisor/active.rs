@@ -18,6 +18,8 @@ pub(super) type StopSender = Arc<watch::Sender<Option<StopReason>>>;
 pub(super) type StopReceiver = watch::Receiver<Option<StopReason>>;
 
 struct ActiveRun {
+    /// The run's share of its user's load, given back when it leaves this registry.
+    _load: Option<crate::platform::quotas::Admission>,
     stop: StopSender,
     status: watch::Sender<RunStatus>,
     events: EventQueue,
@@ -58,17 +60,30 @@ enum ShutdownPhase {
 #[derive(Default)]
 pub(crate) struct ActiveRuns {
     runs: Mutex<HashMap<String, ActiveRun>>,
+    /// Each user's load of runs, for their quota.
+    pub(crate) loads: crate::platform::quotas::Loads,
     phase: Mutex<ShutdownPhase>,
     changed: tokio::sync::Notify,
 }
 
 impl ActiveRuns {
+    #[cfg(test)]
     pub(crate) fn insert(&self, run_id: &str, status: RunStatus) -> (StopSender, StopReceiver, EventQueue) {
+        self.insert_with_load(run_id, status, None)
+    }
+
+    /// [`Self::insert`] holding the run's share of its user's load while it is here.
+    pub(crate) fn insert_with_load(
+        &self,
+        run_id: &str,
+        status: RunStatus,
+        load: Option<crate::platform::quotas::Admission>,
+    ) -> (StopSender, StopReceiver, EventQueue) {
         let (stop_tx, stop_rx) = watch::channel(None);
         let stop_tx = Arc::new(stop_tx);
         let (status_tx, _) = watch::channel(status);
         let events = EventQueue::default();
-        let run = ActiveRun { stop: stop_tx.clone(), status: status_tx, events: events.clone() };
+        let run = ActiveRun { _load: load, stop: stop_tx.clone(), status: status_tx, events: events.clone() };
         // Under the phase lock, so a shutdown cannot move on between the check and the insert.
         let phase = self.phase.lock();
         match *phase {

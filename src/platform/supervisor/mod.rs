@@ -85,7 +85,9 @@ impl Platform {
     /// [`Self::supervise`], starting the run's code no sooner than `delay` from now.
     fn supervise_after(&self, run: Run, build: Arc<Build>, delay: Duration) {
         use futures::FutureExt;
-        let (stop_tx, stop_rx, events) = self.active.insert(&run.id, run.status);
+        let standby = run.meta.origin == crate::platform::runs::RunOrigin::Standby;
+        let load = self.active.loads.add_unchecked(&run.user_id, crate::platform::quotas::Load::of_run(run.options.memory_mbytes, standby));
+        let (stop_tx, stop_rx, events) = self.active.insert_with_load(&run.id, run.status, Some(load));
         let channels = RunChannels { stop_tx, stop_rx, events };
         let platform = self.arc();
         tokio::spawn(async move {

@@ -184,7 +184,9 @@ impl types::Host for ActorHost<'_> {
             PlatformError::Invalid { message, .. } => types::Error::InvalidInput(message),
             PlatformError::SchemaValidation { message, invalid_items } => types::Error::InvalidInput(format!("{message}: {invalid_items}")),
             PlatformError::Conflict(m) | PlatformError::Locked(m) => types::Error::InvalidInput(m),
-            PlatformError::TooLarge { message, .. } | PlatformError::Limit { message, .. } => types::Error::LimitExceeded(message),
+            PlatformError::TooLarge { message, .. } | PlatformError::Limit { message, .. } | PlatformError::OverQuota { message, .. } => {
+                types::Error::LimitExceeded(message)
+            }
             PlatformError::Forbidden(m) => types::Error::Forbidden(m),
             PlatformError::Unavailable(m) | PlatformError::ExecutorMissing { message: m, .. } => types::Error::Internal(m),
             e @ (PlatformError::Storage(_) | PlatformError::Internal(_)) => {
