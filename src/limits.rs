@@ -49,6 +49,12 @@ pub struct Limits {
     /// HTTP requests in flight before new ones are shed with 503 (clients retry
     /// 5xx with backoff). Long polls (`waitForFinish`, log streams) count, so it is generous.
     pub max_in_flight_requests: usize,
+    /// API requests one user token may make a second (as many may come at
+    /// once); past it `429` with `Retry-After`. 0 is no limit. Run tokens and
+    /// the admin are never limited (see `api::rate_limit`).
+    pub max_requests_per_second_per_token: u32,
+    /// Days the audit log keeps an entry (0: for ever).
+    pub audit_retention_days: u32,
     /// Runs executing at once; more wait in READY. Bounded by the instance pool.
     pub max_concurrent_runs: u32,
     /// Runs of one user that may be unfinished at once (waiting included): a
@@ -139,6 +145,8 @@ impl Default for Limits {
             max_in_flight_requests: 4096,
             max_concurrent_runs: 256,
             max_active_runs_per_user: 10_000,
+            max_requests_per_second_per_token: 400,
+            audit_retention_days: 90,
             max_call_depth: 10,
             default_user_quota: Quota::default(),
             max_restarts_on_error: 3,

@@ -48,6 +48,12 @@ struct ServeArgs {
     /// Fixed API token; otherwise one is generated on first start and kept.
     #[arg(long, env = "WACTOR_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Base URL clients reach the server at (default: http://<listen>).
     #[arg(long)]
     public_url: Option<String>,
@@ -83,6 +89,10 @@ struct ServeArgs {
     /// Register (and build) every Actor directory under these folders at start.
     #[arg(long)]
     preload: Vec<PathBuf>,
+    /// API requests a user's token may make a second (0: no limit); past it 429 with Retry-After.
+    /// Run tokens and the admin are not limited.
+    #[arg(long, default_value_t = Limits::default().max_requests_per_second_per_token)]
+    rate_limit_per_token: u32,
     /// Runs executing at once; more wait as READY.
     #[arg(long, default_value_t = Limits::default().max_concurrent_runs)]
     max_concurrent_runs: u32,
@@ -186,6 +196,19 @@ enum Command {
     /// Manage the keys that seal secrets at rest (with the server stopped).
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// Print the audit log, newest first (with the admin's token).
+    Audit {
+        /// Only this user's actions (user ID).
+        #[arg(long)]
+        user: Option<String>,
+        /// Only actions since this time (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// Print the log of a run.
     Logs {
         run_id: String,
@@ -390,6 +413,15 @@ async fn run(cli: Cli) -> Result<i32> {
             print_answer(&Client::new(&server.server, &server.token)?.call(method, &path, body.as_ref(), "Token").await?);
             Ok(0)
         }
+        Command::Audit { user, since, limit, server } => {
+            let mut query: Vec<(&str, String)> = vec![("desc", "1".into()), ("limit", limit.to_string())];
+            query.extend(user.map(|u| ("userId", u)));
+            query.extend(since.map(|t| ("since", t)));
+            let query = form_urlencoded::Serializer::new(String::new()).extend_pairs(query).finish();
+            let path = format!("/audit-log?{query}");
+            print_answer(&Client::new(&server.server, &server.token)?.call(reqwest::Method::GET, &path, None, "Audit log").await?);
+            Ok(0)
+        }
         Command::Secrets(SecretsCommand::Rotate { data_dir, secrets_key_file }) => {
             let source = wactor::platform::secrets::KeySource { key: None, file: secrets_key_file };
             let resealed = wactor::platform::secrets::rotate(&data_dir, &source)?;
@@ -446,6 +478,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let limits = Limits {
         max_concurrent_runs: args.max_concurrent_runs,
         max_active_runs_per_user: args.max_active_runs,
+        max_requests_per_second_per_token: args.rate_limit_per_token,
         max_call_depth: args.max_call_depth,
         abort_grace_secs: args.abort_grace_secs,
         persist_state_interval_millis: args.persist_state_interval_millis,
@@ -466,7 +499,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
         platform: PlatformOptions {
             data_dir: args.data_dir,
             token: args.token,
-            public_url: args.public_url.unwrap_or_else(|| format!("http://{addr}")),
+            public_url: args.public_url.unwrap_or_else(|| format!("{}://{addr}", if args.tls_cert.is_some() { "https" } else { "http" })),
+            internal_url: None,
             username: args.username,
             standby_domain: args.standby_domain,
             docker_network: args.docker_network,
@@ -488,6 +522,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             header_read_timeout: std::time::Duration::from_secs(args.header_read_timeout_secs),
             idle_timeout: std::time::Duration::from_secs(args.idle_timeout_secs),
         },
+        tls: args.tls_cert.zip(args.tls_key).map(|(cert, key)| wactor::server::tls::TlsFiles { cert, key }),
     };
     wactor::server::run(listener, options, shutdown_signal()).await
 }

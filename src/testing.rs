@@ -11,6 +11,7 @@ pub(crate) fn options(dir: &std::path::Path) -> PlatformOptions {
         data_dir: dir.to_path_buf(),
         token: Some("test-token".into()),
         public_url: "http://127.0.0.1:1".into(),
+        internal_url: None,
         username: "me".into(),
         standby_domain: "localhost".into(),
         docker_network: "host".into(),

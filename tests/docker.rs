@@ -964,3 +964,76 @@ async fn a_running_build_is_aborted_and_deleted() {
     assert_eq!(resp.status(), 204);
     assert_eq!(s.get(&format!("/actor-builds/{id}")).await.status(), 404);
 }
+
+/// A user's request with their own token, retried after `Retry-After` when the
+/// token's rate limit answers 429 (as the Apify clients do).
+async fn send_as(s: &Server, token: &str, method: reqwest::Method, path: &str, body: Option<&Value>) -> reqwest::Response {
+    loop {
+        let mut req = s.http.request(method.clone(), s.api(path)).bearer_auth(token);
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let resp = req.send().await.unwrap();
+        if resp.status() == 429 {
+            let secs: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+            tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
+            continue;
+        }
+        assert!(resp.status().is_success(), "{method} {path}: {}", resp.status());
+        return resp;
+    }
+}
+
+/// A user's container run acts with that user's rights through its run token:
+/// another user's dataset answers it 404, and its own many storage calls are
+/// never held back by the per-token rate limit that bounds the user's token.
+#[tokio::test]
+async fn a_users_container_run_sees_only_their_storages_and_is_not_rate_limited() {
+    if !docker_ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_with(dir.path(), false, &["--rate-limit-per-token", "2"]);
+    let private: Value = s.post_json("/datasets?name=admins-own", &json!({})).await.json().await.unwrap();
+    let private_id = private["data"]["id"].as_str().unwrap();
+    let alice: Value = s.post_json("/users", &json!({"username": "alice"})).await.json().await.unwrap();
+    let alice = alice["data"]["token"].as_str().unwrap();
+
+    let actor = json!({"name": "shell", "versions": [{"versionNumber": "0.1", "sourceType": "SOURCE_FILES",
+        "actorDefinition": {"name": "shell", "version": "0.1", "image": IMAGE}}]});
+    send_as(&s, alice, reqwest::Method::POST, "/acts", Some(&actor)).await;
+    let build: Value = send_as(&s, alice, reqwest::Method::POST, "/acts/shell/builds?version=0.1", None).await.json().await.unwrap();
+    assert_eq!(build["data"]["status"], "SUCCEEDED", "{build}");
+    let input = json!({"mode": "peek", "path": format!("datasets/{private_id}"), "count": 25});
+    let run: Value = send_as(&s, alice, reqwest::Method::POST, "/acts/shell/runs?waitForFinish=60", Some(&input)).await.json().await.unwrap();
+    let run = &run["data"];
+    assert_eq!(run["status"], "SUCCEEDED", "25 pushes at once through the run token pass a user budget of 2/s: {run}");
+    let log = send_as(&s, alice, reqwest::Method::GET, &format!("/logs/{}", run["id"].as_str().unwrap()), None).await;
+    let log = log.text().await.unwrap();
+    assert!(log.contains("peek: refused") && log.contains("pushed 25 items"), "{log}");
+    let path = format!("/datasets/{}", run["defaultDatasetId"].as_str().unwrap());
+    let items: Value = send_as(&s, alice, reqwest::Method::GET, &path, None).await.json().await.unwrap();
+    assert_eq!(items["data"]["itemCount"], 25, "{items}");
+    wait_containers_gone(run["id"].as_str().unwrap()).await;
+}
+
+/// Under TLS a container reaches the API on the plain loopback listener, so
+/// it needs no certificate of the server's; the API itself answers https.
+#[tokio::test]
+async fn a_container_run_reaches_the_api_when_the_server_serves_https() {
+    if !docker_ready() {
+        return;
+    }
+    let (dir, certs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (cert, key, root) = common::self_signed_cert(certs.path());
+    let mut s = Server::start_with(dir.path(), false, &["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
+    assert!(s.url.starts_with("https://"), "{}", s.url);
+    s.http = reqwest::Client::builder().add_root_certificate(root).build().unwrap();
+    let build = create_container_actor(&s, "shell", IMAGE).await;
+    assert_eq!(build.status(), 201);
+    let run = s.run("shell", "", &json!({"count": 2})).await;
+    assert_eq!(run["status"], "SUCCEEDED", "{run}");
+    let items = s.get_json(&format!("/datasets/{}/items", run["defaultDatasetId"].as_str().unwrap())).await;
+    assert_eq!(items.as_array().map(Vec::len), Some(2), "{items}");
+    wait_containers_gone(run["id"].as_str().unwrap()).await;
+}

@@ -513,3 +513,92 @@ async fn standby_urls_are_per_user_and_take_only_the_owners_tokens() {
     assert!(runs["data"]["total"].as_u64().unwrap() >= 1, "{runs}");
     assert_eq!(bob.get("/acts/web/runs").await.0, 404);
 }
+
+/// Each user token has its own request budget: past it `429 rate-limit-exceeded`
+/// with `Retry-After`, and after that wait it is let in again; another token of
+/// the same user and the admin are not held back.
+#[tokio::test]
+async fn a_token_past_its_request_rate_gets_429_with_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_with(dir.path(), false, &["--rate-limit-per-token", "5"]);
+    let (alice, _) = add_user(&s, "alice").await;
+    let (status, second) = alice.post("/users/me/tokens", &json!({"name": "second"})).await;
+    assert_eq!(status, 201, "{second}");
+    let second = second["data"]["token"].as_str().unwrap().to_owned();
+
+    let mut refused = None;
+    for _ in 0..40 {
+        let resp = s.http.get(s.api("/users/me")).bearer_auth(&alice.token).send().await.unwrap();
+        if resp.status() == 429 {
+            refused = Some(resp);
+            break;
+        }
+        assert_eq!(resp.status(), 200);
+    }
+    let refused = refused.expect("40 requests at once pass a budget of 5 a second");
+    let retry_after: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "rate-limit-exceeded", "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("5 requests per second"), "{body}");
+
+    let other = As { s: &s, token: second };
+    assert_eq!(other.get("/users/me").await.0, 200, "the budget is the token's, not the user's");
+    let admin = As { s: &s, token: TOKEN.to_owned() };
+    for _ in 0..40 {
+        assert_eq!(admin.get("/users/me").await.0, 200, "the admin is not limited");
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(retry_after)).await;
+    assert_eq!(alice.get("/users/me").await.0, 200, "after Retry-After the token is let in again");
+}
+
+/// The audit log names who did what through either door (user, token by
+/// name, action, resource, outcome), leaves storage data writes out, keeps no
+/// secret, and only the admin reads it.
+#[tokio::test]
+async fn the_audit_log_names_who_did_what_through_both_doors_and_keeps_no_secret() {
+    let (s, _dir) = Server::start();
+    let (alice, alice_user) = add_user(&s, "alice").await;
+    let (bob, _) = add_user(&s, "bob").await;
+    let admin = As { s: &s, token: TOKEN.to_owned() };
+    probe_actor(&alice, "probe").await;
+    probe_actor(&bob, "probe").await;
+    let (status, ds) = alice.post("/datasets?name=audited", &json!({})).await;
+    assert_eq!(status, 201, "{ds}");
+    let ds = ds["data"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(alice.post(&format!("/datasets/{ds}/items"), &json!([{"a": 1}])).await.0, 201);
+    let (status, made) = alice.post("/users/me/tokens", &json!({"name": "ci"})).await;
+    assert_eq!(status, 201, "{made}");
+    let secret = made["data"]["token"].as_str().unwrap().to_owned();
+    assert_eq!(bob.send(reqwest::Method::DELETE, &format!("/datasets/{ds}"), None).await.0, 404);
+    let (status, sleeper) = alice.post("/acts/probe/runs", &json!({"mode": "sleep", "items": 30})).await;
+    assert_eq!(status, 201, "{sleeper}");
+    let sleeper = sleeper["data"]["id"].as_str().unwrap().to_owned();
+    let peek = bob.run("probe", &json!({"mode": "abort-other", "key": sleeper})).await;
+    assert_eq!(peek["status"], "SUCCEEDED", "{peek}");
+    assert_eq!(alice.post(&format!("/actor-runs/{sleeper}/abort"), &json!({})).await.0, 200);
+
+    assert_eq!(alice.get("/audit-log").await.0, 403, "only the admin reads the log");
+    let (status, log) = admin.get("/audit-log?limit=1000").await;
+    assert_eq!(status, 200, "{log}");
+    let text = log.to_string();
+    assert!(!text.contains(&secret) && !text.contains(&alice.token) && !text.contains(TOKEN), "no token in the log");
+    let entries = log["data"]["items"].as_array().unwrap();
+    let find = |pred: &dyn Fn(&Value) -> bool| entries.iter().find(|e| pred(e)).cloned();
+    let created = find(&|e| e["resource"] == "/v2/datasets" && e["username"] == "alice").unwrap_or_else(|| panic!("alice's dataset creation: {text}"));
+    assert_eq!((created["action"].as_str(), created["status"].as_u64(), created["door"].as_str()), (Some("POST"), Some(201), Some("api")));
+    assert!(created["token"].as_str().is_some_and(|t| !t.is_empty() && t != "server"), "{created}");
+    assert!(find(&|e| e["resource"] == "/v2/users/me/tokens" && e["status"] == 201).is_some(), "token creation: {text}");
+    let refused = find(&|e| e["username"] == "bob" && e["action"] == "DELETE").expect("bob's refused delete");
+    assert_eq!((refused["resource"].as_str(), refused["status"].as_u64()), (Some(format!("/v2/datasets/{ds}").as_str()), Some(404)));
+    let wit = find(&|e| e["door"] == "wit" && e["action"] == "actors.abort-run").expect("bob's guest's abort");
+    assert_eq!((wit["username"].as_str(), wit["status"].as_u64()), (Some("bob"), Some(404)), "{wit}");
+    assert!(wit["token"].as_str().unwrap().starts_with("run "), "{wit}");
+    assert!(!entries.iter().any(|e| e["resource"].as_str().unwrap().ends_with("/items")), "data writes are not entries");
+
+    let alice_id = alice_user["id"].as_str().unwrap();
+    let (_, only) = admin.get(&format!("/audit-log?userId={alice_id}&desc=1")).await;
+    let only = only["data"]["items"].as_array().unwrap().clone();
+    assert!(!only.is_empty() && only.iter().all(|e| e["userId"] == alice_id), "{only:?}");
+    assert_eq!(only[0]["resource"], format!("/v2/actor-runs/{sleeper}/abort"), "newest first with desc");
+}

@@ -85,11 +85,16 @@ pub async fn require_token(State(platform): State<Arc<Platform>>, mut req: Reque
             Caller::Anonymous
         }
     };
+    // The caller goes on the answer too, for the audit log (`api::audit`).
     if let Err(e) = check(&platform, &caller, req.method(), &segs, resource) {
-        return ApiError::from(e).into_response();
+        let mut resp = ApiError::from(e).into_response();
+        resp.extensions_mut().insert(caller);
+        return resp;
     }
-    req.extensions_mut().insert(caller);
-    next.run(req).await
+    req.extensions_mut().insert(caller.clone());
+    let mut resp = next.run(req).await;
+    resp.extensions_mut().insert(caller);
+    resp
 }
 
 /// The user a request acts for (the token's, or the run's), for handlers
@@ -198,7 +203,7 @@ fn action_of<'a>(method: &Method, segs: &[&'a str]) -> Action<'a> {
         ["users", "me", "quota"] if read => Action::ReadUser,
         ["users", _, "quota"] => Action::ManageUsers,
         ["users", "me", ..] if read => Action::ReadUser,
-        ["users"] | ["users", _] => Action::ManageUsers,
+        ["users"] | ["users", _] | ["audit-log"] => Action::ManageUsers,
         ["webhooks" | "webhook-dispatches", ..] => Action::Webhooks,
         _ => Action::ManageActors,
     }

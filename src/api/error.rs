@@ -50,21 +50,21 @@ impl ApiError {
 
 impl From<PlatformError> for ApiError {
     fn from(e: PlatformError) -> Self {
+        let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         match e {
-            PlatformError::NotFound(m) => ApiError::not_found(m),
-            PlatformError::Invalid { kind, message } => ApiError::bad_request(kind, message),
-            PlatformError::TooLarge { kind, message } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, kind, message),
-            PlatformError::Limit { kind, message } => ApiError::bad_request(kind, message),
-            PlatformError::OverQuota { kind, message, payment: true } => ApiError::new(StatusCode::PAYMENT_REQUIRED, kind, message),
-            PlatformError::OverQuota { kind, message, payment: false } => ApiError::new(StatusCode::TOO_MANY_REQUESTS, kind, message),
-            PlatformError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
-            PlatformError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "insufficient-permissions", m),
-            PlatformError::Locked(m) => ApiError::new(StatusCode::CONFLICT, "request-handled-or-locked", m),
-            PlatformError::Unavailable(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "server-shutting-down", m),
-            PlatformError::ExecutorMissing { kind, message } => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, kind, message),
+            PlatformError::NotFound(m) => ApiError::new(status, "record-not-found", m),
+            PlatformError::Invalid { kind, message }
+            | PlatformError::TooLarge { kind, message }
+            | PlatformError::Limit { kind, message }
+            | PlatformError::OverQuota { kind, message, .. }
+            | PlatformError::ExecutorMissing { kind, message } => ApiError::new(status, kind, message),
+            PlatformError::Conflict(m) => ApiError::new(status, "conflict", m),
+            PlatformError::Forbidden(m) => ApiError::new(status, "insufficient-permissions", m),
+            PlatformError::Locked(m) => ApiError::new(status, "request-handled-or-locked", m),
+            PlatformError::Unavailable(m) => ApiError::new(status, "server-shutting-down", m),
             PlatformError::SchemaValidation { message, invalid_items } => ApiError {
                 data: Some(Box::new(json!({"invalidItems": invalid_items}))),
-                ..ApiError::bad_request("schema-validation-error", message)
+                ..ApiError::new(status, "schema-validation-error", message)
             },
             e @ (PlatformError::Storage(_) | PlatformError::Internal(_)) => ApiError::internal(&e),
         }

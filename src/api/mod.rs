@@ -3,6 +3,7 @@
 //! call one platform method, and shape the answer (see `views`).
 
 mod actors;
+mod audit;
 mod auth;
 mod body;
 mod containers;
@@ -14,6 +15,7 @@ mod logs;
 mod names;
 mod openapi;
 mod params;
+mod rate_limit;
 mod request_queues;
 mod runs;
 mod schedules;
@@ -59,10 +61,19 @@ pub fn app(platform: Arc<Platform>) -> Router {
         .route("/logs/{id}", get(logs::get_log))
         .nest("/users", users::routes())
         .route("/openapi.json", get(openapi_json))
+        .route("/audit-log", get(audit::list))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(from_fn_with_state(platform.clone(), commit_writes))
-        .layer(from_fn_with_state(platform.clone(), auth::require_token));
+        .layer(from_fn_with_state(platform.clone(), commit_writes));
+    // Inside the token check, which names whose budget a request spends.
+    let v2 = match rate_limit::TokenRate::new(platform.config.limits.max_requests_per_second_per_token) {
+        Some(rate) => v2.layer(from_fn_with_state(rate, rate_limit::limit_token_rate)),
+        None => v2,
+    };
+    let v2 = v2
+        .layer(from_fn_with_state(platform.clone(), auth::require_token))
+        // Outside the token check, so refused writes are entries too.
+        .layer(from_fn_with_state(platform.clone(), audit::record));
     let routes = Router::new()
         .nest("/v2", v2)
         .route("/health", get(|| async { "ok" }))

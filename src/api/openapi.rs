@@ -67,6 +67,7 @@ const ANY: &str = "";
     crate::platform::users::ApiToken,
     crate::limits::Quota,
     crate::platform::quotas::QuotaView,
+    crate::platform::audit::AuditEntry,
 )))]
 struct Types;
 
@@ -309,6 +310,7 @@ const OPERATIONS: &[Op] = &[
     ("GET", "/users/me/usage/monthly", "Get the month's usage", &["date"], Body::None, Data(200, "MonthlyUsageView")),
     ("GET", "/users/me/limits", "Get the account's limits", NONE, Body::None, Data(200, "LimitsView")),
     ("PUT", "/users/me/limits", "Set the account's limits", NONE, Body::Typed("AccountLimits"), Empty(204)),
+    ("GET", "/audit-log", "Read the audit log (admin)", &["offset", "limit", "desc", "userId", "since"], Body::None, Page("AuditEntry")),
     ("GET", "/openapi.json", "This document", NONE, Body::None, Json(200)),
 ];
 
@@ -365,7 +367,7 @@ fn param_schema(name: &str) -> Value {
         "ownership" => json!({"type": "string", "enum": ["OWNED_BY_ME", "SHARED_WITH_ME"]}),
         "sortBy" => json!({"type": "string", "enum": ["createdAt", "stats.lastRunStartedAt"]}),
         "forcePermissionLevel" => json!({"type": "string", "enum": ["LIMITED_PERMISSIONS", "FULL_PERMISSIONS"]}),
-        "startedAfter" | "startedBefore" => json!({"type": "string", "format": "date-time"}),
+        "startedAfter" | "startedBefore" | "since" => json!({"type": "string", "format": "date-time"}),
         "date" => json!({"type": "string", "format": "date"}),
         _ => json!({"type": "string"}),
     }

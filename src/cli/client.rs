@@ -21,6 +21,22 @@ pub fn build_status(build: &Value) -> Option<BuildStatus> {
 
 use super::package::Package;
 
+/// The CLI's TLS: the Mozilla roots, and the PEM certificates in the file
+/// `WACTOR_CA_CERT` names (a server's own CA, or its self-signed certificate).
+fn tls_config() -> Result<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.into() };
+    if let Some(path) = std::env::var_os("WACTOR_CA_CERT") {
+        for cert in crate::server::tls::read_certs(std::path::Path::new(&path))? {
+            roots.add(cert).context("WACTOR_CA_CERT holds a certificate that cannot be a root")?;
+        }
+    }
+    Ok(rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
 pub struct Client {
     http: reqwest::Client,
     base: String,
@@ -29,7 +45,7 @@ pub struct Client {
 
 impl Client {
     pub fn new(server: &str, token: &str) -> Result<Client> {
-        let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(10)).build()?;
+        let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(10)).use_preconfigured_tls(tls_config()?).build()?;
         Ok(Client { http, base: format!("{}/v2", server.trim_end_matches('/')), token: token.to_owned() })
     }
 

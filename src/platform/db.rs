@@ -66,6 +66,8 @@ pub struct Db {
     pub(crate) user_names: sled::Tree,
     /// User tokens by digest, and each user's tokens (see `users`).
     pub(crate) api_tokens: sled::Tree,
+    /// ms (BE) ++ seq (BE) → audit entry (see `audit`).
+    pub(crate) audit: sled::Tree,
 }
 
 impl Db {
@@ -105,6 +107,7 @@ impl Db {
             users: t("users")?,
             user_names: t("user_names")?,
             api_tokens: t("api_tokens")?,
+            audit: t("audit")?,
             inner,
         })
     }

@@ -53,6 +53,22 @@ pub enum PlatformError {
 pub type Result<T, E = PlatformError> = std::result::Result<T, E>;
 
 impl PlatformError {
+    /// The HTTP status that tells this error, as Apify answers it: the API
+    /// sends it, and the audit log records it for WIT calls as well.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            PlatformError::NotFound(_) => 404,
+            PlatformError::Invalid { .. } | PlatformError::Limit { .. } | PlatformError::SchemaValidation { .. } => 400,
+            PlatformError::TooLarge { .. } => 413,
+            PlatformError::OverQuota { payment: true, .. } => 402,
+            PlatformError::OverQuota { payment: false, .. } => 429,
+            PlatformError::Conflict(_) | PlatformError::Locked(_) => 409,
+            PlatformError::Forbidden(_) => 403,
+            PlatformError::Unavailable(_) | PlatformError::ExecutorMissing { .. } => 503,
+            PlatformError::Storage(_) | PlatformError::Internal(_) => 500,
+        }
+    }
+
     pub fn invalid(message: impl Into<String>) -> Self {
         PlatformError::Invalid { kind: "invalid-input", message: message.into() }
     }

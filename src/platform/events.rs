@@ -132,9 +132,9 @@ impl Platform {
         self.run_key(KeyPurpose::EventsUrl, run_id)
     }
 
-    /// `ACTOR_EVENTS_WEBSOCKET_URL` of a run.
+    /// `ACTOR_EVENTS_WEBSOCKET_URL` of a (container) run.
     pub fn run_events_url(&self, run_id: &str) -> String {
-        let base = &self.config.public_url;
+        let base = &self.config.container_api_url;
         let ws = base.strip_prefix("https://").map(|r| format!("wss://{r}")).unwrap_or_else(|| base.replacen("http://", "ws://", 1));
         format!("{ws}/events/{run_id}/{}", self.run_events_secret(run_id))
     }

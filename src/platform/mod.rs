@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod actors;
+pub mod audit;
 pub mod auth;
 pub mod charging;
 pub mod db;
@@ -57,6 +58,10 @@ pub struct PlatformOptions {
     pub token: Option<String>,
     /// The base URL clients see (console and record URLs are built on it).
     pub public_url: String,
+    /// Where containers reach the API when it differs from `public_url`: a
+    /// plain loopback listener beside an HTTPS one, so a container need not
+    /// trust the server's certificate (see `server::run`).
+    pub internal_url: Option<String>,
     pub username: String,
     /// Standby URLs are `<username>--<actor>.<standby_domain>`.
     pub standby_domain: String,
@@ -85,6 +90,8 @@ pub struct Config {
     /// The secret keyed run URLs are derived from (see `auth::run_key`).
     pub(crate) url_key: String,
     pub public_url: String,
+    /// What container runs are given as their API base URL.
+    pub container_api_url: String,
     pub username: String,
     pub user_id: String,
     pub standby_domain: String,
@@ -132,6 +139,7 @@ pub struct Platform {
     shutting_down: std::sync::atomic::AtomicBool,
     /// The admin user, whom the server's own token names.
     pub(crate) admin: users::User,
+    pub(crate) audit: audit::AuditLog,
     this: Weak<Platform>,
 }
 
@@ -153,6 +161,7 @@ impl Platform {
             new_token,
             url_key,
             public_url: opts.public_url.trim_end_matches('/').to_owned(),
+            container_api_url: opts.internal_url.as_deref().unwrap_or(&opts.public_url).trim_end_matches('/').to_owned(),
             username: opts.username.clone(),
             user_id: user_id.clone(),
             standby_domain: opts.standby_domain.trim_matches('.').to_ascii_lowercase(),
@@ -172,6 +181,7 @@ impl Platform {
         actors::migrate_names(&db)?;
         let platform = Arc::new_cyclic(|this| Platform {
             admin,
+            audit: audit::AuditLog::default(),
             commits,
             kv,
             datasets,

@@ -22,12 +22,13 @@ use bytes::Bytes;
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use parking_lot::Mutex;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 /// How the listener bounds its clients.
@@ -59,7 +60,13 @@ const RESERVED_FDS: u64 = 512;
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets open
 /// requests finish for a moment.
-pub async fn serve(listener: TcpListener, app: Router, limits: HttpLimits, shutdown: impl Future<Output = ()>) {
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: HttpLimits,
+    tls: Option<TlsAcceptor>,
+    shutdown: impl Future<Output = ()>,
+) {
     let max = limits.max_connections.min(fd_budget()).max(1);
     if max < limits.max_connections {
         tracing::warn!(max, asked = limits.max_connections, "fewer connections than asked for: the file descriptor limit is lower");
@@ -96,34 +103,60 @@ pub async fn serve(listener: TcpListener, app: Router, limits: HttpLimits, shutd
         // written in two parts waits for a delayed ACK (~40 ms).
         let _ = tcp.set_nodelay(true);
         let Some(conn) = table.admit() else {
-            tokio::spawn(refuse(tcp));
+            // A TLS client could not read a plain answer: it is only closed.
+            if tls.is_none() {
+                tokio::spawn(refuse(tcp));
+            }
             continue;
         };
-        let service = hyper::service::service_fn({
-            let (app, conn) = (app.clone(), conn.clone());
-            move |req: hyper::Request<Incoming>| {
-                let in_flight = conn.begin_request();
-                let call = app.clone().oneshot(req.map(Body::new));
-                async move {
-                    let resp = call.await.unwrap_or_else(|never: Infallible| match never {});
-                    Ok::<_, Infallible>(resp.map(|body| Body::new(Tracked { body, _in_flight: in_flight })))
-                }
+        let (app, builder, watcher) = (app.clone(), builder.clone(), graceful.watcher());
+        match &tls {
+            None => {
+                tokio::spawn(serve_connection(tcp, app, builder, watcher, conn));
             }
-        });
-        let served = graceful.watch(builder.serve_connection_with_upgrades(TokioIo::new(tcp), service).into_owned());
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = served => {}
-                _ = conn.evicted() => {}
+            Some(tls) => {
+                // The handshake happens on the connection's own task, within
+                // the time a client has for its headers.
+                let (tls, handshake_timeout) = (tls.clone(), limits.header_read_timeout);
+                tokio::spawn(async move {
+                    match tokio::time::timeout(handshake_timeout, tls.accept(tcp)).await {
+                        Ok(Ok(stream)) => serve_connection(stream, app, builder, watcher, conn).await,
+                        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!("TLS handshake timed out"),
+                    }
+                });
             }
-            drop(conn);
-        });
+        }
     }
     sweeper.abort();
     drop(listener);
     if tokio::time::timeout(HTTP_DRAIN, graceful.shutdown()).await.is_err() {
         tracing::warn!("closing connections still open after {HTTP_DRAIN:?}");
     }
+}
+
+/// Serves one connection (plain or TLS) until it ends or the table closes it.
+async fn serve_connection<I>(io: I, app: Router, builder: auto::Builder<TokioExecutor>, watcher: Watcher, conn: Arc<Conn>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn({
+        let conn = conn.clone();
+        move |req: hyper::Request<Incoming>| {
+            let in_flight = conn.begin_request();
+            let call = app.clone().oneshot(req.map(Body::new));
+            async move {
+                let resp = call.await.unwrap_or_else(|never: Infallible| match never {});
+                Ok::<_, Infallible>(resp.map(|body| Body::new(Tracked { body, _in_flight: in_flight })))
+            }
+        }
+    });
+    let served = watcher.watch(builder.serve_connection_with_upgrades(TokioIo::new(io), service).into_owned());
+    tokio::select! {
+        _ = served => {}
+        _ = conn.evicted() => {}
+    }
+    drop(conn);
 }
 
 /// Tells a client the server has no room, and closes.

@@ -4,6 +4,7 @@
 //! stops the runs as migrations. `main.rs` only parses arguments.
 
 mod connections;
+pub mod tls;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -27,13 +28,26 @@ pub struct ServeOptions {
     /// How long running runs get after `migrating` before they are stopped.
     pub shutdown_grace: Duration,
     pub http: HttpLimits,
+    /// Serve HTTPS with this certificate; containers then reach the API on a plain loopback listener.
+    pub tls: Option<tls::TlsFiles>,
 }
 
 /// Runs a server on `listener` until `shutdown` resolves.
 pub async fn run(listener: TcpListener, options: ServeOptions, shutdown: impl Future<Output = ()>) -> Result<()> {
     let addr = listener.local_addr()?;
     let data_dir = options.platform.data_dir.clone();
-    let platform_options = options.platform.clone();
+    let mut platform_options = options.platform.clone();
+    let tls = options.tls.as_ref().map(tls::acceptor).transpose()?;
+    // Under TLS, containers (host network) reach the API over plain HTTP on
+    // loopback, so they need not trust the server's certificate.
+    let internal = match tls {
+        Some(_) => {
+            let internal = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await.context("binding the loopback listener for containers")?;
+            platform_options.internal_url = Some(format!("http://{}", internal.local_addr()?));
+            Some(internal)
+        }
+        None => None,
+    };
     let executors = crate::executor::standard(&platform_options)?;
     let platform = tokio::task::spawn_blocking(move || Platform::open(platform_options, executors)).await??;
     for dir in &options.preload {
@@ -46,7 +60,11 @@ pub async fn run(listener: TcpListener, options: ServeOptions, shutdown: impl Fu
     if resumed > 0 {
         say(&format!("Resumed {resumed} interrupted run(s)"));
     }
-    say(&format!("wactor listening on http://{addr}"));
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    say(&format!("wactor listening on {scheme}://{addr}"));
+    if platform.config.container_api_url != platform.config.public_url {
+        say(&format!("containers reach the API at {} (loopback only)", platform.config.container_api_url));
+    }
     match &platform.config.new_token {
         Some(token) => say(&format!("API token (the admin's, shown only now; only its digest is kept): {token}")),
         None => say("API token: the one given by --token/WACTOR_TOKEN, or printed at this data dir's first start"),
@@ -54,7 +72,13 @@ pub async fn run(listener: TcpListener, options: ServeOptions, shutdown: impl Fu
     say(&format!("data dir: {}", data_dir.display()));
     let app = crate::api::app(platform.clone());
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
-    let http = tokio::spawn(connections::serve(listener, app, options.http.clone(), async move {
+    let (stop_internal, internal_stopped) = tokio::sync::oneshot::channel::<()>();
+    let internal = internal.map(|listener| {
+        tokio::spawn(connections::serve(listener, app.clone(), options.http.clone(), None, async move {
+            let _ = internal_stopped.await;
+        }))
+    });
+    let http = tokio::spawn(connections::serve(listener, app, options.http.clone(), tls, async move {
         let _ = http_stopped.await;
     }));
     shutdown.await;
@@ -62,7 +86,11 @@ pub async fn run(listener: TcpListener, options: ServeOptions, shutdown: impl Fu
     // Runs first (they stop as migrations and resume on the next start), then HTTP.
     platform.shutdown(options.shutdown_grace).await;
     let _ = stop_http.send(());
+    let _ = stop_internal.send(());
     let _ = http.await;
+    if let Some(internal) = internal {
+        let _ = internal.await;
+    }
     platform.flush().await?;
     Ok(())
 }

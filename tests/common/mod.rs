@@ -314,3 +314,17 @@ pub fn assert_timestamped(log: &str) {
         );
     }
 }
+
+/// A self-signed certificate for 127.0.0.1, localhost and `*.wactor.localhost`
+/// (Standby host names under `--standby-domain wactor.localhost`; a wildcard
+/// over one label alone is not valid), as `cert.pem` and `key.pem` in `dir`; also the
+/// certificate for a client to trust.
+pub fn self_signed_cert(dir: &Path) -> (PathBuf, PathBuf, reqwest::Certificate) {
+    let names = vec!["127.0.0.1".to_owned(), "localhost".to_owned(), "*.wactor.localhost".to_owned()];
+    let made = rcgen::generate_simple_self_signed(names).expect("generating a certificate");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+    let root = reqwest::Certificate::from_pem(made.cert.pem().as_bytes()).unwrap();
+    (cert, key, root)
+}

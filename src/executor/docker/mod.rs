@@ -437,7 +437,7 @@ impl Executor for DockerExecutor {
 fn container_env(job: &RunJob, port: u16, token: String) -> Vec<(String, String)> {
     let platform = &job.platform;
     let run = &job.run;
-    let base = platform.config.public_url.clone();
+    let (base, public) = (platform.config.container_api_url.clone(), platform.config.public_url.clone());
     // The run's public URL for its web server (`Run.containerUrl`), as on Apify.
     let web_url = platform.container_url(&run.id);
     let mut env = super::env::actor_env(job);
@@ -445,8 +445,8 @@ fn container_env(job: &RunJob, port: u16, token: String) -> Vec<(String, String)
     let alias = |to: &str, from: &str| (to.to_owned(), by_name.get(from).cloned().unwrap_or_default());
     env.extend([
         ("APIFY_TOKEN".to_owned(), token),
-        ("APIFY_API_BASE_URL".to_owned(), base.clone()),
-        ("APIFY_API_PUBLIC_BASE_URL".to_owned(), base),
+        ("APIFY_API_BASE_URL".to_owned(), base),
+        ("APIFY_API_PUBLIC_BASE_URL".to_owned(), public),
         alias("APIFY_ACTOR_RUN_ID", "ACTOR_RUN_ID"),
         alias("APIFY_ACT_RUN_ID", "ACTOR_RUN_ID"),
         alias("APIFY_ACTOR_ID", "ACTOR_ID"),

@@ -25,6 +25,9 @@ case "$MODE" in
     httpd -f -p "127.0.0.1:$ACTOR_WEB_SERVER_PORT" -h /tmp/www &
     echo "serving on port $ACTOR_WEB_SERVER_PORT"
     sleep "$(field secs)" ;;
+  # Reads an API path with the run's token and says whether it was let in, then works on.
+  peek)
+    if wget -qO- "$API/$(field path)?token=$APIFY_TOKEN" > /dev/null 2>&1; then echo "peek: allowed"; else echo "peek: refused"; fi ;;
   fail) echo "failing on purpose" >&2; exit "$(field code)" ;;
   oom) echo "eating memory"; head -c 2000m /dev/zero | tail > /dev/null; echo "survived?" ;;
   forks)

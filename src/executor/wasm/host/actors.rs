@@ -35,6 +35,19 @@ fn wait_for(secs: Option<u32>) -> Duration {
 }
 
 impl ActorHost<'_> {
+    /// Records a call that acts beyond the run's own storages in the audit
+    /// log, with how it ended (an interrupt that ends this run is its success).
+    fn audited<T>(&self, function: &str, resource: &str, result: HostResult<T>) -> HostResult<T> {
+        let grant = self.ctx.grant.get_or_init(|| self.ctx.platform.grant_of(&self.ctx.run)).clone();
+        let (status, error) = match &result {
+            Err(HostError::Guest(e)) => (e.http_status(), Some(e.to_string())),
+            Ok(_) | Err(HostError::Trap(_)) => (200, None),
+        };
+        let caller = crate::platform::access::Caller::Run(std::sync::Arc::new(grant));
+        self.ctx.platform.audit(&caller, crate::platform::audit::Door::Wit, function, resource, status, error.as_deref());
+        result
+    }
+
     async fn start_child(&mut self, actor: &str, input: Option<String>, options: WitStartOptions) -> HostResult<Run> {
         self.authorize(Action::StartRun)?;
         // The child may read what this run wrote: it is on disk first.
@@ -77,11 +90,13 @@ impl ActorHost<'_> {
 
 impl Host for ActorHost<'_> {
     async fn start(&mut self, actor: String, input: Option<String>, options: WitStartOptions) -> HostResult<WitRun> {
-        wit_run(&self.start_child(&actor, input, options).await?)
+        let started = self.start_child(&actor, input, options).await;
+        wit_run(&self.audited("actors.start", &format!("acts/{actor}"), started)?)
     }
 
     async fn call(&mut self, actor: String, input: Option<String>, options: WitStartOptions, wait_secs: Option<u32>) -> HostResult<WitRun> {
-        let run = self.start_child(&actor, input, options).await?;
+        let started = self.start_child(&actor, input, options).await;
+        let run = self.audited("actors.call", &format!("acts/{actor}"), started)?;
         wit_run(&self.wait_run(&run.id, wait_secs).await?)
     }
 
@@ -95,17 +110,34 @@ impl Host for ActorHost<'_> {
     }
 
     async fn metamorph(&mut self, actor: String, input: Option<String>, build: Option<String>) -> HostResult<()> {
+        let done = self.metamorph_into(&actor, input, build).await;
+        self.audited("actors.metamorph", &format!("actor-runs/{}/metamorph/{actor}", self.ctx.run.id), done)
+    }
+
+    async fn add_webhook(&mut self, webhook: String) -> HostResult<String> {
+        let added = self.add_run_webhook(webhook).await;
+        self.audited("actors.add-webhook", &format!("actor-runs/{}/webhooks", self.ctx.run.id), added)
+    }
+
+    async fn abort_run(&mut self, run_id: String, gracefully: bool) -> HostResult<WitRun> {
+        let aborted = self.abort(&run_id, gracefully).await;
+        self.audited("actors.abort-run", &format!("actor-runs/{run_id}/abort"), aborted)
+    }
+}
+
+impl ActorHost<'_> {
+    async fn metamorph_into(&mut self, actor: &str, input: Option<String>, build: Option<String>) -> HostResult<()> {
         let run_id = self.ctx.run.id.clone();
         self.authorize(Action::ManageOwnRun(&run_id))?;
         // What this run wrote is on disk before the target can read it.
         self.ctx.platform.settle(&self.ctx.writes).await;
         let input = input.map(|i| (i.into_bytes(), JSON_CONTENT_TYPE.to_owned()));
-        self.ctx.platform.metamorph_run(&run_id, &actor, build.as_deref(), input)?;
+        self.ctx.platform.metamorph_run(&run_id, actor, build.as_deref(), input)?;
         self.ctx.platform.commit().await;
         Err(HostError::Trap(Interrupted(StopReason::Metamorph).into()))
     }
 
-    async fn add_webhook(&mut self, webhook: String) -> HostResult<String> {
+    async fn add_run_webhook(&mut self, webhook: String) -> HostResult<String> {
         self.authorize(Action::Webhooks)?;
         let mut spec: WebhookSpec = serde_json::from_str(&webhook)
             .map_err(|e| PlatformError::invalid_kind("invalid-webhook", format!("The webhook is not valid JSON: {e}")))?;
@@ -116,10 +148,10 @@ impl Host for ActorHost<'_> {
         Ok(hook.id)
     }
 
-    async fn abort_run(&mut self, run_id: String, gracefully: bool) -> HostResult<WitRun> {
-        self.authorize(Action::ControlRun(&run_id))?;
+    async fn abort(&mut self, run_id: &str, gracefully: bool) -> HostResult<WitRun> {
+        self.authorize(Action::ControlRun(run_id))?;
         self.ctx.platform.settle(&self.ctx.writes).await;
-        let run = self.ctx.platform.abort_run_nowait(&run_id, gracefully)?;
+        let run = self.ctx.platform.abort_run_nowait(run_id, gracefully)?;
         if run_id == self.ctx.run.id && !gracefully {
             return Err(HostError::Trap(Interrupted(StopReason::Abort).into()));
         }
