@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// What one user's runs may hold at once; `None` is no limit. The admin sets
+/// What one user's runs and storages may hold at once; `None` is no limit. The admin sets
 /// it per user (`PUT /v2/users/{user}/quota`); unset fields take the
 /// server's defaults (`--user-max-*`), which do not apply to the admin.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -20,6 +20,9 @@ pub struct Quota {
     /// Standby runs at once, over all the user's Standby Actors.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_standby_runs: Option<u32>,
+    /// Bytes in all the user's key-value stores, datasets and request queues.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_storage_bytes: Option<u64>,
 }
 
 impl Quota {
@@ -29,6 +32,7 @@ impl Quota {
             max_concurrent_runs: self.max_concurrent_runs.or(defaults.max_concurrent_runs),
             max_total_memory_mbytes: self.max_total_memory_mbytes.or(defaults.max_total_memory_mbytes),
             max_standby_runs: self.max_standby_runs.or(defaults.max_standby_runs),
+            max_storage_bytes: self.max_storage_bytes.or(defaults.max_storage_bytes),
         }
     }
 }

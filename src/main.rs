@@ -80,6 +80,9 @@ struct ServeArgs {
     /// Standby runs of one user at once.
     #[arg(long)]
     user_max_standby_runs: Option<u32>,
+    /// Bytes one user's storages may hold together.
+    #[arg(long)]
+    user_max_storage_bytes: Option<u64>,
     /// The file of keys that seal secrets at rest (default: `<data-dir>/secrets.key`, generated on first start).
     #[arg(long, env = "WACTOR_SECRETS_KEY_FILE")]
     secrets_key_file: Option<PathBuf>,
@@ -492,6 +495,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             max_concurrent_runs: args.user_max_concurrent_runs,
             max_total_memory_mbytes: args.user_max_memory_mbytes,
             max_standby_runs: args.user_max_standby_runs,
+            max_storage_bytes: args.user_max_storage_bytes,
         },
         ..Limits::default()
     };

@@ -602,3 +602,62 @@ async fn the_audit_log_names_who_did_what_through_both_doors_and_keeps_no_secret
     assert!(!only.is_empty() && only.iter().all(|e| e["userId"] == alice_id), "{only:?}");
     assert_eq!(only[0]["resource"], format!("/v2/actor-runs/{sleeper}/abort"), "newest first with desc");
 }
+
+/// `maxStorageBytes` bounds a user's bytes in all their storages, through
+/// both doors: a write past it is refused whole (402, the limit named) and
+/// leaves nothing; overwrites count only what they add, and deleting frees room.
+#[tokio::test]
+async fn a_storage_quota_refuses_writes_past_it_through_both_doors_and_deletes_free_room() {
+    let (s, _dir) = Server::start();
+    let (alice, alice_user) = add_user(&s, "alice").await;
+    let (bob, _) = add_user(&s, "bob").await;
+    let admin = As { s: &s, token: TOKEN.to_owned() };
+    probe_actor(&alice, "probe").await;
+    let alice_id = alice_user["id"].as_str().unwrap();
+    assert_eq!(admin.put(&format!("/users/{alice_id}/quota"), &json!({"maxStorageBytes": 40000})).await.0, 200);
+    let used = || async { alice.get("/users/me/quota").await.1["data"]["current"]["storageBytes"].as_u64().unwrap() };
+    let start = used().await;
+
+    let (_, store) = alice.post("/key-value-stores?name=quota", &json!({})).await;
+    let store = store["data"]["id"].as_str().unwrap().to_owned();
+    let put = |key: &str, len: usize| {
+        let url = s.api(&format!("/key-value-stores/{store}/records/{key}"));
+        s.http.put(url).bearer_auth(&alice.token).header("content-type", "text/plain").body("x".repeat(len)).send()
+    };
+    assert!(put("a", 15000).await.unwrap().status().is_success());
+    assert!(put("b", 15000).await.unwrap().status().is_success());
+    let refused = put("c", 15000).await.unwrap();
+    assert_eq!(refused.status(), 402);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "storage-limit-exceeded", "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("maxStorageBytes of 40000"), "{body}");
+    assert_eq!(alice.get(&format!("/key-value-stores/{store}/records/c")).await.0, 404, "a refused write leaves nothing");
+    assert!(put("a", 15000).await.unwrap().status().is_success(), "an overwrite of the same size adds nothing");
+    let now = used().await;
+    assert!((30000..31000).contains(&(now - start)), "{start} → {now}");
+
+    let (_, ds) = alice.post("/datasets?name=quota-ds", &json!({})).await;
+    let ds = ds["data"]["id"].as_str().unwrap().to_owned();
+    let items: Vec<Value> = (0..500).map(|i| json!({"i": i, "text": "lorem ipsum dolor sit amet"})).collect();
+    let (status, body) = alice.post(&format!("/datasets/{ds}/items"), &json!(items)).await;
+    assert_eq!((status, body["error"]["type"].as_str()), (402, Some("storage-limit-exceeded")), "{body}");
+    assert_eq!(alice.get(&format!("/datasets/{ds}")).await.1["data"]["itemCount"], 0, "a refused push is refused whole");
+
+    // Through WIT: a run that pushes past the quota gets the typed error and stops there.
+    assert_eq!(alice.send(reqwest::Method::DELETE, &format!("/key-value-stores/{store}/records/b"), None).await.0, 204);
+    let run = alice.run("probe", &json!({"mode": "push", "items": 2000, "batch": 100})).await;
+    assert_eq!(run["status"], "FAILED", "{run}");
+    assert!(run["statusMessage"].as_str().unwrap_or_default().contains("maxStorageBytes"), "{run}");
+    let pushed = alice.get(&format!("/datasets/{}", run["defaultDatasetId"].as_str().unwrap())).await.1["data"]["itemCount"].as_u64().unwrap();
+    assert!(pushed > 0 && pushed < 2000 && pushed % 100 == 0, "whole batches until the limit: {pushed}");
+    assert!(used().await <= 40000);
+
+    // Deleting a storage gives its bytes back; other users have their own room.
+    let before = used().await;
+    assert_eq!(alice.send(reqwest::Method::DELETE, &format!("/key-value-stores/{store}"), None).await.0, 204);
+    assert!(used().await <= before - 15000, "the store's bytes are freed");
+    let (_, bobs) = bob.post("/key-value-stores?name=roomy", &json!({})).await;
+    let url = s.api(&format!("/key-value-stores/{}/records/big", bobs["data"]["id"].as_str().unwrap()));
+    let resp = s.http.put(url).bearer_auth(&bob.token).header("content-type", "text/plain").body("y".repeat(100_000)).send().await.unwrap();
+    assert!(resp.status().is_success(), "Bob's quota is not Alice's");
+}

@@ -140,6 +140,8 @@ pub struct Platform {
     /// The admin user, whom the server's own token names.
     pub(crate) admin: users::User,
     pub(crate) audit: audit::AuditLog,
+    /// Bytes each storage and each user holds, against storage quotas.
+    pub(crate) storage_bytes: Arc<storage::bytes::StorageBytes>,
     this: Weak<Platform>,
 }
 
@@ -175,13 +177,15 @@ impl Platform {
         let webhooks = webhooks::Webhooks::open(&db, opts.webhook_delivery.clone())?;
         let admin = users::ensure_admin(&db, &user_id, &opts.username)?;
         let secrets = secrets::Secrets::load(&opts.secrets_key, &opts.data_dir)?;
-        let kv = KvStores::new(&db, &opts.limits)?;
-        let datasets = Datasets::new(&db)?;
-        let queues = storage::queue::RequestQueues::new(&db, &opts.limits)?;
+        let storage_bytes = Arc::new(storage::bytes::StorageBytes::open(&db)?);
+        let kv = KvStores::new(&db, &opts.limits, storage_bytes.clone())?;
+        let datasets = Datasets::new(&db, storage_bytes.clone())?;
+        let queues = storage::queue::RequestQueues::new(&db, &opts.limits, storage_bytes.clone())?;
         actors::migrate_names(&db)?;
         let platform = Arc::new_cyclic(|this| Platform {
             admin,
             audit: audit::AuditLog::default(),
+            storage_bytes,
             commits,
             kv,
             datasets,
@@ -209,6 +213,9 @@ impl Platform {
             config,
             db,
         });
+        for user in platform.list_users()? {
+            platform.refresh_storage_limit(&user.id)?;
+        }
         let interrupted = platform.fail_interrupted_builds()?;
         if interrupted > 0 {
             tracing::warn!(builds = interrupted, "builds interrupted by the last shutdown were marked FAILED");

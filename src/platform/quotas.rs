@@ -1,7 +1,8 @@
-//! Per-user quotas on what runs hold at once: unfinished runs, their memory,
-//! Standby runs. A start is admitted against the user's load under one lock,
-//! so concurrent starts never overshoot; the load is released when the run's
-//! supervisor lets go of it (end, migration).
+//! Per-user quotas: unfinished runs, their memory and Standby runs, admitted
+//! here; bytes in storages, counted and refused by `storage::bytes`. A start
+//! is admitted against the user's load under one lock, so concurrent starts
+//! never overshoot; the load is released when the run's supervisor lets go
+//! of it (end, migration).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -124,7 +125,14 @@ impl Platform {
             u.quota = Some(quota.clone());
             Ok(())
         })?;
+        self.refresh_storage_limit(&user.id)?;
         self.quota_of(&user.id)
+    }
+
+    /// Tells the storages a user's `maxStorageBytes` (at start, and when it may have changed).
+    pub(crate) fn refresh_storage_limit(&self, user_id: &str) -> Result<()> {
+        self.storage_bytes.set_limit(user_id, self.quota_of(user_id)?.max_storage_bytes);
+        Ok(())
     }
 
     /// Admits one more run of `user_id` with `memory_mbytes`, against the user's quota.
@@ -136,10 +144,16 @@ impl Platform {
     pub fn quota_view(&self, user_ref: &str) -> Result<QuotaView> {
         let user = self.get_user(user_ref)?;
         let now = self.active.loads.of(&user.id);
+        let user_id = user.id.clone();
         Ok(QuotaView {
             quota: self.quota_of(&user.id)?,
             user_id: user.id,
-            current: QuotaUse { concurrent_runs: now.runs, total_memory_mbytes: now.memory_mbytes, standby_runs: now.standby_runs },
+            current: QuotaUse {
+                concurrent_runs: now.runs,
+                total_memory_mbytes: now.memory_mbytes,
+                standby_runs: now.standby_runs,
+                storage_bytes: self.storage_bytes.of_user(&user_id)?,
+            },
         })
     }
 }
@@ -160,6 +174,7 @@ pub struct QuotaUse {
     pub concurrent_runs: u32,
     pub total_memory_mbytes: u64,
     pub standby_runs: u32,
+    pub storage_bytes: u64,
 }
 
 #[cfg(test)]
@@ -169,7 +184,7 @@ mod tests {
     #[test]
     fn admission_stops_at_each_limit_and_dropping_gives_it_back() {
         let loads = Loads::default();
-        let quota = Quota { max_concurrent_runs: Some(2), max_total_memory_mbytes: Some(1024), max_standby_runs: Some(1) };
+        let quota = Quota { max_concurrent_runs: Some(2), max_total_memory_mbytes: Some(1024), max_standby_runs: Some(1), max_storage_bytes: None };
         let a = loads.admit("u", Load::of_run(512, false), &quota).unwrap();
         let e = loads.admit("u", Load::of_run(1024, false), &quota).err().unwrap();
         assert!(matches!(e, PlatformError::OverQuota { kind: "actor-memory-limit-exceeded", payment: true, .. }), "{e:?}");

@@ -170,6 +170,7 @@ impl Platform {
         }
         put_json(&self.db.users, &user.id, &user)?;
         let (token, secret) = self.create_token(&user, "default", None, TokenScopes::default())?;
+        self.refresh_storage_limit(&user.id)?;
         Ok((user, token, secret))
     }
 

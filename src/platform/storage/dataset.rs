@@ -398,6 +398,7 @@ pub struct Datasets {
     items: sled::Tree,
     push_locks: std::sync::Arc<[parking_lot::Mutex<()>; PUSH_LOCK_SHARDS]>,
     pub validators: std::sync::Arc<super::schema::FieldValidators>,
+    bytes: std::sync::Arc<super::bytes::StorageBytes>,
 }
 
 impl Deref for Datasets {
@@ -408,8 +409,9 @@ impl Deref for Datasets {
 }
 
 impl Datasets {
-    pub fn new(db: &Db) -> Result<Self> {
+    pub fn new(db: &Db, bytes: std::sync::Arc<super::bytes::StorageBytes>) -> Result<Self> {
         Ok(Datasets {
+            bytes,
             catalog: Catalog::open(db.datasets.clone(), db.dataset_names.clone(), db.user_names.clone())?,
             items: db.dataset_items.clone(),
             push_locks: std::sync::Arc::new(std::array::from_fn(|_| parking_lot::Mutex::new(()))),
@@ -426,7 +428,8 @@ impl Datasets {
     /// Deletes the dataset and all its items.
     pub fn delete(&self, reference: &str) -> Result<()> {
         let meta = self.catalog.remove(reference)?;
-        remove_owned(&self.items, &meta.info.id)
+        remove_owned(&self.items, &meta.info.id)?;
+        self.bytes.remove_storage(&meta.info.user_id, &meta.info.id)
     }
 
     /// Appends prepared items; returns the new item count. All or nothing:
@@ -460,6 +463,18 @@ impl Datasets {
         if items.is_empty() {
             return Ok((first, 0));
         }
+        // Counted against the owner's storage quota before anything is written.
+        let size: i64 = items.chunks(MAX_CHUNK_BYTES).map(|(_, chunk)| chunk.len() as i64).sum();
+        self.bytes.add(&meta.info.user_id, dataset_id, size)?;
+        let written = self.append(dataset_id, &meta, first, items);
+        if matches!(written, Err(ref e) if !matches!(e, PlatformError::NotFound(_))) {
+            self.bytes.add(&meta.info.user_id, dataset_id, -size)?;
+        }
+        written
+    }
+
+    /// Writes `items` past `first` and moves the count past them (see [`Self::push`]).
+    fn append(&self, dataset_id: &str, meta: &DatasetMeta, first: u64, items: &PreparedItems) -> Result<(u64, u64)> {
         // What a push cut short by a crash left past the count goes first:
         // a chunk of it could otherwise be taken for one of ours.
         for stale in self.items.range(item_key(dataset_id, first)..=item_key(dataset_id, u64::MAX)).keys() {

@@ -101,6 +101,7 @@ pub struct KvStores {
     max_record_bytes: usize,
     /// The most keys one page lists.
     max_keys_per_page: usize,
+    bytes: std::sync::Arc<super::bytes::StorageBytes>,
 }
 
 impl Deref for KvStores {
@@ -111,8 +112,9 @@ impl Deref for KvStores {
 }
 
 impl KvStores {
-    pub fn new(db: &Db, limits: &crate::limits::Limits) -> Result<Self> {
+    pub fn new(db: &Db, limits: &crate::limits::Limits, bytes: std::sync::Arc<super::bytes::StorageBytes>) -> Result<Self> {
         Ok(KvStores {
+            bytes,
             catalog: Catalog::open(db.kv_stores.clone(), db.kv_names.clone(), db.user_names.clone())?,
             records: db.kv_records.clone(),
             max_record_bytes: limits.max_record_bytes,
@@ -128,7 +130,8 @@ impl KvStores {
     /// Deletes the store and all its records.
     pub fn delete(&self, reference: &str) -> Result<()> {
         let meta = self.catalog.remove(reference)?;
-        remove_owned(&self.records, &meta.info.id)
+        remove_owned(&self.records, &meta.info.id)?;
+        self.bytes.remove_storage(&meta.info.user_id, &meta.info.id)
     }
 
     pub fn get_record(&self, store_id: &str, key: &str) -> Result<Option<Record>> {
@@ -156,15 +159,28 @@ impl KvStores {
         if content_type.len() > 255 || content_type.bytes().any(|b| b.is_ascii_control()) {
             return Err(PlatformError::invalid_kind("invalid-content-type", "The content type is not valid"));
         }
-        self.catalog.touch(store_id, true)?;
-        self.records.insert(owned_key(store_id, key.as_bytes()), encode_record(content_type, value))?;
-        Ok(())
+        let owner = self.catalog.touch(store_id, true)?.info.user_id;
+        let (key, record) = (owned_key(store_id, key.as_bytes()), encode_record(content_type, value));
+        // The quota counts what the record adds over the one it replaces.
+        let (before, len) = (self.records.get(&key)?.map_or(0, |old| old.len() as i64), record.len() as i64);
+        self.bytes.add(&owner, store_id, len - before)?;
+        let replaced = match self.records.insert(key, record) {
+            Ok(old) => old.map_or(0, |old| old.len() as i64),
+            Err(e) => {
+                self.bytes.add(&owner, store_id, before - len)?;
+                return Err(e.into());
+            }
+        };
+        // A concurrent write in between replaced another value than the one counted.
+        self.bytes.add(&owner, store_id, before - replaced)
     }
 
     pub fn delete_record(&self, store_id: &str, key: &str) -> Result<()> {
         validate_key(key)?;
-        self.catalog.touch(store_id, true)?;
-        self.records.remove(owned_key(store_id, key.as_bytes()))?;
+        let owner = self.catalog.touch(store_id, true)?.info.user_id;
+        if let Some(old) = self.records.remove(owned_key(store_id, key.as_bytes()))? {
+            self.bytes.add(&owner, store_id, -(old.len() as i64))?;
+        }
         Ok(())
     }
 

@@ -4,6 +4,7 @@
 //! in its own tree. Named storages outlive runs; a run's default storages are
 //! unnamed and linked to the run.
 
+pub mod bytes;
 pub mod catalog;
 pub mod dataset;
 pub mod export;

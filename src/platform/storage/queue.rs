@@ -154,6 +154,7 @@ pub struct RequestQueues {
     locks: Mutex<HashMap<String, QueueLocks>>,
     /// The largest request one add takes, as JSON text.
     max_request_bytes: usize,
+    bytes: std::sync::Arc<super::bytes::StorageBytes>,
 }
 
 impl Deref for RequestQueues {
@@ -234,8 +235,9 @@ fn tx_error(e: TransactionError<PlatformError>) -> PlatformError {
 }
 
 impl RequestQueues {
-    pub fn new(db: &Db, limits: &crate::limits::Limits) -> Result<Self> {
+    pub fn new(db: &Db, limits: &crate::limits::Limits, bytes: std::sync::Arc<super::bytes::StorageBytes>) -> Result<Self> {
         Ok(RequestQueues {
+            bytes,
             max_request_bytes: limits.max_push_bytes,
             catalog: Catalog::open(db.queues.clone(), db.queue_names.clone(), db.user_names.clone())?,
             requests: db.queue_requests.clone(),
@@ -330,13 +332,20 @@ impl RequestQueues {
         for (i, r) in requests.into_iter().enumerate() {
             let (id, r) = normalize(r).map_err(|e| invalid(format!("Request at index {i}: {e}")))?;
             let order = (!is_handled(&r)).then(|| self.next_order(forefront)).transpose()?;
-            prepared.push((id, order, r));
+            let unique_key = r["uniqueKey"].as_str().unwrap_or_default().to_owned();
+            let stored = serde_json::to_vec(&Stored { order, request: r })?;
+            prepared.push((id, order, unique_key, stored));
         }
-        let processed = self.change(queue_id, |meta, r, o| {
-            let mut out = Vec::with_capacity(prepared.len());
-            for (id, order, request) in &prepared {
+        // Counted against the owner's storage quota as if every one were new;
+        // what was already there is given back after.
+        let owner = self.catalog.get(queue_id)?.info.user_id;
+        let reserved: i64 = prepared.iter().map(|p| p.3.len() as i64).sum();
+        self.bytes.add(&owner, queue_id, reserved)?;
+        let added = self.change(queue_id, |meta, r, o| {
+            let (mut out, mut written) = (Vec::with_capacity(prepared.len()), 0i64);
+            for (id, order, unique_key, stored) in &prepared {
                 let key = owned_key(queue_id, id.as_bytes());
-                let unique_key = request["uniqueKey"].as_str().unwrap_or_default().to_owned();
+                let unique_key = unique_key.clone();
                 if let Some(existing) = tx_json::<Stored>(r.get(&key)?)? {
                     out.push(Processed {
                         request_id: id.clone(),
@@ -346,7 +355,8 @@ impl RequestQueues {
                     });
                     continue;
                 }
-                r.insert(key, tx_bytes(&Stored { order: *order, request: request.clone() })?)?;
+                r.insert(key, stored.as_slice())?;
+                written += stored.len() as i64;
                 meta.total_request_count += 1;
                 match order {
                     Some(order) => {
@@ -357,9 +367,11 @@ impl RequestQueues {
                 }
                 out.push(Processed { request_id: id.clone(), unique_key, was_already_present: false, was_already_handled: false });
             }
-            Ok(out)
-        })?;
-        Ok((processed, unprocessed))
+            Ok((out, written))
+        });
+        let written = added.as_ref().map_or(0, |(_, written)| *written);
+        self.bytes.add(&owner, queue_id, written - reserved)?;
+        Ok((added?.0, unprocessed))
     }
 
     pub fn get_request(&self, queue_id: &str, request_id: &str) -> Result<Option<Map<String, Value>>> {
@@ -383,6 +395,7 @@ impl RequestQueues {
     ) -> Result<Processed> {
         self.seen_client(queue_id, client)?;
         let (id, request) = normalize(request)?;
+        let unique_key = request["uniqueKey"].as_str().unwrap_or_default().to_owned();
         if id != request_id {
             return Err(invalid(format!("The request's uniqueKey belongs to ID {id}, not to {request_id}")));
         }
@@ -391,13 +404,17 @@ impl RequestQueues {
         }
         let handled = is_handled(&request);
         let new_order = self.next_order(forefront)?;
+        let order = (!handled).then_some(new_order);
+        let stored = serde_json::to_vec(&Stored { order, request })?;
         let key = owned_key(queue_id, id.as_bytes());
-        let was_handled = self.change(queue_id, |meta, r, o| {
+        // The new version is counted whole first, the old one given back after.
+        let owner = self.catalog.get(queue_id)?.info.user_id;
+        self.bytes.add(&owner, queue_id, stored.len() as i64)?;
+        let changed = self.change(queue_id, |meta, r, o| {
             let Some(old) = tx_json::<Stored>(r.get(&key)?)? else {
                 return Err(ConflictableTransactionError::Abort(PlatformError::not_found(format!("Request was not found: {request_id}"))));
             };
             let was_handled = old.order.is_none();
-            let order = (!handled).then_some(new_order);
             if old.order != order {
                 if let Some(old_order) = old.order {
                     o.remove(order_key(queue_id, old_order))?;
@@ -417,15 +434,18 @@ impl RequestQueues {
                 }
                 _ => {}
             }
-            r.insert(key.clone(), tx_bytes(&Stored { order, request: request.clone() })?)?;
-            Ok(was_handled)
-        })?;
+            let replaced = r.insert(key.clone(), stored.as_slice())?.map_or(0, |old| old.len() as i64);
+            Ok((was_handled, replaced))
+        });
+        let given_back = changed.as_ref().map_or(stored.len() as i64, |(_, replaced)| *replaced);
+        self.bytes.add(&owner, queue_id, -given_back)?;
+        let (was_handled, _) = changed?;
         if handled {
             self.drop_lock(queue_id, &id);
         }
         Ok(Processed {
             request_id: id,
-            unique_key: request["uniqueKey"].as_str().unwrap_or_default().to_owned(),
+            unique_key,
             was_already_present: true,
             was_already_handled: was_handled,
         })
@@ -440,8 +460,9 @@ impl RequestQueues {
             }
         }
         let key = owned_key(queue_id, request_id.as_bytes());
-        let deleted = self.change(queue_id, |meta, r, o| {
-            let Some(old) = tx_json::<Stored>(r.remove(key.clone())?)? else { return Ok(false) };
+        let removed = self.change(queue_id, |meta, r, o| {
+            let Some(raw) = r.remove(key.clone())? else { return Ok(None) };
+            let Some(old) = tx_json::<Stored>(Some(raw.clone()))? else { return Ok(None) };
             meta.total_request_count -= 1;
             match old.order {
                 Some(order) => {
@@ -450,10 +471,14 @@ impl RequestQueues {
                 }
                 None => meta.handled_request_count -= 1,
             }
-            Ok(true)
+            Ok(Some(raw.len() as i64))
         })?;
         self.drop_lock(queue_id, request_id);
-        Ok(deleted)
+        if let Some(freed) = removed {
+            let owner = self.catalog.get(queue_id)?.info.user_id;
+            self.bytes.add(&owner, queue_id, -freed)?;
+        }
+        Ok(removed.is_some())
     }
 
     /// Pending requests in queue order, without those other clients hold locked.
@@ -671,7 +696,7 @@ impl RequestQueues {
         remove_owned(&self.requests, &meta.info.id)?;
         remove_owned(&self.order, &meta.info.id)?;
         self.locks.lock().remove(&meta.info.id);
-        Ok(())
+        self.bytes.remove_storage(&meta.info.user_id, &meta.info.id)
     }
 }
 
