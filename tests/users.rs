@@ -661,3 +661,43 @@ async fn a_storage_quota_refuses_writes_past_it_through_both_doors_and_deletes_f
     let resp = s.http.put(url).bearer_auth(&bob.token).header("content-type", "text/plain").body("y".repeat(100_000)).send().await.unwrap();
     assert!(resp.status().is_success(), "Bob's quota is not Alice's");
 }
+
+/// `maxStandbyRuns` counts a user's Standby runs over all their Actors: while
+/// one serves, a second Actor's Standby run is refused with the limit named;
+/// once the first run ends, the second starts.
+#[tokio::test]
+async fn a_standby_quota_bounds_a_users_standby_runs_over_all_their_actors() {
+    let (s, _dir) = Server::start();
+    let (alice, alice_user) = add_user(&s, "alice").await;
+    let admin = As { s: &s, token: TOKEN.to_owned() };
+    for name in ["web-one", "web-two"] {
+        let definition = json!({"actorSpecification": 1, "name": name, "version": "0.1", "usesStandbyMode": true,
+                                "actorStandby": {"idleTimeoutSecs": 300}});
+        actor_of(&alice, name, "standby_probe.wasm", definition).await;
+    }
+    let alice_id = alice_user["id"].as_str().unwrap();
+    assert_eq!(admin.put(&format!("/users/{alice_id}/quota"), &json!({"maxStandbyRuns": 1})).await.0, 200);
+    let call = |path: &str| s.http.get(format!("{}/standby/alice~{path}/echo", s.url)).bearer_auth(alice.token.clone()).send();
+
+    assert_eq!(call("web-one").await.unwrap().status(), 200);
+    let refused = call("web-two").await.unwrap();
+    let status = refused.status().as_u16();
+    let body = refused.text().await.unwrap();
+    assert_eq!(status, 429, "{body}");
+    assert!(body.contains("maxStandbyRuns is 1"), "{body}");
+    assert_eq!(alice.get("/users/me/quota").await.1["data"]["current"]["standbyRuns"], 1);
+
+    let (_, runs) = alice.get("/acts/web-one/runs").await;
+    let serving = runs["data"]["items"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(alice.post(&format!("/actor-runs/{serving}/abort"), &json!({})).await.0, 200);
+    alice.wait(&serving).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let status = call("web-two").await.unwrap().status();
+        if status == 200 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "web-two never started once web-one's run ended: {status}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
