@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 
 use common::{Server, TOKEN};
 use serde_json::{json, Value};
+use sha2::Digest;
 
 const IMAGE: &str = "wactor-test/shell-actor:1";
 
@@ -61,7 +62,7 @@ fn import_busybox_image(image: &str, cmd: &str, applets: &[&str], add: impl FnOn
 
 /// The shell Actor (tests/docker/shell-actor).
 fn build_shell_image() {
-    let applets = ["sh", "wget", "cat", "echo", "sleep", "env", "printf", "seq", "sed", "head", "tail", "ls", "grep", "httpd", "mkdir"];
+    let applets = ["sh", "wget", "cat", "echo", "sleep", "env", "printf", "seq", "sed", "head", "tail", "ls", "grep", "httpd", "mkdir", "sha256sum", "cut"];
     import_busybox_image(IMAGE, "/actor/main.sh", &applets, |r| {
         std::fs::copy(common::repo().join("tests/docker/shell-actor/main.sh"), r.join("actor/main.sh")).unwrap();
     });
@@ -1035,5 +1036,37 @@ async fn a_container_run_reaches_the_api_when_the_server_serves_https() {
     assert_eq!(run["status"], "SUCCEEDED", "{run}");
     let items = s.get_json(&format!("/datasets/{}/items", run["defaultDatasetId"].as_str().unwrap())).await;
     assert_eq!(items.as_array().map(Vec::len), Some(2), "{items}");
+    wait_containers_gone(run["id"].as_str().unwrap()).await;
+}
+
+/// A container gets its Actor's secret env var and secret input field in
+/// clear (the input read from the API with its run token) while its log shows
+/// them masked.
+#[tokio::test]
+async fn a_container_gets_its_secrets_in_clear_and_its_log_masks_them() {
+    const ENV_SECRET: &str = "sk-container-env-5d2a";
+    const INPUT_SECRET: &str = "pw-container-input-8c1e";
+    if !docker_ready() {
+        return;
+    }
+    let (s, _dir) = Server::start();
+    let schema = json!({"title": "secrets", "type": "object", "schemaVersion": 1, "properties": {
+        "mode": {"type": "string", "editor": "textfield"},
+        "password": {"type": "string", "editor": "textfield", "isSecret": true}
+    }});
+    let actor = json!({"name": "shell-secrets", "versions": [{"versionNumber": "0.1", "sourceType": "SOURCE_FILES",
+        "envVars": [{"name": "API_KEY", "value": ENV_SECRET, "isSecret": true}],
+        "actorDefinition": {"name": "shell-secrets", "version": "0.1", "image": IMAGE, "input": schema}}]});
+    assert_eq!(s.post_json("/acts", &actor).await.status(), 201);
+    let build = s.http.post(s.api("/acts/shell-secrets/builds?version=0.1")).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(build.status(), 201);
+    let run = s.run("shell-secrets", "", &json!({"mode": "secret", "password": INPUT_SECRET})).await;
+    assert_eq!(run["status"], "SUCCEEDED", "{run}");
+    let digest = |v: &str| sha2::Sha256::digest(v.as_bytes()).iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let items = s.get_json(&format!("/datasets/{}/items", run["defaultDatasetId"].as_str().unwrap())).await;
+    assert_eq!(items, json!([{"input": digest(INPUT_SECRET), "env": digest(ENV_SECRET)}]), "the container saw both in clear");
+    let log = log_of(&s, &run).await;
+    assert!(log.contains("secret input: ********, secret env: ********"), "{log}");
+    assert!(!log.contains(INPUT_SECRET) && !log.contains(ENV_SECRET), "{log}");
     wait_containers_gone(run["id"].as_str().unwrap()).await;
 }

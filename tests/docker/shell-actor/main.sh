@@ -28,6 +28,12 @@ case "$MODE" in
   # Reads an API path with the run's token and says whether it was let in, then works on.
   peek)
     if wget -qO- "$API/$(field path)?token=$APIFY_TOKEN" > /dev/null 2>&1; then echo "peek: allowed"; else echo "peek: refused"; fi ;;
+  # Prints its secret input field and secret env var (the log masks them) and pushes their digests.
+  secret)
+    S=$(field password)
+    echo "secret input: $S, secret env: $API_KEY"
+    digest() { printf %s "$1" | sha256sum | cut -d' ' -f1; }
+    push "{\"input\": \"$(digest "$S")\", \"env\": \"$(digest "$API_KEY")\"}" ;;
   fail) echo "failing on purpose" >&2; exit "$(field code)" ;;
   oom) echo "eating memory"; head -c 2000m /dev/zero | tail > /dev/null; echo "survived?" ;;
   forks)
