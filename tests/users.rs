@@ -701,3 +701,36 @@ async fn a_standby_quota_bounds_a_users_standby_runs_over_all_their_actors() {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
+
+/// A task made before its Actor has any build seals the secret fields its
+/// version's input schema names: nothing in clear reaches the disk, and the
+/// task's run gets the clear value.
+#[tokio::test]
+async fn a_task_made_before_the_first_build_keeps_its_secret_sealed() {
+    const EARLY_SECRET: &str = "pw-early-task-2f9b7c";
+    let (s, dir) = Server::start();
+    let (alice, _) = add_user(&s, "alice").await;
+    let schema = json!({"title": "secrets", "type": "object", "schemaVersion": 1, "properties": {
+        "mode": {"type": "string", "editor": "textfield"},
+        "password": {"type": "string", "editor": "textfield", "isSecret": true}
+    }});
+    let definition = json!({"actorSpecification": 1, "name": "early", "version": "0.1", "input": schema});
+    let (status, _) = alice.post("/acts", &json!({"name": "early", "versions": [{"versionNumber": "0.1", "actorDefinition": definition}]})).await;
+    assert_eq!(status, 201);
+    let (status, task) = alice.post("/actor-tasks", &json!({"actId": "early", "name": "before-build", "input": {"mode": "secrets", "password": EARLY_SECRET}})).await;
+    assert_eq!(status, 201, "{task}");
+    assert_eq!(task["data"]["input"]["password"], "********", "{task}");
+    let task_id = task["data"]["id"].as_str().unwrap().to_owned();
+
+    build_from(&alice, "early", "probe.wasm").await;
+    let (status, run) = alice.post(&format!("/actor-tasks/{task_id}/runs?waitForFinish=60"), &json!({})).await;
+    assert_eq!((status, run["data"]["status"].as_str()), (201, Some("SUCCEEDED")), "{run}");
+    let store = run["data"]["defaultKeyValueStoreId"].as_str().unwrap();
+    let out = alice.get(&format!("/key-value-stores/{store}/records/OUTPUT")).await.1;
+    assert_eq!(out["input"], EARLY_SECRET.chars().rev().collect::<String>(), "the task's run saw the clear value: {out}");
+
+    drop(alice);
+    s.stop();
+    let hits = grep(dir.path(), EARLY_SECRET.as_bytes());
+    assert!(hits.is_empty(), "the secret is in clear on disk in {hits:?}");
+}

@@ -659,6 +659,7 @@ impl Platform {
         put_json(&self.db.builds, &build.id, &build)?;
         self.actors_changed();
         if build.status == BuildStatus::Succeeded {
+            self.seal_task_inputs(&build)?;
             let actor = self.get_actor(&build.act_id)?;
             if let Ok(log) = self.logs.writer(&build.id) {
                 let ms = (build.finished_at.unwrap_or(build.started_at) - build.started_at).num_milliseconds();

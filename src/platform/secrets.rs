@@ -362,7 +362,14 @@ impl Viewer<'_> {
 impl Platform {
     /// `input` with its secret fields (the build's input schema says which) sealed for `owner`.
     pub(crate) fn seal_input_secrets(&self, build: &Build, owner: &str, input: &mut Value) -> Result<()> {
-        let Some(schema) = self.input_schema(build)? else { return Ok(()) };
+        match self.input_schema(build)? {
+            Some(schema) => self.seal_secret_fields(&schema, owner, input),
+            None => Ok(()),
+        }
+    }
+
+    /// `input` with the fields `schema` marks secret sealed for `owner`.
+    pub(crate) fn seal_secret_fields(&self, schema: &crate::definition::InputSchema, owner: &str, input: &mut Value) -> Result<()> {
         let Value::Object(fields) = input else { return Ok(()) };
         for name in schema.secret_fields() {
             if let Some(v) = fields.get_mut(name) {

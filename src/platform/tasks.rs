@@ -166,6 +166,34 @@ impl Platform {
             if let Some(input) = &mut task.input {
                 self.seal_input_secrets(&build, &task.user_id, input)?;
             }
+        } else if let Some(input) = &mut task.input {
+            // No build yet: the versions' own definitions say which fields are secret.
+            for schema in actor.versions.iter().filter_map(|v| v.actor_definition.as_ref()?.input.as_ref()) {
+                let compiled = crate::definition::InputSchema::compile(schema)
+                    .map_err(|e| PlatformError::invalid_kind("invalid-input-schema", format!("The Actor's input schema is not valid: {e}")))?;
+                self.seal_secret_fields(&compiled, &task.user_id, input)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Seals the fields `build`'s input schema marks secret in the inputs of
+    /// its Actor's tasks: a task made before the Actor's first build (or
+    /// before a field was marked secret) keeps no clear secret once it is done.
+    pub(crate) fn seal_task_inputs(&self, build: &super::actors::Build) -> Result<()> {
+        if self.input_schema(build)?.is_none_or(|schema| schema.secret_fields().next().is_none()) {
+            return Ok(());
+        }
+        for entry in self.db.tasks.iter() {
+            let (id, raw) = entry?;
+            let task: Task = serde_json::from_slice(&raw)?;
+            if task.act_id != build.act_id || task.input.is_none() {
+                continue;
+            }
+            super::db::modify_json(&self.db.tasks, &id, |t: &mut Task| match &mut t.input {
+                Some(input) => self.seal_input_secrets(build, &t.user_id, input),
+                None => Ok(()),
+            })?;
         }
         Ok(())
     }
