@@ -986,32 +986,65 @@ async fn send_as(s: &Server, token: &str, method: reqwest::Method, path: &str, b
 }
 
 /// A user's container run acts with that user's rights through its run token:
-/// another user's dataset answers it 404, and its own many storage calls are
-/// never held back by the per-token rate limit that bounds the user's token.
+/// each of another user's resources answers it 404, as if it did not exist,
+/// and its own many storage calls are never held back by the per-token rate
+/// limit that bounds the user's token.
 #[tokio::test]
-async fn a_users_container_run_sees_only_their_storages_and_is_not_rate_limited() {
+async fn a_users_container_run_sees_only_their_resources_and_is_not_rate_limited() {
     if !docker_ready() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let s = Server::start_with(dir.path(), false, &["--rate-limit-per-token", "2"]);
-    let private: Value = s.post_json("/datasets?name=admins-own", &json!({})).await.json().await.unwrap();
-    let private_id = private["data"]["id"].as_str().unwrap();
+    let s = Server::start_with(dir.path(), true, &["--rate-limit-per-token", "2"]);
+    // The admin's resources, one of each kind.
+    let id = |v: Value| v["data"]["id"].as_str().unwrap().to_owned();
+    let created = |path: &'static str, body: Value| {
+        let s = &s;
+        async move {
+            let resp = s.post_json(path, &body).await;
+            assert!(resp.status().is_success(), "{path}: {}", resp.status());
+            id(resp.json().await.unwrap())
+        }
+    };
+    let dataset = created("/datasets?name=admins-own", json!({})).await;
+    let store = created("/key-value-stores?name=admins-own", json!({})).await;
+    let queue = created("/request-queues?name=admins-own", json!({})).await;
+    let hello = s.get_json("/acts/hello").await["data"]["id"].as_str().unwrap().to_owned();
+    let run = s.run("hello", "", &json!({"name": "admin"})).await["id"].as_str().unwrap().to_owned();
+    let task = created("/actor-tasks", json!({"actId": hello, "name": "admins-task"})).await;
+    let schedule = created("/schedules", json!({"name": "admins-schedule", "cronExpression": "0 0 1 1 *",
+        "actions": [{"type": "RUN_ACTOR", "actorId": hello}]})).await;
+    let hook = created("/webhooks", json!({"eventTypes": ["ACTOR.RUN.SUCCEEDED"], "condition": {"actorId": hello},
+        "requestUrl": "https://example.com/hook"})).await;
+    let theirs = [
+        format!("datasets/{dataset}"),
+        format!("key-value-stores/{store}"),
+        format!("request-queues/{queue}"),
+        format!("acts/{hello}"),
+        format!("actor-runs/{run}"),
+        format!("actor-runs/{run}/log"),
+        format!("actor-tasks/{task}"),
+        format!("schedules/{schedule}"),
+        format!("webhooks/{hook}"),
+    ];
+
     let alice: Value = s.post_json("/users", &json!({"username": "alice"})).await.json().await.unwrap();
     let alice = alice["data"]["token"].as_str().unwrap();
-
     let actor = json!({"name": "shell", "versions": [{"versionNumber": "0.1", "sourceType": "SOURCE_FILES",
         "actorDefinition": {"name": "shell", "version": "0.1", "image": IMAGE}}]});
     send_as(&s, alice, reqwest::Method::POST, "/acts", Some(&actor)).await;
     let build: Value = send_as(&s, alice, reqwest::Method::POST, "/acts/shell/builds?version=0.1", None).await.json().await.unwrap();
     assert_eq!(build["data"]["status"], "SUCCEEDED", "{build}");
-    let input = json!({"mode": "peek", "path": format!("datasets/{private_id}"), "count": 25});
+    let input = json!({"mode": "peek", "paths": theirs.join("|"), "count": 25});
     let run: Value = send_as(&s, alice, reqwest::Method::POST, "/acts/shell/runs?waitForFinish=60", Some(&input)).await.json().await.unwrap();
     let run = &run["data"];
     assert_eq!(run["status"], "SUCCEEDED", "25 pushes at once through the run token pass a user budget of 2/s: {run}");
     let log = send_as(&s, alice, reqwest::Method::GET, &format!("/logs/{}", run["id"].as_str().unwrap()), None).await;
     let log = log.text().await.unwrap();
-    assert!(log.contains("peek: refused") && log.contains("pushed 25 items"), "{log}");
+    for path in &theirs {
+        assert!(log.contains(&format!("peek {path}: 404")), "{path} through the run token: {log}");
+    }
+    assert!(log.contains("pushed 25 items"), "{log}");
     let path = format!("/datasets/{}", run["defaultDatasetId"].as_str().unwrap());
     let items: Value = send_as(&s, alice, reqwest::Method::GET, &path, None).await.json().await.unwrap();
     assert_eq!(items["data"]["itemCount"], 25, "{items}");

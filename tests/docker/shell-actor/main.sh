@@ -25,9 +25,15 @@ case "$MODE" in
     httpd -f -p "127.0.0.1:$ACTOR_WEB_SERVER_PORT" -h /tmp/www &
     echo "serving on port $ACTOR_WEB_SERVER_PORT"
     sleep "$(field secs)" ;;
-  # Reads an API path with the run's token and says whether it was let in, then works on.
+  # Reads each of the |-separated API paths with the run's token and logs the answer's status, then works on.
   peek)
-    if wget -qO- "$API/$(field path)?token=$APIFY_TOKEN" > /dev/null 2>&1; then echo "peek: allowed"; else echo "peek: refused"; fi ;;
+    PATHS=$(field paths)
+    IFS='|'
+    for p in $PATHS; do
+      status=$(wget -qS -O /dev/null "$API/$p?token=$APIFY_TOKEN" 2>&1 | grep 'HTTP/' | head -n 1 | sed 's/.*HTTP\/[0-9.]* \([0-9]*\).*/\1/')
+      echo "peek $p: ${status:-none}"
+    done
+    unset IFS ;;
   # Prints its secret input field and secret env var (the log masks them) and pushes their digests.
   secret)
     S=$(field password)
