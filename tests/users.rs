@@ -734,3 +734,33 @@ async fn a_task_made_before_the_first_build_keeps_its_secret_sealed() {
     let hits = grep(dir.path(), EARLY_SECRET.as_bytes());
     assert!(hits.is_empty(), "the secret is in clear on disk in {hits:?}");
 }
+
+/// Usage and account limits are each user's own: a user's runs count in their
+/// month's usage only, the limit one user sets stops only their runs, and the
+/// limits page counts only their unfinished runs.
+#[tokio::test]
+async fn usage_and_account_limits_are_each_users_own() {
+    let (s, _dir) = Server::start();
+    let (alice, _) = add_user(&s, "alice").await;
+    let (bob, _) = add_user(&s, "bob").await;
+    probe_actor(&alice, "probe").await;
+    probe_actor(&bob, "probe").await;
+    assert_eq!(alice.run("probe", &json!({"mode": "ok"})).await["status"], "SUCCEEDED");
+    let units = |v: &Value| v["data"]["monthlyServiceUsage"]["ACTOR_COMPUTE_UNITS"]["quantity"].as_f64().unwrap_or(0.0);
+    let (alices, bobs) = (alice.get("/users/me/usage/monthly").await.1, bob.get("/users/me/usage/monthly").await.1);
+    assert!(units(&alices) > 0.0, "{alices}");
+    assert_eq!(units(&bobs), 0.0, "Alice's run is not in Bob's usage: {bobs}");
+
+    // Bob's limit of $0 stops Bob's runs, not Alice's.
+    assert_eq!(bob.put("/users/me/limits", &json!({"maxMonthlyUsageUsd": 0})).await.0, 204);
+    let (_, body) = bob.post("/acts/probe/runs", &json!({"mode": "ok"})).await;
+    assert_eq!(body["error"]["type"], "monthly-usage-limit-exceeded", "{body}");
+    assert_eq!(alice.run("probe", &json!({"mode": "ok"})).await["status"], "SUCCEEDED", "Bob's limit is not Alice's");
+    assert_ne!(alice.get("/users/me/limits").await.1["data"]["limits"]["maxMonthlyUsageUsd"], 0);
+
+    let (_, sleeper) = alice.post("/acts/probe/runs", &json!({"mode": "sleep", "items": 30})).await;
+    let sleeper = sleeper["data"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(alice.get("/users/me/limits").await.1["data"]["current"]["activeActorJobCount"], 1);
+    assert_eq!(bob.get("/users/me/limits").await.1["data"]["current"]["activeActorJobCount"], 0);
+    assert_eq!(alice.post(&format!("/actor-runs/{sleeper}/abort"), &json!({})).await.0, 200);
+}

@@ -88,7 +88,7 @@ async fn me(State(p): P, Acting(user): Acting) -> Response {
             available_proxy_groups: Value::Object(Default::default()),
             max_actor_memory_gbytes: limits.max_memory_mbytes as f64 / 1024.0,
             max_concurrent_actor_runs: limits.max_concurrent_runs,
-            max_monthly_usage_usd: p.account_limits().ok().and_then(|l| l.max_monthly_usage_usd),
+            max_monthly_usage_usd: p.account_limits(&user.id).ok().and_then(|l| l.max_monthly_usage_usd),
         },
         is_paying: false,
     })
@@ -148,9 +148,10 @@ pub struct LimitsView {
 }
 
 async fn limits(State(p): P, Acting(user): Acting) -> ApiResult<Response> {
-    let usage = p.monthly_usage(None)?;
+    let usage = p.monthly_usage(&user.id, None)?;
     let total = usage.total();
-    let own = p.account_limits()?;
+    let own = p.account_limits(&user.id)?;
+    let (active_runs, active_memory_mbytes) = p.active_load_of(&user.id);
     let l = &p.config.limits;
     Ok(views::raw_data(&LimitsView {
         monthly_usage_cycle: CycleView { start_at: usage.start_at, end_at: usage.end_at },
@@ -173,10 +174,10 @@ async fn limits(State(p): P, Acting(user): Acting) -> ApiResult<Response> {
             monthly_external_data_transfer_gbytes: 0.0,
             monthly_proxy_serps: 0,
             monthly_residential_proxy_gbytes: 0.0,
-            actor_memory_gbytes: p.active_memory_mbytes() as f64 / 1024.0,
+            actor_memory_gbytes: active_memory_mbytes as f64 / 1024.0,
             actor_count: p.list_actors()?.iter().filter(|a| a.user_id == user.id).count(),
             actor_task_count: p.list_tasks()?.iter().filter(|t| t.user_id == user.id).count(),
-            active_actor_job_count: p.active.count(),
+            active_actor_job_count: active_runs as usize,
             team_account_seat_count: 1,
             schedule_count: p.list_schedules()?.iter().filter(|s| s.user_id == user.id).count(),
         },
@@ -185,10 +186,10 @@ async fn limits(State(p): P, Acting(user): Acting) -> ApiResult<Response> {
 
 /// Sets `maxMonthlyUsageUsd` (enforced at every run start). Data retention
 /// is not something this server does, so asking for it is refused, not ignored.
-async fn set_limits(State(p): P, body: Body) -> ApiResult<StatusCode> {
+async fn set_limits(State(p): P, Acting(user): Acting, body: Body) -> ApiResult<StatusCode> {
     let v: Value = actors::json_body(body, p.config.limits.max_request_bytes).await?;
     let obj = v.as_object().ok_or_else(|| ApiError::bad_request("invalid-value", "The limits must be a JSON object"))?;
-    let mut own = p.account_limits()?;
+    let mut own = p.account_limits(&user.id)?;
     for (k, v) in obj {
         match k.as_str() {
             "maxMonthlyUsageUsd" => {
@@ -209,7 +210,7 @@ async fn set_limits(State(p): P, body: Body) -> ApiResult<StatusCode> {
             other => return Err(ApiError::bad_request("invalid-value", format!("Unknown limit \"{other}\""))),
         }
     }
-    p.set_account_limits(&own)?;
+    p.set_account_limits(&user.id, &own)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -246,7 +247,7 @@ pub struct MonthlyUsageView {
 }
 
 /// `?date=YYYY-MM-DD` picks the month.
-async fn monthly_usage(State(p): P, q: Params) -> ApiResult<Response> {
+async fn monthly_usage(State(p): P, Acting(user): Acting, q: Params) -> ApiResult<Response> {
     let date = match q.str("date") {
         Some(d) => Some(
             chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
@@ -254,7 +255,7 @@ async fn monthly_usage(State(p): P, q: Params) -> ApiResult<Response> {
         ),
         None => None,
     };
-    let usage = p.monthly_usage(date)?;
+    let usage = p.monthly_usage(&user.id, date)?;
     let cu_price = p.config.compute_unit_price_usd;
     let items = |kinds: &BTreeMap<&'static str, UsageItem>| {
         kinds

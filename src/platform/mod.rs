@@ -122,11 +122,11 @@ pub struct Platform {
     run_slots: Arc<Semaphore>,
     input_schemas: Mutex<HashMap<String, Arc<InputSchema>>>,
     /// The account's limits as last read or set (see `usage::account_limits`).
-    account_limits: parking_lot::RwLock<Option<usage::AccountLimits>>,
+    account_limits: parking_lot::RwLock<HashMap<String, usage::AccountLimits>>,
     /// Default datasets of running runs with `maxItems` → that cap.
     max_items_of: parking_lot::RwLock<HashMap<String, u64>>,
     /// This month's usage total and when it was summed (see `usage::check_usage_limit`).
-    usage_checked: Mutex<Option<(std::time::Instant, f64)>>,
+    usage_checked: Mutex<HashMap<String, (std::time::Instant, f64)>>,
     /// (Actor reference, build asked for) → the Actor and build a run starts with (see `run_target`).
     run_targets: Mutex<actors::RunTargets>,
     /// Background builds going on, to abort them.
@@ -201,9 +201,9 @@ impl Platform {
             web_servers: web_servers::WebServers::default(),
             run_slots: Arc::new(Semaphore::new(opts.limits.max_concurrent_runs as usize)),
             input_schemas: Mutex::new(HashMap::new()),
-            usage_checked: Mutex::new(None),
+            usage_checked: Mutex::default(),
             max_items_of: parking_lot::RwLock::new(HashMap::new()),
-            account_limits: parking_lot::RwLock::new(None),
+            account_limits: Default::default(),
             run_targets: Mutex::new(HashMap::new()),
             builds_finished: tokio::sync::Notify::new(),
             running_builds: Mutex::new(HashMap::new()),

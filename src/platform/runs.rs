@@ -557,7 +557,7 @@ impl Platform {
         let now = ids::now();
         let pricing_info = pricing::in_force(&actor.pricing_infos, now).filter(|p| !p.is_free()).cloned();
         let options = self.run_options(&actor, &build, &opts, pricing_info.as_ref())?;
-        let call_depth = self.check_run_admission(&opts)?;
+        let call_depth = self.check_run_admission(&user.id, &opts)?;
         // Held until the run's supervisor counts it, so concurrent starts see it meanwhile.
         let _admitted = self.admit_run(&user.id, options.memory_mbytes, opts.origin == Some(RunOrigin::Standby))?;
         let permission_level = match opts.permission_level {
@@ -652,14 +652,14 @@ impl Platform {
     /// Whether one more run may start: the user's unfinished runs and, for
     /// a run started by a run, the chain's depth stay within their limits.
     /// The new run's depth.
-    fn check_run_admission(&self, opts: &StartOptions) -> Result<u32> {
+    fn check_run_admission(&self, user_id: &str, opts: &StartOptions) -> Result<u32> {
         let limits = &self.config.limits;
         // A Standby run serves requests already admitted; the limit stops new work.
         if opts.origin != Some(RunOrigin::Standby) {
-            self.check_usage_limit()?;
+            self.check_usage_limit(user_id)?;
         }
-        let active = self.active.count();
-        if active >= limits.max_active_runs_per_user as usize {
+        let active = self.active.loads.of(user_id).runs;
+        if active >= limits.max_active_runs_per_user {
             return Err(PlatformError::limit(
                 "concurrent-runs-limit-exceeded",
                 format!(

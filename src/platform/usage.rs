@@ -44,8 +44,8 @@ impl MonthlyUsage {
 }
 
 impl Platform {
-    /// The usage of the month that holds `date` (today's month by default).
-    pub fn monthly_usage(&self, date: Option<NaiveDate>) -> Result<MonthlyUsage> {
+    /// A user's usage in the month that holds `date` (today's month by default).
+    pub fn monthly_usage(&self, user_id: &str, date: Option<NaiveDate>) -> Result<MonthlyUsage> {
         let day = date.unwrap_or_else(|| Utc::now().date_naive());
         let first = NaiveDate::from_ymd_opt(day.year(), day.month(), 1).expect("the first of a month exists");
         let next = if day.month() == 12 {
@@ -63,6 +63,9 @@ impl Platform {
             let (key, _) = entry?;
             let Some(run_id) = key.get(8..).and_then(|id| std::str::from_utf8(id).ok()) else { continue };
             let Ok(mut run) = self.get_stored_run(run_id) else { continue };
+            if run.user_id != user_id {
+                continue;
+            }
             self.overlay_charges(&mut run)?;
             add_run(&mut usage, &run, self.config.compute_unit_price_usd);
         }
@@ -97,26 +100,37 @@ pub struct AccountLimits {
     pub max_monthly_usage_usd: Option<f64>,
 }
 
+/// Where a user's account limits are kept.
+fn limits_key(user_id: &str) -> String {
+    format!("account-limits/{user_id}")
+}
+
 /// How long a month's usage total is reused by the start-time check before it is summed again.
 const USAGE_CHECK_REUSE: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Platform {
-    /// Memory of the runs going on now, as they asked for it.
-    pub fn active_memory_mbytes(&self) -> u64 {
-        self.active.ids().iter().filter_map(|id| self.get_stored_run(id).ok()).map(|r| r.options.memory_mbytes as u64).sum()
+    /// The user's unfinished runs and their memory, as they asked for it.
+    pub fn active_load_of(&self, user_id: &str) -> (u32, u64) {
+        let load = self.active.loads.of(user_id);
+        (load.runs, load.memory_mbytes)
     }
 
-    /// The account's limits, read from disk once and kept (every run start checks them).
-    pub fn account_limits(&self) -> Result<AccountLimits> {
-        if let Some(limits) = self.account_limits.read().clone() {
-            return Ok(limits);
+    /// A user's account limits, read from disk once and kept (every run start checks them).
+    pub fn account_limits(&self, user_id: &str) -> Result<AccountLimits> {
+        if let Some(limits) = self.account_limits.read().get(user_id) {
+            return Ok(limits.clone());
         }
-        let limits: AccountLimits = super::db::get_json(&self.db.meta, "account-limits")?.unwrap_or_default();
-        *self.account_limits.write() = Some(limits.clone());
+        let mut limits: Option<AccountLimits> = super::db::get_json(&self.db.meta, limits_key(user_id))?;
+        if limits.is_none() && user_id == self.admin.id {
+            // From before limits were per user: the server's were the admin's.
+            limits = super::db::get_json(&self.db.meta, "account-limits")?;
+        }
+        let limits = limits.unwrap_or_default();
+        self.account_limits.write().insert(user_id.to_owned(), limits.clone());
         Ok(limits)
     }
 
-    pub fn set_account_limits(&self, limits: &AccountLimits) -> Result<()> {
+    pub fn set_account_limits(&self, user_id: &str, limits: &AccountLimits) -> Result<()> {
         if let Some(max) = limits.max_monthly_usage_usd {
             if !max.is_finite() || max < 0.0 {
                 return Err(super::error::PlatformError::invalid_kind(
@@ -125,25 +139,23 @@ impl Platform {
                 ));
             }
         }
-        super::db::put_json(&self.db.meta, "account-limits", limits)?;
-        *self.account_limits.write() = Some(limits.clone());
-        *self.usage_checked.lock() = None;
+        super::db::put_json(&self.db.meta, limits_key(user_id), limits)?;
+        self.account_limits.write().insert(user_id.to_owned(), limits.clone());
+        self.usage_checked.lock().remove(user_id);
         Ok(())
     }
 
     /// Refuses a run once this month's usage reached the account's limit.
     /// The month's total is summed at most every few seconds, not per start.
-    pub(crate) fn check_usage_limit(&self) -> Result<()> {
-        let Some(max) = self.account_limits()?.max_monthly_usage_usd else { return Ok(()) };
-        let used = {
-            let mut cached = self.usage_checked.lock();
-            match *cached {
-                Some((at, used)) if at.elapsed() < USAGE_CHECK_REUSE => used,
-                _ => {
-                    let used: f64 = self.monthly_usage(None)?.total().values().map(|i| i.amount_usd).sum();
-                    *cached = Some((std::time::Instant::now(), used));
-                    used
-                }
+    pub(crate) fn check_usage_limit(&self, user_id: &str) -> Result<()> {
+        let Some(max) = self.account_limits(user_id)?.max_monthly_usage_usd else { return Ok(()) };
+        let cached = self.usage_checked.lock().get(user_id).copied();
+        let used = match cached {
+            Some((at, used)) if at.elapsed() < USAGE_CHECK_REUSE => used,
+            _ => {
+                let used: f64 = self.monthly_usage(user_id, None)?.total().values().map(|i| i.amount_usd).sum();
+                self.usage_checked.lock().insert(user_id.to_owned(), (std::time::Instant::now(), used));
+                used
             }
         };
         if used >= max {

@@ -148,16 +148,6 @@ impl ActiveRuns {
         self.runs.lock().get(run_id).map(|r| (r.events.clone(), r.status.subscribe()))
     }
 
-    /// How many runs have a supervisor (waiting for a slot included).
-    pub(crate) fn count(&self) -> usize {
-        self.runs.lock().len()
-    }
-
-    /// The IDs of the runs with a supervisor now.
-    pub(crate) fn ids(&self) -> Vec<String> {
-        self.runs.lock().keys().cloned().collect()
-    }
-
     /// The status the run's supervisor last recorded.
     pub(crate) fn status(&self, run_id: &str) -> Option<RunStatus> {
         self.runs.lock().get(run_id).map(|r| *r.status.borrow())
