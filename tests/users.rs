@@ -149,7 +149,18 @@ async fn one_users_resources_are_invisible_to_another_unless_shared() {
     let hook_on_alice = json!({"eventTypes": ["ACTOR.RUN.SUCCEEDED"], "condition": {"actorId": actor}, "requestUrl": "https://example.com/b"});
     assert_eq!(bob.post("/webhooks", &hook_on_alice).await.0, 400, "no webhook on another user's Actor");
     assert_eq!(bob.post("/actor-tasks", &json!({"actId": actor, "name": "bob-task"})).await.0, 404);
-    for list in ["/acts", "/actor-runs", "/datasets", "/key-value-stores", "/request-queues", "/actor-tasks", "/schedules", "/webhooks"] {
+    for list in [
+        "/acts",
+        "/actor-builds",
+        "/actor-runs",
+        "/datasets",
+        "/key-value-stores",
+        "/request-queues",
+        "/actor-tasks",
+        "/schedules",
+        "/webhooks",
+        "/webhook-dispatches",
+    ] {
         let (status, page) = bob.get(list).await;
         assert_eq!((status, page["data"]["total"].as_u64()), (200, Some(0)), "GET {list}: {page}");
     }

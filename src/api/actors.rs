@@ -44,10 +44,11 @@ pub fn build_routes() -> Router<Arc<Platform>> {
         .route("/{build}/log", get(super::logs::get_build_log))
 }
 
-async fn list_builds(State(p): P, q: Params) -> ApiResult<Response> {
+/// `GET /actor-builds`: the caller's builds (of their own Actors).
+async fn list_builds(State(p): P, Acting(user): Acting, q: Params) -> ApiResult<Response> {
     let page = q.page(p.config.limits.max_list_limit)?;
     let builds = super::blocking(&p, |p| p.list_builds(None)).await?;
-    Ok(views::paginated(builds.iter().map(views::build_short).collect(), &page))
+    Ok(views::paginated(builds.iter().filter(|b| b.user_id == user.id).map(views::build_short).collect(), &page))
 }
 
 async fn list_actor_builds(State(p): P, Path(actor): Path<String>, q: Params) -> ApiResult<Response> {
