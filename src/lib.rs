@@ -27,6 +27,11 @@
 //!     actions fired by a durable timer (a missed firing once, never twice).
 //!   - `storage/schema`: dataset schemas (item validation, views) and
 //!     key-value store collections; `storage/export/`: every export format.
+//!   - `users`: users and their hashed, scoped tokens; `names`: per-user
+//!     `username~name` resolution; `secrets`: secret env vars and input
+//!     fields sealed at rest; `quotas`: per-user admission of runs, memory
+//!     and Standby runs (`storage/bytes` counts storage bytes against
+//!     theirs); `audit`: the append-only log of who did what, both doors.
 //!   - `events`: system events; `auth`: the token and keyed run secrets;
 //!     `outbound`: the network policy of guests and webhooks.
 //! - [`definition`]: `.actor/actor.json` and the input schema (defaults,
@@ -39,11 +44,13 @@
 //!   [`executor::docker`] runs image Actors, one container per run, which
 //!   reach the core through the HTTP API.
 //! - [`api`]: the HTTP door: the Apify-compatible API (axum), the Standby
-//!   router and the `containerUrl` proxy, one error type, and `openapi`,
-//!   the document of every route (checked against the router in a test).
+//!   router and the `containerUrl` proxy, one error type, `rate_limit` (per
+//!   token), `audit` (its entries), and `openapi`, the document of every
+//!   route (checked against the router in a test).
 //! - [`server`]: the server as a library (`server::run(listener, options,
 //!   shutdown)`): executors, platform, preload, resume, the listener with
-//!   its connection caps, graceful shutdown. `main.rs` only parses arguments.
+//!   its connection caps and optional TLS (`server::tls`), graceful
+//!   shutdown. `main.rs` only parses arguments.
 //! - [`cli`]: the client side of the `wactor` binary (push, call, logs, dataset export).
 //! - [`limits`]: every limit, with the reason for its value.
 //! - [`ids`]: IDs, hex digests and timestamps in the shapes Apify clients expect.
