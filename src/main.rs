@@ -326,96 +326,25 @@ async fn run(cli: Cli) -> Result<i32> {
             serve(*args).await?;
             Ok(0)
         }
-        Command::Push { dir, server } => {
-            let pkg = tokio::task::spawn_blocking(move || package::prepare(&dir)).await??;
-            let client = Client::new(&server.server, &server.token)?;
-            let (actor, mut build) = client.push(&pkg).await?;
-            let full_name = format!("{}/{}", actor["username"].as_str().unwrap_or(""), actor["name"].as_str().unwrap_or(""));
-            if pkg.content_type != "application/wasm" {
-                // A container build runs on the server; its log (the builder's output) shows the progress live.
-                let id = build["id"].as_str().unwrap_or_default().to_owned();
-                client.print_log(&id, true).await?;
-                build = client.wait_build(&id).await?;
-            }
-            let number = build["buildNumber"].as_str().unwrap_or("");
-            if wactor::cli::client::build_status(&build) != Some(BuildStatus::Succeeded) {
-                eprintln!("Build {number} of {full_name} failed: {}", build["statusMessage"].as_str().unwrap_or("no reason given"));
-                return Ok(1);
-            }
-            println!("Pushed {full_name} build {number} ({} bytes)", pkg.component.len());
-            Ok(0)
-        }
+        Command::Push { dir, server } => push(dir, &server).await,
         Command::Call { actor, input, input_file, timeout, memory, build, server } => {
             let input = match (input, input_file) {
                 (Some(text), _) => Some(text.into_bytes()),
                 (None, Some(path)) => Some(std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?),
                 (None, None) => None,
             };
-            if let Some(bytes) = &input {
-                serde_json::from_slice::<serde_json::Value>(bytes).context("the input is not valid JSON")?;
-            }
-            let mut query = Vec::new();
-            if let Some(t) = timeout {
-                query.push(("timeout", t.to_string()));
-            }
-            if let Some(m) = memory {
-                query.push(("memory", m.to_string()));
-            }
-            if let Some(b) = build {
-                query.push(("build", b));
-            }
-            let client = Client::new(&server.server, &server.token)?;
-            let run = client.start(&actor, input.map(|b| (b, "application/json".to_owned())), &query).await?;
-            let run_id = run["id"].as_str().unwrap_or_default().to_owned();
-            eprintln!("Run {run_id} started");
-            let run = client.wait(&run_id).await?;
-            let status = wactor::cli::client::run_status(&run);
-            eprintln!("Status: {}", status.map_or("?", RunStatus::as_str));
-            if let Some(m) = run["statusMessage"].as_str() {
-                eprintln!("Status message: {m}");
-            }
-            let items = client.items(run["defaultDatasetId"].as_str().unwrap_or_default()).await?;
-            if items.as_array().is_some_and(|a| !a.is_empty()) {
-                println!("{}", serde_json::to_string_pretty(&items)?);
-            } else if let Some((body, _)) = client.record(run["defaultKeyValueStoreId"].as_str().unwrap_or_default(), "OUTPUT").await? {
-                println!("{}", String::from_utf8_lossy(&body));
-            }
-            Ok(if status == Some(RunStatus::Succeeded) { 0 } else { 2 })
+            let query: Vec<(&str, String)> = [("timeout", timeout.map(|t| t.to_string())), ("memory", memory.map(|m| m.to_string())), ("build", build)]
+                .into_iter()
+                .filter_map(|(k, v)| Some((k, v?)))
+                .collect();
+            call(&actor, input, &query, &server).await
         }
         Command::Dataset(DatasetCommand::Export { dataset, format, output, params, server }) => {
             export_dataset(&dataset, format, output, params, &server).await?;
             Ok(0)
         }
-        Command::Users(cmd) => {
-            use reqwest::Method;
-            let (server, method, path, body) = match cmd {
-                UsersCommand::Add { username, server } => (server, Method::POST, "/users".to_owned(), Some(serde_json::json!({ "username": username }))),
-                UsersCommand::List { server } => (server, Method::GET, "/users?limit=1000".to_owned(), None),
-                UsersCommand::Remove { user, server } => (server, Method::DELETE, format!("/users/{user}"), None),
-            };
-            print_answer(&Client::new(&server.server, &server.token)?.call(method, &path, body.as_ref(), "User").await?);
-            Ok(0)
-        }
-        Command::Tokens(cmd) => {
-            use reqwest::Method;
-            let (server, method, path, body) = match cmd {
-                TokensCommand::Create { name, expires_at, read_only, actors, storages, server } => {
-                    let mut scopes = serde_json::json!({ "readOnly": read_only });
-                    if !actors.is_empty() {
-                        scopes["actors"] = serde_json::json!(actors);
-                    }
-                    if !storages.is_empty() {
-                        scopes["storages"] = serde_json::json!(storages);
-                    }
-                    let body = serde_json::json!({ "name": name, "expiresAt": expires_at, "scopes": scopes });
-                    (server, Method::POST, "/users/me/tokens".to_owned(), Some(body))
-                }
-                TokensCommand::List { server } => (server, Method::GET, "/users/me/tokens?limit=1000".to_owned(), None),
-                TokensCommand::Revoke { id, server } => (server, Method::DELETE, format!("/users/me/tokens/{id}"), None),
-            };
-            print_answer(&Client::new(&server.server, &server.token)?.call(method, &path, body.as_ref(), "Token").await?);
-            Ok(0)
-        }
+        Command::Users(cmd) => users(cmd).await,
+        Command::Tokens(cmd) => tokens(cmd).await,
         Command::Audit { user, since, limit, server } => {
             let mut query: Vec<(&str, String)> = vec![("desc", "1".into()), ("limit", limit.to_string())];
             query.extend(user.map(|u| ("userId", u)));
@@ -436,6 +365,85 @@ async fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
     }
+}
+
+/// `wactor push`: packages the directory, uploads it, and waits for a container build.
+async fn push(dir: PathBuf, server: &ServerArgs) -> Result<i32> {
+    let pkg = tokio::task::spawn_blocking(move || package::prepare(&dir)).await??;
+    let client = Client::new(&server.server, &server.token)?;
+    let (actor, mut build) = client.push(&pkg).await?;
+    let full_name = format!("{}/{}", actor["username"].as_str().unwrap_or(""), actor["name"].as_str().unwrap_or(""));
+    if pkg.content_type != "application/wasm" {
+        // A container build runs on the server; its log (the builder's output) shows the progress live.
+        let id = build["id"].as_str().unwrap_or_default().to_owned();
+        client.print_log(&id, true).await?;
+        build = client.wait_build(&id).await?;
+    }
+    let number = build["buildNumber"].as_str().unwrap_or("");
+    if wactor::cli::client::build_status(&build) != Some(BuildStatus::Succeeded) {
+        eprintln!("Build {number} of {full_name} failed: {}", build["statusMessage"].as_str().unwrap_or("no reason given"));
+        return Ok(1);
+    }
+    println!("Pushed {full_name} build {number} ({} bytes)", pkg.component.len());
+    Ok(0)
+}
+
+/// `wactor call`: starts a run, waits for it, prints its items (or OUTPUT); exit 2 unless it succeeded.
+async fn call(actor: &str, input: Option<Vec<u8>>, query: &[(&str, String)], server: &ServerArgs) -> Result<i32> {
+    if let Some(bytes) = &input {
+        serde_json::from_slice::<serde_json::Value>(bytes).context("the input is not valid JSON")?;
+    }
+    let client = Client::new(&server.server, &server.token)?;
+    let run = client.start(actor, input.map(|b| (b, "application/json".to_owned())), query).await?;
+    let run_id = run["id"].as_str().unwrap_or_default().to_owned();
+    eprintln!("Run {run_id} started");
+    let run = client.wait(&run_id).await?;
+    let status = wactor::cli::client::run_status(&run);
+    eprintln!("Status: {}", status.map_or("?", RunStatus::as_str));
+    if let Some(m) = run["statusMessage"].as_str() {
+        eprintln!("Status message: {m}");
+    }
+    let items = client.items(run["defaultDatasetId"].as_str().unwrap_or_default()).await?;
+    if items.as_array().is_some_and(|a| !a.is_empty()) {
+        println!("{}", serde_json::to_string_pretty(&items)?);
+    } else if let Some((body, _)) = client.record(run["defaultKeyValueStoreId"].as_str().unwrap_or_default(), "OUTPUT").await? {
+        println!("{}", String::from_utf8_lossy(&body));
+    }
+    Ok(if status == Some(RunStatus::Succeeded) { 0 } else { 2 })
+}
+
+/// `wactor users …` (the admin's token).
+async fn users(cmd: UsersCommand) -> Result<i32> {
+    use reqwest::Method;
+    let (server, method, path, body) = match cmd {
+        UsersCommand::Add { username, server } => (server, Method::POST, "/users".to_owned(), Some(serde_json::json!({ "username": username }))),
+        UsersCommand::List { server } => (server, Method::GET, "/users?limit=1000".to_owned(), None),
+        UsersCommand::Remove { user, server } => (server, Method::DELETE, format!("/users/{user}"), None),
+    };
+    print_answer(&Client::new(&server.server, &server.token)?.call(method, &path, body.as_ref(), "User").await?);
+    Ok(0)
+}
+
+/// `wactor tokens …` (the caller's own tokens).
+async fn tokens(cmd: TokensCommand) -> Result<i32> {
+    use reqwest::Method;
+    let (server, method, path, body) = match cmd {
+        TokensCommand::Create { name, expires_at, read_only, actors, storages, server } => {
+            let mut scopes = serde_json::json!({ "readOnly": read_only });
+            if !actors.is_empty() {
+                scopes["actors"] = serde_json::json!(actors);
+            }
+            if !storages.is_empty() {
+                scopes["storages"] = serde_json::json!(storages);
+            }
+            let body = serde_json::json!({ "name": name, "expiresAt": expires_at, "scopes": scopes });
+            (server, Method::POST, "/users/me/tokens".to_owned(), Some(body))
+        }
+        TokensCommand::List { server } => (server, Method::GET, "/users/me/tokens?limit=1000".to_owned(), None),
+        TokensCommand::Revoke { id, server } => (server, Method::DELETE, format!("/users/me/tokens/{id}"), None),
+    };
+    print_answer(&Client::new(&server.server, &server.token)?.call(method, &path, body.as_ref(), "Token").await?);
+    Ok(0)
 }
 
 /// An answer's `data` as JSON; a list's items one per line; nothing for an empty answer.

@@ -663,6 +663,16 @@ async fn a_storage_quota_refuses_writes_past_it_through_both_doors_and_deletes_f
     assert!(pushed > 0 && pushed < 2000 && pushed % 100 == 0, "whole batches until the limit: {pushed}");
     assert!(used().await <= 40000);
 
+    // A start whose INPUT does not fit is refused, leaving no run and no storage behind.
+    let count = |v: Value| v["data"]["total"].as_u64().unwrap();
+    let (stores, datasets) = (count(alice.get("/key-value-stores?unnamed=1").await.1), count(alice.get("/datasets?unnamed=1").await.1));
+    let runs = count(alice.get("/actor-runs").await.1);
+    let (status, body) = alice.post("/acts/probe/runs", &json!({"mode": "ok", "pad": "x".repeat(20000)})).await;
+    assert_eq!((status, body["error"]["type"].as_str()), (402, Some("storage-limit-exceeded")), "{body}");
+    assert_eq!(count(alice.get("/key-value-stores?unnamed=1").await.1), stores, "no default store left behind");
+    assert_eq!(count(alice.get("/datasets?unnamed=1").await.1), datasets, "no default dataset left behind");
+    assert_eq!(count(alice.get("/actor-runs").await.1), runs, "no run");
+
     // Deleting a storage gives its bytes back; other users have their own room.
     let before = used().await;
     assert_eq!(alice.send(reqwest::Method::DELETE, &format!("/key-value-stores/{store}"), None).await.0, 204);

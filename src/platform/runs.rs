@@ -309,6 +309,9 @@ pub const NO_TIMEOUT: u64 = 0;
 pub const INPUT_KEY: &str = "INPUT";
 
 /// The IDs of a run's default storages.
+/// What a start runs and for whom (see `Platform::start_target`).
+type StartTarget = (std::sync::Arc<super::actors::Actor>, std::sync::Arc<super::actors::Build>, super::users::User);
+
 struct RunStorages {
     kv: String,
     dataset: String,
@@ -531,20 +534,7 @@ impl Platform {
     /// storages, stores the input, and hands the run to the supervisor.
     /// Nothing is created when the input is rejected.
     pub fn start_run(&self, actor_ref: &str, mut opts: StartOptions) -> Result<Run> {
-        if self.is_shutting_down() {
-            return Err(PlatformError::Unavailable("The server is shutting down; start the run again in a moment".into()));
-        }
-        let namespace = opts.user.as_ref().map(|u| u.id.clone());
-        let (actor, build) = self.run_target(namespace.as_deref(), actor_ref, opts.build.as_deref())?;
-        let user = match opts.user.take() {
-            Some(u) => u,
-            None => self.get_user(&actor.user_id)?,
-        };
-        // Another user's Actor runs only when it is public; otherwise it is not there for them.
-        if user.id != actor.user_id && !actor.is_public {
-            return Err(PlatformError::not_found(format!("Actor was not found: {actor_ref}")));
-        }
-        self.check_startable(&actor, &build, opts.origin)?;
+        let (actor, build, user) = self.start_target(actor_ref, &mut opts)?;
         let input_len = opts.input.as_ref().map_or(0, |(b, _)| b.len());
         let max_input = self.config.limits.max_input_bytes;
         if input_len > max_input {
@@ -568,7 +558,11 @@ impl Platform {
         let storages = self.run_storages(&user, &actor.id, &run_id, &opts, &build)?;
         if let Some((body, content_type)) = &input {
             let max = max_input.max(self.config.limits.max_record_bytes);
-            self.kv.set_record_within(&storages.kv, INPUT_KEY, body, content_type, max)?;
+            if let Err(e) = self.kv.set_record_within(&storages.kv, INPUT_KEY, body, content_type, max) {
+                // Refused here (the storage quota, say), the start leaves no storage behind.
+                self.drop_new_storages(&run_id, &storages);
+                return Err(e);
+            }
         }
         let run = Run {
             id: run_id,
@@ -580,7 +574,7 @@ impl Platform {
             status: RunStatus::Ready,
             status_message: None,
             is_status_message_terminal: None,
-            meta: RunMeta { origin: opts.origin.unwrap_or(RunOrigin::Api), client_ip: opts.client_ip, user_agent: opts.user_agent },
+            meta: RunMeta { origin: opts.origin.unwrap_or(RunOrigin::Api), client_ip: opts.client_ip.take(), user_agent: opts.user_agent.take() },
             stats: RunStats { input_body_len: input_len as u64, ..Default::default() },
             options,
             build_id: build.id.clone(),
@@ -616,6 +610,42 @@ impl Platform {
         self.note_actor_run(&actor, now)?;
         self.supervise(run.clone(), build);
         Ok(run)
+    }
+
+    /// What a start runs, and for whom: the Actor and build it names (as the
+    /// caller's namespace resolves them), the user the run belongs to (the
+    /// caller's, else the Actor owner's), if it may start at all.
+    fn start_target(&self, actor_ref: &str, opts: &mut StartOptions) -> Result<StartTarget> {
+        if self.is_shutting_down() {
+            return Err(PlatformError::Unavailable("The server is shutting down; start the run again in a moment".into()));
+        }
+        let namespace = opts.user.as_ref().map(|u| u.id.clone());
+        let (actor, build) = self.run_target(namespace.as_deref(), actor_ref, opts.build.as_deref())?;
+        let user = match opts.user.take() {
+            Some(u) => u,
+            None => self.get_user(&actor.user_id)?,
+        };
+        // Another user's Actor runs only when it is public; otherwise it is not there for them.
+        if user.id != actor.user_id && !actor.is_public {
+            return Err(PlatformError::not_found(format!("Actor was not found: {actor_ref}")));
+        }
+        self.check_startable(&actor, &build, opts.origin)?;
+        Ok((actor, build, user))
+    }
+
+    /// Deletes the default storages made for a run that then did not start
+    /// (those given by the caller stay).
+    fn drop_new_storages(&self, run_id: &str, storages: &RunStorages) {
+        let made_for = |act_run_id: &Option<String>| act_run_id.as_deref() == Some(run_id);
+        if self.kv.get(&storages.kv).is_ok_and(|m| made_for(&m.info.act_run_id)) {
+            let _ = self.kv.delete(&storages.kv);
+        }
+        if self.datasets.get(&storages.dataset).is_ok_and(|m| made_for(&m.info.act_run_id)) {
+            let _ = self.datasets.delete(&storages.dataset);
+        }
+        if self.queues.get(&storages.queue).is_ok_and(|m| made_for(&m.info.act_run_id)) {
+            let _ = self.queues.delete(&storages.queue);
+        }
     }
 
     /// The output schema's templates for this run: `{{links.apiDefaultDatasetUrl}}`

@@ -321,7 +321,12 @@ impl Platform {
         hook.should_interpolate_strings = spec.should_interpolate_strings.unwrap_or(hook.should_interpolate_strings);
         hook.is_ad_hoc =
             spec.is_ad_hoc.unwrap_or(hook.is_ad_hoc) || (hook.condition.actor_run_id.is_some() && hook.condition.actor_id.is_none());
+        self.check_webhook(owner_id, &mut hook).await?;
+        Ok(hook)
+    }
 
+    /// Checks every field of a webhook; its condition's Actor is stored by ID.
+    async fn check_webhook(&self, owner_id: &str, hook: &mut Webhook) -> Result<()> {
         if hook.event_types.is_empty() {
             return Err(invalid("eventTypes must name at least one event type"));
         }
@@ -363,7 +368,7 @@ impl Platform {
                 return Err(invalid("idempotencyKey must be 1 to 256 bytes"));
             }
         }
-        Ok(hook)
+        Ok(())
     }
 
     /// Creates a webhook; with an `idempotencyKey` already used, the
