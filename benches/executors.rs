@@ -50,13 +50,14 @@ fn import_image(image: &str, cmd: &str, add: impl FnOnce(&std::path::Path)) {
         std::os::unix::fs::symlink("busybox", r.join("bin").join(applet)).unwrap();
     }
     add(r);
-    let tar = Command::new("tar").arg("-C").arg(r).args(["-c", "."]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut tar = Command::new("tar").arg("-C").arg(r).args(["-c", "."]).stdout(Stdio::piped()).spawn().unwrap();
     let status = Command::new("docker")
         .args(["import", "--change", &format!(r#"CMD ["/bin/sh", "{cmd}"]"#), "-", image])
-        .stdin(tar.stdout.unwrap())
+        .stdin(tar.stdout.take().unwrap())
         .stdout(Stdio::null())
         .status()
         .expect("docker");
+    assert!(tar.wait().expect("tar").success(), "tar of the image root failed");
     assert!(status.success(), "docker import failed (is dockerd running?)");
 }
 

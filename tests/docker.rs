@@ -50,13 +50,14 @@ fn import_busybox_image(image: &str, cmd: &str, applets: &[&str], add: impl FnOn
         std::os::unix::fs::symlink("busybox", r.join("bin").join(applet)).unwrap();
     }
     add(r);
-    let tar = Command::new("tar").arg("-C").arg(r).args(["-c", "."]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut tar = Command::new("tar").arg("-C").arg(r).args(["-c", "."]).stdout(Stdio::piped()).spawn().unwrap();
     let status = Command::new("docker")
         .args(["import", "--change", &format!(r#"CMD ["/bin/sh", "{cmd}"]"#), "-", image])
-        .stdin(tar.stdout.unwrap())
+        .stdin(tar.stdout.take().unwrap())
         .stdout(Stdio::null())
         .status()
         .unwrap();
+    assert!(tar.wait().unwrap().success(), "tar of {image}'s root failed");
     assert!(status.success(), "docker import of {image} failed");
 }
 

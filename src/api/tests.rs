@@ -36,10 +36,13 @@ fn kind(body: &Value) -> &str {
     body["error"]["type"].as_str().unwrap_or("")
 }
 
+/// Method, path, body, with the token, status, error type.
+type ErrorCase<'a> = (Method, &'a str, Option<Value>, bool, u16, &'a str);
+
 #[tokio::test]
 async fn errors_map_to_apify_statuses_and_types() {
     let (p, _dir) = crate::testing::open_temp();
-    let cases: &[(Method, &str, Option<Value>, bool, u16, &str)] = &[
+    let cases: &[ErrorCase] = &[
         (Method::GET, "/v2/acts", None, false, 401, "token-not-provided"),
         (Method::GET, "/v2/acts/nobody~nothing", None, true, 404, "record-not-found"),
         (Method::GET, "/v2/actor-runs/nothing", None, true, 404, "record-not-found"),

@@ -687,9 +687,12 @@ mod tests {
     /// `(in flight per run, starts pending, queued requests)` → `(run picked, start another)`,
     /// with at most 3 runs: fill the oldest run up to `desired`, spread up to
     /// `max`, start a run when demand exceeds `desired` per run.
+    /// In-flight requests per run, limits, what is picked, whether a new run may start.
+    type PickCase<'a> = (&'a [usize], usize, usize, Option<&'a str>, bool);
+
     #[test]
     fn pick_fills_then_spreads_then_scales_out_within_the_limits() {
-        let cases: &[(&[usize], usize, usize, Option<&str>, bool)] = &[
+        let cases: &[PickCase] = &[
             (&[], 0, 0, None, true),
             (&[], 1, 0, None, false),
             (&[0], 0, 0, Some("r0"), false),

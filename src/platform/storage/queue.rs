@@ -113,6 +113,9 @@ pub struct ListFilter {
     pub locked: bool,
 }
 
+/// What an add did with each request, and the requests past the batch cap it did not take.
+pub type Added = (Vec<Processed>, Vec<Map<String, Value>>);
+
 /// A request as stored: its position while pending, and the request verbatim.
 #[derive(Serialize, Deserialize)]
 struct Stored {
@@ -324,7 +327,7 @@ impl RequestQueues {
         requests: Vec<Map<String, Value>>,
         forefront: bool,
         client: &str,
-    ) -> Result<(Vec<Processed>, Vec<Map<String, Value>>)> {
+    ) -> Result<Added> {
         self.seen_client(queue_id, client)?;
         let mut requests = requests;
         let unprocessed = if requests.len() > MAX_BATCH_REQUESTS { requests.split_off(MAX_BATCH_REQUESTS) } else { Vec::new() };

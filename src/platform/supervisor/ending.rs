@@ -193,7 +193,8 @@ mod tests {
     #[test]
     fn each_ending_concludes_as_apify_reports_it() {
         let exited = |code, message: Option<&str>| report(Outcome::Exited { exit_code: code, message: message.map(str::to_owned) });
-        let cases: Vec<(Option<StopReason>, Option<Report>, RunStatus, Option<i32>, &str)> = vec![
+        type Case<'a> = (Option<StopReason>, Option<Report>, RunStatus, Option<i32>, &'a str);
+        let cases: Vec<Case> = vec![
             (None, exited(0, None), Succeeded, Some(0), "Actor finished successfully (exit code 0)"),
             (None, exited(3, None), Failed, Some(3), "Actor finished with exit code 3"),
             (None, exited(1, Some("bad input")), Failed, Some(1), "bad input"),
