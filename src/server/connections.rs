@@ -119,7 +119,13 @@ pub async fn serve(
                 // the time a client has for its headers.
                 let (tls, handshake_timeout) = (tls.clone(), limits.header_read_timeout);
                 tokio::spawn(async move {
-                    match tokio::time::timeout(handshake_timeout, tls.accept(tcp)).await {
+                    let handshake = tokio::time::timeout(handshake_timeout, tls.accept(tcp));
+                    // A handshake holds its place in the table like an idle connection: the table may close it to make room.
+                    let accepted = tokio::select! {
+                        accepted = handshake => accepted,
+                        _ = conn.evicted() => return,
+                    };
+                    match accepted {
                         Ok(Ok(stream)) => serve_connection(stream, app, builder, watcher, conn).await,
                         Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!("TLS handshake timed out"),
