@@ -38,7 +38,7 @@ fn rewritten(platform: &Platform, req: &mut Request) -> Option<Uri> {
     req.extensions_mut().insert(caller);
     let ns = Some(user_id.as_str());
     let id = match collection {
-        "actors" | "acts" => platform.get_actor_in(ns, &decoded).ok()?.id,
+        "actors" | "acts" => platform.actor_id_in(ns, &decoded).ok()??,
         "actor-tasks" => platform.get_task_in(ns, &decoded).ok()?.id,
         "schedules" => platform.get_schedule_in(ns, &decoded).ok()?.id,
         "key-value-stores" => platform.storage_info(ns, StorageKind::KeyValueStore, &decoded).ok()?.id,

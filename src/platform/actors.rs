@@ -423,6 +423,15 @@ impl Platform {
             .ok_or_else(|| PlatformError::not_found(format!("Actor was not found: {reference}")))
     }
 
+    /// The ID a bare Actor name has in `namespace`, without reading the Actor
+    /// (the API resolves names in paths with it on every request).
+    pub fn actor_id_in(&self, namespace: Option<&str>, name: &str) -> Result<Option<String>> {
+        if self.db.actors.contains_key(name)? {
+            return Ok(Some(name.to_owned()));
+        }
+        Ok(self.actor_names().lookup(namespace, name)?.map(|id| String::from_utf8_lossy(&id).into_owned()))
+    }
+
     /// The Actor with its run stats, which are kept apart from its record.
     fn with_run_stats(&self, mut actor: Actor) -> Result<Actor> {
         if let Some(stats) = self.db.actor_run_stats.get(actor.id.as_bytes())?.and_then(|v| ActorStats::decode(&v)) {
