@@ -342,8 +342,15 @@ impl Platform {
         let by_user = |user_id: String| Owned { user_id, shared_read: false, public: false, actor_id: None, storage: None };
         Some(match resource {
             Resource::Actor(r) => {
-                let a = self.get_actor_in(namespace, r).ok()?;
-                Owned { public: a.is_public, actor_id: Some((a.id, a.name)), ..by_user(a.user_id) }
+                // Most checks are of an Actor about to run: its cached run target has what they need.
+                let (user_id, is_public, id, name) = match self.cached_actor(namespace, r) {
+                    Some(a) => (a.user_id.clone(), a.is_public, a.id.clone(), a.name.clone()),
+                    None => {
+                        let a = self.get_actor_in(namespace, r).ok()?;
+                        (a.user_id, a.is_public, a.id, a.name)
+                    }
+                };
+                Owned { public: is_public, actor_id: Some((id, name)), ..by_user(user_id) }
             }
             Resource::Task(r) => by_user(self.get_task_in(namespace, r).ok()?.user_id),
             Resource::Schedule(r) => by_user(self.get_schedule(r).ok()?.user_id),

@@ -825,6 +825,15 @@ impl Platform {
         Ok((actor, build))
     }
 
+    /// The Actor `actor_ref` names in `namespace` as a current run target
+    /// of its latest build has it cached, if one is (no read, no parse).
+    pub(crate) fn cached_actor(&self, namespace: Option<&str>, actor_ref: &str) -> Option<Arc<Actor>> {
+        let version = self.actors_version();
+        let key = (namespace.unwrap_or_default().to_owned(), actor_ref.to_owned(), None);
+        let cache = self.run_targets.lock();
+        cache.get(&key).filter(|(v, _, _)| *v == version).map(|(_, actor, _)| actor.clone())
+    }
+
     /// An Actor's `username/name`, for its runs' environment and log (its ID once it is gone).
     pub(crate) fn actor_full_name(&self, actor_id: &str) -> String {
         match self.run_target(None, actor_id, None) {

@@ -30,7 +30,14 @@ pub struct GroupCommit {
     flushed: watch::Sender<u64>,
     /// The flusher thread, unparked for every ticket (and on drop, to end).
     flusher: Option<std::thread::Thread>,
+    /// Writes kept in memory until the next commit (write-behind): put into
+    /// sled right before each flush, and at least every [`WRITE_BEHIND_EVERY`].
+    before_flush: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
+
+/// How long write-behind state may wait for a commit before it goes into
+/// sled anyway (where sled's own background flush takes it to disk).
+const WRITE_BEHIND_EVERY: Duration = Duration::from_millis(250);
 
 /// Pause before retrying a failed flush; waiters keep waiting meanwhile.
 const FLUSH_RETRY: Duration = Duration::from_millis(100);
@@ -52,7 +59,7 @@ impl GroupCommit {
                     .thread()
                     .clone()
             });
-            GroupCommit { db, requested: AtomicU64::new(0), flushed, flusher }
+            GroupCommit { db, requested: AtomicU64::new(0), flushed, flusher, before_flush: std::sync::OnceLock::new() }
         })
     }
 
@@ -65,6 +72,23 @@ impl GroupCommit {
         let _ = rx.wait_for(|&done| done >= ticket).await;
     }
 
+    /// Sets what puts write-behind state into sled before each flush (once;
+    /// only the flusher thread of acknowledged mode calls it).
+    pub fn before_each_flush(&self, write: impl Fn() + Send + Sync + 'static) {
+        let _ = self.before_flush.set(Box::new(write));
+    }
+
+    /// Whether commits wait for a flush (acknowledged mode), so write-behind state gets written.
+    pub fn writes_behind(&self) -> bool {
+        self.flusher.is_some()
+    }
+
+    fn write_behind_state(&self) {
+        if let Some(write) = self.before_flush.get() {
+            write();
+        }
+    }
+
     /// One round of the flusher: everything requested so far, if anything
     /// is new since the last round.
     fn flush_requested(&self) {
@@ -73,6 +97,7 @@ impl GroupCommit {
         if target <= *self.flushed.borrow() {
             return;
         }
+        self.write_behind_state();
         while let Err(e) = self.db.flush() {
             tracing::error!(error = %e, "flushing storage failed; retrying");
             std::thread::sleep(FLUSH_RETRY);
@@ -92,8 +117,12 @@ impl Drop for GroupCommit {
 fn flush_loop(this: Weak<GroupCommit>) {
     loop {
         // A ticket taken between the round and the park unparks at once (park tokens stick).
-        std::thread::park();
+        std::thread::park_timeout(WRITE_BEHIND_EVERY);
         let Some(commits) = this.upgrade() else { return };
+        if commits.requested.load(Ordering::SeqCst) <= *commits.flushed.borrow() {
+            // Woken by the timeout (or with nothing new): write-behind state still goes in now and then.
+            commits.write_behind_state();
+        }
         commits.flush_requested();
     }
 }

@@ -177,7 +177,13 @@ impl Platform {
         let webhooks = webhooks::Webhooks::open(&db, opts.webhook_delivery.clone())?;
         let admin = users::ensure_admin(&db, &user_id, &opts.username)?;
         let secrets = secrets::Secrets::load(&opts.secrets_key, &opts.data_dir)?;
-        let storage_bytes = Arc::new(storage::bytes::StorageBytes::open(&db)?);
+        let storage_bytes = Arc::new(storage::bytes::StorageBytes::open(&db, commits.writes_behind())?);
+        let pending_bytes = Arc::downgrade(&storage_bytes);
+        commits.before_each_flush(move || {
+            if let Some(bytes) = pending_bytes.upgrade() {
+                bytes.write_pending();
+            }
+        });
         let kv = KvStores::new(&db, &opts.limits, storage_bytes.clone())?;
         let datasets = Datasets::new(&db, storage_bytes.clone())?;
         let queues = storage::queue::RequestQueues::new(&db, &opts.limits, storage_bytes.clone())?;
@@ -299,6 +305,7 @@ impl Platform {
 
     /// Flushes storage to disk; called on shutdown.
     pub async fn flush(&self) -> Result<()> {
+        self.storage_bytes.write_pending();
         self.db.flush().await
     }
 }

@@ -662,7 +662,13 @@ impl Platform {
             "apiDefaultKeyValueStoreUrl": format!("{api}/v2/key-value-stores/{}", run.default_key_value_store_id),
             "containerRunUrl": self.container_url(&run.id),
         });
-        let vars = serde_json::json!({"links": links, "run": serde_json::to_value(run).unwrap_or(Value::Null)});
+        // The run's own fields only when a template names one (serialising the run is most of the cost).
+        let templates = || props.values().filter_map(|p| p.get("template").and_then(Value::as_str));
+        let run_fields = match templates().any(|t| t.contains("run.")) {
+            true => serde_json::to_value(run).unwrap_or(Value::Null),
+            false => Value::Null,
+        };
+        let vars = serde_json::json!({"links": links, "run": run_fields});
         let mut out = serde_json::Map::new();
         for (name, prop) in props {
             let Some(template) = prop.get("template").and_then(Value::as_str) else { continue };
@@ -796,22 +802,13 @@ impl Platform {
         let kv = match named_kv {
             Some(kv) => kv,
             None => {
-                let kv = self.kv.create(user, Some(actor_id), Some(run_id))?;
-                match build.actor_definition.key_value_store_schema() {
-                    Some(schema) => self.kv.update(&kv.info.id, |m| m.schema = Some(schema.clone()))?,
-                    None => kv,
-                }
+                let schema = build.actor_definition.key_value_store_schema();
+                self.kv.create_with(user, Some(actor_id), Some(run_id), |m| m.schema = schema.cloned())?
             }
         };
         let dataset = match named_dataset {
             Some(d) => d,
-            None => {
-                let d = self.datasets.create(user, Some(actor_id), Some(run_id))?;
-                match build.actor_definition.dataset_schema() {
-                    Some(schema) => self.datasets.set_schema(&d.info.id, schema.clone())?,
-                    None => d,
-                }
-            }
+            None => self.datasets.create_with_schema(user, Some(actor_id), Some(run_id), build.actor_definition.dataset_schema())?,
         };
         let queue = self.queues.create(user, Some(actor_id), Some(run_id))?;
         Ok(RunStorages { kv: kv.info.id, dataset: dataset.info.id, queue: queue.info.id })

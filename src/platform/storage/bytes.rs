@@ -8,6 +8,14 @@
 //! user's total is summed from their storages once per process, then kept
 //! in memory. Data directories from before this count are counted once at
 //! the first start.
+//!
+//! With acknowledged durability the per-storage counts are written behind:
+//! deltas gather in memory and go into sled just before each group commit
+//! (and at least every half second), so a run's many writes to its storages
+//! cost one count write per storage and commit, not one per write. Reads
+//! add what is pending. A crash loses only deltas of writes that were never
+//! acknowledged (the commit writes the deltas with the data), except that
+//! sled's own background flush may persist data whose delta was still pending.
 
 use std::collections::HashMap;
 
@@ -27,6 +35,10 @@ pub struct StorageBytes {
     totals: Mutex<HashMap<String, u64>>,
     /// Users with a storage quota → their limit.
     limits: RwLock<HashMap<String, u64>>,
+    /// Deltas not yet in `counts` (write-behind, see the module docs).
+    pending: Mutex<HashMap<String, i64>>,
+    /// Whether deltas wait for [`Self::write_pending`]; else each goes to sled at once.
+    write_behind: bool,
 }
 
 fn read_count(v: Option<&[u8]>) -> u64 {
@@ -39,12 +51,15 @@ fn owner_of(key: &[u8]) -> &[u8] {
 }
 
 impl StorageBytes {
-    pub fn open(db: &Db) -> Result<StorageBytes> {
+    /// The counts of `db`; `write_behind` when a group commit calls [`Self::write_pending`].
+    pub fn open(db: &Db, write_behind: bool) -> Result<StorageBytes> {
         let bytes = StorageBytes {
             counts: db.inner.open_tree("storage_bytes")?,
             metas: [db.kv_stores.clone(), db.datasets.clone(), db.queues.clone()],
             totals: Mutex::default(),
             limits: RwLock::default(),
+            pending: Mutex::default(),
+            write_behind,
         };
         if db.meta.get(COUNTED)?.is_none() {
             bytes.count_all(&[&db.kv_records, &db.dataset_items, &db.queue_requests])?;
@@ -94,7 +109,7 @@ impl StorageBytes {
                 let (id, meta) = kv?;
                 let owner: serde_json::Value = serde_json::from_slice(&meta)?;
                 if owner["userId"] == user_id {
-                    sum += read_count(self.counts.get(&id)?.as_deref());
+                    sum += self.of_storage(std::str::from_utf8(&id).unwrap_or_default())?;
                 }
             }
         }
@@ -130,13 +145,44 @@ impl StorageBytes {
                 totals.insert(user_id.to_owned(), after);
             }
         }
+        if self.write_behind {
+            *self.pending.lock().entry(storage_id.to_owned()).or_default() += delta;
+            return Ok(());
+        }
+        self.write_count(storage_id, delta)
+    }
+
+    fn write_count(&self, storage_id: &str, delta: i64) -> Result<()> {
         self.counts.fetch_and_update(storage_id, |old| Some(read_count(old).saturating_add_signed(delta).to_be_bytes().to_vec()))?;
         Ok(())
     }
 
+    /// Whether the user has a storage quota (only then must a write know its size before it is made).
+    pub fn is_limited(&self, user_id: &str) -> bool {
+        self.limits.read().contains_key(user_id)
+    }
+
+    /// Writes the pending deltas into sled (the group commit calls this
+    /// right before it flushes). A delta that fails to write stays pending.
+    pub fn write_pending(&self) {
+        let mut pending = self.pending.lock();
+        let mut failed = HashMap::new();
+        for (id, delta) in pending.drain() {
+            if let Err(e) = self.write_count(&id, delta) {
+                tracing::error!(storage_id = %id, error = %e, "writing a storage's byte count failed; kept for the next commit");
+                failed.insert(id, delta);
+            }
+        }
+        *pending = failed;
+    }
+
     /// Forgets a deleted storage's bytes.
     pub fn remove_storage(&self, user_id: &str, storage_id: &str) -> Result<()> {
-        let had = read_count(self.counts.remove(storage_id)?.as_deref());
+        let had = {
+            let mut pending = self.pending.lock();
+            let delta = pending.remove(storage_id).unwrap_or(0);
+            read_count(self.counts.remove(storage_id)?.as_deref()).saturating_add_signed(delta)
+        };
         if let Some(total) = self.totals.lock().get_mut(user_id) {
             *total = total.saturating_sub(had);
         }
@@ -145,7 +191,9 @@ impl StorageBytes {
 
     /// One storage's bytes.
     pub fn of_storage(&self, storage_id: &str) -> Result<u64> {
-        Ok(read_count(self.counts.get(storage_id)?.as_deref()))
+        let pending = self.pending.lock();
+        let stored = read_count(self.counts.get(storage_id)?.as_deref());
+        Ok(stored.saturating_add_signed(pending.get(storage_id).copied().unwrap_or(0)))
     }
 }
 
@@ -174,9 +222,11 @@ mod tests {
 
         // A data directory from before the count: counted from its content at the first start.
         let kept = p.storage_bytes.of_storage(&store).unwrap();
+        p.storage_bytes.write_pending();
+        assert_eq!(read_count(p.storage_bytes.counts.get(&store).unwrap().as_deref()), kept, "the pending deltas are written");
         p.db.meta.remove(COUNTED).unwrap();
         p.storage_bytes.counts.clear().unwrap();
-        let recounted = StorageBytes::open(&p.db).unwrap();
+        let recounted = StorageBytes::open(&p.db, true).unwrap();
         assert_eq!(recounted.of_storage(&store).unwrap(), kept, "the count from the content equals the count kept");
     }
 }

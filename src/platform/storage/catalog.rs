@@ -2,7 +2,11 @@
 //! user, and resolving an ID, `username~name` or a bare name (the caller's). Key-value stores,
 //! datasets and request queues differ only in their content.
 
+use std::collections::HashMap;
 use std::marker::PhantomData;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use chrono::{DateTime, Utc};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -53,14 +57,27 @@ pub trait StorageMeta: Serialize + DeserializeOwned + Clone {
 pub struct Catalog<M> {
     metas: sled::Tree,
     names: Names,
+    /// When each storage written lately was last touched, with its owner:
+    /// a write within the granularity reads no metadata at all.
+    touched: Arc<Mutex<Touched>>,
     _kind: PhantomData<fn() -> M>,
 }
+
+/// Storage ID → (owner, `accessedAt` and `modifiedAt` in ms, as stored).
+#[derive(Default)]
+struct Touched {
+    by_id: HashMap<String, (String, i64, i64)>,
+}
+
+/// At most this many storages' touch times are kept (then the map starts over).
+const MAX_TOUCHED: usize = 16_384;
 
 impl<M> Clone for Catalog<M> {
     fn clone(&self) -> Self {
         Catalog {
             metas: self.metas.clone(),
             names: self.names.clone(),
+            touched: self.touched.clone(),
             _kind: PhantomData,
         }
     }
@@ -72,7 +89,7 @@ impl<M: StorageMeta> Catalog<M> {
     pub fn open(metas: sled::Tree, names: sled::Tree, user_names: sled::Tree) -> Result<Self> {
         let names = Names::new(names, user_names);
         names.migrate(|id| crate::platform::names::owner_in(&metas, id))?;
-        Ok(Catalog { metas, names, _kind: PhantomData })
+        Ok(Catalog { metas, names, touched: Arc::default(), _kind: PhantomData })
     }
 
     pub(crate) fn metas(&self) -> &sled::Tree {
@@ -85,9 +102,26 @@ impl<M: StorageMeta> Catalog<M> {
 
     /// A new unnamed storage of `owner`, optionally linked to the run it is the default of.
     pub fn create(&self, owner: &User, act_id: Option<&str>, act_run_id: Option<&str>) -> Result<M> {
-        let meta = self.fresh(owner, act_id, act_run_id);
+        self.create_with(owner, act_id, act_run_id, |_| ())
+    }
+
+    /// [`Self::create`], with `init` filling in kind-specific fields before the one write.
+    pub fn create_with(&self, owner: &User, act_id: Option<&str>, act_run_id: Option<&str>, init: impl FnOnce(&mut M)) -> Result<M> {
+        let mut meta = self.fresh(owner, act_id, act_run_id);
+        init(&mut meta);
         put_json(&self.metas, &meta.info().id, &meta)?;
+        self.remember_touch(&meta);
         Ok(meta)
+    }
+
+    fn remember_touch(&self, meta: &M) {
+        let info = meta.info();
+        let mut touched = self.touched.lock();
+        if touched.by_id.len() >= MAX_TOUCHED {
+            touched.by_id.clear();
+        }
+        let times = (info.user_id.clone(), info.accessed_at.timestamp_millis(), info.modified_at.timestamp_millis());
+        touched.by_id.insert(info.id.clone(), times);
     }
 
     fn fresh(&self, owner: &User, act_id: Option<&str>, act_run_id: Option<&str>) -> M {
@@ -209,25 +243,32 @@ impl<M: StorageMeta> Catalog<M> {
         if let Some(name) = &meta.info().name {
             self.names.release(&meta.info().user_id, name, &meta.info().id)?;
         }
+        self.touched.lock().by_id.remove(&meta.info().id);
         self.metas.remove(meta.info().id.as_str())?;
         Ok(meta)
     }
 
     /// Bumps access (and modification) times; fails if the storage is gone.
     /// Times within [`TOUCH_GRANULARITY_MS`] of now stay as they are.
-    pub fn touch(&self, id: &str, modified: bool) -> Result<M> {
-        let mut meta: M = get_json(&self.metas, id)?.ok_or_else(|| Self::not_found(id))?;
+    pub fn touch(&self, id: &str, modified: bool) -> Result<String> {
         let now = ids::now();
-        let recent = |t: DateTime<Utc>| (now - t).num_milliseconds() < TOUCH_GRANULARITY_MS;
-        if recent(meta.info().accessed_at) && (!modified || recent(meta.info().modified_at)) {
-            return Ok(meta);
+        let recent = |t: i64| now.timestamp_millis() - t < TOUCH_GRANULARITY_MS;
+        if let Some((owner, accessed, modified_at)) = self.touched.lock().by_id.get(id) {
+            if recent(*accessed) && (!modified || recent(*modified_at)) {
+                return Ok(owner.clone());
+            }
         }
-        let info = meta.info_mut();
-        info.accessed_at = now;
-        if modified {
-            info.modified_at = now;
+        let mut meta: M = get_json(&self.metas, id)?.ok_or_else(|| Self::not_found(id))?;
+        let recent = |t: DateTime<Utc>| recent(t.timestamp_millis());
+        if !(recent(meta.info().accessed_at) && (!modified || recent(meta.info().modified_at))) {
+            let info = meta.info_mut();
+            info.accessed_at = now;
+            if modified {
+                info.modified_at = now;
+            }
+            put_json(&self.metas, id, &meta)?;
         }
-        put_json(&self.metas, id, &meta)?;
-        Ok(meta)
+        self.remember_touch(&meta);
+        Ok(meta.info().user_id.clone())
     }
 }

@@ -399,7 +399,13 @@ pub struct Datasets {
     push_locks: std::sync::Arc<[parking_lot::Mutex<()>; PUSH_LOCK_SHARDS]>,
     pub validators: std::sync::Arc<super::schema::FieldValidators>,
     bytes: std::sync::Arc<super::bytes::StorageBytes>,
+    /// Datasets known to hold nothing past their count (made by this
+    /// process, or swept once): their pushes skip the sweep for leftovers.
+    tidy: std::sync::Arc<parking_lot::Mutex<std::collections::HashSet<String>>>,
 }
+
+/// At most this many datasets are remembered as tidy (then the set starts over).
+const MAX_TIDY: usize = 16_384;
 
 impl Deref for Datasets {
     type Target = Catalog<DatasetMeta>;
@@ -416,10 +422,39 @@ impl Datasets {
             items: db.dataset_items.clone(),
             push_locks: std::sync::Arc::new(std::array::from_fn(|_| parking_lot::Mutex::new(()))),
             validators: Default::default(),
+            tidy: Default::default(),
         })
     }
 
     /// Attaches a dataset schema (checked first): pushes are validated against its `fields` from now on.
+    /// A new dataset with its schema (if any) in its first write.
+    pub fn create_with_schema(
+        &self,
+        owner: &crate::platform::users::User,
+        act_id: Option<&str>,
+        act_run_id: Option<&str>,
+        schema: Option<&serde_json::Value>,
+    ) -> Result<DatasetMeta> {
+        if let Some(schema) = schema {
+            self.validators.check(schema)?;
+        }
+        let meta = self.catalog.create_with(owner, act_id, act_run_id, |m| m.schema = schema.cloned())?;
+        self.mark_tidy(&meta.info.id, true);
+        Ok(meta)
+    }
+
+    fn mark_tidy(&self, dataset_id: &str, tidy: bool) {
+        let mut set = self.tidy.lock();
+        if !tidy {
+            set.remove(dataset_id);
+            return;
+        }
+        if set.len() >= MAX_TIDY {
+            set.clear();
+        }
+        set.insert(dataset_id.to_owned());
+    }
+
     pub fn set_schema(&self, reference: &str, schema: serde_json::Value) -> Result<DatasetMeta> {
         self.validators.check(&schema)?;
         self.catalog.update(reference, |m| m.schema = Some(schema.clone()))
@@ -445,7 +480,8 @@ impl Datasets {
     pub fn push_within(&self, dataset_id: &str, items: &PreparedItems, cap: Option<u64>) -> Result<(u64, u64)> {
         // One pusher per dataset at a time, so the indexes it writes are its own.
         let _pushing = self.push_locks[shard(dataset_id)].lock();
-        let meta = self.meta(dataset_id)?;
+        let raw = self.catalog.metas().get(dataset_id)?.ok_or_else(|| PlatformError::not_found(format!("Dataset was not found: {dataset_id}")))?;
+        let meta: DatasetMeta = serde_json::from_slice(&raw)?;
         if let Some(schema) = &meta.schema {
             self.validators.validate(schema, items.iter())?;
         }
@@ -466,19 +502,28 @@ impl Datasets {
         // Counted against the owner's storage quota before anything is written.
         let size: i64 = items.chunks(MAX_CHUNK_BYTES).map(|(_, chunk)| chunk.len() as i64).sum();
         self.bytes.add(&meta.info.user_id, dataset_id, size)?;
-        let written = self.append(dataset_id, &meta, first, items);
+        let written = self.append(dataset_id, (raw, &meta), first, items);
+        if written.is_err() {
+            // What it wrote before failing lies past the count.
+            self.mark_tidy(dataset_id, false);
+        }
         if matches!(written, Err(ref e) if !matches!(e, PlatformError::NotFound(_))) {
             self.bytes.add(&meta.info.user_id, dataset_id, -size)?;
         }
         written
     }
 
-    /// Writes `items` past `first` and moves the count past them (see [`Self::push`]).
-    fn append(&self, dataset_id: &str, meta: &DatasetMeta, first: u64, items: &PreparedItems) -> Result<(u64, u64)> {
+    /// Writes `items` past `first` and moves the count past them (see
+    /// [`Self::push`]); `read` is the metadata as read for this push, raw and parsed.
+    fn append(&self, dataset_id: &str, read: (sled::IVec, &DatasetMeta), first: u64, items: &PreparedItems) -> Result<(u64, u64)> {
+        let (mut raw, meta) = (Some(read.0), read.1);
         // What a push cut short by a crash left past the count goes first:
         // a chunk of it could otherwise be taken for one of ours.
-        for stale in self.items.range(item_key(dataset_id, first)..=item_key(dataset_id, u64::MAX)).keys() {
-            self.items.remove(stale?)?;
+        if !self.tidy.lock().contains(dataset_id) {
+            for stale in self.items.range(item_key(dataset_id, first)..=item_key(dataset_id, u64::MAX)).keys() {
+                self.items.remove(stale?)?;
+            }
+            self.mark_tidy(dataset_id, true);
         }
         // One insert per chunk, not one batch: sled's batches hold
         // kilobytes per key in memory until applied.
@@ -494,12 +539,19 @@ impl Datasets {
             None => None,
         };
         loop {
-            let Some(old) = self.catalog.metas().get(dataset_id)? else {
-                // Deleted meanwhile: what was written goes with it.
-                remove_owned(&self.items, dataset_id)?;
-                return Err(PlatformError::not_found(format!("Dataset was not found: {dataset_id}")));
+            // The metadata this push read first (parsed already), then as it is now.
+            let (old, mut meta) = match raw.take() {
+                Some(read) => (read, meta.clone()),
+                None => {
+                    let Some(old) = self.catalog.metas().get(dataset_id)? else {
+                        // Deleted meanwhile: what was written goes with it.
+                        remove_owned(&self.items, dataset_id)?;
+                        return Err(PlatformError::not_found(format!("Dataset was not found: {dataset_id}")));
+                    };
+                    let meta: DatasetMeta = serde_json::from_slice(&old)?;
+                    (old, meta)
+                }
             };
-            let mut meta: DatasetMeta = serde_json::from_slice(&old)?;
             meta.item_count = count;
             meta.clean_item_count = meta.clean_item_count.map(|c| c + clean);
             if let Some(delta) = &stats {

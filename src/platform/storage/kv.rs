@@ -159,10 +159,16 @@ impl KvStores {
         if content_type.len() > 255 || content_type.bytes().any(|b| b.is_ascii_control()) {
             return Err(PlatformError::invalid_kind("invalid-content-type", "The content type is not valid"));
         }
-        let owner = self.catalog.touch(store_id, true)?.info.user_id;
+        let owner = self.catalog.touch(store_id, true)?;
         let (key, record) = (owned_key(store_id, key.as_bytes()), encode_record(content_type, value));
+        let len = record.len() as i64;
+        if !self.bytes.is_limited(&owner) {
+            // Nothing to refuse: counted by what the write replaced, with no read before it.
+            let replaced = self.records.insert(key, record)?.map_or(0, |old| old.len() as i64);
+            return self.bytes.add(&owner, store_id, len - replaced);
+        }
         // The quota counts what the record adds over the one it replaces.
-        let (before, len) = (self.records.get(&key)?.map_or(0, |old| old.len() as i64), record.len() as i64);
+        let before = self.records.get(&key)?.map_or(0, |old| old.len() as i64);
         self.bytes.add(&owner, store_id, len - before)?;
         let replaced = match self.records.insert(key, record) {
             Ok(old) => old.map_or(0, |old| old.len() as i64),
@@ -177,7 +183,7 @@ impl KvStores {
 
     pub fn delete_record(&self, store_id: &str, key: &str) -> Result<()> {
         validate_key(key)?;
-        let owner = self.catalog.touch(store_id, true)?.info.user_id;
+        let owner = self.catalog.touch(store_id, true)?;
         if let Some(old) = self.records.remove(owned_key(store_id, key.as_bytes()))? {
             self.bytes.add(&owner, store_id, -(old.len() as i64))?;
         }
