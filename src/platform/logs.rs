@@ -5,6 +5,11 @@
 //! Logs live in sled, as chunks keyed `run id ++ 0 ++ byte offset (BE)`:
 //! no file (and inode) per run, and the same group commit as every other
 //! write, so a crash never leaves a log that disagrees with its run.
+//!
+//! Lines are written behind: a writer gathers them and they go into sled as
+//! one chunk right before the next group commit (and at least every quarter
+//! second, or once a chunk's worth waits), so a run that logs three lines
+//! makes one insert, not three. Readers see the gathered lines too.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
@@ -21,7 +26,14 @@ pub struct LogStore {
     /// The writers open now: every writer of one run is the same one, so
     /// two never append at the same offset (and overwrite each other).
     open: Arc<Mutex<OpenWriters>>,
+    /// Writers holding lines not yet in sled (each listed once).
+    dirty: Arc<Mutex<Vec<Weak<Mutex<LogInner>>>>>,
+    /// Whether lines wait for [`Self::write_pending`] (a group commit calls it); else each goes to sled at once.
+    write_behind: bool,
 }
+
+/// Gathered lines go into sled once this many bytes wait, commit or not.
+const MAX_PENDING_BYTES: usize = 16 * 1024;
 
 #[derive(Default)]
 struct OpenWriters {
@@ -42,8 +54,8 @@ fn chunk_offset(key: &[u8]) -> u64 {
 }
 
 impl LogStore {
-    pub fn new(chunks: sled::Tree, max_bytes: u64) -> LogStore {
-        LogStore { chunks, max_bytes, open: Arc::default() }
+    pub fn new(chunks: sled::Tree, max_bytes: u64, write_behind: bool) -> LogStore {
+        LogStore { chunks, max_bytes, open: Arc::default(), dirty: Arc::default(), write_behind }
     }
 
     /// The log of a run for appending: the writer already open for it, or
@@ -90,12 +102,38 @@ impl LogStore {
                 max: self.max_bytes,
                 truncated: false,
                 masks: Vec::new(),
+                pending: Vec::new(),
+                dirty: self.dirty.clone(),
+                write_behind: self.write_behind,
             })),
         })
     }
 
+    /// Puts every writer's gathered lines into sled (the group commit calls this right before it flushes).
+    pub fn write_pending(&self) {
+        let dirty = std::mem::take(&mut *self.dirty.lock());
+        for inner in dirty.iter().filter_map(Weak::upgrade) {
+            inner.lock().write_pending();
+        }
+    }
+
     /// The log from byte `from` on (empty when the run has no log yet).
     pub fn read_from(&self, run_id: &str, from: u64) -> sled::Result<Vec<u8>> {
+        let writer = self.open.lock().by_run.get(run_id).and_then(Weak::upgrade);
+        // Held while reading, so its gathered lines cannot move into sled unseen meanwhile.
+        let writer = writer.as_ref().map(|w| w.lock());
+        let mut out = self.read_stored(run_id, from)?;
+        if let Some(w) = writer {
+            let pending_from = w.written - w.pending.len() as u64;
+            let skip = from.saturating_sub(pending_from) as usize;
+            if skip < w.pending.len() {
+                out.extend_from_slice(&w.pending[skip..]);
+            }
+        }
+        Ok(out)
+    }
+
+    fn read_stored(&self, run_id: &str, from: u64) -> sled::Result<Vec<u8>> {
         // Start at the chunk holding `from`: the last one starting at or before it.
         let start = match self.chunks.range(owner_prefix(run_id)..=chunk_key(run_id, from)).next_back() {
             Some(entry) => entry?.0.to_vec(),
@@ -117,6 +155,13 @@ impl LogStore {
     }
 
     pub fn remove(&self, run_id: &str) {
+        let writer = self.open.lock().by_run.get(run_id).and_then(Weak::upgrade);
+        if let Some(w) = writer {
+            let mut w = w.lock();
+            let gathered = w.pending.len() as u64;
+            w.pending.clear();
+            w.written -= gathered;
+        }
         let _ = remove_owned(&self.chunks, run_id);
     }
 }
@@ -129,6 +174,31 @@ struct LogInner {
     truncated: bool,
     /// Secrets of the run, longest first: printed, they are logged as the mask.
     masks: Vec<String>,
+    /// Lines not yet in sled: the bytes before `written`.
+    pending: Vec<u8>,
+    dirty: Arc<Mutex<Vec<Weak<Mutex<LogInner>>>>>,
+    write_behind: bool,
+}
+
+impl LogInner {
+    fn write_pending(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let at = self.written - self.pending.len() as u64;
+        // A failed log write must not fail the run; the run's status still tells the story.
+        if let Err(e) = self.chunks.insert(chunk_key(&self.run_id, at), self.pending.as_slice()) {
+            tracing::warn!(run_id = %self.run_id, error = %e, "writing a run's log failed");
+            self.written = at;
+        }
+        self.pending.clear();
+    }
+}
+
+impl Drop for LogInner {
+    fn drop(&mut self) {
+        self.write_pending();
+    }
 }
 
 /// A run's log writer; cheap to clone.
@@ -175,17 +245,21 @@ impl RunLog {
         if inner.truncated {
             return;
         }
+        let notice;
         let bytes = if inner.written + bytes.len() as u64 > inner.max {
             inner.truncated = true;
-            format!("{} ACTOR: Log limit of {} bytes reached; further output is dropped.\n", ids::format_ts(&ids::now()), inner.max)
-                .into_bytes()
+            notice = format!("{} ACTOR: Log limit of {} bytes reached; further output is dropped.\n", ids::format_ts(&ids::now()), inner.max);
+            notice.as_bytes()
         } else {
-            bytes.to_vec()
+            bytes
         };
-        // A failed log write must not fail the run; the run's status still tells the story.
-        let key = chunk_key(&inner.run_id, inner.written);
-        if inner.chunks.insert(key, bytes.as_slice()).is_ok() {
-            inner.written += bytes.len() as u64;
+        if inner.pending.is_empty() && inner.write_behind {
+            inner.dirty.lock().push(Arc::downgrade(&self.inner));
+        }
+        inner.pending.extend_from_slice(bytes);
+        inner.written += bytes.len() as u64;
+        if inner.pending.len() >= MAX_PENDING_BYTES || !inner.write_behind {
+            inner.write_pending();
         }
     }
 }
@@ -242,10 +316,18 @@ mod tests {
 
     #[test]
     fn reads_from_any_offset_across_chunks_and_reopens() {
+        for write_behind in [false, true] {
+            reads_from_any_offset(write_behind);
+        }
+    }
+
+    fn reads_from_any_offset(write_behind: bool) {
         let db = sled::Config::new().temporary(true).open().unwrap();
-        let store = LogStore::new(db.open_tree("logs").unwrap(), 1 << 20);
+        let store = LogStore::new(db.open_tree("logs").unwrap(), 1 << 20, write_behind);
         let log = store.writer("runA").unwrap();
         log.line("first");
+        // Some lines in sled, the next still gathered: a read sees them as one log.
+        store.write_pending();
         log.line("second");
         store.writer("runB").unwrap().line("other run");
         let all = store.read_from("runA", 0).unwrap();
@@ -265,7 +347,7 @@ mod tests {
     #[test]
     fn the_log_cap_drops_further_output_with_a_notice() {
         let db = sled::Config::new().temporary(true).open().unwrap();
-        let store = LogStore::new(db.open_tree("logs").unwrap(), 100);
+        let store = LogStore::new(db.open_tree("logs").unwrap(), 100, true);
         let log = store.writer("r").unwrap();
         for _ in 0..10 {
             log.line("payload payload payload payload payload");
@@ -273,5 +355,24 @@ mod tests {
         let text = String::from_utf8(store.read_from("r", 0).unwrap()).unwrap();
         assert!(text.contains("Log limit of 100 bytes reached"), "{text}");
         assert_eq!(text.lines().filter(|l| l.contains("payload")).count(), 1, "{text}");
+    }
+
+    #[test]
+    fn gathered_lines_go_into_sled_as_one_chunk_before_a_commit_and_when_the_writer_closes() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let tree = db.open_tree("logs").unwrap();
+        let store = LogStore::new(tree.clone(), 1 << 20, true);
+        let log = store.writer("r").unwrap();
+        for line in ["one", "two", "three"] {
+            log.line(line);
+        }
+        assert_eq!(tree.len(), 0, "gathered, not yet written");
+        assert_eq!(String::from_utf8(store.read_from("r", 0).unwrap()).unwrap().lines().count(), 3, "readers see gathered lines");
+        store.write_pending();
+        assert_eq!(tree.len(), 1, "three lines, one chunk");
+        log.line("four");
+        drop(log);
+        assert_eq!(tree.len(), 2, "a closing writer writes what it gathered");
+        assert_eq!(String::from_utf8(store.read_from("r", 0).unwrap()).unwrap().lines().count(), 4);
     }
 }

@@ -172,14 +172,16 @@ impl Platform {
             limits: opts.limits.clone(),
             compute_unit_price_usd: opts.compute_unit_price_usd,
         };
-        let logs = LogStore::new(db.log_chunks.clone(), opts.limits.max_log_bytes_per_run);
         let commits = durability::GroupCommit::new(db.inner.clone(), opts.durability);
+        let logs = LogStore::new(db.log_chunks.clone(), opts.limits.max_log_bytes_per_run, commits.writes_behind());
         let webhooks = webhooks::Webhooks::open(&db, opts.webhook_delivery.clone())?;
         let admin = users::ensure_admin(&db, &user_id, &opts.username)?;
         let secrets = secrets::Secrets::load(&opts.secrets_key, &opts.data_dir)?;
         let storage_bytes = Arc::new(storage::bytes::StorageBytes::open(&db, commits.writes_behind())?);
-        let pending_bytes = Arc::downgrade(&storage_bytes);
+        // What is written behind goes into sled before each group commit's flush.
+        let (pending_bytes, pending_logs) = (Arc::downgrade(&storage_bytes), logs.clone());
         commits.before_each_flush(move || {
+            pending_logs.write_pending();
             if let Some(bytes) = pending_bytes.upgrade() {
                 bytes.write_pending();
             }
@@ -305,6 +307,7 @@ impl Platform {
 
     /// Flushes storage to disk; called on shutdown.
     pub async fn flush(&self) -> Result<()> {
+        self.logs.write_pending();
         self.storage_bytes.write_pending();
         self.db.flush().await
     }
