@@ -434,7 +434,7 @@ impl Platform {
 
     /// The Actor with its run stats, which are kept apart from its record.
     fn with_run_stats(&self, mut actor: Actor) -> Result<Actor> {
-        if let Some(stats) = self.db.actor_run_stats.get(actor.id.as_bytes())?.and_then(|v| ActorStats::decode(&v)) {
+        if let Some(stats) = self.actor_stats.get(&actor.id)? {
             actor.stats = stats;
         }
         Ok(actor)
@@ -532,7 +532,7 @@ impl Platform {
         let actor = self.get_actor(reference)?;
         self.actor_names().release(&actor.user_id, &actor.name, &actor.id)?;
         self.db.actors.remove(actor.id.as_str())?;
-        self.db.actor_run_stats.remove(actor.id.as_bytes())?;
+        self.actor_stats.remove(&actor.id)?;
         self.actors_changed();
         for item in self.db.builds.iter() {
             let (id, raw) = item?;

@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod actors;
+mod actor_stats;
 pub mod audit;
 pub mod auth;
 pub mod charging;
@@ -140,6 +141,8 @@ pub struct Platform {
     /// The admin user, whom the server's own token names.
     pub(crate) admin: users::User,
     pub(crate) audit: audit::AuditLog,
+    /// Actors' run stats, written behind.
+    pub(crate) actor_stats: actor_stats::ActorRunStats,
     /// Bytes each storage and each user holds, against storage quotas.
     pub(crate) storage_bytes: Arc<storage::bytes::StorageBytes>,
     this: Weak<Platform>,
@@ -179,9 +182,12 @@ impl Platform {
         let secrets = secrets::Secrets::load(&opts.secrets_key, &opts.data_dir)?;
         let storage_bytes = Arc::new(storage::bytes::StorageBytes::open(&db, commits.writes_behind())?);
         // What is written behind goes into sled before each group commit's flush.
+        let actor_stats = actor_stats::ActorRunStats::new(db.actor_run_stats.clone(), commits.writes_behind());
         let (pending_bytes, pending_logs) = (Arc::downgrade(&storage_bytes), logs.clone());
+        let pending_stats = actor_stats.clone();
         commits.before_each_flush(move || {
             pending_logs.write_pending();
+            pending_stats.write_pending();
             if let Some(bytes) = pending_bytes.upgrade() {
                 bytes.write_pending();
             }
@@ -193,6 +199,7 @@ impl Platform {
         let platform = Arc::new_cyclic(|this| Platform {
             admin,
             audit: audit::AuditLog::default(),
+            actor_stats: actor_stats.clone(),
             storage_bytes,
             commits,
             kv,
@@ -308,6 +315,7 @@ impl Platform {
     /// Flushes storage to disk; called on shutdown.
     pub async fn flush(&self) -> Result<()> {
         self.logs.write_pending();
+        self.actor_stats.write_pending();
         self.storage_bytes.write_pending();
         self.db.flush().await
     }

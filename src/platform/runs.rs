@@ -872,31 +872,15 @@ impl Platform {
 
     /// Counts a run of the Actor in its run stats (see [`Db::actor_run_stats`](super::db::Db)).
     fn note_actor_run(&self, actor: &super::actors::Actor, at: DateTime<Utc>) -> Result<()> {
-        use super::actors::ActorStats;
-        self.db.actor_run_stats.fetch_and_update(actor.id.as_bytes(), |old| {
-            // The first count starts from the record's (Actors counted before the stats tree).
-            let mut stats =
-                old.and_then(ActorStats::decode).unwrap_or_else(|| ActorStats { last_run_started_at: None, ..actor.stats.clone() });
-            stats.total_runs = stats.total_runs.saturating_add(1);
-            stats.last_run_started_at = Some(at);
-            Some(stats.encode().to_vec())
-        })?;
-        Ok(())
+        self.actor_stats.run_started(&actor.id, at, &actor.stats)
     }
 
     /// Adds what a run's end booked (compute and charges) to its Actor's usage.
     pub(crate) fn note_actor_usage(&self, actor_id: &str, usd: f64) -> Result<()> {
-        use super::actors::ActorStats;
         if usd <= 0.0 {
             return Ok(());
         }
-        self.db.actor_run_stats.fetch_and_update(actor_id.as_bytes(), |old| {
-            // An Actor deleted meanwhile has no stats to add to.
-            let mut stats = ActorStats::decode(old?)?;
-            stats.total_usage_usd += usd;
-            Some(stats.encode().to_vec())
-        })?;
-        Ok(())
+        self.actor_stats.usage(actor_id, usd)
     }
 
     /// Sets the status message (from the Actor or an API client).
