@@ -31,7 +31,8 @@ pub struct GroupCommit {
     /// The flusher thread, unparked for every ticket (and on drop, to end).
     flusher: Option<std::thread::Thread>,
     /// Writes kept in memory until the next commit (write-behind): put into
-    /// sled right before each flush, and at least every [`WRITE_BEHIND_EVERY`].
+    /// sled by every commit before it takes its ticket (so the flush that
+    /// serves it covers them), and at least every [`WRITE_BEHIND_EVERY`].
     before_flush: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
 
@@ -66,14 +67,19 @@ impl GroupCommit {
     /// Returns once everything written before the call is on disk.
     pub async fn commit(&self) {
         let Some(flusher) = &self.flusher else { return };
+        // The caller puts write-behind state into sled itself (callers do it
+        // in parallel; the flusher's round is the critical path everyone waits on).
+        self.write_behind_state();
         let ticket = self.requested.fetch_add(1, Ordering::SeqCst) + 1;
         let mut rx = self.flushed.subscribe();
         flusher.unpark();
         let _ = rx.wait_for(|&done| done >= ticket).await;
     }
 
-    /// Sets what puts write-behind state into sled before each flush (once;
-    /// only the flusher thread of acknowledged mode calls it).
+    /// Sets what puts write-behind state into sled (once; called only in
+    /// acknowledged mode: by each commit, and by the flusher now and then).
+    /// It must finish its writes before it returns, also when another thread
+    /// runs it at the same time, so a commit never overtakes a write it drained.
     pub fn before_each_flush(&self, write: impl Fn() + Send + Sync + 'static) {
         let _ = self.before_flush.set(Box::new(write));
     }
@@ -97,7 +103,6 @@ impl GroupCommit {
         if target <= *self.flushed.borrow() {
             return;
         }
-        self.write_behind_state();
         while let Err(e) = self.db.flush() {
             tracing::error!(error = %e, "flushing storage failed; retrying");
             std::thread::sleep(FLUSH_RETRY);

@@ -111,8 +111,9 @@ impl LogStore {
 
     /// Puts every writer's gathered lines into sled (the group commit calls this right before it flushes).
     pub fn write_pending(&self) {
-        let dirty = std::mem::take(&mut *self.dirty.lock());
-        for inner in dirty.iter().filter_map(Weak::upgrade) {
+        // Held throughout: a commit that finds the list empty must not overtake lines another is writing.
+        let mut dirty = self.dirty.lock();
+        for inner in dirty.drain(..).filter_map(|w| w.upgrade()) {
             inner.lock().write_pending();
         }
     }
@@ -241,9 +242,18 @@ impl RunLog {
     }
 
     fn append(&self, bytes: &[u8]) {
+        // Listed as dirty after the writer's lock is let go (the drain locks the list, then writers).
+        if self.append_locked(bytes) {
+            let dirty = self.inner.lock().dirty.clone();
+            dirty.lock().push(Arc::downgrade(&self.inner));
+        }
+    }
+
+    /// Appends under the writer's lock; whether the writer now needs listing as dirty.
+    fn append_locked(&self, bytes: &[u8]) -> bool {
         let mut inner = self.inner.lock();
         if inner.truncated {
-            return;
+            return false;
         }
         let notice;
         let bytes = if inner.written + bytes.len() as u64 > inner.max {
@@ -253,14 +263,14 @@ impl RunLog {
         } else {
             bytes
         };
-        if inner.pending.is_empty() && inner.write_behind {
-            inner.dirty.lock().push(Arc::downgrade(&self.inner));
-        }
+        let newly_dirty = inner.pending.is_empty() && inner.write_behind;
         inner.pending.extend_from_slice(bytes);
         inner.written += bytes.len() as u64;
         if inner.pending.len() >= MAX_PENDING_BYTES || !inner.write_behind {
             inner.write_pending();
+            return false;
         }
+        newly_dirty
     }
 }
 
