@@ -154,44 +154,15 @@ impl Platform {
     pub fn open(opts: PlatformOptions, executors: Executors) -> anyhow::Result<Arc<Platform>> {
         std::fs::create_dir_all(&opts.data_dir)?;
         let db = Db::open(&opts.data_dir)?;
-        let user_id = meta_value(&db, "user-id", ids::new_id)?;
-        let (token_digest, new_token) = admin_token(&db, opts.token.filter(|t| !t.is_empty()))?;
-        // Keyed URLs of runs are derived from this; a data dir of before keeps the key it had.
-        let legacy_token = db.meta.get("token")?.map(|t| String::from_utf8_lossy(&t).into_owned());
-        let url_key = meta_value(&db, "url-key", || legacy_token.unwrap_or_else(|| ids::new_secret(32)))?;
-        db.meta.remove("token")?;
-        let config = Config {
-            data_dir: opts.data_dir.clone(),
-            token_digest,
-            new_token,
-            url_key,
-            public_url: opts.public_url.trim_end_matches('/').to_owned(),
-            container_api_url: opts.internal_url.as_deref().unwrap_or(&opts.public_url).trim_end_matches('/').to_owned(),
-            username: opts.username.clone(),
-            user_id: user_id.clone(),
-            standby_domain: opts.standby_domain.trim_matches('.').to_ascii_lowercase(),
-            docker_network: opts.docker_network.clone(),
-            allow_private_outbound: opts.allow_private_outbound,
-            limits: opts.limits.clone(),
-            compute_unit_price_usd: opts.compute_unit_price_usd,
-        };
+        let config = Self::config(&opts, &db)?;
+        let user_id = config.user_id.clone();
         let commits = durability::GroupCommit::new(db.inner.clone(), opts.durability);
         let logs = LogStore::new(db.log_chunks.clone(), opts.limits.max_log_bytes_per_run, commits.writes_behind());
         let webhooks = webhooks::Webhooks::open(&db, opts.webhook_delivery.clone())?;
         let admin = users::ensure_admin(&db, &user_id, &opts.username)?;
         let secrets = secrets::Secrets::load(&opts.secrets_key, &opts.data_dir)?;
         let storage_bytes = Arc::new(storage::bytes::StorageBytes::open(&db, commits.writes_behind())?);
-        // What is written behind goes into sled before each group commit's flush.
         let actor_stats = actor_stats::ActorRunStats::new(db.actor_run_stats.clone(), commits.writes_behind());
-        let (pending_bytes, pending_logs) = (Arc::downgrade(&storage_bytes), logs.clone());
-        let pending_stats = actor_stats.clone();
-        commits.before_each_flush(move || {
-            pending_logs.write_pending();
-            pending_stats.write_pending();
-            if let Some(bytes) = pending_bytes.upgrade() {
-                bytes.write_pending();
-            }
-        });
         let kv = KvStores::new(&db, &opts.limits, storage_bytes.clone())?;
         let datasets = Datasets::new(&db, storage_bytes.clone())?;
         let queues = storage::queue::RequestQueues::new(&db, &opts.limits, storage_bytes.clone())?;
@@ -199,7 +170,7 @@ impl Platform {
         let platform = Arc::new_cyclic(|this| Platform {
             admin,
             audit: audit::AuditLog::default(),
-            actor_stats: actor_stats.clone(),
+            actor_stats,
             storage_bytes,
             commits,
             kv,
@@ -228,6 +199,13 @@ impl Platform {
             config,
             db,
         });
+        // What is written behind goes into sled with every group commit.
+        let this = Arc::downgrade(&platform);
+        platform.commits.before_each_flush(move || {
+            if let Some(p) = this.upgrade() {
+                p.write_behind();
+            }
+        });
         for user in platform.list_users()? {
             platform.refresh_storage_limit(&user.id)?;
         }
@@ -240,6 +218,32 @@ impl Platform {
             tracing::info!(files = collected, "removed build artifacts no build references");
         }
         Ok(platform)
+    }
+
+    /// The server's settings: the options given, with the admin's identity,
+    /// token digest and URL key as the data directory keeps them.
+    fn config(opts: &PlatformOptions, db: &Db) -> anyhow::Result<Config> {
+        let user_id = meta_value(db, "user-id", ids::new_id)?;
+        let (token_digest, new_token) = admin_token(db, opts.token.clone().filter(|t| !t.is_empty()))?;
+        // Keyed URLs of runs are derived from this; a data dir of before keeps the key it had.
+        let legacy_token = db.meta.get("token")?.map(|t| String::from_utf8_lossy(&t).into_owned());
+        let url_key = meta_value(db, "url-key", || legacy_token.unwrap_or_else(|| ids::new_secret(32)))?;
+        db.meta.remove("token")?;
+        Ok(Config {
+            data_dir: opts.data_dir.clone(),
+            token_digest,
+            new_token,
+            url_key,
+            public_url: opts.public_url.trim_end_matches('/').to_owned(),
+            container_api_url: opts.internal_url.as_deref().unwrap_or(&opts.public_url).trim_end_matches('/').to_owned(),
+            username: opts.username.clone(),
+            user_id,
+            standby_domain: opts.standby_domain.trim_matches('.').to_ascii_lowercase(),
+            docker_network: opts.docker_network.clone(),
+            allow_private_outbound: opts.allow_private_outbound,
+            limits: opts.limits.clone(),
+            compute_unit_price_usd: opts.compute_unit_price_usd,
+        })
     }
 
     fn arc(&self) -> Arc<Platform> {
@@ -314,10 +318,16 @@ impl Platform {
 
     /// Flushes storage to disk; called on shutdown.
     pub async fn flush(&self) -> Result<()> {
+        self.write_behind();
+        self.db.flush().await
+    }
+
+    /// Puts what is kept in memory until the next commit (log lines, Actor
+    /// run stats, storage byte counts) into sled.
+    fn write_behind(&self) {
         self.logs.write_pending();
         self.actor_stats.write_pending();
         self.storage_bytes.write_pending();
-        self.db.flush().await
     }
 }
 
