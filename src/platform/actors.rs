@@ -809,12 +809,10 @@ impl Platform {
     pub(crate) fn run_target(&self, namespace: Option<&str>, actor_ref: &str, wanted: Option<&str>) -> Result<(Arc<Actor>, Arc<Build>)> {
         // Read first: a change landing while this resolves leaves the entry stale at once.
         let version = self.actors_version();
-        let key = (namespace.unwrap_or_default().to_owned(), actor_ref.to_owned(), wanted.map(str::to_owned));
-        if let Some((v, actor, build)) = self.run_targets.lock().get(&key) {
-            if *v == version {
-                return Ok((actor.clone(), build.clone()));
-            }
+        if let Some(target) = self.cached_target(version, namespace, actor_ref, wanted) {
+            return Ok(target);
         }
+        let key = (namespace.unwrap_or_default().to_owned(), actor_ref.to_owned(), wanted.map(str::to_owned));
         let actor = Arc::new(self.get_actor_in(namespace, actor_ref)?);
         let build = Arc::new(self.resolve_build(&actor, wanted)?);
         let mut cache = self.run_targets.lock();
@@ -828,10 +826,14 @@ impl Platform {
     /// The Actor `actor_ref` names in `namespace` as a current run target
     /// of its latest build has it cached, if one is (no read, no parse).
     pub(crate) fn cached_actor(&self, namespace: Option<&str>, actor_ref: &str) -> Option<Arc<Actor>> {
-        let version = self.actors_version();
-        let key = (namespace.unwrap_or_default().to_owned(), actor_ref.to_owned(), None);
+        self.cached_target(self.actors_version(), namespace, actor_ref, None).map(|(actor, _)| actor)
+    }
+
+    /// The cached run target, if it is as current as `version`.
+    fn cached_target(&self, version: u64, namespace: Option<&str>, actor_ref: &str, wanted: Option<&str>) -> Option<(Arc<Actor>, Arc<Build>)> {
+        let key = (namespace.unwrap_or_default().to_owned(), actor_ref.to_owned(), wanted.map(str::to_owned));
         let cache = self.run_targets.lock();
-        cache.get(&key).filter(|(v, _, _)| *v == version).map(|(_, actor, _)| actor.clone())
+        cache.get(&key).filter(|(v, _, _)| *v == version).map(|(_, actor, build)| (actor.clone(), build.clone()))
     }
 
     /// An Actor's `username/name`, for its runs' environment and log (its ID once it is gone).

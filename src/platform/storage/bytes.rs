@@ -11,7 +11,7 @@
 //!
 //! With acknowledged durability the per-storage counts are written behind:
 //! deltas gather in memory and go into sled just before each group commit
-//! (and at least every half second), so a run's many writes to its storages
+//! (and at least every 250 ms), so a run's many writes to its storages
 //! cost one count write per storage and commit, not one per write. Reads
 //! add what is pending. A crash loses only deltas of writes that were never
 //! acknowledged (the commit writes the deltas with the data), except that
