@@ -333,10 +333,11 @@ async fn run(cli: Cli) -> Result<i32> {
                 (None, Some(path)) => Some(std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?),
                 (None, None) => None,
             };
-            let query: Vec<(&str, String)> = [("timeout", timeout.map(|t| t.to_string())), ("memory", memory.map(|m| m.to_string())), ("build", build)]
-                .into_iter()
-                .filter_map(|(k, v)| Some((k, v?)))
-                .collect();
+            let query: Vec<(&str, String)> =
+                [("timeout", timeout.map(|t| t.to_string())), ("memory", memory.map(|m| m.to_string())), ("build", build)]
+                    .into_iter()
+                    .filter_map(|(k, v)| Some((k, v?)))
+                    .collect();
             call(&actor, input, &query, &server).await
         }
         Command::Dataset(DatasetCommand::Export { dataset, format, output, params, server }) => {
@@ -416,7 +417,9 @@ async fn call(actor: &str, input: Option<Vec<u8>>, query: &[(&str, String)], ser
 async fn users(cmd: UsersCommand) -> Result<i32> {
     use reqwest::Method;
     let (server, method, path, body) = match cmd {
-        UsersCommand::Add { username, server } => (server, Method::POST, "/users".to_owned(), Some(serde_json::json!({ "username": username }))),
+        UsersCommand::Add { username, server } => {
+            (server, Method::POST, "/users".to_owned(), Some(serde_json::json!({ "username": username })))
+        }
         UsersCommand::List { server } => (server, Method::GET, "/users?limit=1000".to_owned(), None),
         UsersCommand::Remove { user, server } => (server, Method::DELETE, format!("/users/{user}"), None),
     };

@@ -63,7 +63,25 @@ fn import_busybox_image(image: &str, cmd: &str, applets: &[&str], add: impl FnOn
 
 /// The shell Actor (tests/docker/shell-actor).
 fn build_shell_image() {
-    let applets = ["sh", "wget", "cat", "echo", "sleep", "env", "printf", "seq", "sed", "head", "tail", "ls", "grep", "httpd", "mkdir", "sha256sum", "cut"];
+    let applets = [
+        "sh",
+        "wget",
+        "cat",
+        "echo",
+        "sleep",
+        "env",
+        "printf",
+        "seq",
+        "sed",
+        "head",
+        "tail",
+        "ls",
+        "grep",
+        "httpd",
+        "mkdir",
+        "sha256sum",
+        "cut",
+    ];
     import_busybox_image(IMAGE, "/actor/main.sh", &applets, |r| {
         std::fs::copy(common::repo().join("tests/docker/shell-actor/main.sh"), r.join("actor/main.sh")).unwrap();
     });
@@ -1013,10 +1031,18 @@ async fn a_users_container_run_sees_only_their_resources_and_is_not_rate_limited
     let hello = s.get_json("/acts/hello").await["data"]["id"].as_str().unwrap().to_owned();
     let run = s.run("hello", "", &json!({"name": "admin"})).await["id"].as_str().unwrap().to_owned();
     let task = created("/actor-tasks", json!({"actId": hello, "name": "admins-task"})).await;
-    let schedule = created("/schedules", json!({"name": "admins-schedule", "cronExpression": "0 0 1 1 *",
-        "actions": [{"type": "RUN_ACTOR", "actorId": hello}]})).await;
-    let hook = created("/webhooks", json!({"eventTypes": ["ACTOR.RUN.SUCCEEDED"], "condition": {"actorId": hello},
-        "requestUrl": "https://example.com/hook"})).await;
+    let schedule = created(
+        "/schedules",
+        json!({"name": "admins-schedule", "cronExpression": "0 0 1 1 *",
+        "actions": [{"type": "RUN_ACTOR", "actorId": hello}]}),
+    )
+    .await;
+    let hook = created(
+        "/webhooks",
+        json!({"eventTypes": ["ACTOR.RUN.SUCCEEDED"], "condition": {"actorId": hello},
+        "requestUrl": "https://example.com/hook"}),
+    )
+    .await;
     let theirs = [
         format!("datasets/{dataset}"),
         format!("key-value-stores/{store}"),
@@ -1037,7 +1063,8 @@ async fn a_users_container_run_sees_only_their_resources_and_is_not_rate_limited
     let build: Value = send_as(&s, alice, reqwest::Method::POST, "/acts/shell/builds?version=0.1", None).await.json().await.unwrap();
     assert_eq!(build["data"]["status"], "SUCCEEDED", "{build}");
     let input = json!({"mode": "peek", "paths": theirs.join("|"), "count": 25});
-    let run: Value = send_as(&s, alice, reqwest::Method::POST, "/acts/shell/runs?waitForFinish=60", Some(&input)).await.json().await.unwrap();
+    let run: Value =
+        send_as(&s, alice, reqwest::Method::POST, "/acts/shell/runs?waitForFinish=60", Some(&input)).await.json().await.unwrap();
     let run = &run["data"];
     assert_eq!(run["status"], "SUCCEEDED", "25 pushes at once through the run token pass a user budget of 2/s: {run}");
     let log = send_as(&s, alice, reqwest::Method::GET, &format!("/logs/{}", run["id"].as_str().unwrap()), None).await;

@@ -11,14 +11,11 @@ use serde_json::{json, Value};
 async fn the_api_standby_urls_and_the_cli_answer_over_https_only() {
     let (dir, certs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (cert, key, root) = common::self_signed_cert(certs.path());
-    let mut s = Server::start_with(dir.path(), true, &[
-        "--tls-cert",
-        cert.to_str().unwrap(),
-        "--tls-key",
-        key.to_str().unwrap(),
-        "--standby-domain",
-        "wactor.localhost",
-    ]);
+    let mut s = Server::start_with(
+        dir.path(),
+        true,
+        &["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap(), "--standby-domain", "wactor.localhost"],
+    );
     assert!(s.url.starts_with("https://127.0.0.1:"), "{}", s.url);
     s.http = reqwest::Client::builder().add_root_certificate(root.clone()).build().unwrap();
 

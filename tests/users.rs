@@ -69,7 +69,8 @@ async fn probe_actor(who: &As<'_>, name: &str) -> String {
 
 /// An Actor of the user behind `who`, built from a test component.
 async fn actor_of(who: &As<'_>, name: &str, component: &str, definition: Value) -> String {
-    let (status, actor) = who.post("/acts", &json!({"name": name, "versions": [{"versionNumber": "0.1", "actorDefinition": definition}]})).await;
+    let (status, actor) =
+        who.post("/acts", &json!({"name": name, "versions": [{"versionNumber": "0.1", "actorDefinition": definition}]})).await;
     assert_eq!(status, 201, "{actor}");
     build_from(who, name, component).await;
     actor["data"]["id"].as_str().unwrap().to_owned()
@@ -112,7 +113,8 @@ async fn one_users_resources_are_invisible_to_another_unless_shared() {
     assert_eq!(alice.post(&format!("/datasets/{dataset}/items"), &json!([{"a": 1}])).await.0, 201);
     let store = alice.post("/key-value-stores?name=alice-store", &json!({})).await.1["data"]["id"].as_str().unwrap().to_owned();
     let queue = alice.post("/request-queues?name=alice-queue", &json!({})).await.1["data"]["id"].as_str().unwrap().to_owned();
-    let task = alice.post("/actor-tasks", &json!({"actId": actor, "name": "alice-task"})).await.1["data"]["id"].as_str().unwrap().to_owned();
+    let task =
+        alice.post("/actor-tasks", &json!({"actId": actor, "name": "alice-task"})).await.1["data"]["id"].as_str().unwrap().to_owned();
     let schedule = json!({"name": "alice-schedule", "cronExpression": "0 0 1 1 *", "actions": [{"type": "RUN_ACTOR", "actorId": actor}]});
     let schedule = alice.post("/schedules", &schedule).await.1["data"]["id"].as_str().unwrap().to_owned();
     let hook = json!({"eventTypes": ["ACTOR.RUN.SUCCEEDED"], "condition": {"actorId": actor}, "requestUrl": "https://example.com/hook"});
@@ -146,7 +148,8 @@ async fn one_users_resources_are_invisible_to_another_unless_shared() {
     assert_eq!(bob.post(&format!("/actor-runs/{run_id}/abort"), &json!({})).await.0, 404);
     assert_eq!(bob.post(&format!("/datasets/{dataset}/items"), &json!([{"b": 1}])).await.0, 404);
     assert_eq!(bob.put(&format!("/key-value-stores/{store}/records/x"), &json!(1)).await.0, 404);
-    let hook_on_alice = json!({"eventTypes": ["ACTOR.RUN.SUCCEEDED"], "condition": {"actorId": actor}, "requestUrl": "https://example.com/b"});
+    let hook_on_alice =
+        json!({"eventTypes": ["ACTOR.RUN.SUCCEEDED"], "condition": {"actorId": actor}, "requestUrl": "https://example.com/b"});
     assert_eq!(bob.post("/webhooks", &hook_on_alice).await.0, 400, "no webhook on another user's Actor");
     assert_eq!(bob.post("/actor-tasks", &json!({"actId": actor, "name": "bob-task"})).await.0, 404);
     for list in [
@@ -176,7 +179,11 @@ async fn one_users_resources_are_invisible_to_another_unless_shared() {
     // A public Actor runs for Bob as Bob's: his run, his storages; Alice cannot see them.
     assert_eq!(alice.put(&format!("/acts/{actor}"), &json!({"isPublic": true})).await.0, 200);
     let (status, seen) = bob.get(&format!("/acts/{actor}")).await;
-    assert_eq!((status, seen["data"]["versions"].as_array().map(Vec::len)), (200, Some(0)), "its code and env vars stay the owner's: {seen}");
+    assert_eq!(
+        (status, seen["data"]["versions"].as_array().map(Vec::len)),
+        (200, Some(0)),
+        "its code and env vars stay the owner's: {seen}"
+    );
     assert_eq!(alice.get(&format!("/acts/{actor}")).await.1["data"]["versions"].as_array().map(Vec::len), Some(1));
     assert_eq!(bob.put(&format!("/acts/{actor}"), &json!({"title": "mine now"})).await.0, 404, "its settings stay the owner's");
     assert_eq!(bob.get(&format!("/acts/{actor}/builds")).await.0, 404, "its builds stay the owner's");
@@ -201,7 +208,10 @@ async fn one_users_resources_are_invisible_to_another_unless_shared() {
     let (_, bobs_named) = bob.get("/datasets/alice-private").await;
     assert_ne!(bobs_named["data"]["id"].as_str(), Some(private.as_str()), "Bob's \"alice-private\" is his, not Alice's: {bobs_named}");
     assert_eq!(alice.get("/datasets/alice-private").await.1["data"]["id"].as_str(), Some(private.as_str()));
-    let sleeping = alice.post(&format!("/acts/{actor}/runs"), &json!({"mode": "sleep", "items": 30})).await.1["data"]["id"].as_str().unwrap().to_owned();
+    let sleeping = alice.post(&format!("/acts/{actor}/runs"), &json!({"mode": "sleep", "items": 30})).await.1["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let wit = bob.run(&actor, &json!({"mode": "abort-other", "key": sleeping})).await;
     let out = bob.get(&format!("/key-value-stores/{}/records/OUTPUT", wit["defaultKeyValueStoreId"].as_str().unwrap())).await.1;
     assert_eq!(out, json!({"get": "NotFound", "abort": "NotFound"}));
@@ -246,7 +256,13 @@ async fn names_are_per_user_and_username_tilde_name_reaches_only_what_is_shared(
     }
 
     // `alice~results` names Alice's: Bob gets 404 until she shares it by name.
-    for path in ["/acts/alice~probe", "/datasets/alice~results", "/key-value-stores/alice~results", "/request-queues/alice~results", "/actor-tasks/alice~daily"] {
+    for path in [
+        "/acts/alice~probe",
+        "/datasets/alice~results",
+        "/key-value-stores/alice~results",
+        "/request-queues/alice~results",
+        "/actor-tasks/alice~daily",
+    ] {
         assert_eq!(bob.get(path).await.0, 404, "{path}");
         assert_eq!(alice.get(path).await.0, 200, "{path}");
     }
@@ -281,7 +297,9 @@ async fn secrets_are_sealed_at_rest_masked_in_answers_and_logs_and_clear_only_in
     }});
     let definition = json!({"actorSpecification": 1, "name": "vault", "version": "0.1", "input": schema});
     let env = json!([{"name": "API_KEY", "value": ENV_SECRET, "isSecret": true}, {"name": "PLAIN", "value": "plain-visible-7e1"}]);
-    let (status, actor) = alice.post("/acts", &json!({"name": "vault", "versions": [{"versionNumber": "0.1", "actorDefinition": definition, "envVars": env}]})).await;
+    let (status, actor) = alice
+        .post("/acts", &json!({"name": "vault", "versions": [{"versionNumber": "0.1", "actorDefinition": definition, "envVars": env}]}))
+        .await;
     assert_eq!(status, 201, "{actor}");
     let vars = &actor["data"]["versions"][0]["envVars"];
     assert_eq!((vars[0]["value"].as_str(), vars[1]["value"].as_str()), (Some("********"), Some("plain-visible-7e1")), "{vars}");
@@ -296,12 +314,23 @@ async fn secrets_are_sealed_at_rest_masked_in_answers_and_logs_and_clear_only_in
     assert_eq!(out, json!({"env": rev(ENV_SECRET), "input": rev(INPUT_SECRET)}), "the run saw the clear values");
     let (_, input) = alice.get(&format!("/key-value-stores/{store}/records/INPUT")).await;
     assert_eq!(input["password"], "********", "{input}");
-    let log = s.http.get(s.api(&format!("/actor-runs/{}/log", run["id"].as_str().unwrap()))).bearer_auth(&alice.token).send().await.unwrap().text().await.unwrap();
+    let log = s
+        .http
+        .get(s.api(&format!("/actor-runs/{}/log", run["id"].as_str().unwrap())))
+        .bearer_auth(&alice.token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(log.contains("env secret: ********") && log.contains("input secret: ********"), "{log}");
     assert!(!log.contains(ENV_SECRET) && !log.contains(INPUT_SECRET), "{log}");
 
     // A task keeps its secret input sealed; sent back masked, the secret stays.
-    let (status, task) = alice.post("/actor-tasks", &json!({"actId": "vault", "name": "nightly", "input": {"mode": "secrets", "password": TASK_SECRET}})).await;
+    let (status, task) = alice
+        .post("/actor-tasks", &json!({"actId": "vault", "name": "nightly", "input": {"mode": "secrets", "password": TASK_SECRET}}))
+        .await;
     assert_eq!(status, 201, "{task}");
     assert_eq!(task["data"]["input"]["password"], "********", "{task}");
     let task_id = task["data"]["id"].as_str().unwrap().to_owned();
@@ -322,7 +351,8 @@ async fn secrets_are_sealed_at_rest_masked_in_answers_and_logs_and_clear_only_in
     let run = alice.run("vault", &json!({"mode": "secrets", "key": "API_KEY"})).await;
     let out = alice.get(&format!("/key-value-stores/{}/records/OUTPUT", run["defaultKeyValueStoreId"].as_str().unwrap())).await.1;
     assert_eq!(out["env"], rev(ENV_SECRET), "{out}");
-    let (status, body) = alice.put("/acts/vault", &json!({"versions": [{"versionNumber": "0.1", "envVars": [{"name": "NEW", "isSecret": true}]}]})).await;
+    let (status, body) =
+        alice.put("/acts/vault", &json!({"versions": [{"versionNumber": "0.1", "envVars": [{"name": "NEW", "isSecret": true}]}]})).await;
     assert_eq!((status, body["error"]["type"].as_str()), (400, Some("invalid-env-var")), "{body}");
 
     let token = alice.token.clone();
@@ -336,9 +366,15 @@ async fn secrets_are_sealed_at_rest_masked_in_answers_and_logs_and_clear_only_in
 
     // Rotation, with the server stopped: a new key reseals everything, the old one goes.
     let key_file = dir.path().join("secrets.key");
-    let keys = |f: &std::path::Path| std::fs::read_to_string(f).unwrap().lines().filter(|l| !l.starts_with('#')).map(str::to_owned).collect::<Vec<_>>();
+    let keys = |f: &std::path::Path| {
+        std::fs::read_to_string(f).unwrap().lines().filter(|l| !l.starts_with('#')).map(str::to_owned).collect::<Vec<_>>()
+    };
     let before = keys(&key_file);
-    let rotated = std::process::Command::new(env!("CARGO_BIN_EXE_wactor")).args(["secrets", "rotate", "--data-dir"]).arg(dir.path()).output().unwrap();
+    let rotated = std::process::Command::new(env!("CARGO_BIN_EXE_wactor"))
+        .args(["secrets", "rotate", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
     assert!(rotated.status.success(), "{}", String::from_utf8_lossy(&rotated.stderr));
     let after = keys(&key_file);
     assert_eq!(after.len(), 1, "{after:?}");
@@ -501,9 +537,7 @@ async fn standby_urls_are_per_user_and_take_only_the_owners_tokens() {
     let actor = alice.get("/acts/web").await.1;
     assert_eq!(actor["data"]["standbyUrl"], format!("http://alice--web.localhost:{port}"), "{actor}");
 
-    let call = |token: &str, path: &str| {
-        s.http.get(format!("{}/standby/{path}/echo", s.url)).bearer_auth(token.to_owned()).send()
-    };
+    let call = |token: &str, path: &str| s.http.get(format!("{}/standby/{path}/echo", s.url)).bearer_auth(token.to_owned()).send();
     let ok = call(&alice.token, "alice~web").await.unwrap();
     assert_eq!(ok.status(), 200, "the owner's token reaches the handler");
     assert_eq!(call(&bob.token, "alice~web").await.unwrap().status(), 404, "another user's token finds nothing");
@@ -596,7 +630,8 @@ async fn the_audit_log_names_who_did_what_through_both_doors_and_keeps_no_secret
     assert!(!text.contains(&secret) && !text.contains(&alice.token) && !text.contains(TOKEN), "no token in the log");
     let entries = log["data"]["items"].as_array().unwrap();
     let find = |pred: &dyn Fn(&Value) -> bool| entries.iter().find(|e| pred(e)).cloned();
-    let created = find(&|e| e["resource"] == "/v2/datasets" && e["username"] == "alice").unwrap_or_else(|| panic!("alice's dataset creation: {text}"));
+    let created = find(&|e| e["resource"] == "/v2/datasets" && e["username"] == "alice")
+        .unwrap_or_else(|| panic!("alice's dataset creation: {text}"));
     assert_eq!((created["action"].as_str(), created["status"].as_u64(), created["door"].as_str()), (Some("POST"), Some(201), Some("api")));
     assert!(created["token"].as_str().is_some_and(|t| !t.is_empty() && t != "server"), "{created}");
     assert!(find(&|e| e["resource"] == "/v2/users/me/tokens" && e["status"] == 201).is_some(), "token creation: {text}");
@@ -659,7 +694,8 @@ async fn a_storage_quota_refuses_writes_past_it_through_both_doors_and_deletes_f
     let run = alice.run("probe", &json!({"mode": "push", "items": 2000, "batch": 100})).await;
     assert_eq!(run["status"], "FAILED", "{run}");
     assert!(run["statusMessage"].as_str().unwrap_or_default().contains("maxStorageBytes"), "{run}");
-    let pushed = alice.get(&format!("/datasets/{}", run["defaultDatasetId"].as_str().unwrap())).await.1["data"]["itemCount"].as_u64().unwrap();
+    let pushed =
+        alice.get(&format!("/datasets/{}", run["defaultDatasetId"].as_str().unwrap())).await.1["data"]["itemCount"].as_u64().unwrap();
     assert!(pushed > 0 && pushed < 2000 && pushed % 100 == 0, "whole batches until the limit: {pushed}");
     assert!(used().await <= 40000);
 
@@ -736,9 +772,12 @@ async fn a_task_made_before_the_first_build_keeps_its_secret_sealed() {
         "password": {"type": "string", "editor": "textfield", "isSecret": true}
     }});
     let definition = json!({"actorSpecification": 1, "name": "early", "version": "0.1", "input": schema});
-    let (status, _) = alice.post("/acts", &json!({"name": "early", "versions": [{"versionNumber": "0.1", "actorDefinition": definition}]})).await;
+    let (status, _) =
+        alice.post("/acts", &json!({"name": "early", "versions": [{"versionNumber": "0.1", "actorDefinition": definition}]})).await;
     assert_eq!(status, 201);
-    let (status, task) = alice.post("/actor-tasks", &json!({"actId": "early", "name": "before-build", "input": {"mode": "secrets", "password": EARLY_SECRET}})).await;
+    let (status, task) = alice
+        .post("/actor-tasks", &json!({"actId": "early", "name": "before-build", "input": {"mode": "secrets", "password": EARLY_SECRET}}))
+        .await;
     assert_eq!(status, 201, "{task}");
     assert_eq!(task["data"]["input"]["password"], "********", "{task}");
     let task_id = task["data"]["id"].as_str().unwrap().to_owned();

@@ -153,7 +153,14 @@ async fn get_build(State(p): P, Path(build): Path<String>, q: Params) -> ApiResu
 }
 
 /// `{"valid": true}` (no envelope) or a 400 naming the field.
-async fn validate_input(State(p): P, Acting(user): Acting, Path(actor): Path<String>, q: Params, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+async fn validate_input(
+    State(p): P,
+    Acting(user): Acting,
+    Path(actor): Path<String>,
+    q: Params,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
     let bytes = read_body(body, p.config.limits.max_input_bytes).await?;
     let actor = p.get_actor(&actor)?;
     let build = p.resolve_build(&actor, q.str("build"))?;

@@ -63,8 +63,14 @@ pub async fn list(State(p): State<Arc<Platform>>, q: Params) -> ApiResult<Respon
 mod tests {
     #[test]
     fn storage_data_writes_are_told_from_management() {
-        for path in ["/v2/datasets/a/items", "/v2/key-value-stores/a/records/OUTPUT", "/v2/request-queues/q/requests/batch",
-            "/v2/actor-runs/r/dataset/items", "/v2/actor-runs/r/charge", "/v2/request-queues/q/head/lock"] {
+        for path in [
+            "/v2/datasets/a/items",
+            "/v2/key-value-stores/a/records/OUTPUT",
+            "/v2/request-queues/q/requests/batch",
+            "/v2/actor-runs/r/dataset/items",
+            "/v2/actor-runs/r/charge",
+            "/v2/request-queues/q/head/lock",
+        ] {
             assert!(super::is_data_write(path), "{path}");
         }
         for path in ["/v2/datasets/items", "/v2/acts/datasets/runs", "/v2/actor-runs/r/abort", "/v2/users", "/v2/datasets/a"] {

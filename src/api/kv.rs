@@ -92,7 +92,11 @@ pub(super) fn keys_response(p: &Platform, store_id: &str, q: &Params) -> ApiResu
     let items = page
         .items
         .iter()
-        .map(|k| KeyView { key: &k.key, size: k.size, record_public_url: format!("{base}/v2/key-value-stores/{store_id}/records/{}", k.key) })
+        .map(|k| KeyView {
+            key: &k.key,
+            size: k.size,
+            record_public_url: format!("{base}/v2/key-value-stores/{store_id}/records/{}", k.key),
+        })
         .collect::<Vec<_>>();
     Ok(views::raw_data(&KeysPageView {
         count: items.len(),
@@ -125,7 +129,12 @@ pub struct KeysPageView<'a> {
     pub next_exclusive_start_key: Option<String>,
 }
 
-async fn get_record(State(p): P, caller: Option<Extension<Caller>>, Path((store, key)): Path<(String, String)>, q: Params) -> ApiResult<Response> {
+async fn get_record(
+    State(p): P,
+    caller: Option<Extension<Caller>>,
+    Path((store, key)): Path<(String, String)>,
+    q: Params,
+) -> ApiResult<Response> {
     let id = p.kv.get(&store)?.info.id;
     record_response(&p, viewer(caller.as_deref()), &id, &key, &q)
 }

@@ -318,7 +318,14 @@ const OPERATIONS: &[Op] = &[
 const QUEUE_CONTENT: &[Op] = &[
     ("GET", "/head", "Get the queue's head", &["limit", "clientKey"], Body::None, Data(200, "HeadView")),
     ("POST", "/head/lock", "Get and lock the queue's head", &["limit", "lockSecs", "clientKey"], Body::None, Data(201, "HeadView")),
-    ("GET", "/requests", "List requests", &["limit", "exclusiveStartId", "cursor", "filter", "clientKey"], Body::None, Data(200, "RequestsPageView")),
+    (
+        "GET",
+        "/requests",
+        "List requests",
+        &["limit", "exclusiveStartId", "cursor", "filter", "clientKey"],
+        Body::None,
+        Data(200, "RequestsPageView"),
+    ),
     ("POST", "/requests", "Add a request", &["forefront", "clientKey"], Body::Object, Data(201, "ProcessedView")),
     ("POST", "/requests/batch", "Add requests", &["forefront", "clientKey"], Body::Json, Data(201, "BatchAddView")),
     ("DELETE", "/requests/batch", "Delete requests", &["clientKey"], Body::Json, Data(200, "BatchDeleteView")),

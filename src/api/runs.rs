@@ -286,7 +286,12 @@ async fn list_all(State(p): P, Extension(caller): Extension<Caller>, q: Params) 
     Ok(views::paginated(runs.iter().map(views::run_short).collect(), &page))
 }
 
-pub async fn list_for_actor(State(p): P, Extension(caller): Extension<Caller>, Path(actor): Path<String>, q: Params) -> ApiResult<Response> {
+pub async fn list_for_actor(
+    State(p): P,
+    Extension(caller): Extension<Caller>,
+    Path(actor): Path<String>,
+    q: Params,
+) -> ApiResult<Response> {
     let actor = p.get_actor(&actor)?;
     let page = q.page(p.config.limits.max_list_limit)?;
     let filter = filter_from(&q, &caller, Some(actor.id))?;
@@ -482,7 +487,12 @@ async fn run_kv_keys(State(p): P, Path(run): Path<String>, q: Params) -> ApiResu
     kv::keys_response(&p, &run.default_key_value_store_id, &q)
 }
 
-async fn run_kv_record_get(State(p): P, caller: Option<Extension<Caller>>, Path((run, key)): Path<(String, String)>, q: Params) -> ApiResult<Response> {
+async fn run_kv_record_get(
+    State(p): P,
+    caller: Option<Extension<Caller>>,
+    Path((run, key)): Path<(String, String)>,
+    q: Params,
+) -> ApiResult<Response> {
     let run = p.get_run(&run)?;
     kv::record_response(&p, kv::viewer(caller.as_deref()), &run.default_key_value_store_id, &key, &q)
 }

@@ -127,7 +127,9 @@ async fn handle(platform: Arc<Platform>, target: Target, mut req: Request) -> Re
         Err(e) => return ApiError::bad_request("invalid-request", format!("The request path is not valid: {e}")).into_response(),
     }
     if !req.headers().contains_key(header::HOST) {
-        if let Ok(v) = HeaderValue::from_str(&format!("{}.{}", platform.standby_label(&actor.username, &actor.name), platform.config.standby_domain)) {
+        if let Ok(v) =
+            HeaderValue::from_str(&format!("{}.{}", platform.standby_label(&actor.username, &actor.name), platform.config.standby_domain))
+        {
             req.headers_mut().insert(header::HOST, v);
         }
     }

@@ -75,7 +75,8 @@ async fn put_input(State(p): P, Path(task): Path<String>, body: Body) -> ApiResu
 async fn webhooks(State(p): P, Path(task): Path<String>, q: Params) -> ApiResult<Response> {
     let task = p.get_task(&task)?;
     let page = q.page(p.config.limits.max_list_limit)?;
-    let hooks = p.list_webhooks(None).into_iter().filter(|w| w.condition.actor_task_id.as_deref() == Some(&task.id) && w.user_id == task.user_id);
+    let hooks =
+        p.list_webhooks(None).into_iter().filter(|w| w.condition.actor_task_id.as_deref() == Some(&task.id) && w.user_id == task.user_id);
     Ok(views::paginated(hooks.map(|w| views::to_value(&w)).collect(), &page))
 }
 

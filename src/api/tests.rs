@@ -180,8 +180,7 @@ async fn answers_match_the_openapi_document() {
     let locked = check(Method::POST, &q("/head/lock?limit=1&lockSecs=60&clientKey=a"), &t("/head/lock"), None, 201).await;
     assert!(locked["data"]["items"][0]["lockExpiresAt"].is_string(), "{locked}");
     let locked_id = locked["data"]["items"][0]["id"].as_str().unwrap().to_owned();
-    check(Method::PUT, &q(&format!("/requests/{locked_id}/lock?lockSecs=30&clientKey=a")), &t("/requests/{request}/lock"), None, 200)
-        .await;
+    check(Method::PUT, &q(&format!("/requests/{locked_id}/lock?lockSecs=30&clientKey=a")), &t("/requests/{request}/lock"), None, 200).await;
     let request = check(Method::GET, &q(&format!("/requests/{first}")), &t("/requests/{request}"), None, 200).await;
     let mut handled = request["data"].clone();
     handled["handledAt"] = json!("2026-01-01T00:00:00.000Z");

@@ -193,13 +193,13 @@ async fn set_limits(State(p): P, Acting(user): Acting, body: Body) -> ApiResult<
     for (k, v) in obj {
         match k.as_str() {
             "maxMonthlyUsageUsd" => {
-                own.max_monthly_usage_usd = match v {
-                    Value::Null => None,
-                    v => Some(
-                        v.as_f64()
-                            .ok_or_else(|| ApiError::bad_request("invalid-value", format!("maxMonthlyUsageUsd must be a number, not {v}")))?,
-                    ),
-                }
+                own.max_monthly_usage_usd =
+                    match v {
+                        Value::Null => None,
+                        v => Some(v.as_f64().ok_or_else(|| {
+                            ApiError::bad_request("invalid-value", format!("maxMonthlyUsageUsd must be a number, not {v}"))
+                        })?),
+                    }
             }
             "dataRetentionDays" => {
                 return Err(ApiError::bad_request(

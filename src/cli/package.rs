@@ -1,13 +1,14 @@
 //! Turns an Actor directory into what a build needs: its definition and its
-//! compiled component (a cargo crate is built for `wasm32-wasip2` first), or
-//! for a Dockerfile Actor the directory as a build context.
+//! compiled component (built first from a cargo crate, a JavaScript package
+//! or a Python project), or for a Dockerfile Actor the directory as a build
+//! context.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
 
-use crate::definition::{ActorDefinition, ActorDir};
+use crate::definition::{ActorDefinition, ActorDir, SourceKind};
 
 pub struct Package {
     pub definition: ActorDefinition,
@@ -37,16 +38,24 @@ pub fn prepare(dir: &Path) -> Result<Package> {
         let component = context.into_inner()?;
         return Ok(Package { definition: actor.definition, component, content_type: "application/x-tar" });
     }
-    let component_path = if actor.is_cargo_crate() {
-        cargo_build(dir)?
-    } else {
-        let rel =
-            actor.definition.component.as_deref().with_context(|| {
-                format!("{}: .actor/actor.json names no \"component\" and the directory is no cargo crate", dir.display())
+    let component = match actor.source_kind() {
+        Some(SourceKind::Rust) => {
+            let path = cargo_build(dir)?;
+            std::fs::read(&path).with_context(|| format!("reading component {}", path.display()))?
+        }
+        Some(SourceKind::JavaScript) => super::js::build(dir, actor.is_standby())?.0,
+        Some(SourceKind::Python) => super::python::build(dir, actor.is_standby())?.0,
+        None => {
+            let rel = actor.definition.component.as_deref().with_context(|| {
+                format!(
+                    "{}: .actor/actor.json names no \"component\" and the directory has no Cargo.toml, package.json, pyproject.toml or main.py",
+                    dir.display()
+                )
             })?;
-        dir.join(rel)
+            let path = dir.join(rel);
+            std::fs::read(&path).with_context(|| format!("reading component {}", path.display()))?
+        }
     };
-    let component = std::fs::read(&component_path).with_context(|| format!("reading component {}", component_path.display()))?;
     Ok(Package { definition: actor.definition, component, content_type: "application/wasm" })
 }
 

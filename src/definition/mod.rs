@@ -316,13 +316,39 @@ impl ActorDir {
         Ok(ActorDir { root: dir.to_path_buf(), definition })
     }
 
-    /// Whether the Actor is a cargo crate wactor should build itself.
-    pub fn is_cargo_crate(&self) -> bool {
-        self.definition.component.is_none()
-            && self.definition.image.is_none()
-            && self.definition.dockerfile.is_none()
-            && self.root.join("Cargo.toml").exists()
+    /// What wactor builds the component from, when the Actor names no
+    /// prebuilt `component`, image or Dockerfile.
+    pub fn source_kind(&self) -> Option<SourceKind> {
+        if self.definition.component.is_some() || self.definition.image.is_some() || self.definition.dockerfile.is_some() {
+            return None;
+        }
+        let has = |f: &str| self.root.join(f).exists();
+        if has("Cargo.toml") {
+            Some(SourceKind::Rust)
+        } else if has("package.json") {
+            Some(SourceKind::JavaScript)
+        } else if has("pyproject.toml") || (has("requirements.txt") && (has("main.py") || has("src/main.py"))) || has("main.py") {
+            Some(SourceKind::Python)
+        } else {
+            None
+        }
     }
+
+    /// Whether the Actor serves HTTP in Standby mode (its component exports wasi:http/incoming-handler).
+    pub fn is_standby(&self) -> bool {
+        self.definition.uses_standby_mode == Some(true)
+    }
+}
+
+/// The language of an Actor directory that wactor builds into a component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    /// A cargo crate (`Cargo.toml`), built for `wasm32-wasip2`.
+    Rust,
+    /// `package.json`: bundled with esbuild, componentized with SpiderMonkey.
+    JavaScript,
+    /// `pyproject.toml`, or `main.py` (with `requirements.txt`): componentized with componentize-py.
+    Python,
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, DefinitionError> {

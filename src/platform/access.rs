@@ -398,7 +398,13 @@ impl Platform {
     }
 
     /// [`Self::check_access`] for the user `user_id` (none: anonymous) through a token with `scopes`.
-    pub(crate) fn check_visible(&self, user_id: Option<&str>, scopes: Option<&TokenScopes>, resource: Resource<'_>, use_: Use) -> Result<()> {
+    pub(crate) fn check_visible(
+        &self,
+        user_id: Option<&str>,
+        scopes: Option<&TokenScopes>,
+        resource: Resource<'_>,
+        use_: Use,
+    ) -> Result<()> {
         let Some(owned) = self.owned(user_id, resource) else { return Ok(()) };
         let own = user_id == Some(owned.user_id.as_str());
         let shared = (use_ == Use::Read && owned.shared_read) || (owned.public && use_ != Use::Write && user_id.is_some());
@@ -407,7 +413,9 @@ impl Platform {
         }
         let Some(scopes) = scopes else { return Ok(()) };
         let listed = |list: &Option<Vec<String>>, (id, name): &(String, Option<String>)| {
-            list.as_ref().is_none_or(|l| l.iter().any(|r| r == id || name.as_deref().is_some_and(|n| r == n || r.rsplit(['~', '/']).next() == Some(n))))
+            list.as_ref().is_none_or(|l| {
+                l.iter().any(|r| r == id || name.as_deref().is_some_and(|n| r == n || r.rsplit(['~', '/']).next() == Some(n)))
+            })
         };
         let actor_ok = owned.actor_id.as_ref().is_none_or(|(id, name)| listed(&scopes.actors, &(id.clone(), Some(name.clone()))));
         let storage_ok = owned.storage.as_ref().is_none_or(|s| listed(&scopes.storages, s));

@@ -12,8 +12,8 @@ use std::time::Duration;
 use super::charging::pricing::PricingInfo;
 use super::db::{get_json, put_json};
 use super::error::{PlatformError, Result};
-use super::names::Names;
 use super::executors::{Artifact, ArtifactKind, BuildJob, BuildPace, Built, ContainerImage};
+use super::names::Names;
 use super::runs::RunOrigin;
 use super::Platform;
 use crate::definition::{validate_actor_name, validate_version, ActorDefinition, DefaultRunOptions, StandbyOptions};
@@ -98,10 +98,16 @@ fn check_env_var(v: &EnvVar) -> Result<()> {
     let mut chars = v.name.chars();
     let ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !ok || v.name.len() > 255 {
-        return Err(PlatformError::invalid_kind("invalid-env-var", format!("Environment variable name {:?} must be a letter or _ then letters, digits or _", v.name)));
+        return Err(PlatformError::invalid_kind(
+            "invalid-env-var",
+            format!("Environment variable name {:?} must be a letter or _ then letters, digits or _", v.name),
+        ));
     }
     if v.value.as_ref().is_some_and(|x| x.len() > MAX_ENV_VALUE_BYTES) {
-        return Err(PlatformError::invalid_kind("invalid-env-var", format!("Environment variable {} is over {MAX_ENV_VALUE_BYTES} bytes", v.name)));
+        return Err(PlatformError::invalid_kind(
+            "invalid-env-var",
+            format!("Environment variable {} is over {MAX_ENV_VALUE_BYTES} bytes", v.name),
+        ));
     }
     Ok(())
 }
@@ -119,8 +125,15 @@ fn seal_env_vars(secrets: &super::secrets::Secrets, owner: &str, vars: &mut [Env
         }
         let kept = || old.into_iter().flatten().find(|o| o.name == v.name && o.is_secret).and_then(|o| o.value.clone());
         v.value = match v.value.take() {
-            None => Some(kept().ok_or_else(|| PlatformError::invalid_kind("invalid-env-var", format!("Secret environment variable {} needs a value", v.name)))?),
-            Some(x) if x == MASK => Some(kept().ok_or_else(|| PlatformError::invalid_kind("invalid-env-var", format!("Secret environment variable {} needs its value, not the mask", v.name)))?),
+            None => Some(kept().ok_or_else(|| {
+                PlatformError::invalid_kind("invalid-env-var", format!("Secret environment variable {} needs a value", v.name))
+            })?),
+            Some(x) if x == MASK => Some(kept().ok_or_else(|| {
+                PlatformError::invalid_kind(
+                    "invalid-env-var",
+                    format!("Secret environment variable {} needs its value, not the mask", v.name),
+                )
+            })?),
             Some(x) if is_sealed(&x) => Some(secrets.open(owner, &x).map(|_| x)?),
             Some(x) => Some(secrets.seal(owner, &Value::String(x))),
         };
@@ -830,7 +843,13 @@ impl Platform {
     }
 
     /// The cached run target, if it is as current as `version`.
-    fn cached_target(&self, version: u64, namespace: Option<&str>, actor_ref: &str, wanted: Option<&str>) -> Option<(Arc<Actor>, Arc<Build>)> {
+    fn cached_target(
+        &self,
+        version: u64,
+        namespace: Option<&str>,
+        actor_ref: &str,
+        wanted: Option<&str>,
+    ) -> Option<(Arc<Actor>, Arc<Build>)> {
         let key = (namespace.unwrap_or_default().to_owned(), actor_ref.to_owned(), wanted.map(str::to_owned));
         let cache = self.run_targets.lock();
         cache.get(&key).filter(|(v, _, _)| *v == version).map(|(_, actor, build)| (actor.clone(), build.clone()))

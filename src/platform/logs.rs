@@ -258,7 +258,8 @@ impl RunLog {
         let notice;
         let bytes = if inner.written + bytes.len() as u64 > inner.max {
             inner.truncated = true;
-            notice = format!("{} ACTOR: Log limit of {} bytes reached; further output is dropped.\n", ids::format_ts(&ids::now()), inner.max);
+            notice =
+                format!("{} ACTOR: Log limit of {} bytes reached; further output is dropped.\n", ids::format_ts(&ids::now()), inner.max);
             notice.as_bytes()
         } else {
             bytes

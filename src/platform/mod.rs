@@ -4,8 +4,8 @@
 //! [`executors::Executor`].
 
 pub mod access;
-pub mod actors;
 mod actor_stats;
+pub mod actors;
 pub mod audit;
 pub mod auth;
 pub mod charging;

@@ -184,7 +184,8 @@ mod tests {
     #[test]
     fn admission_stops_at_each_limit_and_dropping_gives_it_back() {
         let loads = Loads::default();
-        let quota = Quota { max_concurrent_runs: Some(2), max_total_memory_mbytes: Some(1024), max_standby_runs: Some(1), max_storage_bytes: None };
+        let quota =
+            Quota { max_concurrent_runs: Some(2), max_total_memory_mbytes: Some(1024), max_standby_runs: Some(1), max_storage_bytes: None };
         let a = loads.admit("u", Load::of_run(512, false), &quota).unwrap();
         let e = loads.admit("u", Load::of_run(1024, false), &quota).err().unwrap();
         assert!(matches!(e, PlatformError::OverQuota { kind: "actor-memory-limit-exceeded", payment: true, .. }), "{e:?}");

@@ -574,7 +574,11 @@ impl Platform {
             status: RunStatus::Ready,
             status_message: None,
             is_status_message_terminal: None,
-            meta: RunMeta { origin: opts.origin.unwrap_or(RunOrigin::Api), client_ip: opts.client_ip.take(), user_agent: opts.user_agent.take() },
+            meta: RunMeta {
+                origin: opts.origin.unwrap_or(RunOrigin::Api),
+                client_ip: opts.client_ip.take(),
+                user_agent: opts.user_agent.take(),
+            },
             stats: RunStats { input_body_len: input_len as u64, ..Default::default() },
             options,
             build_id: build.id.clone(),
@@ -791,12 +795,24 @@ impl Platform {
         let named_kv = opts
             .key_value_store_id
             .as_deref()
-            .map(|r| self.kv.resolve(Some(&user.id), r).ok().filter(|m| m.info.user_id == user.id).ok_or_else(|| missing_storage("key-value store", r)))
+            .map(|r| {
+                self.kv
+                    .resolve(Some(&user.id), r)
+                    .ok()
+                    .filter(|m| m.info.user_id == user.id)
+                    .ok_or_else(|| missing_storage("key-value store", r))
+            })
             .transpose()?;
         let named_dataset = opts
             .dataset_id
             .as_deref()
-            .map(|r| self.datasets.resolve(Some(&user.id), r).ok().filter(|m| m.info.user_id == user.id).ok_or_else(|| missing_storage("dataset", r)))
+            .map(|r| {
+                self.datasets
+                    .resolve(Some(&user.id), r)
+                    .ok()
+                    .filter(|m| m.info.user_id == user.id)
+                    .ok_or_else(|| missing_storage("dataset", r))
+            })
             .transpose()?;
         // New default storages carry the build's schemas (checked when it was built).
         let kv = match named_kv {

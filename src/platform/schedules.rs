@@ -227,9 +227,8 @@ impl Platform {
             Some((user, name)) => self.get_user(user).ok().map(|u| (u.id, name)),
             None => namespace.map(|ns| (ns.to_owned(), reference)),
         };
-        let found = owner.and_then(|(user_id, name)| {
-            self.list_schedules().ok()?.into_iter().find(|s| s.user_id == user_id && s.name == name)
-        });
+        let found =
+            owner.and_then(|(user_id, name)| self.list_schedules().ok()?.into_iter().find(|s| s.user_id == user_id && s.name == name));
         found.ok_or_else(|| PlatformError::not_found(format!("Schedule was not found: {reference}")))
     }
 

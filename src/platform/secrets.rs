@@ -84,13 +84,15 @@ impl Secrets {
     }
 
     fn from_file(file: &Path) -> anyhow::Result<Secrets> {
-        let text = std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("cannot read the secrets key file {}: {e}", file.display()))?;
+        let text =
+            std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("cannot read the secrets key file {}: {e}", file.display()))?;
         let keys = text
             .lines()
             .map(str::trim)
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
             .map(|l| {
-                let (id, key) = l.split_once(' ').ok_or_else(|| anyhow::anyhow!("a line of {} is not `<id> <base64 key>`", file.display()))?;
+                let (id, key) =
+                    l.split_once(' ').ok_or_else(|| anyhow::anyhow!("a line of {} is not `<id> <base64 key>`", file.display()))?;
                 let key = parse_key(id, key.trim())?;
                 Ok(key)
             })
@@ -322,7 +324,8 @@ pub fn rotate(data_dir: &Path, source: &KeySource) -> anyhow::Result<usize> {
     if !file.exists() {
         anyhow::bail!("no secrets key file at {}: nothing to rotate", file.display());
     }
-    let db = super::db::Db::open(data_dir).map_err(|e| anyhow::anyhow!("opening the data directory (is the server still running?): {e}"))?;
+    let db =
+        super::db::Db::open(data_dir).map_err(|e| anyhow::anyhow!("opening the data directory (is the server still running?): {e}"))?;
     Secrets::add_key(&file)?;
     let secrets = Secrets::from_file(&file)?;
     let mut resealed = 0;
@@ -521,7 +524,11 @@ mod tests {
         let mut v = json!({"a": token, "b": ["x", json_token]});
         mask(&mut v);
         assert_eq!(v, json!({"a": MASK, "b": ["x", MASK]}));
-        assert_eq!(secrets(dir.path()).open("alice1", &s.seal("alice1", &json!("again"))).unwrap(), json!("again"), "the key file is reused");
+        assert_eq!(
+            secrets(dir.path()).open("alice1", &s.seal("alice1", &json!("again"))).unwrap(),
+            json!("again"),
+            "the key file is reused"
+        );
     }
 
     #[test]

@@ -169,8 +169,9 @@ impl Platform {
         } else if let Some(input) = &mut task.input {
             // No build yet: the versions' own definitions say which fields are secret.
             for schema in actor.versions.iter().filter_map(|v| v.actor_definition.as_ref()?.input.as_ref()) {
-                let compiled = crate::definition::InputSchema::compile(schema)
-                    .map_err(|e| PlatformError::invalid_kind("invalid-input-schema", format!("The Actor's input schema is not valid: {e}")))?;
+                let compiled = crate::definition::InputSchema::compile(schema).map_err(|e| {
+                    PlatformError::invalid_kind("invalid-input-schema", format!("The Actor's input schema is not valid: {e}"))
+                })?;
                 self.seal_secret_fields(&compiled, &task.user_id, input)?;
             }
         }

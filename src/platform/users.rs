@@ -155,8 +155,7 @@ impl Platform {
     }
 
     pub fn list_users(&self) -> Result<Vec<User>> {
-        let mut users: Vec<User> =
-            self.db.users.iter().map(|e| Ok(serde_json::from_slice(&e?.1)?)).collect::<Result<_>>()?;
+        let mut users: Vec<User> = self.db.users.iter().map(|e| Ok(serde_json::from_slice(&e?.1)?)).collect::<Result<_>>()?;
         users.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
         Ok(users)
     }
@@ -210,7 +209,8 @@ impl Platform {
         }
         let secret = format!("{USER_TOKEN_PREFIX}{}", ids::new_secret(40));
         let d = digest(&secret);
-        let token = ApiToken { id: ids::new_id(), user_id: user.id.clone(), name: name.to_owned(), created_at: ids::now(), expires_at, scopes };
+        let token =
+            ApiToken { id: ids::new_id(), user_id: user.id.clone(), name: name.to_owned(), created_at: ids::now(), expires_at, scopes };
         put_json(&self.db.api_tokens, token_key(&d), &token)?;
         self.db.api_tokens.insert(user_token_key(&user.id, &token.id), &d)?;
         Ok((token, secret))

@@ -60,13 +60,7 @@ const RESERVED_FDS: u64 = 512;
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets open
 /// requests finish for a moment.
-pub async fn serve(
-    listener: TcpListener,
-    app: Router,
-    limits: HttpLimits,
-    tls: Option<TlsAcceptor>,
-    shutdown: impl Future<Output = ()>,
-) {
+pub async fn serve(listener: TcpListener, app: Router, limits: HttpLimits, tls: Option<TlsAcceptor>, shutdown: impl Future<Output = ()>) {
     let max = limits.max_connections.min(fd_budget()).max(1);
     if max < limits.max_connections {
         tracing::warn!(max, asked = limits.max_connections, "fewer connections than asked for: the file descriptor limit is lower");

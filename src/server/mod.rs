@@ -42,7 +42,8 @@ pub async fn run(listener: TcpListener, options: ServeOptions, shutdown: impl Fu
     // loopback, so they need not trust the server's certificate.
     let internal = match tls {
         Some(_) => {
-            let internal = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await.context("binding the loopback listener for containers")?;
+            let internal =
+                TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await.context("binding the loopback listener for containers")?;
             platform_options.internal_url = Some(format!("http://{}", internal.local_addr()?));
             Some(internal)
         }

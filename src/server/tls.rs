@@ -19,8 +19,8 @@ pub struct TlsFiles {
 /// Reads the files and makes the acceptor; a bad file is a clear error at start.
 pub fn acceptor(files: &TlsFiles) -> Result<TlsAcceptor> {
     let certs = read_certs(&files.cert)?;
-    let key = PrivateKeyDer::from_pem_file(&files.key)
-        .with_context(|| format!("reading the TLS private key from {}", files.key.display()))?;
+    let key =
+        PrivateKeyDer::from_pem_file(&files.key).with_context(|| format!("reading the TLS private key from {}", files.key.display()))?;
     let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
         .context("TLS protocol versions")?

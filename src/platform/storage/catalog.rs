@@ -74,12 +74,7 @@ const MAX_TOUCHED: usize = 16_384;
 
 impl<M> Clone for Catalog<M> {
     fn clone(&self) -> Self {
-        Catalog {
-            metas: self.metas.clone(),
-            names: self.names.clone(),
-            touched: self.touched.clone(),
-            _kind: PhantomData,
-        }
+        Catalog { metas: self.metas.clone(), names: self.names.clone(), touched: self.touched.clone(), _kind: PhantomData }
     }
 }
 

@@ -480,7 +480,11 @@ impl Datasets {
     pub fn push_within(&self, dataset_id: &str, items: &PreparedItems, cap: Option<u64>) -> Result<(u64, u64)> {
         // One pusher per dataset at a time, so the indexes it writes are its own.
         let _pushing = self.push_locks[shard(dataset_id)].lock();
-        let raw = self.catalog.metas().get(dataset_id)?.ok_or_else(|| PlatformError::not_found(format!("Dataset was not found: {dataset_id}")))?;
+        let raw = self
+            .catalog
+            .metas()
+            .get(dataset_id)?
+            .ok_or_else(|| PlatformError::not_found(format!("Dataset was not found: {dataset_id}")))?;
         let meta: DatasetMeta = serde_json::from_slice(&raw)?;
         if let Some(schema) = &meta.schema {
             self.validators.validate(schema, items.iter())?;

@@ -321,13 +321,7 @@ impl RequestQueues {
 
     /// Adds requests (deduplicated by `uniqueKey`). Beyond `MAX_BATCH_REQUESTS`
     /// they come back unprocessed; an invalid one rejects the whole call.
-    pub fn add(
-        &self,
-        queue_id: &str,
-        requests: Vec<Map<String, Value>>,
-        forefront: bool,
-        client: &str,
-    ) -> Result<Added> {
+    pub fn add(&self, queue_id: &str, requests: Vec<Map<String, Value>>, forefront: bool, client: &str) -> Result<Added> {
         self.seen_client(queue_id, client)?;
         let mut requests = requests;
         let unprocessed = if requests.len() > MAX_BATCH_REQUESTS { requests.split_off(MAX_BATCH_REQUESTS) } else { Vec::new() };
@@ -446,12 +440,7 @@ impl RequestQueues {
         if handled {
             self.drop_lock(queue_id, &id);
         }
-        Ok(Processed {
-            request_id: id,
-            unique_key,
-            was_already_present: true,
-            was_already_handled: was_handled,
-        })
+        Ok(Processed { request_id: id, unique_key, was_already_present: true, was_already_handled: was_handled })
     }
 
     /// Deletes a request; `false` if it was not there.

@@ -1,0 +1,100 @@
+//! Guest toolchains that `wactor push` installs on first use: pinned
+//! versions from the npm registry or PyPI, in wactor's cache directory,
+//! never global installs. A toolchain's directory is named after the hash of
+//! what wactor puts in it, so a wactor that pins other versions installs
+//! beside the old one instead of mixing with it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use anyhow::{bail, Context, Result};
+use sha2::{Digest, Sha256};
+
+/// A file the toolchain directory gets from the wactor binary itself.
+pub struct Embedded {
+    pub path: &'static str,
+    pub contents: &'static [u8],
+}
+
+/// `WACTOR_CACHE_DIR`, else `$XDG_CACHE_HOME/wactor`, else `~/.cache/wactor`.
+pub fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("WACTOR_CACHE_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir).join("wactor");
+    }
+    match std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+        Some(home) => PathBuf::from(home).join(".cache").join("wactor"),
+        None => std::env::temp_dir().join("wactor-cache"),
+    }
+}
+
+/// The toolchain's directory, installed if it is not yet: the embedded
+/// files are written to a fresh directory, `install` runs in it, and only
+/// then is it renamed into place (a crash or a concurrent push never leaves
+/// a half-installed toolchain that looks ready).
+pub fn ensure(name: &str, files: &[Embedded], install: impl FnOnce(&Path) -> Result<()>) -> Result<PathBuf> {
+    let mut hash = Sha256::new();
+    for f in files {
+        hash.update(f.path.as_bytes());
+        hash.update((f.contents.len() as u64).to_le_bytes());
+        hash.update(f.contents);
+    }
+    let digest = hash.finalize();
+    let tag: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    let root = cache_dir().join("toolchains");
+    let dir = root.join(format!("{name}-{tag}"));
+    if dir.join(".ready").exists() {
+        return Ok(dir);
+    }
+    std::fs::create_dir_all(&root).with_context(|| format!("creating the cache directory {}", root.display()))?;
+    let staging = tempfile::Builder::new().prefix(&format!(".{name}-")).tempdir_in(&root)?;
+    for f in files {
+        let path = staging.path().join(f.path);
+        std::fs::create_dir_all(path.parent().expect("embedded paths have a parent"))?;
+        std::fs::write(&path, f.contents)?;
+    }
+    eprintln!("Installing the {name} toolchain into {} (first use only)", dir.display());
+    install(staging.path()).with_context(|| format!("installing the {name} toolchain"))?;
+    std::fs::write(staging.path().join(".ready"), b"")?;
+    let staged = staging.keep();
+    match std::fs::rename(&staged, &dir) {
+        Ok(()) => Ok(dir),
+        // Another push installed it meanwhile: use theirs.
+        Err(_) if dir.join(".ready").exists() => {
+            let _ = std::fs::remove_dir_all(&staged);
+            Ok(dir)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staged);
+            Err(e).with_context(|| format!("moving the {name} toolchain into {}", dir.display()))
+        }
+    }
+}
+
+/// Runs a toolchain command with its output captured; a failure carries
+/// the command's own error lines (syntax errors with file and line).
+pub fn run(mut cmd: Command, what: &str) -> Result<Output> {
+    let out = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .with_context(|| format!("starting {what} ({:?})", cmd.get_program()))?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let errors: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        // The tool's own `error:` lines say it best; otherwise its last lines.
+        let reported: Vec<&str> = errors.iter().copied().filter(|l| l.starts_with("error")).collect();
+        let shown = if reported.is_empty() { errors[errors.len().saturating_sub(12)..].join("\n") } else { reported.join("\n") };
+        bail!("{what} failed:\n{shown}");
+    }
+    Ok(out)
+}
+
+/// Whether `program --version` runs; its first line.
+pub fn version_of(program: &str) -> Option<String> {
+    let out = Command::new(program).arg("--version").stdin(Stdio::null()).output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or_default().trim().to_owned())
+}
