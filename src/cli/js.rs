@@ -46,9 +46,16 @@ pub fn toolchain() -> Result<std::path::PathBuf> {
     })
 }
 
-/// Builds the JavaScript Actor in `dir` into a component (the Standby world when `standby`).
+/// Builds the JavaScript Actor in `dir` into a component (the Standby world
+/// when `standby`). A build of the same sources with the same toolchain is
+/// taken from the cache: componentizing takes seconds.
 pub fn build(dir: &Path, standby: bool) -> Result<(Vec<u8>, BuildReport)> {
     let tc = toolchain()?;
+    let key = toolchain::sources_key(dir, &[tc.to_string_lossy().as_bytes(), &[standby as u8]])?;
+    if let Some(component) = toolchain::cached_build(&key) {
+        let bytes = component.len() as u64;
+        return Ok((component, BuildReport { bytes, bundle_bytes: 0, total_millis: 0 }));
+    }
     let out = tempfile::Builder::new().prefix("wactor-js-").suffix(".wasm").tempfile()?;
     let request = serde_json::json!({
         "actorDir": dir.canonicalize().with_context(|| format!("{}: no such directory", dir.display()))?,
@@ -67,5 +74,6 @@ pub fn build(dir: &Path, standby: bool) -> Result<(Vec<u8>, BuildReport)> {
         .find_map(|l| serde_json::from_str(l).ok())
         .context("the JavaScript build reported nothing")?;
     let component = std::fs::read(out.path())?;
+    toolchain::cache_build(&key, &component);
     Ok((component, report))
 }

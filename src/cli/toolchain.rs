@@ -98,3 +98,66 @@ pub fn version_of(program: &str) -> Option<String> {
     let out = Command::new(program).arg("--version").stdin(Stdio::null()).output().ok()?;
     out.status.success().then(|| String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or_default().trim().to_owned())
 }
+
+/// Directories a build never reads its sources from.
+const NOT_SOURCES: &[&str] = &["node_modules", ".git", "storage", "target", "__pycache__", ".venv", "wactor-data"];
+
+/// A hash of every source file under `dir` (names and contents, in order),
+/// with `extra` (the toolchain, the world): the key of a cached build.
+pub fn sources_key(dir: &Path, extra: &[&[u8]]) -> Result<String> {
+    let mut hash = Sha256::new();
+    for e in extra {
+        hash.update((e.len() as u64).to_le_bytes());
+        hash.update(e);
+    }
+    let mut stack = vec![dir.to_path_buf()];
+    let mut files = Vec::new();
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).with_context(|| format!("reading {}", d.display()))? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                if !NOT_SOURCES.contains(&name.to_string_lossy().as_ref()) {
+                    stack.push(entry.path());
+                }
+            } else if kind.is_file() {
+                files.push(entry.path());
+            }
+        }
+    }
+    files.sort();
+    for f in files {
+        let rel = f.strip_prefix(dir).unwrap_or(&f).to_string_lossy().into_owned();
+        let contents = std::fs::read(&f).with_context(|| format!("reading {}", f.display()))?;
+        hash.update((rel.len() as u64).to_le_bytes());
+        hash.update(rel.as_bytes());
+        hash.update((contents.len() as u64).to_le_bytes());
+        hash.update(&contents);
+    }
+    Ok(hash.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn build_path(key: &str) -> PathBuf {
+    cache_dir().join("builds").join(format!("{key}.wasm"))
+}
+
+/// A component built before from the same sources, if the cache has it.
+pub fn cached_build(key: &str) -> Option<Vec<u8>> {
+    std::fs::read(build_path(key)).ok()
+}
+
+/// Keeps a built component for the next build of the same sources (best effort).
+pub fn cache_build(key: &str, component: &[u8]) {
+    let path = build_path(key);
+    let Some(parent) = path.parent() else { return };
+    if std::fs::create_dir_all(parent).is_err() {
+        return;
+    }
+    if let Ok(mut tmp) = tempfile::NamedTempFile::new_in(parent) {
+        use std::io::Write;
+        if tmp.write_all(component).is_ok() {
+            let _ = tmp.persist(&path);
+        }
+    }
+}

@@ -19,6 +19,10 @@ pub const RUN_DEADLINE: Duration = Duration::from_secs(180);
 /// How long a server may take to exit after SIGTERM (grace periods are short in tests).
 const STOP_DEADLINE: Duration = Duration::from_secs(60);
 
+/// The examples written in Rust, which every test server preloads.
+pub const RUST_EXAMPLES: &[&str] =
+    &["examples/counter", "examples/hello", "examples/kv-api", "examples/long-job", "examples/standby-hello"];
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -81,7 +85,10 @@ impl Server {
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log.reopen().unwrap()));
         if preload {
-            cmd.args(["--preload", "examples", "--preload", "tests/guests/probe", "--preload", "tests/guests/standby-probe"]);
+            // The Rust examples and probes; the JavaScript and Python ones are pushed by their own tests (tests/js.rs).
+            for dir in RUST_EXAMPLES.iter().chain(&["tests/guests/probe", "tests/guests/standby-probe"]) {
+                cmd.args(["--preload", dir]);
+            }
         }
         cmd.args(extra);
         let mut child = cmd.spawn().expect("starting wactor serve");

@@ -1,0 +1,3 @@
+export function describe(input) {
+  return JSON.stringify(input);
+}
