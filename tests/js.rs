@@ -4,57 +4,11 @@
 
 mod common;
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::{repo, Server, TOKEN};
+use common::pushed::{actor_dir, items, push, push_ok, record, server, standby};
+use common::{Server, TOKEN};
 use serde_json::{json, Value};
-
-/// One toolchain cache for this test binary, empty when it starts.
-fn cache_dir() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| tempfile::tempdir().unwrap()).path()
-}
-
-/// Pushes are serialised: the first installs the toolchain, the rest reuse it.
-static PUSH: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-struct Pushed {
-    ok: bool,
-    stderr: String,
-}
-
-async fn push(s: &Server, dir: &Path) -> Pushed {
-    let _one = PUSH.lock().await;
-    let mut cmd = s.cli();
-    cmd.env("WACTOR_CACHE_DIR", cache_dir()).arg("push").arg(dir);
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    Pushed { ok: out.status.success(), stderr: format!("{stderr}{}", String::from_utf8_lossy(&out.stdout)) }
-}
-
-async fn push_ok(s: &Server, dir: &str) {
-    let p = push(s, &repo().join(dir)).await;
-    assert!(p.ok, "wactor push {dir} failed:\n{}", p.stderr);
-}
-
-fn server() -> (Server, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let s = Server::start_with(dir.path(), false, &["--allow-private-outbound"]);
-    (s, dir)
-}
-
-async fn items(s: &Server, run: &Value) -> Vec<Value> {
-    let id = run["defaultDatasetId"].as_str().unwrap();
-    s.get_json(&format!("/datasets/{id}/items?limit=10000")).await.as_array().unwrap().clone()
-}
-
-async fn record(s: &Server, run: &Value, key: &str) -> Value {
-    let id = run["defaultKeyValueStoreId"].as_str().unwrap();
-    s.get_json(&format!("/key-value-stores/{id}/records/{key}")).await
-}
 
 #[tokio::test]
 async fn js_hello_is_pushed_and_runs_with_its_input_schema() {
@@ -83,10 +37,8 @@ async fn js_hello_is_pushed_and_runs_with_its_input_schema() {
 async fn js_standby_answers_on_its_standby_url() {
     let (s, _dir) = server();
     push_ok(&s, "examples/js-standby").await;
-    let addr: SocketAddr = s.url.trim_start_matches("http://").parse().unwrap();
-    let host = "me--js-standby.localhost";
-    let http = reqwest::Client::builder().resolve(host, addr).build().unwrap();
-    let url = |path: &str| format!("http://{host}:{}{path}", addr.port());
+    let (http, _) = standby(&s, "js-standby", "/");
+    let url = |path: &str| standby(&s, "js-standby", path).1;
 
     let echo: Value = http.get(url("/hello?a=1")).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap();
     assert_eq!((echo["method"].as_str(), echo["path"].as_str(), &echo["query"]), (Some("GET"), Some("/hello"), &json!({ "a": "1" })));
@@ -221,33 +173,27 @@ async fn js_crawler_survives_a_migration_with_every_page_once() {
     assert_eq!(record(&s, &run, "OUTPUT").await, json!({ "pages": pages, "failed": 0 }));
 }
 
-/// A JavaScript Actor directory in a temp dir, from (path, contents) pairs.
-fn actor_dir(name: &str, files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let def = json!({ "actorSpecification": 1, "name": name, "version": "0.1" });
-    let mut all: Vec<(PathBuf, String)> = vec![
-        (dir.path().join(".actor/actor.json"), def.to_string()),
-        (dir.path().join("package.json"), json!({ "name": name, "type": "module", "main": "main.js" }).to_string()),
-    ];
-    all.extend(files.iter().map(|(p, c)| (dir.path().join(p), (*c).to_owned())));
-    for (path, contents) in all {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, contents).unwrap();
-    }
-    dir
-}
-
 #[tokio::test]
 async fn bad_js_actors_are_refused_with_the_reason_and_nothing_is_registered() {
     let (s, _dir) = server();
     let cases = [
-        (actor_dir("js-syntax", &[("main.js", "import { Actor } from 'wactor-sdk';\n\nconst x = {;\n")]), "main.js:3:"),
+        (
+            actor_dir("js-syntax", &[("package.json", "{}"), ("main.js", "import { Actor } from 'wactor-sdk';\n\nconst x = {;\n")]),
+            "main.js:3:",
+        ),
         (actor_dir("js-no-entry", &[("package.json", r#"{"name":"js-no-entry","type":"module"}"#)]), "no entry point"),
-        (actor_dir("js-node-fs", &[("main.js", "import { readFileSync } from 'fs';\nreadFileSync('/etc/passwd');\n")]), "\"fs\""),
+        (
+            actor_dir(
+                "js-node-fs",
+                &[("package.json", "{}"), ("main.js", "import { readFileSync } from 'fs';\nreadFileSync('/etc/passwd');\n")],
+            ),
+            "\"fs\"",
+        ),
         (
             actor_dir(
                 "js-native",
                 &[
+                    ("package.json", "{}"),
                     ("main.js", "import native from 'native-thing';\nnative();\n"),
                     ("node_modules/native-thing/package.json", r#"{"name":"native-thing","main":"index.js"}"#),
                     ("node_modules/native-thing/index.js", "module.exports = require('./build/Release/thing.node');\n"),
@@ -259,8 +205,8 @@ async fn bad_js_actors_are_refused_with_the_reason_and_nothing_is_registered() {
     ];
     for (dir, expected) in &cases {
         let p = push(&s, dir.path()).await;
-        assert!(!p.ok, "a bad Actor was pushed:\n{}", p.stderr);
-        assert!(p.stderr.contains(expected), "the error names {expected:?}:\n{}", p.stderr);
+        assert!(!p.ok, "a bad Actor was pushed:\n{}", p.output);
+        assert!(p.output.contains(expected), "the error names {expected:?}:\n{}", p.output);
     }
     for name in ["js-syntax", "js-no-entry", "js-node-fs", "js-native"] {
         assert_eq!(s.get(&format!("/acts/{name}")).await.status(), 404, "{name} was registered");

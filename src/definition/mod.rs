@@ -327,7 +327,7 @@ impl ActorDir {
             Some(SourceKind::Rust)
         } else if has("package.json") {
             Some(SourceKind::JavaScript)
-        } else if has("pyproject.toml") || (has("requirements.txt") && (has("main.py") || has("src/main.py"))) || has("main.py") {
+        } else if has("pyproject.toml") || has("requirements.txt") || has("main.py") || has("src/main.py") {
             Some(SourceKind::Python)
         } else {
             None
@@ -347,7 +347,7 @@ pub enum SourceKind {
     Rust,
     /// `package.json`: bundled with esbuild, componentized with SpiderMonkey.
     JavaScript,
-    /// `pyproject.toml`, or `main.py` (with `requirements.txt`): componentized with componentize-py.
+    /// `pyproject.toml`, `requirements.txt` or `main.py`: componentized with componentize-py.
     Python,
 }
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+pub mod pushed;
 pub mod receiver;
 
 pub const TOKEN: &str = "test-token-0123456789";

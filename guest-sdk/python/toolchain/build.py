@@ -11,7 +11,7 @@ Errors go to stderr as `error: <file>:<line>: <message>`, exit code 1.
 
 import json
 import os
-import py_compile
+import re
 import subprocess
 import sys
 import tempfile
@@ -105,6 +105,22 @@ class IncomingHandler(exports.IncomingHandler):
 """
 
 
+def componentize_error(text, paths):
+    """The Actor's own failure at import time (a missing module, an error at
+    its top level): the last frame and the exception of the guest's
+    traceback, with the guest's `/N/` paths turned back into files."""
+    lines = [l for l in text.splitlines() if l.strip() and not re.match(r"^\s*(\d+: |at )", l)]
+    frame = next((l.strip() for l in reversed(lines) if l.strip().startswith('File "/')), None)
+    exc = next((l.strip() for l in reversed(lines) if re.match(r"^\s*[A-Za-z_.]*(Error|Exception)\b.*:", l) and "AssertionError" not in l), None)
+    if frame and exc:
+        m = re.match(r'File "/(\d+)/([^"]+)", line (\d+)', frame)
+        if m and int(m.group(1)) < len(paths):
+            where = os.path.relpath(os.path.join(paths[int(m.group(1))], m.group(2)), paths[1])
+            return f"{where}:{m.group(3)}: {exc}"
+        return f"{frame}: {exc}"
+    return "componentize-py: " + "\n".join(lines[-8:])
+
+
 def main():
     started = time.monotonic()
     args = json.loads(sys.argv[1])
@@ -126,12 +142,10 @@ def main():
         cmd = [sys.executable, "-c", launcher, "-d", os.path.join(HERE, "wit"),
                "-w", "python-standby" if standby else "python-actor", "componentize", "wactor_app",
                "-p", work, "-p", actor_dir, "-p", site, "-p", os.path.join(HERE, "sdk"), "-o", args["out"]]
-        out = subprocess.run(cmd, capture_output=True, text=True)
+        env = {k: v for k, v in os.environ.items() if k != "RUST_BACKTRACE"}
+        out = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if out.returncode != 0:
-            text = (out.stderr or out.stdout).strip()
-            lines = text.splitlines()
-            # The Actor's import-time failure (a missing module, an error at the top level) is the last traceback line.
-            raise BuildError("componentize-py: " + "\n".join(lines[-8:]))
+            raise BuildError(componentize_error(out.stderr or out.stdout, [work, actor_dir, site]))
     size = os.path.getsize(args["out"])
     print(json.dumps({"bytes": size, "bundleBytes": 0, "totalMillis": int((time.monotonic() - started) * 1000)}))
 

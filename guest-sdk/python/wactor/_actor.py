@@ -4,6 +4,7 @@ import asyncio
 import inspect
 import json
 import re
+import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
@@ -329,6 +330,7 @@ class _Actor:
         if exc is None:
             await self.exit()
         if isinstance(exc, Exception):
+            traceback.print_exception(exc)
             await self.fail(exception=exc)
         return False
 
