@@ -45,6 +45,15 @@ summary() {
   fi
 }
 
+# JavaScript and Python Actors are built with toolchains that `wactor push`
+# installs on first use (npm: componentize-js, esbuild; PyPI: componentize-py):
+# one cache for the whole run, empty at its start, so the install is tested too.
+for tool in node npm python3; do
+  command -v "$tool" >/dev/null 2>&1 || { echo "$tool is needed to build the JavaScript and Python Actors"; exit 1; }
+done
+export WACTOR_TEST_CACHE_DIR="$CARGO_TARGET_DIR/wactor-test-cache"
+rm -rf "$WACTOR_TEST_CACHE_DIR"
+
 echo "== building guest components (wasm32-wasip2)"
 scripts/build-guests.sh
 

@@ -168,6 +168,30 @@ enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Scaffold a new Actor directory that builds and runs as it is.
+    Create {
+        /// The new directory; its last component is the Actor's name.
+        dir: PathBuf,
+        #[arg(long, value_enum, default_value = "js")]
+        template: wactor::cli::dev::Template,
+        /// A Standby Actor (answers HTTP) instead of a batch one.
+        #[arg(long)]
+        standby: bool,
+    },
+    /// Build an Actor directory and run it once on a platform embedded in the command (storages in <dir>/storage).
+    Run {
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Input as JSON text.
+        #[arg(long, conflicts_with = "input_file")]
+        input: Option<String>,
+        /// Input from a JSON file.
+        #[arg(long)]
+        input_file: Option<PathBuf>,
+        /// Delete the default storages of earlier local runs first (named storages stay).
+        #[arg(long)]
+        purge: bool,
+    },
     /// Run an Actor and print its results.
     Call {
         /// Actor name or ID.
@@ -327,12 +351,17 @@ async fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Push { dir, server } => push(dir, &server).await,
+        Command::Create { dir, template, standby } => {
+            wactor::cli::dev::create(&dir, template, standby)?;
+            println!("Created {}: `wactor run {}` builds and runs it", dir.display(), dir.display());
+            Ok(0)
+        }
+        Command::Run { dir, input, input_file, purge } => {
+            let input = read_input(input, input_file)?;
+            wactor::cli::dev::run(&dir, input, purge).await
+        }
         Command::Call { actor, input, input_file, timeout, memory, build, server } => {
-            let input = match (input, input_file) {
-                (Some(text), _) => Some(text.into_bytes()),
-                (None, Some(path)) => Some(std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?),
-                (None, None) => None,
-            };
+            let input = read_input(input, input_file)?;
             let query: Vec<(&str, String)> =
                 [("timeout", timeout.map(|t| t.to_string())), ("memory", memory.map(|m| m.to_string())), ("build", build)]
                     .into_iter()
@@ -366,6 +395,15 @@ async fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
     }
+}
+
+/// `--input` text or `--input-file` contents.
+fn read_input(input: Option<String>, input_file: Option<PathBuf>) -> Result<Option<Vec<u8>>> {
+    Ok(match (input, input_file) {
+        (Some(text), _) => Some(text.into_bytes()),
+        (None, Some(path)) => Some(std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?),
+        (None, None) => None,
+    })
 }
 
 /// `wactor push`: packages the directory, uploads it, and waits for a container build.
@@ -538,6 +576,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             idle_timeout: std::time::Duration::from_secs(args.idle_timeout_secs),
         },
         tls: args.tls_cert.zip(args.tls_key).map(|(cert, key)| wactor::server::tls::TlsFiles { cert, key }),
+        quiet: false,
     };
     wactor::server::run(listener, options, shutdown_signal()).await
 }

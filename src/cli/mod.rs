@@ -3,6 +3,7 @@
 //! installed on first use), and talking to a server.
 
 pub mod client;
+pub mod dev;
 pub mod js;
 pub mod package;
 pub mod python;

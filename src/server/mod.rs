@@ -30,6 +30,8 @@ pub struct ServeOptions {
     pub http: HttpLimits,
     /// Serve HTTPS with this certificate; containers then reach the API on a plain loopback listener.
     pub tls: Option<tls::TlsFiles>,
+    /// Print nothing on stdout (`wactor run` embeds a server and prints the run instead).
+    pub quiet: bool,
 }
 
 /// Runs a server on `listener` until `shutdown` resolves.
@@ -48,6 +50,12 @@ pub async fn run(listener: TcpListener, options: ServeOptions, shutdown: impl Fu
             Some(internal)
         }
         None => None,
+    };
+    let quiet = options.quiet;
+    let say = |line: &str| {
+        if !quiet {
+            say(line)
+        }
     };
     let executors = crate::executor::standard(&platform_options)?;
     let platform = tokio::task::spawn_blocking(move || Platform::open(platform_options, executors)).await??;

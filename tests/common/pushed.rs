@@ -2,17 +2,26 @@
 //! with toolchains installed into a cache that starts empty in every run of
 //! the test binary; and reading a run's default storages.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use serde_json::Value;
 
 use super::{repo, Server};
 
-/// One toolchain cache for this test binary, empty when it starts.
+/// The toolchain cache: `WACTOR_TEST_CACHE_DIR`, which `scripts/test.sh`
+/// empties at the start of every run and shares between the test binaries;
+/// else one empty cache for this test binary.
 pub fn cache_dir() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| tempfile::tempdir().unwrap()).path()
+    static DIR: OnceLock<(PathBuf, Option<tempfile::TempDir>)> = OnceLock::new();
+    &DIR.get_or_init(|| match std::env::var_os("WACTOR_TEST_CACHE_DIR") {
+        Some(dir) => (PathBuf::from(dir), None),
+        None => {
+            let dir = tempfile::tempdir().unwrap();
+            (dir.path().to_path_buf(), Some(dir))
+        }
+    })
+    .0
 }
 
 /// Pushes are serialised: the first installs the toolchain, the rest reuse it.
