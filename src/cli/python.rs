@@ -6,10 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
-use super::js::BuildReport;
-use super::toolchain::{self, Embedded};
+use super::toolchain::{self, BuildReport, Embedded};
 
 const FILES: &[Embedded] = &[
     Embedded { path: "requirements.txt", contents: include_bytes!("../../guest-sdk/python/toolchain/requirements.txt") },
@@ -52,26 +51,9 @@ pub fn toolchain() -> Result<PathBuf> {
 /// Builds the Python Actor in `dir` into a component (the Standby world when `standby`).
 pub fn build(dir: &Path, standby: bool) -> Result<(Vec<u8>, BuildReport)> {
     let tc = toolchain()?;
-    let key = toolchain::sources_key(dir, &[tc.to_string_lossy().as_bytes(), &[standby as u8]])?;
-    if let Some(component) = toolchain::cached_build(&key) {
-        let bytes = component.len() as u64;
-        return Ok((component, BuildReport { bytes, bundle_bytes: 0, total_millis: 0 }));
-    }
-    let out = tempfile::Builder::new().prefix("wactor-py-").suffix(".wasm").tempfile()?;
-    let request = serde_json::json!({
-        "actorDir": dir.canonicalize().with_context(|| format!("{}: no such directory", dir.display()))?,
-        "out": out.path(),
-        "standby": standby,
-    });
-    let mut python = Command::new(tc.join("venv/bin/python"));
-    python.arg(tc.join("build.py")).arg(request.to_string()).current_dir(dir);
-    let output = toolchain::run(python, &format!("the Python build of {}", dir.display()))?;
-    let report: BuildReport = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str(l).ok())
-        .context("the Python build reported nothing")?;
-    let component = std::fs::read(out.path())?;
-    toolchain::cache_build(&key, &component);
-    Ok((component, report))
+    toolchain::build_component(dir, standby, &tc, "Python", |request| {
+        let mut python = Command::new(tc.join("venv/bin/python"));
+        python.arg(tc.join("build.py")).arg(request);
+        python
+    })
 }

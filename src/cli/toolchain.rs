@@ -161,3 +161,50 @@ pub fn cache_build(key: &str, component: &[u8]) {
         }
     }
 }
+
+/// What a JavaScript or Python build reports besides the component.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildReport {
+    pub bytes: u64,
+    pub bundle_bytes: u64,
+    pub total_millis: u64,
+}
+
+/// Runs a toolchain's build script on the Actor in `dir` (the Standby world
+/// when `standby`): `script(request)` is the command, given the build's
+/// request as JSON (`actorDir`, `out`, `standby`). A build of the same
+/// sources with the same toolchain comes from the cache.
+pub fn build_component(
+    dir: &Path,
+    standby: bool,
+    toolchain: &Path,
+    what: &str,
+    script: impl FnOnce(String) -> Command,
+) -> Result<(Vec<u8>, BuildReport)> {
+    let key = sources_key(dir, &[toolchain.to_string_lossy().as_bytes(), &[standby as u8]])?;
+    if let Some(component) = cached_build(&key) {
+        let bytes = component.len() as u64;
+        return Ok((component, BuildReport { bytes, bundle_bytes: 0, total_millis: 0 }));
+    }
+    let out = tempfile::Builder::new().prefix("wactor-build-").suffix(".wasm").tempfile()?;
+    let request = serde_json::json!({
+        "actorDir": dir.canonicalize().with_context(|| format!("{}: no such directory", dir.display()))?,
+        "out": out.path(),
+        "standby": standby,
+    });
+    let mut cmd = script(request.to_string());
+    cmd.current_dir(dir);
+    let output = run(cmd, &format!("the {what} build of {}", dir.display()))?;
+    for line in String::from_utf8_lossy(&output.stderr).lines().filter(|l| l.starts_with("warning")) {
+        eprintln!("{line}");
+    }
+    let report: BuildReport = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .with_context(|| format!("the {what} build reported nothing"))?;
+    let component = std::fs::read(out.path())?;
+    cache_build(&key, &component);
+    Ok((component, report))
+}
