@@ -75,6 +75,8 @@ short_bench charging --charges 500 --runs 20
 short_bench actors --calls 20 --waiting 20 --dispatches 100
 short_bench exports --items 2000
 if [ "${WACTOR_REQUIRE_DOCKER:-}" = 1 ]; then short_bench executors --runs 2; fi
+# Rust, JavaScript and Python side by side (the toolchains and builds from the tests' cache).
+WACTOR_BIN="$CARGO_TARGET_DIR/debug/wactor" WACTOR_CACHE_DIR="$WACTOR_TEST_CACHE_DIR" timeout 10m benches/languages.sh --short --no-containers
 
 echo "== compatibility tests with the real Python apify-client"
 venv="$CARGO_TARGET_DIR/compat-venv"
