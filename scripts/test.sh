@@ -53,44 +53,55 @@ for tool in node npm python3; do
 done
 export WACTOR_TEST_CACHE_DIR="$CARGO_TARGET_DIR/wactor-test-cache"
 rm -rf "$WACTOR_TEST_CACHE_DIR"
+# Nothing of the run goes into the user's own cache.
+export WACTOR_CACHE_DIR="$WACTOR_TEST_CACHE_DIR"
 
 echo "== building guest components (wasm32-wasip2)"
 scripts/build-guests.sh
 
-echo "== running Rust tests"
-# An outer limit: a hang fails the run instead of holding CI.
+echo "== building the server, its tests and benchmarks"
 # Every target of the workspace: the server's tests, the guest SDK's own, and
-# the benchmarks (built, not run: they return at once without --bench).
-timeout --kill-after=30s 45m cargo test --workspace --all-targets "$@"
+# the benchmarks. One cargo invocation, so features unify once and nothing
+# is built twice; the test binaries are then run directly, a few at a time.
+executables="$CARGO_TARGET_DIR/test-executables.tsv"
+timeout --kill-after=30s 45m cargo test --workspace --all-targets --no-run --message-format=json-render-diagnostics |
+  python3 -c '
+import json, os, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["profile"]["test"]:
+        kind = m["target"]["kind"][0]
+        kind = "unit" if kind in ("lib", "bin", "cdylib", "rlib") else kind
+        print(kind, m["target"]["name"], m["executable"], os.path.dirname(m["manifest_path"]), sep="\t")
+' >"$executables"
 
-echo "== benchmarks, short mode (a few seconds each, so they keep working; full runs: benches/RESULTS.md)"
-# Built by the test run above (test profile); the figures of a short debug run mean nothing.
-short_bench() { timeout --kill-after=10s 10m cargo test --quiet --bench "$1" -- --bench "${@:2}"; }
-short_bench e2e --runs 20
-short_bench standby --no-wasmtime --cold 20 --secs 1
-short_bench concurrent --runs 200 --requests 50
-short_bench busy_guests --guests 4 --requests 50
-short_bench durability --trials 1
-short_bench charging --charges 500 --runs 20
-short_bench actors --calls 20 --waiting 20 --dispatches 100
-short_bench exports --items 2000
-if [ "${WACTOR_REQUIRE_DOCKER:-}" = 1 ]; then short_bench executors --runs 2; fi
-# Rust, JavaScript and Python side by side (the toolchains and builds from the tests' cache).
-WACTOR_BIN="$CARGO_TARGET_DIR/debug/wactor" WACTOR_CACHE_DIR="$WACTOR_TEST_CACHE_DIR" timeout 10m benches/languages.sh --short --no-containers
-
-echo "== compatibility tests with the real Python apify-client"
-venv="$CARGO_TARGET_DIR/compat-venv"
-# The venv is kept under the target dir and rebuilt when the pinned versions change.
-wanted="$(sha256sum tests/compat/requirements.txt | cut -d' ' -f1)"
-if [ ! -x "$venv/bin/pytest" ] || [ "$(cat "$venv/requirements.sha256" 2>/dev/null)" != "$wanted" ]; then
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/compat/requirements.txt
-  echo "$wanted" > "$venv/requirements.sha256"
-fi
-cargo build --bin wactor
-WACTOR_BIN="$CARGO_TARGET_DIR/debug/wactor" timeout --kill-after=30s 15m "$venv/bin/pytest" -p no:cacheprovider tests/compat
-
-echo "== fuzzing the API against its OpenAPI document (schemathesis: no 5xx, every answer as documented)"
-timeout --kill-after=30s 15m scripts/fuzz-api.sh "$CARGO_TARGET_DIR/debug/wactor" 8
+echo "== running the tests (Rust test binaries, the apify-client compatibility tests, the API fuzzer, the benchmarks' short mode)"
+job_file="$CARGO_TARGET_DIR/test-jobs.tsv"
+filter=""
+for arg in "$@"; do filter+=" $(printf %q "$arg")"; done
+python3 - "$executables" "$filter" >"$job_file" <<'PY'
+import sys
+rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1]) if line.strip()]
+extra = sys.argv[2]
+# The slowest first, so the last to finish is a short one (seconds, measured on 2 cores).
+slow = ["docker", "compat", "fuzz", "benches", "dev_loop", "promises", "js", "python", "hardening", "users", "exports", "standby"]
+jobs = {}
+for kind, name, exe, cwd in rows:
+    if kind == "test":
+        # An outer limit per binary: a hang fails the run instead of holding CI.
+        jobs[name] = (cwd, f"timeout --kill-after=30s 20m {exe}{extra}")
+units = " && ".join(f"(cd {cwd} && {exe}{extra})" for kind, name, exe, cwd in rows if kind == "unit")
+jobs["unit"] = (".", units or "true")
+if not extra:
+    jobs["compat"] = (".", "scripts/compat-tests.sh")
+    jobs["fuzz"] = (".", 'timeout --kill-after=30s 15m scripts/fuzz-api.sh "$CARGO_TARGET_DIR/debug/wactor" 8')
+    jobs["benches"] = (".", f"scripts/short-benches.sh {sys.argv[1]}")
+order = [n for n in slow if n in jobs] + [n for n in jobs if n not in slow]
+for name in order:
+    cwd, command = jobs[name]
+    print(name, cwd, command, sep="\t")
+PY
+status=0
+python3 scripts/run-jobs.py --jobs "${WACTOR_TEST_JOBS:-3}" --logs "$CARGO_TARGET_DIR/test-logs" "$job_file" || status=$?
 summary
+exit "$status"

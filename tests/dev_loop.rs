@@ -81,7 +81,25 @@ await Actor.exit();
     // Bad input and a broken Actor: a non-zero exit with the reason.
     let (ok, _, err) = wactor(&["run", "--input", "{not json"], dir.path());
     assert!(!ok && err.contains("not valid JSON"), "{err}");
-    let broken = actor_dir("dev-broken", &[("package.json", "{}"), ("main.js", "const = 1;\n")]);
-    let (ok, _, err) = wactor(&["run"], broken.path());
-    assert!(!ok && err.contains("main.js:1:"), "{err}");
+}
+
+#[test]
+fn wactor_run_refuses_an_actor_that_cannot_build_and_names_the_problem() {
+    let cases = [
+        (actor_dir("run-js-syntax", &[("package.json", "{}"), ("main.js", "const = 1;\n")]), "main.js:1:"),
+        (actor_dir("run-js-no-entry", &[("package.json", r#"{"type":"module"}"#)]), "no entry point"),
+        (actor_dir("run-js-node-fs", &[("package.json", "{}"), ("main.js", "import fs from 'node:fs';\nfs.readFileSync('x');\n")]), "\"node:fs\""),
+        (actor_dir("run-py-syntax", &[("main.py", "async def main(:\n    pass\n")]), "main.py:1:"),
+        (actor_dir("run-py-no-entry", &[("requirements.txt", "")]), "no entry point"),
+        (
+            actor_dir("run-py-native", &[("main.py", "import numpy\n"), ("requirements.txt", "numpy==2.1.3\n")]),
+            "numpy",
+        ),
+    ];
+    for (dir, expected) in &cases {
+        let (ok, out, err) = wactor(&["run"], dir.path());
+        assert!(!ok, "a broken Actor ran:\n{out}");
+        assert!(err.contains(expected), "the error names {expected:?}:\n{err}");
+        assert!(!out.contains("Run finished"), "nothing ran:\n{out}");
+    }
 }

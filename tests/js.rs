@@ -93,6 +93,7 @@ async fn the_js_sdk_behaves_as_the_rust_one() {
     assert_eq!((out["added"].as_bool(), out["again"].as_bool()), (Some(false), Some(true)));
     assert_eq!(out["fetched"], json!({ "depth": 1 }));
     assert_eq!(out["finished"], true);
+    assert_eq!(out["held"], json!({ "empty": true, "finished": false }), "a request held by its lock: empty, not finished");
     let text = s.get("/key-value-stores/js-probe-store/records/text").await;
     assert_eq!(text.headers()["content-type"].to_str().unwrap(), "text/plain");
     assert_eq!(text.text().await.unwrap(), "plain text");

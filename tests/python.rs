@@ -87,6 +87,7 @@ async fn the_python_sdk_behaves_as_the_rust_one() {
     assert_eq!((out["added"].as_bool(), out["again"].as_bool()), (Some(false), Some(true)));
     assert_eq!(out["fetched"], json!({ "depth": 1 }));
     assert_eq!(out["finished"], true);
+    assert_eq!(out["held"], json!({ "empty": true, "finished": false }), "a request held by its lock: empty, not finished");
     assert_eq!(s.get_json("/datasets/py-probe-items/items").await, json!([{ "n": 1 }, { "n": 2 }]));
 
     let run = probe(&s, json!({ "mode": "charge" }), "maxTotalChargeUsd=0.25").await;

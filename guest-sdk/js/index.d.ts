@@ -78,6 +78,8 @@ export class RequestQueue {
   markRequestHandled(request: Request | string): Promise<QueueOperationInfo>;
   reclaimRequest(request: Request | string, options?: { forefront?: boolean }): Promise<QueueOperationInfo>;
   isFinished(): Promise<boolean>;
+  /** Whether `fetchNextRequest` would find nothing now; locked requests may still come back. */
+  isEmpty(): Promise<boolean>;
 }
 
 export interface OpenOptions {

@@ -257,6 +257,11 @@ export class RequestQueue {
   async isFinished() {
     return host(() => this.queue.isFinished());
   }
+
+  /** Whether `fetchNextRequest` would find nothing now (locked requests may still come back). */
+  async isEmpty() {
+    return host(() => this.queue.isEmpty());
+  }
 }
 
 function openArgs(idOrName, options) {

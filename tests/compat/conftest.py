@@ -32,6 +32,12 @@ def _listening_url(proc, timeout):
         return None
 
 
+# The Rust examples only: the JavaScript and Python ones are tested by tests/js.rs and
+# tests/python.rs, and building them here would only make the server slower to start.
+RUST_EXAMPLES = [arg for manifest in sorted(REPO.glob("examples/*/Cargo.toml"))
+                 for arg in ("--preload", str(manifest.parent.relative_to(REPO)))]
+
+
 @pytest.fixture(scope="session")
 def server():
     target = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
@@ -39,7 +45,7 @@ def server():
     with tempfile.TemporaryDirectory() as data_dir:
         proc = subprocess.Popen(
             [binary, "serve", "--listen", "127.0.0.1:0", "--token", TOKEN, "--data-dir", data_dir,
-             "--preload", "examples", "--preload", "tests/guests/probe",
+             *RUST_EXAMPLES, "--preload", "tests/guests/probe",
              # Webhook receivers in these tests listen on 127.0.0.1.
              "--allow-private-webhook-urls", "--webhook-retry-base-millis", "200"],
             cwd=REPO, stdout=subprocess.PIPE, text=True, env={**os.environ, "RUST_LOG": "wactor=warn"},

@@ -287,6 +287,10 @@ class RequestQueue:
     async def is_finished(self) -> bool:
         return _host(self._queue.is_finished)
 
+    async def is_empty(self) -> bool:
+        """Whether `fetch_next_request` would find nothing now (locked requests may still come back)."""
+        return _host(self._queue.is_empty)
+
 
 _ID = re.compile(r"^[A-Za-z0-9]{17}$")
 

@@ -326,6 +326,12 @@ impl RequestQueue {
     pub fn is_finished(&self) -> Result<bool> {
         Ok(self.inner.is_finished()?)
     }
+
+    /// Whether no pending request is free to fetch now; requests other
+    /// runs hold locked may still come back, so this is not [`Self::is_finished`].
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.inner.is_empty()?)
+    }
 }
 
 thread_local! {

@@ -501,6 +501,23 @@ impl RequestQueues {
         })
     }
 
+    /// Whether no pending request is free to take now: the next
+    /// [`Self::lock_head`] would find none (locked ones are not free,
+    /// whoever holds them; the queue may still not be finished).
+    pub fn is_empty(&self, queue_id: &str) -> Result<bool> {
+        self.must_exist(queue_id)?;
+        let now = Utc::now();
+        let locks = self.locks.lock();
+        let q = locks.get(queue_id);
+        for entry in self.order.scan_prefix(owner_prefix(queue_id)) {
+            let id = String::from_utf8_lossy(&entry?.1).into_owned();
+            if q.and_then(|q| q.live(&id, now)).is_none() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     /// Takes up to `limit` pending requests nobody holds and locks them for `lock_secs`.
     pub fn lock_head(&self, queue_id: &str, limit: usize, lock_secs: u64, client: &str) -> Result<Head> {
         self.seen_client(queue_id, client)?;

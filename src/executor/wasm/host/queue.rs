@@ -88,6 +88,11 @@ impl HostQueue for ActorHost<'_> {
         Ok(self.ctx.platform.queues.get(&id)?.pending_request_count == 0)
     }
 
+    async fn is_empty(&mut self, r: Resource<QueueHandle>) -> HostResult<bool> {
+        let id = self.queue_id(&r)?;
+        Ok(self.ctx.platform.queues.is_empty(&id)?)
+    }
+
     async fn drop(&mut self, r: Resource<QueueHandle>) -> wasmtime::Result<()> {
         self.drop_handle(r)
     }

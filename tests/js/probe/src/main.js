@@ -33,6 +33,7 @@ switch (input.mode) {
     const added = await q.addRequest({ url: 'http://127.0.0.1/a', userData: { depth: 1 } });
     const again = await q.addRequest('http://127.0.0.1/a');
     const r = await q.fetchNextRequest();
+    const held = { empty: await q.isEmpty(), finished: await q.isFinished() };
     await q.markRequestHandled(r);
     await Actor.setValue('OUTPUT', {
       text: await kv.getValue('text'),
@@ -45,6 +46,7 @@ switch (input.mode) {
       again: again.wasAlreadyPresent,
       fetched: r.userData,
       finished: await q.isFinished(),
+      held,
       env: Actor.getEnv().actorRunId === (await Actor.getValue('INPUT')) ? 'no' : 'ok',
     });
     break;

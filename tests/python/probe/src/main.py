@@ -38,6 +38,7 @@ async def main() -> None:
             added = await q.add_request({"url": "http://127.0.0.1/a", "userData": {"depth": 1}})
             again = await q.add_request("http://127.0.0.1/a")
             r = await q.fetch_next_request()
+            held = {"empty": await q.is_empty(), "finished": await q.is_finished()}
             await q.mark_request_as_handled(r)
             await Actor.set_value("OUTPUT", {
                 "text": await kv.get_value("text"),
@@ -50,6 +51,7 @@ async def main() -> None:
                 "again": again.was_already_present,
                 "fetched": r.user_data,
                 "finished": await q.is_finished(),
+                "held": held,
             })
         if mode == "charge":
             result = await Actor.push_data([{"p": 1}, {"p": 2}, {"p": 3}], charged_event_name="page")
