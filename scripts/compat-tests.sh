@@ -3,6 +3,7 @@
 # storage clients) from PyPI against `wactor serve`.
 #
 #   scripts/compat-tests.sh [WACTOR_BIN]
+#   scripts/compat-tests.sh --venv-only    (installs the pinned packages and stops)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
@@ -15,4 +16,5 @@ if [ ! -x "$venv/bin/pytest" ] || [ "$(cat "$venv/requirements.sha256" 2>/dev/nu
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/compat/requirements.txt
   echo "$wanted" > "$venv/requirements.sha256"
 fi
+[ "${1:-}" = --venv-only ] && exit 0
 WACTOR_BIN="${1:-$CARGO_TARGET_DIR/debug/wactor}" timeout --kill-after=30s 15m "$venv/bin/pytest" -p no:cacheprovider tests/compat

@@ -6,6 +6,7 @@
 # answer matches the document (status, content type, schema).
 #
 #   scripts/fuzz-api.sh [WACTOR_BIN] [EXAMPLES]
+#   scripts/fuzz-api.sh --venv-only    (installs schemathesis and stops)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
@@ -20,6 +21,7 @@ if [ ! -x "$venv/bin/schemathesis" ] || [ "$(cat "$venv/pinned" 2>/dev/null)" !=
   "$venv/bin/pip" install --quiet --disable-pip-version-check "$pinned"
   echo "$pinned" > "$venv/pinned"
 fi
+[ "$bin" = --venv-only ] && exit 0
 
 data="$(mktemp -d)"
 out="$data/server.out"

@@ -59,6 +59,12 @@ export WACTOR_CACHE_DIR="$WACTOR_TEST_CACHE_DIR"
 echo "== building guest components (wasm32-wasip2)"
 scripts/build-guests.sh
 
+# The Python venvs of the compatibility tests and the fuzzer download while cargo compiles.
+venvs_log="$CARGO_TARGET_DIR/test-venvs.log"
+mkdir -p "$CARGO_TARGET_DIR"
+{ scripts/compat-tests.sh --venv-only && scripts/fuzz-api.sh --venv-only; } >"$venvs_log" 2>&1 &
+venvs_pid=$!
+
 echo "== building the server, its tests and benchmarks"
 # Every target of the workspace: the server's tests, the guest SDK's own, and
 # the benchmarks. One cargo invocation, so features unify once and nothing
@@ -74,6 +80,8 @@ for line in sys.stdin:
         kind = "unit" if kind in ("lib", "bin", "cdylib", "rlib") else kind
         print(kind, m["target"]["name"], m["executable"], os.path.dirname(m["manifest_path"]), sep="\t")
 ' >"$executables"
+
+wait "$venvs_pid" || { echo "installing the test venvs failed:"; cat "$venvs_log"; exit 1; }
 
 echo "== running the tests (Rust test binaries, the apify-client compatibility tests, the API fuzzer, the benchmarks' short mode)"
 job_file="$CARGO_TARGET_DIR/test-jobs.tsv"
