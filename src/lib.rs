@@ -33,6 +33,7 @@
 //!     and Standby runs (`storage/bytes` counts storage bytes against
 //!     theirs); `audit`: the append-only log of who did what, both doors.
 //!   - `events`: system events; `auth`: the token and keyed run secrets;
+//!     `sessions`: signed-in console browsers;
 //!     `outbound`: the network policy of guests and webhooks.
 //! - [`definition`]: `.actor/actor.json` and the input schema (defaults,
 //!   validation) checked before a run exists.
@@ -51,12 +52,16 @@
 //!   shutdown)`): executors, platform, preload, resume, the listener with
 //!   its connection caps and optional TLS (`server::tls`), graceful
 //!   shutdown. `main.rs` only parses arguments.
+//! - [`console`]: the web console at `/`, a client of the API in the
+//!   browser: sign-in into an `HttpOnly` session cookie (`platform::sessions`),
+//!   CSRF, content security policy, assets built into the binary.
 //! - [`cli`]: the client side of the `wactor` binary (push, call, logs, dataset export).
 //! - [`limits`]: every limit, with the reason for its value.
 //! - [`ids`]: IDs, hex digests and timestamps in the shapes Apify clients expect.
 
 pub mod api;
 pub mod cli;
+pub mod console;
 pub mod definition;
 pub mod executor;
 pub mod ids;

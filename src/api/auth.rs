@@ -55,6 +55,31 @@ pub fn query_without_token(query: &str) -> Option<String> {
     (!kept.is_empty()).then(|| kept.join("&"))
 }
 
+/// The cookie a signed-in console browser carries (see `platform::sessions`).
+pub const SESSION_COOKIE: &str = "wactor_session";
+/// The header the console's page sends with every change, holding its session's CSRF value.
+pub const CSRF_HEADER: &str = "x-wactor-csrf";
+
+/// The live console session a request's cookie names: its ID and the session.
+pub fn session_of(platform: &Platform, headers: &axum::http::HeaderMap) -> Option<(String, crate::platform::sessions::Session)> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .and_then(|(_, id)| platform.sessions.get(id).map(|s| (id.to_owned(), s)))
+}
+
+pub fn csrf_refused() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "csrf-token-not-valid",
+        "A change made with a console session must carry the console page's X-Wactor-Csrf header",
+    )
+}
+
 pub fn unauthorized(presented: bool) -> ApiError {
     if presented {
         ApiError::new(StatusCode::UNAUTHORIZED, "token-not-valid", "Authentication token is not valid")
@@ -75,6 +100,18 @@ pub async fn require_token(State(platform): State<Arc<Platform>>, mut req: Reque
             Some(caller) => caller,
             None => return unauthorized(true).into_response(),
         },
+        (None, None) if session_of(&platform, req.headers()).is_some() => {
+            let (_, session) = session_of(&platform, req.headers()).expect("checked above");
+            // The cookie goes with any request the browser makes, so a change must also prove it
+            // comes from the console's own page, which alone knows the session's CSRF value.
+            if !read && req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok()) != Some(session.csrf.as_str()) {
+                return csrf_refused().into_response();
+            }
+            match platform.authenticate(&session.token) {
+                Some(caller) => caller,
+                None => return unauthorized(true).into_response(),
+            }
+        }
         (None, None) => {
             // The API's description is public, as Apify's is; otherwise only what `generalAccess` shares.
             let public = segs == ["openapi.json"];

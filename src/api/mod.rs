@@ -4,7 +4,7 @@
 
 mod actors;
 mod audit;
-mod auth;
+pub(crate) mod auth;
 mod body;
 mod containers;
 mod datasets;
@@ -79,6 +79,8 @@ pub fn app(platform: Arc<Platform>) -> Router {
         .route("/health", get(|| async { "ok" }))
         // A run's events websocket; the URL itself authorises it (see `events`).
         .route("/events/{run_id}/{secret}", get(events::events))
+        // The web console at `/`: a client of `/v2` in the browser.
+        .merge(crate::console::routes())
         .fallback(not_found)
         .layer(RequestDecompressionLayer::new())
         .layer(from_fn(body::check_content_encoding))

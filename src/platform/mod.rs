@@ -21,6 +21,7 @@ pub mod quotas;
 pub mod runs;
 pub mod schedules;
 pub mod secrets;
+pub mod sessions;
 pub mod standby;
 pub mod storage;
 mod supervisor;
@@ -145,6 +146,8 @@ pub struct Platform {
     pub(crate) actor_stats: actor_stats::ActorRunStats,
     /// Bytes each storage and each user holds, against storage quotas.
     pub(crate) storage_bytes: Arc<storage::bytes::StorageBytes>,
+    /// Signed-in console browsers (see `sessions`).
+    pub sessions: sessions::ConsoleSessions,
     this: Weak<Platform>,
 }
 
@@ -168,6 +171,7 @@ impl Platform {
         let queues = storage::queue::RequestQueues::new(&db, &opts.limits, storage_bytes.clone())?;
         actors::migrate_names(&db)?;
         let platform = Arc::new_cyclic(|this| Platform {
+            sessions: sessions::ConsoleSessions::default(),
             admin,
             audit: audit::AuditLog::default(),
             actor_stats,
