@@ -59,10 +59,10 @@ export WACTOR_CACHE_DIR="$WACTOR_TEST_CACHE_DIR"
 echo "== building guest components (wasm32-wasip2)"
 scripts/build-guests.sh
 
-# The Python venvs of the compatibility tests and the fuzzer download while cargo compiles.
+# The Python venvs of the compatibility, fuzz and console tests (and Chromium) download while cargo compiles.
 venvs_log="$CARGO_TARGET_DIR/test-venvs.log"
 mkdir -p "$CARGO_TARGET_DIR"
-{ scripts/compat-tests.sh --venv-only && scripts/fuzz-api.sh --venv-only; } >"$venvs_log" 2>&1 &
+{ scripts/compat-tests.sh --venv-only && scripts/fuzz-api.sh --venv-only && scripts/console-tests.sh --install-only; } >"$venvs_log" 2>&1 &
 venvs_pid=$!
 
 echo "== building the server, its tests and benchmarks"
@@ -104,6 +104,7 @@ if not extra:
     jobs["compat"] = (".", "scripts/compat-tests.sh")
     jobs["fuzz"] = (".", 'timeout --kill-after=30s 15m scripts/fuzz-api.sh "$CARGO_TARGET_DIR/debug/wactor" 8')
     jobs["benches"] = (".", f"scripts/short-benches.sh {sys.argv[1]}")
+    jobs["console"] = (".", "scripts/console-tests.sh")
 order = [n for n in slow if n in jobs] + [n for n in jobs if n not in slow]
 for name in order:
     cwd, command = jobs[name]

@@ -26,6 +26,7 @@ use crate::platform::Platform;
 
 const APP_JS: &str = include_str!("assets/app.js");
 const STYLE_CSS: &str = include_str!("assets/style.css");
+const FAVICON_SVG: &str = include_str!("assets/favicon.svg");
 
 /// The console's routes, with its security headers on every answer.
 pub fn routes() -> Router<Arc<Platform>> {
@@ -35,6 +36,7 @@ pub fn routes() -> Router<Arc<Platform>> {
         .route("/sign-out", axum::routing::post(sign_out))
         .route("/assets/app.js", get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }))
         .route("/assets/style.css", get(|| async { asset("text/css; charset=utf-8", STYLE_CSS) }))
+        .route("/assets/favicon.svg", get(|| async { asset("image/svg+xml", FAVICON_SVG) }))
         .layer(from_fn(security_headers))
 }
 
@@ -49,7 +51,8 @@ async fn security_headers(req: axum::extract::Request, next: Next) -> Response {
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // Not `no-referrer`: under it a browser sends `Origin: null` with the console's own form posts.
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     resp
 }
 
@@ -81,7 +84,7 @@ fn page(title: &str, head_extra: &str, body: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{} · wactor</title><link rel=\"stylesheet\" href=\"/assets/style.css\">{head_extra}</head>\
+         <title>{} · wactor</title><link rel=\"stylesheet\" href=\"/assets/style.css\"><link rel=\"icon\" href=\"/assets/favicon.svg\" type=\"image/svg+xml\">{head_extra}</head>\
          <body>{body}</body></html>\n",
         escape(title)
     )

@@ -26,7 +26,7 @@ function el(tag, attrs = {}, ...children) {
     if (k === 'class') node.className = v;
     else node.setAttribute(k, v);
   }
-  for (const c of children.flat()) node.append(c instanceof Node ? c : document.createTextNode(String(c ?? '')));
+  for (const c of children.flat(Infinity)) node.append(c instanceof Node ? c : document.createTextNode(String(c ?? '')));
   return node;
 }
 
