@@ -94,14 +94,16 @@ pub async fn require_token(State(platform): State<Arc<Platform>>, mut req: Reque
     let read = matches!(*req.method(), Method::GET | Method::HEAD);
     let resource = resource_of(read, &segs);
     let found = super::names::caller_of(&req);
-    let caller = match (found, request_token(&req)) {
-        (Some(caller), _) => caller,
-        (None, Some((t, _))) => match platform.authenticate(&t) {
+    let token = request_token(&req);
+    // A console session counts only when nothing else names the caller.
+    let session = if found.is_none() && token.is_none() { session_of(&platform, req.headers()) } else { None };
+    let caller = match (found, token, session) {
+        (Some(caller), _, _) => caller,
+        (None, Some((t, _)), _) => match platform.authenticate(&t) {
             Some(caller) => caller,
             None => return unauthorized(true).into_response(),
         },
-        (None, None) if session_of(&platform, req.headers()).is_some() => {
-            let (_, session) = session_of(&platform, req.headers()).expect("checked above");
+        (None, None, Some((_, session))) => {
             // The cookie goes with any request the browser makes, so a change must also prove it
             // comes from the console's own page, which alone knows the session's CSRF value.
             if !read && req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok()) != Some(session.csrf.as_str()) {
@@ -112,7 +114,7 @@ pub async fn require_token(State(platform): State<Arc<Platform>>, mut req: Reque
                 None => return unauthorized(true).into_response(),
             }
         }
-        (None, None) => {
+        (None, None, None) => {
             // The API's description is public, as Apify's is; otherwise only what `generalAccess` shares.
             let public = segs == ["openapi.json"];
             let shared = resource.is_some_and(|(r, _)| platform.shared_with_anyone(r));
