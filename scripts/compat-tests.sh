@@ -8,13 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 venv="$CARGO_TARGET_DIR/compat-venv"
-# The venv is kept under the target dir and rebuilt when the pinned versions change.
-wanted="$(sha256sum tests/compat/requirements.txt | cut -d' ' -f1)"
-if [ ! -x "$venv/bin/pytest" ] || [ "$(cat "$venv/requirements.sha256" 2>/dev/null)" != "$wanted" ]; then
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/compat/requirements.txt
-  echo "$wanted" > "$venv/requirements.sha256"
-fi
+# Kept under the target dir, rebuilt when the pinned versions change.
+source scripts/venv.sh
+ensure_venv "$venv" tests/compat/requirements.txt
 [ "${1:-}" = --venv-only ] && exit 0
 WACTOR_BIN="${1:-$CARGO_TARGET_DIR/debug/wactor}" timeout --kill-after=30s 15m "$venv/bin/pytest" -p no:cacheprovider tests/compat

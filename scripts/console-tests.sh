@@ -18,12 +18,8 @@ if ! [ -x /usr/bin/chromium ] || ! [ -x /usr/bin/chromedriver ]; then
   fi
 fi
 venv="$CARGO_TARGET_DIR/console-venv"
-wanted="$(sha256sum tests/console/requirements.txt | cut -d' ' -f1)"
-if [ ! -x "$venv/bin/pytest" ] || [ "$(cat "$venv/requirements.sha256" 2>/dev/null)" != "$wanted" ]; then
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/console/requirements.txt
-  echo "$wanted" > "$venv/requirements.sha256"
-fi
+# Kept under the target dir, rebuilt when the pinned versions change.
+source scripts/venv.sh
+ensure_venv "$venv" tests/console/requirements.txt
 [ "${1:-}" = --install-only ] && exit 0
 WACTOR_BIN="${1:-$CARGO_TARGET_DIR/debug/wactor}" timeout --kill-after=30s 10m "$venv/bin/pytest" -p no:cacheprovider tests/console

@@ -537,12 +537,7 @@ impl Platform {
         let (actor, build, user) = self.start_target(actor_ref, &mut opts)?;
         let input_len = opts.input.as_ref().map_or(0, |(b, _)| b.len());
         let max_input = self.config.limits.max_input_bytes;
-        if input_len > max_input {
-            return Err(PlatformError::too_large(
-                "input-too-large",
-                format!("The input is {input_len} bytes, over the limit of {max_input} bytes"),
-            ));
-        }
+        check_input_size(input_len, max_input)?;
         let input = self.prepare_input(&build, &user.id, opts.input.take())?;
         let now = ids::now();
         let pricing_info = pricing::in_force(&actor.pricing_infos, now).filter(|p| !p.is_free()).cloned();
@@ -604,16 +599,22 @@ impl Platform {
         };
         let mut run = run;
         run.output = self.render_output(&build.actor_definition, &run);
-        put_json(&self.db.runs, &run.id, &run)?;
-        // Before the run can end: its own webhooks must see every event.
-        self.add_ad_hoc_webhooks(&run.id, &run.user_id, std::mem::take(&mut opts.webhooks))?;
-        self.fire_run_event("ACTOR.RUN.CREATED", &run);
-        self.charge_run_start(&run)?;
-        self.db.run_index.insert(run_index_key(&run.started_at, &run.id), &[])?;
-        self.db.actor_run_index.insert(owned_key(&actor.id, &run_index_key(&run.started_at, &run.id)), &[])?;
-        self.note_actor_run(&actor, now)?;
+        self.record_new_run(&actor, &run, std::mem::take(&mut opts.webhooks), now)?;
         self.supervise(run.clone(), build);
         Ok(run)
+    }
+
+    /// Stores a new run with its ad-hoc webhooks, its creation event, its
+    /// start charge and its places in the run indexes.
+    fn record_new_run(&self, actor: &super::actors::Actor, run: &Run, webhooks: Vec<super::webhooks::WebhookSpec>, now: DateTime<Utc>) -> Result<()> {
+        put_json(&self.db.runs, &run.id, run)?;
+        // Before the run can end: its own webhooks must see every event.
+        self.add_ad_hoc_webhooks(&run.id, &run.user_id, webhooks)?;
+        self.fire_run_event("ACTOR.RUN.CREATED", run);
+        self.charge_run_start(run)?;
+        self.db.run_index.insert(run_index_key(&run.started_at, &run.id), &[])?;
+        self.db.actor_run_index.insert(owned_key(&actor.id, &run_index_key(&run.started_at, &run.id)), &[])?;
+        self.note_actor_run(actor, now)
     }
 
     /// What a start runs, and for whom: the Actor and build it names (as the
@@ -998,4 +999,12 @@ mod tests {
         assert_eq!(super::RunOrigin::parse("STANDBY"), Some(super::RunOrigin::Standby));
         assert_eq!(super::RunOrigin::parse("standby"), None);
     }
+}
+
+/// A run's input is refused whole when it is over the limit, before it is parsed.
+fn check_input_size(len: usize, max: usize) -> Result<()> {
+    if len > max {
+        return Err(PlatformError::too_large("input-too-large", format!("The input is {len} bytes, over the limit of {max} bytes")));
+    }
+    Ok(())
 }

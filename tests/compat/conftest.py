@@ -1,36 +1,16 @@
 """Starts a real `wactor serve` (the binary built by cargo) with the example Actors preloaded."""
 import os
 import pathlib
-import queue
 import subprocess
-import threading
+import sys
 import tempfile
 
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests"))
+from wactor_serve import listening_url as _listening_url  # noqa: E402
 TOKEN = "compat-token"
-
-
-def _listening_url(proc, timeout):
-    """The URL the server prints, read with a deadline (a hung start fails instead of hanging)."""
-    found = queue.Queue()
-
-    def read():
-        for line in proc.stdout:
-            if line.startswith("wactor listening on "):
-                found.put(line.split()[-1])
-                break
-        for _ in proc.stdout:  # keep draining so the server never blocks on a full pipe
-            pass
-
-    threading.Thread(target=read, daemon=True).start()
-    try:
-        return found.get(timeout=timeout)
-    except queue.Empty:
-        proc.kill()
-        return None
-
 
 # The Rust examples only: the JavaScript and Python ones are tested by tests/js.rs and
 # tests/python.rs, and building them here would only make the server slower to start.

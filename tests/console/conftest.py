@@ -3,10 +3,9 @@
 import json
 import os
 import pathlib
-import queue
 import subprocess
+import sys
 import tempfile
-import threading
 import urllib.request
 
 import pytest
@@ -14,28 +13,11 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests"))
+from wactor_serve import listening_url as _listening_url  # noqa: E402
 TARGET = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
 TOKEN = "console-token"
 SCREENSHOTS = TARGET / "console-screenshots"
-
-
-def _listening_url(proc, timeout):
-    found = queue.Queue()
-
-    def read():
-        for line in proc.stdout:
-            if line.startswith("wactor listening on "):
-                found.put(line.split()[-1])
-                break
-        for _ in proc.stdout:  # keep draining so the server never blocks on a full pipe
-            pass
-
-    threading.Thread(target=read, daemon=True).start()
-    try:
-        return found.get(timeout=timeout)
-    except queue.Empty:
-        proc.kill()
-        return None
 
 
 @pytest.fixture(scope="session")
